@@ -1,0 +1,39 @@
+# snippetd — see README.md. Every target works on a fresh clone with Go 1.26.
+GO        ?= go
+BIN       := bin/snippetd
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+TEST_FLAGS ?= -count=1 -timeout 9m
+
+.PHONY: run build test test-short generate bench lint fuzz clean
+
+## run: build and start `snippetd serve` with its embedded defaults
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/snippetd
+
+## test: every test, including the end-to-end browser tests
+test:
+	$(GO) vet ./...
+	$(GO) test $(TEST_FLAGS) ./...
+
+## generate: regenerate templ components and other generated files
+generate:
+	$(GO) tool templ generate
+	$(GO) generate ./...
+
+## bench: every benchmark, with allocations
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+## lint: formatting, vet, and generated files that are fresh
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	$(GO) tool templ generate
+	git diff --exit-code -- '*_templ.go' || { echo 'templ: generated files were stale; run make generate and commit'; exit 1; }
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,68 @@
+// Package app wires snippetd together: it turns a config.Config into open
+// stores, clients and a listening HTTP server, and closes them in order.
+// cmd/snippetd and the end-to-end tests both run the server through Main.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/snippetd/snippetd/config"
+	"github.com/snippetd/snippetd/httpapi"
+)
+
+// Main is one running snippetd server.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+	Server *httpapi.Server
+
+	closers []func(context.Context) error
+}
+
+// NewMain returns a Main for cfg; nothing is opened until Open.
+func NewMain(cfg config.Config, logger *slog.Logger) *Main {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Main{Config: cfg, Logger: logger}
+}
+
+// Open creates the data directory, opens every dependency and starts
+// serving. On error everything already opened is closed again.
+func (m *Main) Open(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			m.Close(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	s := httpapi.NewServer()
+	s.Addr = m.Config.Addr
+	s.Logger = m.Logger
+	s.MaxBodyBytes = m.Config.MaxBodyBytes
+	s.PublicKey = m.Config.PublicKey
+	m.Server = s
+	if err := s.Open(); err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.closers = append(m.closers, s.Close)
+	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir)
+	return nil
+}
+
+// Close shuts everything down in the reverse order of opening, giving
+// in-flight work until ctx ends.
+func (m *Main) Close(ctx context.Context) error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i](ctx))
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,104 @@
+// Command snippetd serves Klaviyo onsite snippets, server-side events and
+// the catalog feed for storefronts without a pre-built Klaviyo integration.
+//
+//	snippetd serve      run the server
+//	snippetd render     render one snippet from JSON (stdin or --in)
+//	snippetd version    print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/snippetd/snippetd/app"
+	"github.com/snippetd/snippetd/config"
+)
+
+// version is set with -ldflags "-X main.version=..."; otherwise the VCS
+// revision from the build info is used.
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: snippetd <command> [flags]
+
+commands:
+  serve      run the HTTP server (flags: snippetd serve -h)
+  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json]
+  version    print the version
+`
+
+// run dispatches a subcommand and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "snippetd", versionString())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "snippetd: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "snippetd:", err)
+		return 1
+	}
+	return 0
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+		return bi.Main.Version
+	}
+	return "unknown"
+}
+
+// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then
+// shuts down gracefully.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := cfg.NewLogger(stderr)
+	m := app.NewMain(cfg, logger)
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	logger.Info("shutting down", "grace", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+time.Second)
+	defer cancel()
+	return m.Close(sctx)
+}

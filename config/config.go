@@ -1,0 +1,158 @@
+// Package config holds snippetd's one typed configuration: every setting,
+// its default, its flag and its SNIPPETD_* environment variable, validated
+// once at start-up. Handlers never read the environment; they get the
+// values they need from here.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a snippetd server. Flags override environment
+// variables, which override the defaults documented on each field.
+type Config struct {
+	// Addr is the listen address (SNIPPETD_ADDR, default ":8080").
+	Addr string
+	// PublicKey is the Klaviyo public key (site id, 6 characters) the loader
+	// snippet uses (SNIPPETD_PUBLIC_KEY; empty until configured, in which
+	// case render requests must name one).
+	PublicKey string
+	// DataDir holds the embedded database and caches (SNIPPETD_DATA_DIR,
+	// default "./data").
+	DataDir string
+	// APIToken is the bearer token for the write APIs (SNIPPETD_API_TOKEN or
+	// SNIPPETD_API_TOKEN_FILE; empty disables those APIs).
+	APIToken string
+	// LogLevel is debug, info, warn or error (SNIPPETD_LOG_LEVEL, default info).
+	LogLevel slog.Level
+	// LogFormat is text or json (SNIPPETD_LOG_FORMAT, default text).
+	LogFormat string
+	// MaxBodyBytes caps every request body (SNIPPETD_MAX_BODY_BYTES, default
+	// 1 MiB).
+	MaxBodyBytes int64
+	// ShutdownTimeout is how long in-flight requests get on SIGTERM
+	// (SNIPPETD_SHUTDOWN_TIMEOUT, default 15s).
+	ShutdownTimeout time.Duration
+}
+
+// Env looks up an environment variable; os.Getenv in production, a map in
+// tests.
+type Env func(string) string
+
+// Load builds a Config from args (flags, without the program name) and env,
+// then validates it. Errors name the flag and variable at fault.
+func Load(args []string, env Env, output io.Writer) (Config, error) {
+	if env == nil {
+		env = os.Getenv
+	}
+	var c Config
+	fs := flag.NewFlagSet("snippetd serve", flag.ContinueOnError)
+	fs.SetOutput(output)
+	var errs []error
+	str := func(p *string, name, envName, def, help string) {
+		v := def
+		if e := env(envName); e != "" {
+			v = e
+		}
+		fs.StringVar(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
+	}
+	secret := func(p *string, name, envName, help string) {
+		v := env(envName)
+		if f := env(envName + "_FILE"); f != "" {
+			if v != "" {
+				errs = append(errs, fmt.Errorf("set %s or %s_FILE, not both", envName, envName))
+			}
+			b, err := os.ReadFile(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %v", envName, err))
+			}
+			v = strings.TrimSpace(string(b))
+		}
+		fs.StringVar(p, name, v, fmt.Sprintf("%s (env %s or %s_FILE)", help, envName, envName))
+	}
+
+	str(&c.Addr, "addr", "SNIPPETD_ADDR", ":8080", "listen address")
+	str(&c.PublicKey, "public-key", "SNIPPETD_PUBLIC_KEY", "", "Klaviyo public key (6-character site id) for the loader")
+	str(&c.DataDir, "data-dir", "SNIPPETD_DATA_DIR", "./data", "directory for the embedded database and caches")
+	secret(&c.APIToken, "api-token", "SNIPPETD_API_TOKEN", "bearer token for the write APIs")
+	var level, maxBody, shutdown string
+	str(&level, "log-level", "SNIPPETD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	str(&c.LogFormat, "log-format", "SNIPPETD_LOG_FORMAT", "text", "log format: text or json")
+	str(&maxBody, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", "1048576", "largest accepted request body, in bytes")
+	str(&shutdown, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests on shutdown")
+
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		errs = append(errs, fmt.Errorf("log-level (SNIPPETD_LOG_LEVEL) %q: want debug, info, warn or error", level))
+	}
+	n, err := strconv.ParseInt(maxBody, 10, 64)
+	if err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("max-body-bytes (SNIPPETD_MAX_BODY_BYTES) %q: want a whole number of bytes, at least 1024", maxBody))
+	}
+	c.MaxBodyBytes = n
+	d, err := time.ParseDuration(shutdown)
+	if err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %q: want a duration such as 15s", shutdown))
+	}
+	c.ShutdownTimeout = d
+	if len(errs) == 0 {
+		errs = append(errs, c.Validate())
+	}
+	return c, errors.Join(errs...)
+}
+
+// Validate checks values that flags alone cannot type.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr (SNIPPETD_ADDR) %q: want host:port such as :8080", c.Addr))
+	}
+	if c.PublicKey != "" && !ValidPublicKey(c.PublicKey) {
+		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir (SNIPPETD_DATA_DIR) must not be empty"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// ValidPublicKey reports whether k looks like a Klaviyo public key: six
+// ASCII letters or digits.
+func ValidPublicKey(k string) bool {
+	if len(k) != 6 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// NewLogger returns the slog logger the config asks for, writing to w.
+func (c Config) NewLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/snippetd/snippetd"
+)
+
+// statusOf maps snippetd error codes to HTTP statuses.
+var statusOf = map[string]int{
+	snippetd.EBADREQUEST:   http.StatusBadRequest,
+	snippetd.EINVALID:      http.StatusUnprocessableEntity,
+	snippetd.ENOTFOUND:     http.StatusNotFound,
+	snippetd.EUNAUTHORIZED: http.StatusUnauthorized,
+	snippetd.EFORBIDDEN:    http.StatusForbidden,
+	snippetd.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	snippetd.EUNSUPPORTED:  http.StatusUnsupportedMediaType,
+	snippetd.ECONFLICT:     http.StatusConflict,
+	snippetd.ERATELIMIT:    http.StatusTooManyRequests,
+	snippetd.EUNAVAILABLE:  http.StatusServiceUnavailable,
+	snippetd.EINTERNAL:     http.StatusInternalServerError,
+	"method_not_allowed":   http.StatusMethodNotAllowed,
+}
+
+// ErrorStatus returns the HTTP status for err.
+func ErrorStatus(err error) int {
+	if st, ok := statusOf[snippetd.ErrorCode(err)]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// Error writes err as a JSON error response. Internal errors are logged and
+// answered with a generic message; their text never reaches the client.
+func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	code := snippetd.ErrorCode(err)
+	if code == snippetd.EINTERNAL && logger != nil {
+		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var body ErrorBody
+	body.Error.Code = code
+	body.Error.Message = snippetd.ErrorMessage(err)
+	body.Error.Field = snippetd.ErrorField(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(ErrorStatus(err))
+	json.NewEncoder(w).Encode(body)
+}
+
+func http404(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, s.Logger, snippetd.Errorf(snippetd.ENOTFOUND, "no route for %s", r.URL.Path))
+	})
+}
+
+func http405(s *Server) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Error(w, r, s.Logger, &snippetd.Error{Code: "method_not_allowed", Message: r.Method + " is not allowed here"})
+	})
+}
+
+// ReadBody reads a request body of at most limit bytes whose content type
+// is one of types (the first is the default when none is sent; an empty
+// list accepts any). It answers ETOOLARGE, EUNSUPPORTED or EBADREQUEST.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, types ...string) ([]byte, error) {
+	if len(types) > 0 {
+		ct := r.Header.Get("Content-Type")
+		if ct != "" {
+			mt, _, err := mime.ParseMediaType(ct)
+			ok := false
+			for _, t := range types {
+				ok = ok || (err == nil && mt == t)
+			}
+			if !ok {
+				return nil, snippetd.Errorf(snippetd.EUNSUPPORTED, "Content-Type must be %s", types[0])
+			}
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, snippetd.Errorf(snippetd.ETOOLARGE, "body exceeds %d bytes", limit)
+	} else if err != nil {
+		return nil, snippetd.Errorf(snippetd.EBADREQUEST, "could not read body")
+	}
+	return body, nil
+}

@@ -1,0 +1,125 @@
+// Package httpapi is snippetd's HTTP adapter: one Server owns the router,
+// registers every route in routes.go, and maps domain errors to JSON error
+// responses through one funnel (Error). Handlers are methods named handleX
+// whose doc comment names the route. It imports the domain packages; they
+// never import it.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+)
+
+// ReadyCheck reports whether a dependency (a database, say) is usable.
+type ReadyCheck func(ctx context.Context) error
+
+// Server is snippetd's HTTP server. Set the exported fields, then call Open.
+type Server struct {
+	ln     net.Listener
+	server *http.Server
+	router *mux.Router
+	ready  atomic.Bool
+
+	// Addr is the listen address; ":0" picks a free port (see URL).
+	Addr string
+	// Logger receives request errors and lifecycle messages.
+	Logger *slog.Logger
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// PublicKey is the default Klaviyo public key for the loader.
+	PublicKey string
+	// ReadyChecks run on GET /readyz.
+	ReadyChecks []ReadyCheck
+}
+
+// NewServer returns a Server with its routes registered.
+func NewServer() *Server {
+	s := &Server{
+		router:       mux.NewRouter(),
+		Addr:         ":8080",
+		Logger:       slog.Default(),
+		MaxBodyBytes: 1 << 20,
+	}
+	s.server = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	s.routes()
+	return s
+}
+
+// Router exposes the router so that optional features (the proxy, the demo
+// shop) can mount their handlers before Open.
+func (s *Server) Router() *mux.Router { return s.router }
+
+// ServeHTTP makes Server an http.Handler (tests call it directly).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.router.ServeHTTP(w, r)
+}
+
+// Open binds the listener synchronously (so errors surface at once and ":0"
+// works) and serves in a goroutine.
+func (s *Server) Open() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	s.server.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	go func() {
+		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.Logger.Error("http server stopped", "err", err)
+		}
+	}()
+	s.ready.Store(true)
+	return nil
+}
+
+// URL returns the base URL of the bound listener, such as
+// "http://127.0.0.1:34567".
+func (s *Server) URL() string {
+	if s.ln == nil {
+		return ""
+	}
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, itoa(addr.Port))
+}
+
+// Close stops accepting requests and waits for in-flight ones until ctx
+// ends.
+func (s *Server) Close(ctx context.Context) error {
+	s.ready.Store(false)
+	if s.ln == nil {
+		return nil
+	}
+	return s.server.Shutdown(ctx)
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

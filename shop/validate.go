@@ -1,0 +1,190 @@
+package shop
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/snippetd/snippetd"
+)
+
+// Decode parses one JSON document from data into v. It rejects input that
+// is not valid UTF-8 (encoding/json would silently replace it), unknown
+// fields and trailing data, and names the offending field in the returned
+// *snippetd.Error (code EBADREQUEST).
+func Decode(data []byte, v any) error {
+	if !utf8.Valid(data) {
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is not valid UTF-8"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body holds data after the JSON document"}
+	}
+	return nil
+}
+
+// decodeError turns an encoding/json error into a client-safe error naming
+// the field where the decoder could tell it.
+func decodeError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
+	case errors.As(err, &typ):
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: typ.Field, Message: "must be " + jsonKind(typ.Type.String())}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is empty or truncated JSON"}
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: strings.Trim(f, `"`), Message: "unknown field"}
+	}
+	// Errors from our own UnmarshalJSON methods (Money) arrive wrapped
+	// with the Go type path only; report their text, which is ours.
+	var fe *snippetd.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	if strings.Contains(msg, "Money") || strings.Contains(msg, "must be a number") || strings.Contains(msg, "out of range") {
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "an amount " + lastPart(msg)}
+	}
+	return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "malformed JSON"}
+}
+
+func lastPart(msg string) string {
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "a boolean"
+	case goType == "time.Time":
+		return "an RFC 3339 time"
+	}
+	return "an object"
+}
+
+// Validate checks a product used by a snippet or an order. field is the JSON
+// path of p in the request, such as "cart.items[0].product".
+func (p Product) Validate(field string) error {
+	switch {
+	case strings.TrimSpace(p.ID) == "":
+		return snippetd.FieldErrorf(field+".id", "is required")
+	case strings.TrimSpace(p.Name) == "":
+		return snippetd.FieldErrorf(field+".name", "is required")
+	case !p.Price.IsSet():
+		return snippetd.FieldErrorf(field+".price", "is required")
+	case p.Price.Cents() < 0:
+		return snippetd.FieldErrorf(field+".price", "must not be negative")
+	case p.CompareAtPrice.IsSet() && p.CompareAtPrice.Cents() < 0:
+		return snippetd.FieldErrorf(field+".compare_at_price", "must not be negative")
+	}
+	return nil
+}
+
+// Validate checks a line item; field is its JSON path.
+func (l LineItem) Validate(field string) error {
+	if err := l.Product.Validate(field + ".product"); err != nil {
+		return err
+	}
+	if l.Quantity < 1 {
+		return snippetd.FieldErrorf(field+".quantity", "must be at least 1")
+	}
+	if l.Quantity > 1_000_000 {
+		return snippetd.FieldErrorf(field+".quantity", "must be at most 1000000")
+	}
+	return nil
+}
+
+// Validate checks a cart: an id and at least one valid line.
+func (c Cart) Validate(field string) error {
+	if strings.TrimSpace(c.ID) == "" {
+		return snippetd.FieldErrorf(field+".id", "is required")
+	}
+	if len(c.Items) == 0 {
+		return snippetd.FieldErrorf(field+".items", "must hold at least one line")
+	}
+	for i, l := range c.Items {
+		if err := l.Validate(fmt.Sprintf("%s.items[%d]", field, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks that the customer carries at least one identifier.
+func (c Customer) Validate(field string) error {
+	if strings.TrimSpace(c.Email) == "" && strings.TrimSpace(c.PhoneNumber) == "" && strings.TrimSpace(c.ExternalID) == "" {
+		return snippetd.FieldErrorf(field, "needs at least one of email, phone_number, external_id")
+	}
+	if c.Email != "" && !strings.Contains(c.Email, "@") {
+		return snippetd.FieldErrorf(field+".email", "is not an email address")
+	}
+	return nil
+}
+
+// Validate checks an order: id, placed_at, a customer with an identifier and
+// at least one valid line.
+func (o Order) Validate(field string) error {
+	pre := field
+	if pre != "" {
+		pre += "."
+	}
+	switch {
+	case strings.TrimSpace(o.ID) == "":
+		return snippetd.FieldErrorf(pre+"id", "is required")
+	case o.PlacedAt.IsZero():
+		return snippetd.FieldErrorf(pre+"placed_at", "is required")
+	case o.Currency != "" && !isCurrency(o.Currency):
+		return snippetd.FieldErrorf(pre+"currency", "must be an ISO 4217 code such as USD")
+	case o.DiscountValue.IsSet() && o.DiscountValue.Cents() < 0:
+		return snippetd.FieldErrorf(pre+"discount_value", "must not be negative")
+	case o.Total.IsSet() && o.Total.Cents() < 0:
+		return snippetd.FieldErrorf(pre+"total", "must not be negative")
+	}
+	if err := o.Customer.Validate(pre + "customer"); err != nil {
+		return err
+	}
+	if len(o.Items) == 0 {
+		return snippetd.FieldErrorf(pre+"items", "must hold at least one line")
+	}
+	for i, l := range o.Items {
+		if err := l.Validate(fmt.Sprintf("%sitems[%d]", pre, i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
