@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/snippetd/snippetd/config"
+	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 )
 
@@ -19,6 +20,8 @@ type Main struct {
 	Config config.Config
 	Logger *slog.Logger
 	Server *httpapi.Server
+	// DB is the one database every store uses (SQLite or PostgreSQL).
+	DB *db.DB
 
 	closers []func(context.Context) error
 }
@@ -42,11 +45,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	d, err := db.Open(ctx, m.Config.DataDir, m.Config.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	m.DB = d
+	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.ReadyChecks = append(s.ReadyChecks, d.PingContext)
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

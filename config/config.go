@@ -32,6 +32,11 @@ type Config struct {
 	// APIToken is the bearer token for the write APIs (SNIPPETD_API_TOKEN or
 	// SNIPPETD_API_TOKEN_FILE; empty disables those APIs).
 	APIToken string
+	// DatabaseURL selects PostgreSQL (postgres://...) so that several
+	// instances share one outbox (SNIPPETD_DATABASE_URL or
+	// SNIPPETD_DATABASE_URL_FILE; empty means the embedded SQLite file
+	// DataDir/snippetd.db).
+	DatabaseURL string
 	// LogLevel is debug, info, warn or error (SNIPPETD_LOG_LEVEL, default info).
 	LogLevel slog.Level
 	// LogFormat is text or json (SNIPPETD_LOG_FORMAT, default text).
@@ -84,6 +89,7 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&c.PublicKey, "public-key", "SNIPPETD_PUBLIC_KEY", "", "Klaviyo public key (6-character site id) for the loader")
 	str(&c.DataDir, "data-dir", "SNIPPETD_DATA_DIR", "./data", "directory for the embedded database and caches")
 	secret(&c.APIToken, "api-token", "SNIPPETD_API_TOKEN", "bearer token for the write APIs")
+	secret(&c.DatabaseURL, "database-url", "SNIPPETD_DATABASE_URL", "PostgreSQL URL (postgres://...); empty uses the embedded SQLite file")
 	var level, maxBody, shutdown string
 	str(&level, "log-level", "SNIPPETD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", "SNIPPETD_LOG_FORMAT", "text", "log format: text or json")
@@ -126,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir (SNIPPETD_DATA_DIR) must not be empty"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database-url (SNIPPETD_DATABASE_URL): want a postgres:// URL, or nothing for the embedded SQLite file"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
