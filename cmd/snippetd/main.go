@@ -37,7 +37,7 @@ const usage = `usage: snippetd <command> [flags]
 
 commands:
   serve      run the HTTP server (flags: snippetd serve -h)
-  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json]
+  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json] [--nonce N]
   version    print the version
 `
 
@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "render":
+		err = renderCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "snippetd", versionString())
 	case "help", "-h", "--help":
