@@ -14,6 +14,8 @@ import (
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/localsink"
+	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/outbox"
 )
 
@@ -30,6 +32,11 @@ type Main struct {
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests set it before Open.
 	Sender klaviyo.Sender
+	// Sink is the local sink the outbox delivers to when no Sender is set
+	// (no private key): nothing leaves the machine. Nil otherwise.
+	Sink *localsink.Sink
+	// Metrics is the Prometheus registry behind GET /metrics.
+	Metrics *metrics.Registry
 
 	closers []func(context.Context) error
 }
@@ -60,8 +67,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Metrics and the local sink (issue 8): with no sender (no private
+	// key), deliver to the in-memory local sink instead of Klaviyo.
+	var ob *outbox.Outbox
+	m.Metrics = metrics.New(func(ctx context.Context) (metrics.OutboxDepth, error) {
+		st, err := ob.Status(ctx)
+		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
+	})
+	if m.Sender == nil {
+		m.Sink = localsink.New(0)
+		m.Sender = m.Sink
+		m.Logger.Warn("no Klaviyo private key configured: delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
+	}
+
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -82,6 +102,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+	s.Metrics = m.Metrics
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

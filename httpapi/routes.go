@@ -9,9 +9,12 @@ func (s *Server) routes() {
 
 	// Snippet render API (issue 2): partials as HTML or JSON, and the
 	// OpenAPI document describing it.
-	r.HandleFunc("/v1/render/{snippet}", s.handleRender).Methods("POST")
-	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
+	r.HandleFunc("/v1/render/{snippet}", s.observeRenders(s.handleRender)).Methods("POST")
+	r.HandleFunc("/v1/render", s.observeRenders(s.handleRenderBatch)).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
+
+	// Observability (issue 8): Prometheus metrics.
+	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

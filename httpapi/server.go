@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/metrics"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -40,6 +41,12 @@ type Server struct {
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
+
+	// Observability (issue 8).
+
+	// Metrics is served at GET /metrics and observes renders (nil: no
+	// metrics, /metrics answers 404).
+	Metrics *metrics.Registry
 }
 
 // NewServer returns a Server with its routes registered.
