@@ -13,6 +13,7 @@ import (
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/web"
 )
 
 // Main is one running snippetd server.
@@ -42,6 +43,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close(context.Background())
 		}
 	}()
+	// The browser helper is bundled from embedded TypeScript at start-up:
+	// a build error stops the server here, not on the first request.
+	if _, err := web.Default(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
