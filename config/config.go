@@ -47,6 +47,16 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests get on SIGTERM
 	// (SNIPPETD_SHUTDOWN_TIMEOUT, default 15s).
 	ShutdownTimeout time.Duration
+
+	// Outbox settings.
+
+	// OutboxRetention is how long delivered events stay in the outbox
+	// before pruning, for audits and replays (SNIPPETD_OUTBOX_RETENTION,
+	// default 168h = 7 days).
+	OutboxRetention time.Duration
+	// OutboxMaxBackoff caps the wait between delivery retries when Klaviyo
+	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
+	OutboxMaxBackoff time.Duration
 }
 
 // Env looks up an environment variable; os.Getenv in production, a map in
@@ -96,6 +106,11 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&maxBody, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", "1048576", "largest accepted request body, in bytes")
 	str(&shutdown, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests on shutdown")
 
+	// Outbox settings.
+	var retention, maxBackoff string
+	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
+	str(&maxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", "1m", "longest wait between delivery retries without a Retry-After")
+
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -115,6 +130,13 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %q: want a duration such as 15s", shutdown))
 	}
 	c.ShutdownTimeout = d
+	// Outbox settings.
+	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %q: want a duration of at least 1m such as 168h", retention))
+	}
+	if c.OutboxMaxBackoff, err = time.ParseDuration(maxBackoff); err != nil || c.OutboxMaxBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %q: want a duration of at least 1s such as 1m", maxBackoff))
+	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
 	}

@@ -175,6 +175,17 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	return o, nil
 }
 
+// Ready reports whether Enqueue accepts events (for /readyz): not after
+// Close.
+func (o *Outbox) Ready(ctx context.Context) error {
+	select {
+	case <-o.closing:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
 // Close stops accepting events, commits those already handed over, and
 // returns. It does not stop Run: cancel Run's context for that.
 func (o *Outbox) Close() error {
