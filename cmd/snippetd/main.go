@@ -38,7 +38,7 @@ const usage = `usage: snippetd <command> [flags]
 
 commands:
   serve      run the HTTP server (flags: snippetd serve -h)
-  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json]
+  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json] [--nonce N]
   outbox     inspect the event outbox: snippetd outbox status|dead-letters|replay (snippetd outbox -h)
   version    print the version
 `
@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "render":
+		err = renderCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "outbox":
 		err = outboxCmd(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "version":
