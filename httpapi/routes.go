@@ -17,6 +17,9 @@ func (s *Server) routes() {
 	r.Handle("/v1/orders", s.requireToken(s.handleOrderCreate)).Methods("POST")
 	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
 
+	// Browser helper (web): content-hashed scripts and their source maps.
+	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
+
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)
 }
