@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
@@ -16,6 +17,7 @@ import (
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/localsink"
 	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
 	"github.com/snippetd/snippetd/web"
 )
@@ -38,6 +40,8 @@ type Main struct {
 	Sink *localsink.Sink
 	// Metrics is the Prometheus registry behind GET /metrics.
 	Metrics *metrics.Registry
+	// Orders serves the orders API (issue 4).
+	Orders *orders.Service
 
 	closers []func(context.Context) error
 }
@@ -79,6 +83,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		st, err := ob.Status(ctx)
 		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
 	})
+	// Klaviyo client (issue 4): the sender when a private key is set.
+	if m.Sender == nil && m.Config.PrivateKey != "" {
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
+		if err != nil {
+			return fmt.Errorf("klaviyo: %w", err)
+		}
+		m.Sender = c
+	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
 	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
@@ -123,6 +135,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
+
+	// Orders API (issue 4). Publisher is the seam: synchronous sends for
+	// now (retrying briefly inside the request); the outbox replaces it.
+	ost, err := orders.OpenStore(ctx, d)
+	if err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	m.Orders = &orders.Service{Store: ost}
+	if m.Sender != nil {
+		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
+	}
+	s.APIToken = m.Config.APIToken
+	s.Orders = m.Orders
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/orders"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -47,6 +48,14 @@ type Server struct {
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
 	Metrics *metrics.Registry
+
+	// Orders API (issue 4).
+
+	// APIToken is the bearer token of the write APIs (empty: they answer
+	// 401 and say how to enable them).
+	APIToken string
+	// Orders serves /v1/orders; nil answers 503.
+	Orders *orders.Service
 }
 
 // NewServer returns a Server with its routes registered.
