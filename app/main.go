@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
@@ -22,6 +24,9 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Catalog is the loaded product catalog (feed, product API, unknown
+	// product ids).
+	Catalog *catalog.Catalog
 
 	closers []func(context.Context) error
 }
@@ -52,12 +57,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Catalog.
+	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m.Catalog = cat
+	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
+
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext)
+	s.APIToken = m.Config.APIToken
+	s.Catalog = cat
+	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
@@ -76,4 +92,18 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// CatalogOptions maps the configuration to the catalog's options; the
+// server and `snippetd catalog sync` share it.
+func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Options {
+	return catalog.Options{
+		Mode:      cfg.CatalogMode,
+		File:      cfg.CatalogFile,
+		DB:        d,
+		Dir:       filepath.Join(cfg.DataDir, "catalog"),
+		PartBytes: cfg.CatalogPartBytes,
+		Poll:      cfg.CatalogPoll,
+		Logger:    logger,
+	}
 }

@@ -6,6 +6,15 @@ func (s *Server) routes() {
 	r := s.router
 	r.HandleFunc("/healthz", s.handleHealthz).Methods("GET", "HEAD")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods("GET", "HEAD")
+
+	// Catalog (catalog package): Klaviyo's custom catalog feed, its part
+	// index, and the product API.
+	r.HandleFunc("/catalog.json", s.handleCatalogJSON).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog.xml", s.handleCatalogXML).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog/index.json", s.handleCatalogIndex).Methods("GET", "HEAD")
+	r.HandleFunc("/v1/catalog/products", s.handleCatalogProducts).Methods("PUT", "PATCH")
+	r.HandleFunc("/v1/catalog/problems", s.handleCatalogProblems).Methods("GET")
+
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/snippetd/snippetd/catalog"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -37,6 +39,14 @@ type Server struct {
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
+	// APIToken is the bearer token of the write APIs; empty turns them off.
+	APIToken string
+
+	// Catalog serves the catalog feed and its API (nil: no catalog routes
+	// answer but 404).
+	Catalog *catalog.Catalog
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
+	CatalogMaxBodyBytes int64
 }
 
 // NewServer returns a Server with its routes registered.
