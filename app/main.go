@@ -15,6 +15,9 @@ import (
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/web"
 )
 
 // Main is one running snippetd server.
@@ -27,6 +30,12 @@ type Main struct {
 	// Catalog is the loaded product catalog (feed, product API, unknown
 	// product ids).
 	Catalog *catalog.Catalog
+	// Outbox stores every server-side event durably before delivery.
+	Outbox *outbox.Outbox
+	// Sender is what the outbox's delivery loop sends through. Leave it nil
+	// to use the Klaviyo client when a private key is configured (no key:
+	// events are stored and wait); tests may set it before Open.
+	Sender klaviyo.Sender
 
 	closers []func(context.Context) error
 }
@@ -47,6 +56,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close(context.Background())
 		}
 	}()
+	// The browser helper is bundled from embedded TypeScript at start-up:
+	// a build error stops the server here, not on the first request.
+	if _, err := web.Default(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -64,6 +78,34 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Catalog = cat
 	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
+	// Outbox: open on the shared database; deliver when there is a sender.
+	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	m.Outbox = ob
+	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
+	if m.Sender == nil && m.Config.PrivateKey != "" {
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
+			BaseURL:  m.Config.KlaviyoURL,
+			Revision: m.Config.KlaviyoRevision,
+			// The outbox's retry cap bounds the client's backoff too.
+			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
+			Logger:  m.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("klaviyo client: %w", err)
+		}
+		m.Sender = c
+	}
+	if m.Sender != nil {
+		lctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
+	} else {
+		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): events are stored in the outbox and wait")
+	}
 
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
@@ -74,6 +116,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.APIToken = m.Config.APIToken
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
+	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

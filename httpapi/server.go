@@ -47,6 +47,9 @@ type Server struct {
 	Catalog *catalog.Catalog
 	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
 	CatalogMaxBodyBytes int64
+	// Now is the server's clock (nil: time.Now), for example the default
+	// time of a Started Checkout render; tests pin it.
+	Now func() time.Time
 }
 
 // NewServer returns a Server with its routes registered.
