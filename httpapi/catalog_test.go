@@ -269,7 +269,7 @@ func TestCatalogProductsAPI(t *testing.T) {
 
 	// With no token configured the API is off.
 	s.APIToken = ""
-	if w := do(s, "PUT", "/v1/catalog/products", "[]", auth...); w.Code != 403 {
+	if w := do(s, "PUT", "/v1/catalog/products", "[]", auth...); w.Code != 401 {
 		t.Errorf("PUT with the API off: %d", w.Code)
 	}
 }
