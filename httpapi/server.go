@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/orders"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -40,6 +42,20 @@ type Server struct {
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
+
+	// Observability (issue 8).
+
+	// Metrics is served at GET /metrics and observes renders (nil: no
+	// metrics, /metrics answers 404).
+	Metrics *metrics.Registry
+
+	// Orders API (issue 4).
+
+	// APIToken is the bearer token of the write APIs (empty: they answer
+	// 401 and say how to enable them).
+	APIToken string
+	// Orders serves /v1/orders; nil answers 503.
+	Orders *orders.Service
 }
 
 // NewServer returns a Server with its routes registered.

@@ -12,14 +12,29 @@ import (
 	"github.com/snippetd/snippetd/klaviyo"
 )
 
-// Run delivers stored events through s until ctx ends. On PostgreSQL it
-// first waits to become the leader (one delivering instance per database)
-// and steps down if its lock connection breaks; on SQLite the process is
-// the only instance. It returns ctx's error.
+// Run delivers stored events through s until ctx ends. It first waits to
+// become the leader, the one delivering instance per database: on
+// PostgreSQL a session advisory lock (given up if its connection breaks),
+// on SQLite an flock on a file beside the database (so a second process
+// started on the same data directory by mistake waits instead of sending
+// everything twice). It returns ctx's error.
 func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 	o.running.Store(true)
 	defer o.running.Store(false)
 	if o.db.Dialect != db.Postgres {
+		for {
+			release, ok, err := tryFileLock(o.db.Path + ".outbox-leader")
+			if err != nil {
+				o.fail("leader lock: %v", err)
+			}
+			if ok {
+				defer release()
+				break
+			}
+			if !sleep(ctx, o.opts.LeaderPoll) {
+				return ctx.Err()
+			}
+		}
 		o.leader.Store(true)
 		defer o.leader.Store(false)
 		o.deliver(ctx, s)
@@ -141,13 +156,18 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			sleep(ctx, o.backoff(failures))
 			continue
 		}
+		var dead int
 		for _, r := range results {
 			switch r.state {
 			case StateDelivered:
 				o.delivered.Add(1)
 			case StateDead:
 				o.dead.Add(1)
+				dead++
 			}
+		}
+		if dead > 0 {
+			o.opts.Metrics.ObserveDeadLetters(dead)
 		}
 		if retry == nil {
 			failures = 0
@@ -162,6 +182,9 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			wait = retry.RetryAfter + rand.N(retry.RetryAfter/10+time.Millisecond)
 		} else if retry.RetryAfter > wait {
 			wait = retry.RetryAfter
+		}
+		if retry.Status == 429 {
+			o.opts.Metrics.ObserveRateLimitWait(wait)
 		}
 		o.fail("klaviyo status %d (%s); retrying in %s", retry.Status, truncate(retry.Detail, 200), wait.Round(time.Millisecond))
 		sleep(ctx, wait)
@@ -201,6 +224,7 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 		}
 	}
 	outs := make([]klaviyo.Outcome, len(heads))
+	sent := make([]bool, len(heads))
 	var wg sync.WaitGroup
 	for i, r := range heads {
 		e, err := decode(r)
@@ -209,6 +233,7 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 			continue
 		}
 		o.requests.Add(1)
+		sent[i] = true
 		wg.Go(func() { outs[i] = s.CreateEvent(ctx, e) })
 	}
 	wg.Wait()
@@ -216,6 +241,9 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 	var retry *klaviyo.Outcome
 	for i, r := range heads {
 		out := outs[i]
+		if sent[i] { // undecodable rows never reached Klaviyo
+			o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
+		}
 		switch {
 		case out.Kind == klaviyo.Delivered:
 			results = append(results, result{id: r.id, state: StateDelivered})
@@ -323,6 +351,7 @@ func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 	}
 	o.requests.Add(1)
 	out := s.BulkCreateEvents(ctx, events)
+	o.opts.Metrics.ObserveDelivery("bulk", out.Kind.String(), out.Status, len(events))
 	switch {
 	case out.Kind == klaviyo.Delivered:
 		for _, r := range good {
