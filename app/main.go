@@ -13,6 +13,8 @@ import (
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/outbox"
 )
 
 // Main is one running snippetd server.
@@ -22,6 +24,12 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Outbox stores every server-side event durably before delivery.
+	Outbox *outbox.Outbox
+	// Sender is what the outbox's delivery loop sends through. Leave it nil
+	// to use the Klaviyo client when a private key is configured (no key:
+	// events are stored and wait); tests set it before Open.
+	Sender klaviyo.Sender
 
 	closers []func(context.Context) error
 }
@@ -52,12 +60,28 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Outbox: open on the shared database; deliver when there is a sender.
+	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	m.Outbox = ob
+	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
+	if m.Sender != nil {
+		lctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
+	} else {
+		m.Logger.Warn("no Klaviyo sender configured: events are stored in the outbox and wait")
+	}
+
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
-	s.ReadyChecks = append(s.ReadyChecks, d.PingContext)
+	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	m.Server = s
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)

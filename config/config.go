@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,29 @@ type Config struct {
 	// ProxyMaxBodyBytes caps a proxy request body
 	// (SNIPPETD_PROXY_MAX_BODY_BYTES, default 65536 bytes).
 	ProxyMaxBodyBytes int64
+	// Outbox settings.
+
+	// OutboxRetention is how long delivered events stay in the outbox
+	// before pruning, for audits and replays (SNIPPETD_OUTBOX_RETENTION,
+	// default 168h = 7 days).
+	OutboxRetention time.Duration
+	// OutboxMaxBackoff caps the wait between delivery retries when Klaviyo
+	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
+	OutboxMaxBackoff time.Duration
+
+	// Klaviyo client settings.
+
+	// PrivateKey is the Klaviyo private API key for server-side events
+	// (SNIPPETD_PRIVATE_KEY or SNIPPETD_PRIVATE_KEY_FILE; empty means no
+	// sender: the orders API validates and answers 503 until one is set).
+	// Never logged.
+	PrivateKey string
+	// KlaviyoURL is Klaviyo's base URL (SNIPPETD_KLAVIYO_URL, default
+	// https://a.klaviyo.com); tests and demos point it at the fake.
+	KlaviyoURL string
+	// KlaviyoRevision is the API revision header (SNIPPETD_KLAVIYO_REVISION,
+	// default 2026-07-15; format YYYY-MM-DD[.suffix]).
+	KlaviyoRevision string
 }
 
 // Env looks up an environment variable; os.Getenv in production, a map in
@@ -158,6 +182,15 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&pburst, "proxy-burst", "SNIPPETD_PROXY_BURST", "20", "proxy request burst per client IP")
 	str(&pmaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", "50", "most events per proxy request")
 	str(&pmaxBody, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", "65536", "largest proxy request body, in bytes")
+	// Outbox settings.
+	var retention, maxBackoff string
+	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
+	str(&maxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", "1m", "longest wait between delivery retries without a Retry-After")
+
+	// Klaviyo client settings.
+	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
+	str(&c.KlaviyoURL, "klaviyo-url", "SNIPPETD_KLAVIYO_URL", "https://a.klaviyo.com", "Klaviyo API base URL")
+	str(&c.KlaviyoRevision, "klaviyo-revision", "SNIPPETD_KLAVIYO_REVISION", "2026-07-15", "Klaviyo API revision header (YYYY-MM-DD[.suffix])")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -179,6 +212,13 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	}
 	c.ShutdownTimeout = d
 	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
+	// Outbox settings.
+	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %q: want a duration of at least 1m such as 168h", retention))
+	}
+	if c.OutboxMaxBackoff, err = time.ParseDuration(maxBackoff); err != nil || c.OutboxMaxBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %q: want a duration of at least 1s such as 1m", maxBackoff))
+	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
 	}
@@ -219,6 +259,16 @@ func (c Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
+	}
+	// Klaviyo client settings.
+	if u, err := url.Parse(c.KlaviyoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("klaviyo-url (SNIPPETD_KLAVIYO_URL) %q: want an http(s) URL such as https://a.klaviyo.com", c.KlaviyoURL))
+	}
+	if !revisionRE.MatchString(c.KlaviyoRevision) {
+		errs = append(errs, fmt.Errorf("klaviyo-revision (SNIPPETD_KLAVIYO_REVISION) %q: want YYYY-MM-DD[.suffix] such as 2026-07-15", c.KlaviyoRevision))
+	}
+	if strings.ContainsAny(c.PrivateKey, " \t\r\n") {
+		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
 	}
 	return errors.Join(errs...)
 }
@@ -296,6 +346,9 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// revisionRE is Klaviyo's revision format.
+var revisionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$`)
 
 // ValidPublicKey reports whether k looks like a Klaviyo public key: six
 // ASCII letters or digits.

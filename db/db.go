@@ -8,6 +8,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,12 @@ type DB struct {
 	Dialect Dialect
 	// Path is the SQLite file (empty for PostgreSQL).
 	Path string
+	// Write is the pool that write transactions should use. For SQLite it
+	// is one dedicated connection, so writers of this process queue in Go
+	// (cheap, fair) instead of racing for SQLite's write lock and sleeping
+	// in its busy handler; readers keep using DB concurrently (WAL). For
+	// PostgreSQL it is the same pool as DB.
+	Write *sql.DB
 }
 
 // Open opens PostgreSQL when url starts with postgres:// or postgresql://,
@@ -49,7 +56,7 @@ func Open(ctx context.Context, dataDir, url string) (*DB, error) {
 			sdb.Close()
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		d := &DB{DB: sdb, Dialect: Postgres}
+		d := &DB{DB: sdb, Dialect: Postgres, Write: sdb}
 		return d, d.init(ctx)
 	}
 	if url != "" {
@@ -73,8 +80,26 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		sdb.Close()
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
-	d := &DB{DB: sdb, Dialect: SQLite, Path: path}
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	d := &DB{DB: sdb, Dialect: SQLite, Path: path, Write: w}
 	return d, d.init(ctx)
+}
+
+// Close closes the database (and, for SQLite, its write connection).
+func (d *DB) Close() error {
+	var err error
+	if d.Write != nil && d.Write != d.DB {
+		err = d.Write.Close()
+	}
+	return errors.Join(err, d.DB.Close())
 }
 
 func (d *DB) init(ctx context.Context) error {
@@ -116,7 +141,7 @@ func (d *DB) Rebind(query string) string {
 func (d *DB) Migrate(ctx context.Context, component string, stmts []string) error {
 	for i, stmt := range stmts {
 		version := i + 1
-		tx, err := d.BeginTx(ctx, nil)
+		tx, err := d.Write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}

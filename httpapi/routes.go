@@ -6,6 +6,13 @@ func (s *Server) routes() {
 	r := s.router
 	r.HandleFunc("/healthz", s.handleHealthz).Methods("GET", "HEAD")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods("GET", "HEAD")
+
+	// Snippet render API (issue 2): partials as HTML or JSON, and the
+	// OpenAPI document describing it.
+	r.HandleFunc("/v1/render/{snippet}", s.handleRender).Methods("POST")
+	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
+	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
+
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)
 }

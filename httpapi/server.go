@@ -37,6 +37,9 @@ type Server struct {
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
+	// Now is the server's clock (nil: time.Now), for example the default
+	// time of a Started Checkout render; tests pin it.
+	Now func() time.Time
 }
 
 // NewServer returns a Server with its routes registered.

@@ -42,6 +42,9 @@ type Outcome struct {
 	// Detail is Klaviyo's error response body (or the transport error's
 	// text), never containing the private key.
 	Detail string
+	// RateLimit is what the RateLimit-* headers said (-1 where absent;
+	// all zero when no response arrived).
+	RateLimit RateLimit
 }
 
 // Sender is the part of the client the outbox drives: build a request from

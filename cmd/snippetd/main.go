@@ -3,6 +3,7 @@
 //
 //	snippetd serve      run the server
 //	snippetd render     render one snippet from JSON (stdin or --in)
+//	snippetd outbox     status, dead-letters, replay of the event outbox
 //	snippetd version    print the version
 package main
 
@@ -37,7 +38,8 @@ const usage = `usage: snippetd <command> [flags]
 
 commands:
   serve      run the HTTP server (flags: snippetd serve -h)
-  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json]
+  render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json] [--nonce N]
+  outbox     inspect the event outbox: snippetd outbox status|dead-letters|replay (snippetd outbox -h)
   version    print the version
 `
 
@@ -51,6 +53,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stderr)
+	case "render":
+		err = renderCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "outbox":
+		err = outboxCmd(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "snippetd", versionString())
 	case "help", "-h", "--help":

@@ -1,0 +1,474 @@
+package klaviyo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Defaults of a Client.
+const (
+	// DefaultBaseURL is Klaviyo's API host.
+	DefaultBaseURL = "https://a.klaviyo.com"
+	// DefaultRevision is the API revision sent in the revision header.
+	DefaultRevision = "2026-07-15"
+	// PathEvents is the create-event endpoint.
+	PathEvents = "/api/events"
+	// PathBulkEvents is the bulk create-events endpoint.
+	PathBulkEvents = "/api/event-bulk-create-jobs"
+)
+
+// Limits is an endpoint's rate limit as two token buckets: Burst requests
+// per second and Steady requests per minute. A negative value disables
+// that bucket; the zero Limits means "Klaviyo's documented default".
+type Limits struct {
+	Burst  int
+	Steady int
+}
+
+// Klaviyo's documented per-account limits.
+var (
+	// EventLimits is the limit of POST /api/events: 350/s, 3,500/min.
+	EventLimits = Limits{Burst: 350, Steady: 3500}
+	// BulkLimits is the limit of POST /api/event-bulk-create-jobs:
+	// 10/s, 150/min.
+	BulkLimits = Limits{Burst: 10, Steady: 150}
+	// Unlimited disables client-side limiting (for tests and benchmarks
+	// against a fake that enforces its own).
+	Unlimited = Limits{Burst: -1, Steady: -1}
+)
+
+// Backoff is the capped exponential backoff used when Klaviyo gives no
+// wait: Base × 2^(n-1) for the n-th consecutive failure, capped at Max,
+// with "equal jitter" (a uniform draw from the upper half) so that many
+// instances do not retry in step.
+type Backoff struct {
+	Base time.Duration // default 1s
+	Max  time.Duration // default 5m
+}
+
+// MaxRetryAfter caps a server-given wait, so that a corrupt header cannot
+// park the queue for days.
+const MaxRetryAfter = time.Hour
+
+// Options configures a Client. Every field has a default.
+type Options struct {
+	// BaseURL is Klaviyo's base URL (default DefaultBaseURL); tests point
+	// it at klaviyotest.
+	BaseURL string
+	// Revision is the revision header (default DefaultRevision).
+	Revision string
+	// HTTPClient sends the requests (default: its own transport, no
+	// client-level timeout; see Timeout).
+	HTTPClient *http.Client
+	// Timeout bounds one request, connection to last byte (default 30s).
+	Timeout time.Duration
+	// EventLimits and BulkLimits are the token buckets of the two event
+	// endpoints (defaults EventLimits and BulkLimits); adjust them when an
+	// account's real limits differ.
+	EventLimits, BulkLimits Limits
+	// Backoff applies when a retryable answer carries no wait.
+	Backoff Backoff
+	// Logger receives debug lines about each request (never the key).
+	Logger *slog.Logger
+	// Now and Rand are the clock and the jitter source (tests inject them).
+	Now  func() time.Time
+	Rand func() float64
+}
+
+// secret holds the private key. Every way of printing or logging it says
+// [redacted], so a stray %+v or slog attribute cannot leak it.
+type secret string
+
+const redacted = "[redacted]"
+
+func (secret) String() string                { return redacted }
+func (secret) GoString() string              { return redacted }
+func (secret) LogValue() slog.Value          { return slog.StringValue(redacted) }
+func (secret) MarshalJSON() ([]byte, error)  { return []byte(`"` + redacted + `"`), nil }
+func (secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
+func (secret) Format(f fmt.State, verb rune) { io.WriteString(f, redacted) }
+
+// Client sends events to Klaviyo's server-side API with a private key. It
+// implements Sender: one request per call, classified; retrying is the
+// caller's job (the outbox, or Retrier). It is safe for concurrent use.
+//
+// Its state sits behind a pointer so that printing a Client value (even
+// with %+v or %#v, which bypass String on unexported fields) shows an
+// address, never the key.
+type Client struct {
+	*client
+}
+
+type client struct {
+	key      secret
+	baseURL  string
+	revision string
+	hc       *http.Client
+	timeout  time.Duration
+	backoff  Backoff
+	logger   *slog.Logger
+	now      func() time.Time
+	rnd      func() float64
+
+	mu       sync.Mutex
+	limiters map[string][2]*rate.Limiter
+	failures map[string]int
+	last     map[string]RateLimit
+}
+
+// RateLimit is what Klaviyo's RateLimit-* headers said on the last answer.
+type RateLimit struct {
+	Limit     int
+	Remaining int
+	Reset     time.Duration
+}
+
+// NewClient returns a Client for the private key. It fails on an empty key
+// or a base URL that is not http(s).
+func NewClient(privateKey string, o Options) (*Client, error) {
+	if strings.TrimSpace(privateKey) == "" {
+		return nil, errors.New("klaviyo: a private API key is required")
+	}
+	if o.BaseURL == "" {
+		o.BaseURL = DefaultBaseURL
+	}
+	if !strings.HasPrefix(o.BaseURL, "http://") && !strings.HasPrefix(o.BaseURL, "https://") {
+		return nil, fmt.Errorf("klaviyo: base URL %q must start with http:// or https://", o.BaseURL)
+	}
+	if o.Revision == "" {
+		o.Revision = DefaultRevision
+	}
+	if !ValidRevision(o.Revision) {
+		return nil, fmt.Errorf("klaviyo: revision %q: want YYYY-MM-DD[.suffix]", o.Revision)
+	}
+	if o.HTTPClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 32
+		o.HTTPClient = &http.Client{Transport: tr}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Backoff.Base <= 0 {
+		o.Backoff.Base = time.Second
+	}
+	if o.Backoff.Max <= 0 {
+		o.Backoff.Max = 5 * time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	c := &client{
+		key: secret(privateKey), baseURL: strings.TrimRight(o.BaseURL, "/"), revision: o.Revision,
+		hc: o.HTTPClient, timeout: o.Timeout, backoff: o.Backoff, logger: o.Logger, now: o.Now, rnd: o.Rand,
+		limiters: map[string][2]*rate.Limiter{}, failures: map[string]int{}, last: map[string]RateLimit{},
+	}
+	if o.EventLimits == (Limits{}) {
+		o.EventLimits = EventLimits
+	}
+	if o.BulkLimits == (Limits{}) {
+		o.BulkLimits = BulkLimits
+	}
+	c.SetLimits(PathEvents, o.EventLimits)
+	c.SetLimits(PathBulkEvents, o.BulkLimits)
+	return &Client{c}, nil
+}
+
+var revisionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$`)
+
+// ValidRevision reports whether r has Klaviyo's revision format
+// YYYY-MM-DD[.suffix].
+func ValidRevision(r string) bool { return revisionRE.MatchString(r) }
+
+// Format prints String for every verb, so %x or %d cannot dump fields.
+func (c Client) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
+// String describes the client without its key.
+func (c Client) String() string {
+	return fmt.Sprintf("klaviyo.Client{base=%s revision=%s key=%s}", c.baseURL, c.revision, redacted)
+}
+
+// GoString is String, so %#v cannot print the key either.
+func (c Client) GoString() string { return c.String() }
+
+// LogValue logs the client without its key.
+func (c Client) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("base", c.baseURL), slog.String("revision", c.revision), slog.String("key", redacted))
+}
+
+// SetLimits sets the token buckets of one endpoint path (PathEvents,
+// PathBulkEvents, or any other path sent with Post). Safe at any time.
+func (c *client) SetLimits(path string, l Limits) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var p [2]*rate.Limiter
+	if l.Burst > 0 {
+		p[0] = rate.NewLimiter(rate.Limit(l.Burst), l.Burst)
+	}
+	if l.Steady > 0 {
+		p[1] = rate.NewLimiter(rate.Limit(float64(l.Steady)/60), l.Steady)
+	}
+	c.limiters[path] = p
+}
+
+// LastRateLimit returns what the RateLimit-* headers said on the last
+// answer from path.
+func (c *client) LastRateLimit(path string) RateLimit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last[path]
+}
+
+// wait takes one token from both buckets of path, waiting as needed.
+func (c *client) wait(ctx context.Context, path string) error {
+	c.mu.Lock()
+	p := c.limiters[path]
+	c.mu.Unlock()
+	for _, l := range p {
+		if l != nil {
+			if err := l.Wait(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// CreateEvent validates e and sends it with POST /api/events.
+func (c *client) CreateEvent(ctx context.Context, e Event) Outcome {
+	if err := e.ValidateAt(c.now()); err != nil {
+		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
+	}
+	body, err := EncodeEvent(e)
+	if err != nil {
+		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
+	}
+	return c.Post(ctx, PathEvents, body)
+}
+
+// BulkCreateEvents checks the batch (see CheckBatch) and sends it with POST
+// /api/event-bulk-create-jobs, one entry per profile.
+func (c *client) BulkCreateEvents(ctx context.Context, events []Event) Outcome {
+	if err := CheckBatch(events, c.now()); err != nil {
+		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
+	}
+	body, err := EncodeBulk(events)
+	if err != nil {
+		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
+	}
+	if len(body) > MaxPayloadBytes {
+		return Outcome{Kind: Permanent, Detail: fmt.Sprintf("not sent: the batch encodes to %d bytes, more than Klaviyo's %d; split it", len(body), MaxPayloadBytes)}
+	}
+	return c.Post(ctx, PathBulkEvents, body)
+}
+
+// Post sends one JSON:API body to path (after the path's rate limiter, if
+// any) and classifies the answer. Other server-side endpoints (the catalog
+// jobs) use it too.
+func (c *client) Post(ctx context.Context, path string, body []byte) Outcome {
+	out, _ := c.Do(ctx, http.MethodPost, path, body)
+	return out
+}
+
+// Do sends one request with the key, revision and JSON:API content type,
+// and returns the classified outcome with the response body (for
+// endpoints that answer with a document).
+func (c *client) Do(ctx context.Context, method, path string, body []byte) (Outcome, []byte) {
+	if err := c.wait(ctx, path); err != nil {
+		return Outcome{Kind: Retryable, RetryAfter: c.backoffFor(path, false), Detail: "not sent: " + err.Error()}, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(rctx, method, c.baseURL+path, rd)
+	if err != nil {
+		return Outcome{Kind: Permanent, Detail: c.scrub("not sent: " + err.Error())}, nil
+	}
+	req.Header.Set("Authorization", "Klaviyo-API-Key "+string(c.key))
+	req.Header.Set("revision", c.revision)
+	req.Header.Set("Accept", "application/vnd.api+json")
+	req.Header.Set("User-Agent", "snippetd")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/vnd.api+json")
+	}
+	start := c.now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		out := Outcome{Kind: Retryable, RetryAfter: c.backoffFor(path, true), Detail: c.scrub(transportDetail(err))}
+		c.logger.Debug("klaviyo request failed", "path", path, "err", out.Detail, "retry_after", out.RetryAfter)
+		return out, nil
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// The status arrived; a broken body after a 2xx does not undo it.
+		err = nil
+	}
+	out := c.classify(path, resp, respBody, err)
+	c.logger.Debug("klaviyo request", "path", path, "status", resp.StatusCode, "kind", out.Kind, "took", c.now().Sub(start), "retry_after", out.RetryAfter)
+	return out, respBody
+}
+
+// maxDetail bounds the error text kept with an outcome.
+const maxDetail = 4096
+
+var expectedRE = regexp.MustCompile(`Expected available in (\d+) seconds?`)
+
+// classify turns a response into an Outcome.
+func (c *client) classify(path string, resp *http.Response, body []byte, readErr error) Outcome {
+	rl := parseRateLimit(resp.Header)
+	c.mu.Lock()
+	c.last[path] = rl
+	c.mu.Unlock()
+	st := resp.StatusCode
+	out := Outcome{Status: st, RateLimit: rl}
+	detail := strings.TrimSpace(string(body))
+	if len(detail) > maxDetail {
+		detail = detail[:maxDetail] + "…"
+	}
+	if detail == "" {
+		detail = fmt.Sprintf("HTTP %d %s", st, http.StatusText(st))
+	}
+	switch {
+	case readErr != nil:
+		out.Kind = Retryable
+		out.Detail = c.scrub(fmt.Sprintf("HTTP %d, body lost: %v", st, readErr))
+		out.RetryAfter = c.backoffFor(path, true)
+	case st >= 200 && st < 300:
+		out.Kind = Delivered
+		c.resetFailures(path)
+	case st == http.StatusTooManyRequests || st == http.StatusRequestTimeout || st >= 500:
+		// 429, 408 and every 5xx (Klaviyo's SDKs name 503, 504 and 524;
+		// 500 and 502 are retried too because unique_id makes a resend
+		// harmless and the outbox caps attempts).
+		out.Kind = Retryable
+		out.Detail = c.scrub(detail)
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+			out.RetryAfter = d
+			c.countFailure(path)
+		} else if m := expectedRE.FindStringSubmatch(string(body)); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			out.RetryAfter = min(time.Duration(n)*time.Second, MaxRetryAfter)
+			c.countFailure(path)
+		} else {
+			out.RetryAfter = c.backoffFor(path, true)
+		}
+	default:
+		out.Kind = Permanent
+		out.Detail = c.scrub(detail)
+		c.resetFailures(path)
+	}
+	return out
+}
+
+// retryAfter parses Retry-After: delta seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return min(time.Duration(n)*time.Second, MaxRetryAfter), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
+	}
+	return 0, false
+}
+
+func parseRateLimit(h http.Header) RateLimit {
+	first := func(k string) int {
+		v := h.Get(k)
+		if i := strings.IndexAny(v, ",;"); i >= 0 {
+			v = v[:i]
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	rl := RateLimit{Limit: first("RateLimit-Limit"), Remaining: first("RateLimit-Remaining")}
+	if r := first("RateLimit-Reset"); r >= 0 {
+		rl.Reset = time.Duration(r) * time.Second
+	}
+	return rl
+}
+
+func (c *client) countFailure(path string) {
+	c.mu.Lock()
+	c.failures[path]++
+	c.mu.Unlock()
+}
+
+func (c *client) resetFailures(path string) {
+	c.mu.Lock()
+	delete(c.failures, path)
+	c.mu.Unlock()
+}
+
+// backoffFor returns the wait after one more consecutive failure on path
+// (count=true) or after the current count (count=false).
+func (c *client) backoffFor(path string, count bool) time.Duration {
+	c.mu.Lock()
+	if count {
+		c.failures[path]++
+	}
+	n := max(c.failures[path], 1)
+	c.mu.Unlock()
+	return c.backoff.Delay(n, c.rnd())
+}
+
+// Delay returns the wait before the n-th retry (n ≥ 1) for a jitter draw
+// r in [0, 1): capped exponential, then scaled into [d/2, d].
+func (b Backoff) Delay(n int, r float64) time.Duration {
+	d := float64(b.Base) * math.Pow(2, float64(n-1))
+	if d > float64(b.Max) || math.IsInf(d, 0) {
+		d = float64(b.Max)
+	}
+	return time.Duration(d/2 + r*d/2)
+}
+
+// transportDetail describes a transport error for the outcome.
+func transportDetail(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return "canceled: " + err.Error()
+	}
+	return "connection error: " + err.Error()
+}
+
+// scrub removes the key from text bound for an Outcome or a log.
+func (c *client) scrub(s string) string {
+	if k := string(c.key); k != "" {
+		s = strings.ReplaceAll(s, k, redacted)
+	}
+	return s
+}

@@ -1,0 +1,213 @@
+package klaviyo
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/snippetd/snippetd"
+)
+
+// Klaviyo's documented limits on one event (Events API "Limitations").
+const (
+	// MaxMetricName: a metric name must be shorter than 128 characters.
+	MaxMetricName = 128
+	// MaxProperties is the most top-level event properties.
+	MaxProperties = 400
+	// MaxStringBytes is the largest string value (100 KB).
+	MaxStringBytes = 100 * 1024
+	// MaxArrayItems is the longest array.
+	MaxArrayItems = 4000
+	// MaxDepth is the deepest nesting of objects and arrays, counting the
+	// properties object itself as level 1.
+	MaxDepth = 10
+)
+
+// minTime is the earliest time Klaviyo accepts ("after the year 1990").
+var minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Validate checks e against Klaviyo's documented limits as of now. See
+// ValidateAt.
+func (e Event) Validate() error { return e.ValidateAt(time.Now()) }
+
+// ValidateAt checks e against Klaviyo's documented limits, with now as the
+// reference for "at most a year ahead": a profile identifier, a metric name
+// shorter than 128 characters, properties that are a JSON object with at
+// most 400 keys, strings of at most 100 KB, arrays of at most 4,000 items,
+// at most 10 levels, a time between 1990 and a year after now, an ISO 4217
+// currency, and an encoded payload of at most 5 MB. The error is a
+// *snippetd.Error (EINVALID) naming the field, such as
+// "properties.Items[2].Name", so that bad input is rejected before it is
+// queued rather than dead-lettered hours later.
+func (e Event) ValidateAt(now time.Time) error {
+	switch {
+	case !e.Profile.HasIdentifier():
+		return snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+	case e.Metric == "":
+		return snippetd.FieldErrorf("metric", "is required")
+	case len([]rune(e.Metric)) >= MaxMetricName:
+		return snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+	case !e.Time.IsZero() && e.Time.Before(minTime):
+		return snippetd.FieldErrorf("time", "must not be before 1990")
+	case !e.Time.IsZero() && e.Time.After(now.AddDate(1, 0, 0)):
+		return snippetd.FieldErrorf("time", "must be at most one year in the future")
+	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
+		return snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+	}
+	if err := checkProperties(e.Properties); err != nil {
+		return err
+	}
+	for _, s := range []struct{ field, v string }{
+		{"unique_id", e.UniqueID},
+		{"profile.email", e.Profile.Email},
+		{"profile.first_name", e.Profile.FirstName},
+		{"profile.last_name", e.Profile.LastName},
+	} {
+		if len(s.v) > MaxStringBytes {
+			return snippetd.FieldErrorf(s.field, "must be at most %d bytes", MaxStringBytes)
+		}
+	}
+	b, err := EncodeEvent(e)
+	if err != nil {
+		return snippetd.FieldErrorf("properties", "cannot be encoded")
+	}
+	if len(b) > MaxPayloadBytes {
+		return snippetd.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
+	}
+	return nil
+}
+
+// checkProperties walks the properties JSON with a token decoder (numbers
+// stay exact, nothing is built) and enforces the per-value limits.
+func checkProperties(raw json.RawMessage) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return snippetd.FieldErrorf("properties", "is not valid JSON")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return snippetd.FieldErrorf("properties", "must be a JSON object")
+	}
+	n, err := walkObject(dec, "properties", 1)
+	if err != nil {
+		return err
+	}
+	if n > MaxProperties {
+		return snippetd.FieldErrorf("properties", "has %d properties, more than %d", n, MaxProperties)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return snippetd.FieldErrorf("properties", "holds data after the JSON object")
+	}
+	return nil
+}
+
+// walkObject consumes an object whose '{' was read and returns its key
+// count.
+func walkObject(dec *json.Decoder, path string, depth int) (int, error) {
+	if depth > MaxDepth {
+		return 0, snippetd.FieldErrorf(path, "is nested deeper than %d levels", MaxDepth)
+	}
+	n := 0
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return 0, snippetd.FieldErrorf(path, "is not valid JSON")
+		}
+		key, _ := tok.(string)
+		n++
+		if err := walkValue(dec, path+"."+key, depth); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return 0, snippetd.FieldErrorf(path, "is not valid JSON")
+	}
+	return n, nil
+}
+
+func walkValue(dec *json.Decoder, path string, depth int) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return snippetd.FieldErrorf(path, "is not valid JSON")
+	}
+	switch v := tok.(type) {
+	case string:
+		if len(v) > MaxStringBytes {
+			return snippetd.FieldErrorf(path, "is %d bytes, more than %d", len(v), MaxStringBytes)
+		}
+	case json.Delim:
+		switch v {
+		case '{':
+			_, err := walkObject(dec, path, depth+1)
+			return err
+		case '[':
+			if depth+1 > MaxDepth {
+				return snippetd.FieldErrorf(path, "is nested deeper than %d levels", MaxDepth)
+			}
+			i := 0
+			for dec.More() {
+				if i >= MaxArrayItems {
+					return snippetd.FieldErrorf(path, "has more than %d items", MaxArrayItems)
+				}
+				if err := walkValue(dec, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+					return err
+				}
+				i++
+			}
+			if _, err := dec.Token(); err != nil {
+				return snippetd.FieldErrorf(path, "is not valid JSON")
+			}
+		}
+	}
+	return nil
+}
+
+func isCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckBatch checks a bulk batch: 1 to 1,000 events, each valid, no two
+// with the same profile, metric and unique_id (Klaviyo rejects the whole
+// request then), and an encoded body of at most 5 MB. Field names are
+// prefixed with the event's index, such as "events[3].metric".
+func CheckBatch(events []Event, now time.Time) error {
+	if len(events) == 0 {
+		return snippetd.FieldErrorf("events", "must hold at least one event")
+	}
+	if len(events) > MaxBulkEvents {
+		return snippetd.FieldErrorf("events", "holds %d events, more than %d", len(events), MaxBulkEvents)
+	}
+	seen := make(map[string]int, len(events))
+	for i, e := range events {
+		if err := e.ValidateAt(now); err != nil {
+			if fe, ok := err.(*snippetd.Error); ok {
+				return snippetd.FieldErrorf(fmt.Sprintf("events[%d].%s", i, fe.Field), "%s", fe.Message)
+			}
+			return err
+		}
+		if e.UniqueID == "" {
+			continue
+		}
+		k := e.DedupKey()
+		if j, ok := seen[k]; ok {
+			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].unique_id", i), "repeats events[%d] for the same profile and metric", j)
+		}
+		seen[k] = i
+	}
+	return nil
+}

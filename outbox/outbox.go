@@ -1,0 +1,327 @@
+// Package outbox is snippetd's durable queue in front of Klaviyo: Enqueue
+// returns only after the events are committed to the shared database (so an
+// API that answers 202 never loses what it acknowledged, even to kill -9),
+// and one delivery loop drives a klaviyo.Sender until every event is
+// delivered or kept as a dead letter with Klaviyo's response.
+//
+// Concurrent enqueues share one transaction (group commit), so durable
+// throughput does not collapse to one fsync per event. On PostgreSQL several
+// instances share the queue and a session advisory lock elects the one
+// instance whose loop delivers, so the account's rate limit holds across
+// instances. It imports db, klaviyo and the root package.
+package outbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/klaviyo"
+)
+
+// Options tunes an Outbox. The zero value of each field means its default.
+type Options struct {
+	// Retention is how long delivered rows are kept before pruning
+	// (default 7 days).
+	Retention time.Duration
+	// PollInterval is how often an idle loop looks for events that another
+	// instance (or the CLI's replay) stored (default 500ms).
+	PollInterval time.Duration
+	// MaxBackoff caps the wait after consecutive retryable failures without
+	// a Retry-After (default 1m).
+	MaxBackoff time.Duration
+	// BulkThreshold is the pending backlog above which the loop switches
+	// from single events to bulk requests (default 100 events, about two
+	// seconds of the single endpoint's steady 3,500/min).
+	BulkThreshold int
+	// SingleConcurrency is how many single-event requests (for distinct
+	// profiles) are in flight at once (default 8).
+	SingleConcurrency int
+	// BulkConcurrency is how many bulk requests (for disjoint profiles)
+	// are in flight at once (default 3).
+	BulkConcurrency int
+	// MaxBulkEvents caps the events of one bulk request (default and
+	// Klaviyo's maximum 1,000).
+	MaxBulkEvents int
+	// MaxBulkBytes caps the estimated encoded size of one bulk request
+	// (default 4.5 MB, under Klaviyo's 5 MB).
+	MaxBulkBytes int
+	// MaxBatchRows caps the rows of one group-commit transaction
+	// (default 2,000).
+	MaxBatchRows int
+	// Committers is the number of group-commit goroutines (default 1 on
+	// SQLite, whose writes are serial anyway, 4 on PostgreSQL).
+	Committers int
+	// LeaderPoll is how often a standby instance tries to become the
+	// delivering leader, and how often the leader checks its lock
+	// connection (default 1s).
+	LeaderPoll time.Duration
+	// Logger receives delivery errors and leadership changes.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults(d db.Dialect) {
+	def := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defi := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	def(&o.Retention, 7*24*time.Hour)
+	def(&o.PollInterval, 500*time.Millisecond)
+	def(&o.MaxBackoff, time.Minute)
+	def(&o.LeaderPoll, time.Second)
+	defi(&o.BulkThreshold, 100)
+	defi(&o.SingleConcurrency, 8)
+	defi(&o.BulkConcurrency, 3)
+	defi(&o.MaxBulkEvents, 1000)
+	defi(&o.MaxBulkBytes, 4_500_000)
+	defi(&o.MaxBatchRows, 2000)
+	if d == db.Postgres {
+		defi(&o.Committers, 4)
+	} else {
+		defi(&o.Committers, 1)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// MaxEventBytes is the largest encoded event Enqueue accepts: Klaviyo
+// rejects requests over 5 MB, so a larger event could never be delivered.
+const MaxEventBytes = 4_000_000
+
+// ErrClosed is returned by Enqueue after Close.
+var ErrClosed = errors.New("outbox: closed")
+
+// Outbox is the durable event queue. Open one per process on the shared
+// database; Enqueue is safe for concurrent use; Run delivers.
+type Outbox struct {
+	db   *db.DB
+	opts Options
+	log  *slog.Logger
+
+	reqs      chan *enqueueReq
+	closing   chan struct{}
+	closeOnce sync.Once
+	committed chan struct{} // closed when every committer has exited
+	wake      chan struct{} // nudges the delivery loop after a commit
+
+	leader    atomic.Bool
+	running   atomic.Bool
+	lastErr   atomic.Pointer[loopError]
+	delivered atomic.Int64
+	dead      atomic.Int64
+	retries   atomic.Int64
+	requests  atomic.Int64
+	commits   atomic.Int64 // group-commit transactions, for tests and metrics
+}
+
+type loopError struct {
+	msg string
+	at  time.Time
+}
+
+type enqueueReq struct {
+	rows []row
+	done chan error
+}
+
+// row is one event as stored.
+type row struct {
+	id         int64
+	uniqueID   string
+	profileKey string
+	metric     string
+	source     string
+	payload    []byte
+	createdAt  int64
+}
+
+// Open migrates the outbox tables and starts the group committers.
+func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
+	opts.setDefaults(d.Dialect)
+	if err := migrate(ctx, d); err != nil {
+		return nil, err
+	}
+	o := &Outbox{
+		db:        d,
+		opts:      opts,
+		log:       opts.Logger,
+		reqs:      make(chan *enqueueReq, 4096),
+		closing:   make(chan struct{}),
+		committed: make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+	}
+	var wg sync.WaitGroup
+	for range opts.Committers {
+		wg.Go(o.commitLoop)
+	}
+	go func() { wg.Wait(); close(o.committed) }()
+	return o, nil
+}
+
+// Ready reports whether Enqueue accepts events (for /readyz): not after
+// Close.
+func (o *Outbox) Ready(ctx context.Context) error {
+	select {
+	case <-o.closing:
+		return ErrClosed
+	default:
+		return nil
+	}
+}
+
+// Close stops accepting events, commits those already handed over, and
+// returns. It does not stop Run: cancel Run's context for that.
+func (o *Outbox) Close() error {
+	o.closeOnce.Do(func() { close(o.closing) })
+	<-o.committed
+	return nil
+}
+
+// Enqueue stores events durably and returns only once they are committed:
+// a nil error means they will be delivered (or dead-lettered) even if the
+// process is killed right after. Events without a UniqueID get a random one
+// here, written back into events, so that a resend after a crash is
+// deduplicated by Klaviyo. source names the producer ("orders", ...) for
+// status and dead-letter listings. Invalid events are rejected as EINVALID
+// naming events[i]; storage failures are EUNAVAILABLE (nothing was stored).
+func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source string) error {
+	if len(events) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	rows := make([]row, len(events))
+	for i := range events {
+		e := &events[i]
+		if strings.TrimSpace(e.Metric) == "" {
+			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].metric", i), "metric name is required")
+		}
+		if !e.Profile.HasIdentifier() {
+			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].profile", i), "profile needs an email, phone_number, external_id, _kx or anonymous_id")
+		}
+		if e.UniqueID == "" {
+			e.UniqueID = NewUniqueID()
+		}
+		payload, err := json.Marshal(e)
+		if err != nil {
+			return snippetd.FieldErrorf(fmt.Sprintf("events[%d]", i), "cannot encode event: %v", err)
+		}
+		if len(payload) > MaxEventBytes {
+			return &snippetd.Error{Code: snippetd.ETOOLARGE, Field: fmt.Sprintf("events[%d]", i), Message: fmt.Sprintf("event encodes to %d bytes; Klaviyo accepts at most 5 MB per request", len(payload))}
+		}
+		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, payload: payload, createdAt: now}
+	}
+	r := &enqueueReq{rows: rows, done: make(chan error, 1)}
+	select {
+	case <-o.closing:
+		return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
+	case <-ctx.Done():
+		return ctx.Err()
+	case o.reqs <- r:
+	}
+	var err error
+	select {
+	case err = <-r.done:
+	case <-ctx.Done():
+		// The request may still commit; it was not acknowledged, and a
+		// retry by the caller is deduplicated only if it carries ids.
+		return ctx.Err()
+	case <-o.committed:
+		select {
+		case err = <-r.done:
+		default:
+			return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
+		}
+	}
+	if err != nil {
+		o.log.Error("outbox: storing events failed", "source", source, "events", len(rows), "err", err)
+		return snippetd.Errorf(snippetd.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
+	}
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// commitLoop takes a pending request, gathers whatever else is waiting (up
+// to MaxBatchRows), and commits them all in one transaction.
+func (o *Outbox) commitLoop() {
+	for {
+		var first *enqueueReq
+		select {
+		case first = <-o.reqs:
+		case <-o.closing:
+			// Commit what was handed over before Close, then stop.
+			for {
+				select {
+				case r := <-o.reqs:
+					o.commitBatch([]*enqueueReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*enqueueReq{first}
+		n := len(first.rows)
+	gather:
+		for n < o.opts.MaxBatchRows {
+			select {
+			case r := <-o.reqs:
+				batch = append(batch, r)
+				n += len(r.rows)
+			default:
+				break gather
+			}
+		}
+		o.commitBatch(batch)
+	}
+}
+
+func (o *Outbox) commitBatch(batch []*enqueueReq) {
+	rows := make([]row, 0, len(batch))
+	for _, r := range batch {
+		rows = append(rows, r.rows...)
+	}
+	err := o.insert(context.Background(), rows)
+	if err == nil {
+		o.commits.Add(1)
+	}
+	if err != nil && len(batch) > 1 {
+		// Do not let one request's failure fail its neighbours: retry
+		// each on its own.
+		for _, r := range batch {
+			r.done <- o.insert(context.Background(), r.rows)
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+// NewUniqueID returns a random 128-bit event id ("sd-" and 26 base32
+// characters), the unique_id Klaviyo deduplicates resends on.
+func NewUniqueID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "sd-" + idEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,349 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snippetd/snippetd/db"
+)
+
+// States of a stored event.
+const (
+	StatePending   = "pending"
+	StateDelivered = "delivered"
+	StateDead      = "dead"
+)
+
+// migrate creates the outbox table. Times are Unix milliseconds so the same
+// SQL works on SQLite and PostgreSQL.
+func migrate(ctx context.Context, d *db.DB) error {
+	id := "id INTEGER PRIMARY KEY AUTOINCREMENT"
+	if d.Dialect == db.Postgres {
+		id = "id BIGSERIAL PRIMARY KEY"
+	}
+	return d.Migrate(ctx, "outbox", []string{
+		`CREATE TABLE outbox_events (
+			` + id + `,
+			unique_id TEXT NOT NULL,
+			profile_key TEXT NOT NULL,
+			metric TEXT NOT NULL,
+			source TEXT NOT NULL,
+			payload TEXT NOT NULL,
+			state TEXT NOT NULL DEFAULT 'pending',
+			attempts INTEGER NOT NULL DEFAULT 0,
+			created_at BIGINT NOT NULL,
+			updated_at BIGINT NOT NULL,
+			last_status INTEGER NOT NULL DEFAULT 0,
+			last_error TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX outbox_events_state_id ON outbox_events (state, id)`,
+		`CREATE INDEX outbox_events_state_updated ON outbox_events (state, updated_at)`,
+	})
+}
+
+const insertCols = 7
+const insertChunk = 100 // rows per INSERT statement (700 parameters)
+
+var (
+	insertSQLMu sync.Mutex
+	insertSQL   = map[[2]int]string{}
+)
+
+// insertQuery returns the multi-row INSERT for n rows, cached per dialect.
+func (o *Outbox) insertQuery(n int) string {
+	key := [2]int{n, 0}
+	if o.db.Dialect == db.Postgres {
+		key[1] = 1
+	}
+	insertSQLMu.Lock()
+	defer insertSQLMu.Unlock()
+	if q, ok := insertSQL[key]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO outbox_events (unique_id, profile_key, metric, source, payload, created_at, updated_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?)")
+	}
+	q := o.db.Rebind(b.String())
+	insertSQL[key] = q
+	return q
+}
+
+// insert commits rows in one transaction.
+func (o *Outbox) insert(ctx context.Context, rows []row) error {
+	tx, err := o.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	args := make([]any, 0, insertChunk*insertCols)
+	for start := 0; start < len(rows); start += insertChunk {
+		chunk := rows[start:min(start+insertChunk, len(rows))]
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, string(r.payload), r.createdAt, r.createdAt)
+		}
+		if _, err := tx.ExecContext(ctx, o.insertQuery(len(chunk)), args...); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// loadPending returns up to limit pending rows, oldest first.
+func (o *Outbox) loadPending(ctx context.Context, limit int) ([]row, error) {
+	rs, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT id, unique_id, profile_key, metric, payload FROM outbox_events WHERE state = 'pending' ORDER BY id LIMIT ?`), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var r row
+		var payload string
+		if err := rs.Scan(&r.id, &r.uniqueID, &r.profileKey, &r.metric, &payload); err != nil {
+			return nil, err
+		}
+		r.payload = []byte(payload)
+		out = append(out, r)
+	}
+	return out, rs.Err()
+}
+
+// result is what happened to one row in a delivery round.
+type result struct {
+	id     int64
+	state  string // StateDelivered, StateDead, or StatePending (retry later)
+	status int
+	detail string
+}
+
+// record writes the results of a round in one transaction.
+func (o *Outbox) record(ctx context.Context, results []result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := time.Now().UnixMilli()
+	tx, err := o.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// Delivered rows share one statement per chunk; dead letters and
+	// retries carry their own detail.
+	var delivered []any
+	flush := func() error {
+		if len(delivered) == 0 {
+			return nil
+		}
+		q := o.db.Rebind(`UPDATE outbox_events SET state = 'delivered', attempts = attempts + 1, updated_at = ?, last_status = 202, last_error = '' WHERE state = 'pending' AND id IN (?` + strings.Repeat(",?", len(delivered)-1) + `)`)
+		_, err := tx.ExecContext(ctx, q, append([]any{now}, delivered...)...)
+		delivered = delivered[:0]
+		return err
+	}
+	for _, r := range results {
+		switch r.state {
+		case StateDelivered:
+			delivered = append(delivered, r.id)
+			if len(delivered) == 500 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		case StateDead:
+			if _, err := tx.ExecContext(ctx, o.db.Rebind(`UPDATE outbox_events SET state = 'dead', attempts = attempts + 1, updated_at = ?, last_status = ?, last_error = ? WHERE state = 'pending' AND id = ?`), now, r.status, r.detail, r.id); err != nil {
+				return err
+			}
+		default:
+			if _, err := tx.ExecContext(ctx, o.db.Rebind(`UPDATE outbox_events SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id = ?`), r.status, r.detail, r.id); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// prune deletes delivered rows older than the retention period, in chunks
+// so that no single transaction holds SQLite's write lock for long.
+func (o *Outbox) prune(ctx context.Context) (int64, error) {
+	cutoff := time.Now().Add(-o.opts.Retention).UnixMilli()
+	var total int64
+	for {
+		res, err := o.db.Write.ExecContext(ctx, o.db.Rebind(`DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'delivered' AND updated_at < ? LIMIT 5000)`), cutoff)
+		if err != nil {
+			return total, err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if n < 5000 {
+			return total, nil
+		}
+	}
+}
+
+// Status is a snapshot of the queue for `snippetd outbox status`, /readyz
+// and metrics.
+type Status struct {
+	Pending   int64 `json:"pending"`
+	Delivered int64 `json:"delivered"`
+	Dead      int64 `json:"dead"`
+	// OldestPendingAge is how long the oldest pending event has waited
+	// (zero when nothing is pending).
+	OldestPendingAge time.Duration `json:"oldest_pending_age"`
+	// Leader reports whether this process's delivery loop holds the
+	// delivery role (always true on SQLite while Run runs).
+	Leader bool `json:"leader"`
+	// Running reports whether Run is active in this process.
+	Running bool `json:"running"`
+	// LastError is the loop's most recent delivery or storage problem.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// Since this process started:
+	DeliveredTotal int64 `json:"delivered_total"`
+	DeadTotal      int64 `json:"dead_total"`
+	RetriesTotal   int64 `json:"retries_total"`
+	RequestsTotal  int64 `json:"requests_total"`
+}
+
+// Status counts events by state and reports the loop's health.
+func (o *Outbox) Status(ctx context.Context) (Status, error) {
+	s := Status{
+		Leader:         o.leader.Load(),
+		Running:        o.running.Load(),
+		DeliveredTotal: o.delivered.Load(),
+		DeadTotal:      o.dead.Load(),
+		RetriesTotal:   o.retries.Load(),
+		RequestsTotal:  o.requests.Load(),
+	}
+	if e := o.lastErr.Load(); e != nil {
+		s.LastError, s.LastErrorAt = e.msg, e.at
+	}
+	c, err := Counts(ctx, o.db)
+	s.Pending, s.Delivered, s.Dead, s.OldestPendingAge = c.Pending, c.Delivered, c.Dead, c.OldestPendingAge
+	return s, err
+}
+
+// Counts reads the counts by state and the oldest pending age straight
+// from the database: the CLI uses it without opening an Outbox.
+func Counts(ctx context.Context, d *db.DB) (Status, error) {
+	var s Status
+	if err := migrate(ctx, d); err != nil {
+		return s, err
+	}
+	rs, err := d.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox_events GROUP BY state`)
+	if err != nil {
+		return s, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var state string
+		var n int64
+		if err := rs.Scan(&state, &n); err != nil {
+			return s, err
+		}
+		switch state {
+		case StatePending:
+			s.Pending = n
+		case StateDelivered:
+			s.Delivered = n
+		case StateDead:
+			s.Dead = n
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return s, err
+	}
+	var oldest sql.NullInt64
+	if err := d.QueryRowContext(ctx, `SELECT MIN(created_at) FROM outbox_events WHERE state = 'pending'`).Scan(&oldest); err != nil {
+		return s, err
+	}
+	if oldest.Valid {
+		s.OldestPendingAge = max(0, time.Since(time.UnixMilli(oldest.Int64)))
+	}
+	return s, nil
+}
+
+// DeadLetter is an event Klaviyo rejected permanently, with its response.
+type DeadLetter struct {
+	ID       int64     `json:"id"`
+	UniqueID string    `json:"unique_id"`
+	Metric   string    `json:"metric"`
+	Profile  string    `json:"profile"`
+	Source   string    `json:"source"`
+	Attempts int       `json:"attempts"`
+	Created  time.Time `json:"created"`
+	Failed   time.Time `json:"failed"`
+	Status   int       `json:"status"`
+	// Response is Klaviyo's error body (or the reason the event could not
+	// be sent).
+	Response string `json:"response"`
+}
+
+// DeadLetters lists dead letters, oldest first, at most limit (0: all).
+func DeadLetters(ctx context.Context, d *db.DB, limit int) ([]DeadLetter, error) {
+	if err := migrate(ctx, d); err != nil {
+		return nil, err
+	}
+	q := `SELECT id, unique_id, metric, profile_key, source, attempts, created_at, updated_at, last_status, last_error FROM outbox_events WHERE state = 'dead' ORDER BY id`
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rs, err := d.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	var out []DeadLetter
+	for rs.Next() {
+		var l DeadLetter
+		var created, failed int64
+		if err := rs.Scan(&l.ID, &l.UniqueID, &l.Metric, &l.Profile, &l.Source, &l.Attempts, &created, &failed, &l.Status, &l.Response); err != nil {
+			return nil, err
+		}
+		l.Created, l.Failed = time.UnixMilli(created).UTC(), time.UnixMilli(failed).UTC()
+		out = append(out, l)
+	}
+	return out, rs.Err()
+}
+
+// Replay puts dead letters back in the queue: those with the given ids, or
+// every one when all is set. They keep their id and unique_id, so they are
+// delivered in their original order relative to their profile's other
+// pending events, and Klaviyo still deduplicates them. It returns how many
+// rows were requeued.
+func Replay(ctx context.Context, d *db.DB, ids []int64, all bool) (int64, error) {
+	if err := migrate(ctx, d); err != nil {
+		return 0, err
+	}
+	now := time.Now().UnixMilli()
+	if all {
+		res, err := d.Write.ExecContext(ctx, d.Rebind(`UPDATE outbox_events SET state = 'pending', attempts = 0, updated_at = ? WHERE state = 'dead'`), now)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	args := []any{now}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	res, err := d.Write.ExecContext(ctx, d.Rebind(`UPDATE outbox_events SET state = 'pending', attempts = 0, updated_at = ? WHERE state = 'dead' AND id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

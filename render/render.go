@@ -1,0 +1,352 @@
+// Package render turns render requests (the JSON bodies of the render API
+// and of `snippetd render`) into snippet partials: it decodes a body
+// strictly with shop.Decode (invalid UTF-8 and malformed JSON are
+// EBADREQUEST), validates it (EINVALID naming the field), dispatches by
+// snippet name (unknown names are ENOTFOUND) and renders the snippets
+// component, returning the HTML and the pushes it carries. The HTTP adapter
+// and the CLI share it, so both give the same partial for the same body.
+//
+// It imports the root package, shop and snippets; nothing imports it but
+// the adapters.
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/shop"
+	"github.com/snippetd/snippetd/snippets"
+)
+
+// Snippet names, as they appear in /v1/render/{snippet}, in a batch's
+// "type" and on the command line.
+const (
+	Loader          = "loader"
+	ViewedProduct   = "viewed-product"
+	AddedToCart     = "added-to-cart"
+	StartedCheckout = "started-checkout"
+	Identify        = "identify"
+)
+
+// Names lists every snippet name in the order a page would use them.
+var Names = []string{Loader, ViewedProduct, AddedToCart, StartedCheckout, Identify}
+
+// Known reports whether name is a snippet name, so that adapters can answer
+// 404 before reading a body.
+func Known(name string) bool { return slices.Contains(Names, name) }
+
+// MaxBatch is the largest number of snippets one batch request renders.
+const MaxBatch = 100
+
+// Renderer renders snippets from request bodies. The zero value works; set
+// the fields to change the defaults.
+type Renderer struct {
+	// PublicKey is the Klaviyo public key the loader uses when a request
+	// names none (the server's SNIPPETD_PUBLIC_KEY).
+	PublicKey string
+	// KlaviyoJSURL replaces the klaviyo.js URL of the loader when a request
+	// names none (empty: Klaviyo's own URL for the key).
+	KlaviyoJSURL string
+	// Now is the clock for a Started Checkout request without a time (nil:
+	// time.Now); tests pin it.
+	Now func() time.Time
+}
+
+// Result is a rendered partial and the arrays it pushes, in page order.
+type Result struct {
+	HTML   []byte
+	Pushes []snippets.Push
+}
+
+// MarshalJSON encodes the result as the render API's JSON form:
+// {"html": "<the partial>", "pushes": [[...], ...]}.
+func (r Result) MarshalJSON() ([]byte, error) {
+	pushes := r.Pushes
+	if pushes == nil {
+		pushes = []snippets.Push{}
+	}
+	return json.Marshal(struct {
+		HTML   string          `json:"html"`
+		Pushes []snippets.Push `json:"pushes"`
+	}{string(r.HTML), pushes})
+}
+
+// The request bodies. Pointers tell a missing member from an empty one.
+type (
+	loaderRequest struct {
+		PublicKey    string `json:"public_key,omitempty"`
+		KlaviyoJSURL string `json:"klaviyo_js_url,omitempty"`
+	}
+	viewedProductRequest struct {
+		Product *shop.Product `json:"product"`
+	}
+	addedToCartRequest struct {
+		Cart  *shop.Cart     `json:"cart"`
+		Added *shop.LineItem `json:"added"`
+	}
+	startedCheckoutRequest struct {
+		Cart *shop.Cart `json:"cart"`
+		Time *string    `json:"time,omitempty"`
+	}
+	identifyRequest struct {
+		Customer *shop.Customer `json:"customer"`
+	}
+)
+
+// Render decodes body as the request of the named snippet and renders it.
+// ctx carries the CSP nonce (templ.WithNonce). An empty body is {}.
+func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result, error) {
+	if !Known(name) {
+		return Result{}, unknown(name)
+	}
+	s, err := rd.decode(name, body)
+	if err != nil {
+		return Result{}, err
+	}
+	var buf bytes.Buffer
+	return rd.write(ctx, &buf, s)
+}
+
+// RenderBatch renders {"snippets": [{"type": "<name>", ...request}, ...]}
+// into one partial whose pushes are those of every snippet in order. Errors
+// name the item, as in "snippets[1].cart.items[0].price".
+func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error) {
+	var req struct {
+		Snippets []json.RawMessage `json:"snippets"`
+	}
+	if err := shop.Decode(orEmpty(body), &req); err != nil {
+		return Result{}, err
+	}
+	switch {
+	case len(req.Snippets) == 0:
+		return Result{}, snippetd.FieldErrorf("snippets", "must hold at least one snippet")
+	case len(req.Snippets) > MaxBatch:
+		return Result{}, snippetd.FieldErrorf("snippets", "must hold at most %d snippets", MaxBatch)
+	}
+	list := make([]snippets.Snippet, len(req.Snippets))
+	for i, raw := range req.Snippets {
+		prefix := fmt.Sprintf("snippets[%d]", i)
+		var head struct {
+			Type *string `json:"type"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return Result{}, &snippetd.Error{Code: snippetd.EBADREQUEST, Field: prefix, Message: "must be an object with a type"}
+		}
+		if head.Type == nil {
+			return Result{}, snippetd.FieldErrorf(prefix+".type", "is required")
+		}
+		if !Known(*head.Type) {
+			return Result{}, snippetd.FieldErrorf(prefix+".type", "must be one of %s", strings.Join(Names, ", "))
+		}
+		s, err := rd.decodeItem(*head.Type, raw)
+		if err != nil {
+			return Result{}, prefixed(prefix, err)
+		}
+		list[i] = s
+	}
+	var buf bytes.Buffer
+	return rd.write(ctx, &buf, list...)
+}
+
+// write renders the snippets into buf and collects their pushes.
+func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, list ...snippets.Snippet) (Result, error) {
+	var res Result
+	for _, s := range list {
+		ps, err := s.Pushes()
+		if err != nil {
+			return Result{}, err
+		}
+		res.Pushes = append(res.Pushes, ps...)
+		if err := s.Render(ctx, buf); err != nil {
+			return Result{}, err
+		}
+	}
+	res.HTML = buf.Bytes()
+	return res, nil
+}
+
+func orEmpty(body []byte) []byte {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return []byte("{}")
+	}
+	return body
+}
+
+// decode parses and validates the body of one snippet request.
+func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
+	body = orEmpty(body)
+	switch name {
+	case Loader:
+		var req loaderRequest
+		if err := shop.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.loader(req)
+	case ViewedProduct:
+		var req viewedProductRequest
+		if err := shop.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.viewedProduct(req)
+	case AddedToCart:
+		var req addedToCartRequest
+		if err := shop.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.addedToCart(req)
+	case StartedCheckout:
+		var req startedCheckoutRequest
+		if err := shop.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.startedCheckout(req)
+	case Identify:
+		var req identifyRequest
+		if err := shop.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.identify(req)
+	}
+	return snippets.Snippet{}, unknown(name)
+}
+
+// decodeItem parses one batch item: the snippet's request plus its type.
+func (rd Renderer) decodeItem(name string, raw []byte) (snippets.Snippet, error) {
+	type typed struct {
+		Type string `json:"type"`
+	}
+	switch name {
+	case Loader:
+		var req struct {
+			typed
+			loaderRequest
+		}
+		if err := shop.Decode(raw, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.loader(req.loaderRequest)
+	case ViewedProduct:
+		var req struct {
+			typed
+			viewedProductRequest
+		}
+		if err := shop.Decode(raw, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.viewedProduct(req.viewedProductRequest)
+	case AddedToCart:
+		var req struct {
+			typed
+			addedToCartRequest
+		}
+		if err := shop.Decode(raw, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.addedToCart(req.addedToCartRequest)
+	case StartedCheckout:
+		var req struct {
+			typed
+			startedCheckoutRequest
+		}
+		if err := shop.Decode(raw, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.startedCheckout(req.startedCheckoutRequest)
+	case Identify:
+		var req struct {
+			typed
+			identifyRequest
+		}
+		if err := shop.Decode(raw, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.identify(req.identifyRequest)
+	}
+	return snippets.Snippet{}, unknown(name)
+}
+
+func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
+	o := snippets.LoaderOptions{PublicKey: req.PublicKey, KlaviyoJSURL: req.KlaviyoJSURL}
+	if o.PublicKey == "" && o.KlaviyoJSURL == "" {
+		o.PublicKey, o.KlaviyoJSURL = rd.PublicKey, rd.KlaviyoJSURL
+	}
+	s := snippets.Loader(o)
+	return s, s.Err()
+}
+
+func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, error) {
+	if req.Product == nil {
+		return snippets.Snippet{}, snippetd.FieldErrorf("product", "is required")
+	}
+	s := snippets.ViewedProduct(*req.Product)
+	return s, s.Err()
+}
+
+func (rd Renderer) addedToCart(req addedToCartRequest) (snippets.Snippet, error) {
+	switch {
+	case req.Cart == nil:
+		return snippets.Snippet{}, snippetd.FieldErrorf("cart", "is required")
+	case req.Added == nil:
+		return snippets.Snippet{}, snippetd.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
+	}
+	s := snippets.AddedToCart(*req.Cart, *req.Added)
+	return s, s.Err()
+}
+
+func (rd Renderer) startedCheckout(req startedCheckoutRequest) (snippets.Snippet, error) {
+	if req.Cart == nil {
+		return snippets.Snippet{}, snippetd.FieldErrorf("cart", "is required")
+	}
+	var at time.Time
+	if req.Time != nil {
+		t, err := time.Parse(time.RFC3339, *req.Time)
+		if err != nil {
+			return snippets.Snippet{}, snippetd.FieldErrorf("time", "must be an RFC 3339 time such as 2026-11-27T10:00:00Z")
+		}
+		at = t
+	} else if rd.Now != nil {
+		at = rd.Now()
+	} else {
+		at = time.Now()
+	}
+	s := snippets.StartedCheckout(*req.Cart, at)
+	return s, s.Err()
+}
+
+func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {
+	if req.Customer == nil {
+		return snippets.Snippet{}, snippetd.FieldErrorf("customer", "is required")
+	}
+	s := snippets.Identify(*req.Customer)
+	return s, s.Err()
+}
+
+// UnknownError is the ENOTFOUND error for a snippet name that does not
+// exist, naming the ones that do.
+func (rd Renderer) UnknownError(name string) error { return unknown(name) }
+
+func unknown(name string) error {
+	return snippetd.Errorf(snippetd.ENOTFOUND, "unknown snippet %q: want one of %s", name, strings.Join(Names, ", "))
+}
+
+// prefixed returns err with its field (or, without one, the item itself)
+// placed under prefix.
+func prefixed(prefix string, err error) error {
+	e, ok := err.(*snippetd.Error)
+	if !ok {
+		return err
+	}
+	out := *e
+	if out.Field == "" {
+		out.Field = prefix
+	} else {
+		out.Field = prefix + "." + out.Field
+	}
+	return &out
+}

@@ -1,0 +1,71 @@
+package snippets
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/snippetd/snippetd"
+)
+
+// LoaderOptions configures the Loader partial. Later features add fields
+// here (the browser helper script, consent, proxy mode) so that every caller
+// keeps one call.
+type LoaderOptions struct {
+	// PublicKey is the Klaviyo public key (site id): six ASCII letters or
+	// digits. Required unless KlaviyoJSURL is set.
+	PublicKey string
+	// KlaviyoJSURL, when set, replaces the default
+	// https://static.klaviyo.com/onsite/js/<PublicKey>/klaviyo.js, for
+	// example with a first-party proxy path. It must be an absolute http(s)
+	// URL or a path starting with "/".
+	KlaviyoJSURL string
+}
+
+// Validate checks the options; errors name the render API's fields
+// ("public_key", "klaviyo_js_url").
+func (o LoaderOptions) Validate() error {
+	if o.KlaviyoJSURL != "" {
+		if !validScriptURL(o.KlaviyoJSURL) {
+			return snippetd.FieldErrorf("klaviyo_js_url", "must be an absolute http(s) URL or a path starting with /")
+		}
+	} else if o.PublicKey == "" {
+		return snippetd.FieldErrorf("public_key", "is required (no default public key is configured)")
+	}
+	if o.PublicKey != "" && !ValidPublicKey(o.PublicKey) {
+		return snippetd.FieldErrorf("public_key", "must be Klaviyo's 6-character public key (letters and digits)")
+	}
+	return nil
+}
+
+// ScriptURL is the klaviyo.js URL the loader writes.
+func (o LoaderOptions) ScriptURL() string {
+	if o.KlaviyoJSURL != "" {
+		return o.KlaviyoJSURL
+	}
+	return "https://static.klaviyo.com/onsite/js/" + o.PublicKey + "/klaviyo.js"
+}
+
+// ValidPublicKey reports whether k looks like a Klaviyo public key: six
+// ASCII letters or digits. Anything else could not be a key and must not
+// reach a script URL.
+func ValidPublicKey(k string) bool {
+	if len(k) != 6 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func validScriptURL(s string) bool {
+	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		_, err := url.Parse(s)
+		return err == nil
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}

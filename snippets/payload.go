@@ -1,0 +1,363 @@
+package snippets
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// Push is one array that a partial pushes onto the klaviyo queue, such as
+// ["track","Viewed Product",{...}], encoded as JSON whose keys are in the
+// order Klaviyo's guide shows and whose strings are safe inside a <script>
+// element. It is its own JSON encoding, so a []Push marshals to the
+// "pushes" array of the render API without being re-encoded.
+type Push []byte
+
+// MarshalJSON returns p itself: p is already JSON.
+func (p Push) MarshalJSON() ([]byte, error) { return p, nil }
+
+// String returns the JSON text of p.
+func (p Push) String() string { return string(p) }
+
+// The request field names that validation errors name. They match the JSON
+// bodies of the render API, so an error from a builder can be shown to a
+// client as it is.
+const (
+	fieldProduct  = "product"
+	fieldCart     = "cart"
+	fieldAdded    = "added"
+	fieldTime     = "time"
+	fieldCustomer = "customer"
+)
+
+// ViewedProductPushes builds the two pushes of a product page:
+// ["track","Viewed Product",{...}] and ["trackViewedItem",{...}]. p must
+// validate (id, name and a price that is not negative); errors name the
+// field as "product.<name>".
+func ViewedProductPushes(p shop.Product) ([]Push, error) {
+	if err := p.Validate(fieldProduct); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 256+2*productSize(p))
+	b = append(b, `["track","Viewed Product",{`...)
+	b = field(b, "ProductName", true)
+	b = appendString(b, p.Name)
+	b = field(b, "ProductID", false)
+	b = appendString(b, p.ID)
+	if p.SKU != "" {
+		b = field(b, "SKU", false)
+		b = appendString(b, p.SKU)
+	}
+	if len(p.Categories) > 0 {
+		b = field(b, "Categories", false)
+		b = appendStrings(b, p.Categories)
+	}
+	if p.ImageURL != "" {
+		b = field(b, "ImageURL", false)
+		b = appendString(b, p.ImageURL)
+	}
+	if p.URL != "" {
+		b = field(b, "URL", false)
+		b = appendString(b, p.URL)
+	}
+	if p.Brand != "" {
+		b = field(b, "Brand", false)
+		b = appendString(b, p.Brand)
+	}
+	b = field(b, "Price", false)
+	b = appendMoney(b, p.Price)
+	if p.CompareAtPrice.IsSet() {
+		b = field(b, "CompareAtPrice", false)
+		b = appendMoney(b, p.CompareAtPrice)
+	}
+	b = append(b, "}]"...)
+	track := len(b)
+
+	b = append(b, `["trackViewedItem",{`...)
+	b = field(b, "Title", true)
+	b = appendString(b, p.Name)
+	b = field(b, "ItemId", false)
+	b = appendString(b, p.ID)
+	if len(p.Categories) > 0 {
+		b = field(b, "Categories", false)
+		b = appendStrings(b, p.Categories)
+	}
+	if p.ImageURL != "" {
+		b = field(b, "ImageUrl", false)
+		b = appendString(b, p.ImageURL)
+	}
+	if p.URL != "" {
+		b = field(b, "Url", false)
+		b = appendString(b, p.URL)
+	}
+	b = field(b, "Metadata", false)
+	b = append(b, '{')
+	first := true
+	if p.Brand != "" {
+		b = field(b, "Brand", first)
+		b = appendString(b, p.Brand)
+		first = false
+	}
+	b = field(b, "Price", first)
+	b = appendMoney(b, p.Price)
+	if p.CompareAtPrice.IsSet() {
+		b = field(b, "CompareAtPrice", false)
+		b = appendMoney(b, p.CompareAtPrice)
+	}
+	b = append(b, "}}]"...)
+	return []Push{Push(b[:track:track]), Push(b[track:])}, nil
+}
+
+// ValidateAddedToCart checks an Added to Cart request: a valid cart and an
+// added line that is valid and is one of the cart's lines (same product id
+// and SKU, a quantity no larger than the cart line's). Errors name "cart..."
+// or "added...".
+func ValidateAddedToCart(c shop.Cart, added shop.LineItem) error {
+	_, err := addedLine(c, added)
+	return err
+}
+
+// addedLine validates and returns the index of the cart line added is.
+func addedLine(c shop.Cart, added shop.LineItem) (int, error) {
+	if err := c.Validate(fieldCart); err != nil {
+		return -1, err
+	}
+	if err := added.Validate(fieldAdded); err != nil {
+		return -1, err
+	}
+	for i, l := range c.Items {
+		if l.Product.ID == added.Product.ID && l.Product.SKU == added.Product.SKU {
+			if added.Quantity > l.Quantity {
+				return -1, snippetd.FieldErrorf(fieldAdded+".quantity", "is more than the quantity of the cart line (cart.items[%d])", i)
+			}
+			return i, nil
+		}
+	}
+	return -1, snippetd.FieldErrorf(fieldAdded, "is not a line of the cart (no cart item with product id %q and sku %q)", added.Product.ID, added.Product.SKU)
+}
+
+// AddedToCartPushes builds ["track","Added to Cart",{...}] for the line
+// added, which must already be in cart c. $value is the cart total and
+// AddedItemCategories the union of the categories of every cart line, the
+// added item's first.
+func AddedToCartPushes(c shop.Cart, added shop.LineItem) ([]Push, error) {
+	idx, err := addedLine(c, added)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 512+cartSize(c))
+	b = append(b, `["track","Added to Cart",{`...)
+	b = field(b, "$value", true)
+	b = appendMoney(b, c.Total())
+	p := added.Product
+	b = field(b, "AddedItemProductName", false)
+	b = appendString(b, p.Name)
+	b = field(b, "AddedItemProductID", false)
+	b = appendString(b, p.ID)
+	if p.SKU != "" {
+		b = field(b, "AddedItemSKU", false)
+		b = appendString(b, p.SKU)
+	}
+	if cats := categoryUnion(c.Items, idx); len(cats) > 0 {
+		b = field(b, "AddedItemCategories", false)
+		b = appendStrings(b, cats)
+	}
+	if p.ImageURL != "" {
+		b = field(b, "AddedItemImageURL", false)
+		b = appendString(b, p.ImageURL)
+	}
+	if p.URL != "" {
+		b = field(b, "AddedItemURL", false)
+		b = appendString(b, p.URL)
+	}
+	b = field(b, "AddedItemPrice", false)
+	b = appendMoney(b, p.Price)
+	b = field(b, "AddedItemQuantity", false)
+	b = strconv.AppendInt(b, added.Quantity, 10)
+	b = appendCartTail(b, c, false)
+	b = append(b, "}]"...)
+	return []Push{Push(b)}, nil
+}
+
+// StartedCheckoutPushes builds ["track","Started Checkout",{...}] for cart
+// c at time at (the zero time means now). $event_id is "<cart id>_<unix
+// seconds>", so a shopper who returns to checkout later starts a new
+// checkout, and Categories is the union of the lines' categories in cart
+// order.
+func StartedCheckoutPushes(c shop.Cart, at time.Time) ([]Push, error) {
+	if err := c.Validate(fieldCart); err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	if at.Unix() < 0 {
+		return nil, snippetd.FieldErrorf(fieldTime, "must not be before 1970-01-01T00:00:00Z")
+	}
+	b := make([]byte, 0, 512+cartSize(c))
+	b = append(b, `["track","Started Checkout",{`...)
+	b = field(b, "$event_id", true)
+	b = appendString(b, c.ID+"_"+strconv.FormatInt(at.Unix(), 10))
+	b = field(b, "$value", false)
+	b = appendMoney(b, c.Total())
+	b = appendCartTail(b, c, true)
+	b = append(b, "}]"...)
+	return []Push{Push(b)}, nil
+}
+
+// appendCartTail appends ItemNames, CheckoutURL, Categories (when
+// withCategories) and Items, the members both cart events share.
+func appendCartTail(b []byte, c shop.Cart, withCategories bool) []byte {
+	b = field(b, "ItemNames", false)
+	b = append(b, '[')
+	for i, l := range c.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, l.Product.Name)
+	}
+	b = append(b, ']')
+	if c.CheckoutURL != "" {
+		b = field(b, "CheckoutURL", false)
+		b = appendString(b, c.CheckoutURL)
+	}
+	if withCategories {
+		if cats := categoryUnion(c.Items, -1); len(cats) > 0 {
+			b = field(b, "Categories", false)
+			b = appendStrings(b, cats)
+		}
+	}
+	b = field(b, "Items", false)
+	b = append(b, '[')
+	for i, l := range c.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		p := l.Product
+		b = append(b, '{')
+		b = field(b, "ProductID", true)
+		b = appendString(b, p.ID)
+		if p.SKU != "" {
+			b = field(b, "SKU", false)
+			b = appendString(b, p.SKU)
+		}
+		b = field(b, "ProductName", false)
+		b = appendString(b, p.Name)
+		b = field(b, "Quantity", false)
+		b = strconv.AppendInt(b, l.Quantity, 10)
+		b = field(b, "ItemPrice", false)
+		b = appendMoney(b, p.Price)
+		b = field(b, "RowTotal", false)
+		b = appendMoney(b, l.RowTotal())
+		if p.URL != "" {
+			b = field(b, "ProductURL", false)
+			b = appendString(b, p.URL)
+		}
+		if p.ImageURL != "" {
+			b = field(b, "ImageURL", false)
+			b = appendString(b, p.ImageURL)
+		}
+		if len(p.Categories) > 0 {
+			b = field(b, "ProductCategories", false)
+			b = appendStrings(b, p.Categories)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// categoryUnion returns the categories of items without duplicates, those
+// of items[first] first (when first >= 0), then the others in cart order.
+func categoryUnion(items []shop.LineItem, first int) []string {
+	n := 0
+	for _, l := range items {
+		n += len(l.Product.Categories)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	var seen map[string]struct{}
+	if n > 32 {
+		seen = make(map[string]struct{}, n)
+	}
+	add := func(cats []string) {
+		for _, c := range cats {
+			if seen != nil {
+				if _, dup := seen[c]; dup {
+					continue
+				}
+				seen[c] = struct{}{}
+			} else if contains(out, c) {
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	if first >= 0 {
+		add(items[first].Product.Categories)
+	}
+	for i, l := range items {
+		if i != first {
+			add(l.Product.Categories)
+		}
+	}
+	return out
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// IdentifyPushes builds ["identify",{...}] with the customer's email,
+// phone_number, external_id, first_name and last_name, only those given.
+// At least one of the first three is required (error field "customer").
+func IdentifyPushes(k shop.Customer) ([]Push, error) {
+	if err := k.Validate(fieldCustomer); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64+len(k.Email)+len(k.PhoneNumber)+len(k.ExternalID)+len(k.FirstName)+len(k.LastName))
+	b = append(b, `["identify",{`...)
+	first := true
+	for _, f := range [...]struct{ key, val string }{
+		{"email", k.Email},
+		{"phone_number", k.PhoneNumber},
+		{"external_id", k.ExternalID},
+		{"first_name", k.FirstName},
+		{"last_name", k.LastName},
+	} {
+		if f.val == "" {
+			continue
+		}
+		b = field(b, f.key, first)
+		b = appendString(b, f.val)
+		first = false
+	}
+	b = append(b, "}]"...)
+	return []Push{Push(b)}, nil
+}
+
+// productSize estimates the encoded size of a product's strings.
+func productSize(p shop.Product) int {
+	n := len(p.ID) + len(p.SKU) + len(p.Name) + len(p.URL) + len(p.ImageURL) + len(p.Brand)
+	for _, c := range p.Categories {
+		n += len(c) + 3
+	}
+	return n + 16
+}
+
+// cartSize estimates the encoded size of a cart's lines.
+func cartSize(c shop.Cart) int {
+	n := len(c.CheckoutURL) + len(c.ID)
+	for _, l := range c.Items {
+		n += 2*productSize(l.Product) + 160
+	}
+	return n
+}
