@@ -15,6 +15,7 @@ import (
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/proxy"
 )
 
 // Main is one running snippetd server.
@@ -30,6 +31,8 @@ type Main struct {
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests set it before Open.
 	Sender klaviyo.Sender
+	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
+	Proxy *proxy.Proxy
 
 	closers []func(context.Context) error
 }
@@ -83,6 +86,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	m.Server = s
+	// First-party proxy (app/proxy.go): mounted only when switched on.
+	if m.Config.Proxy {
+		if err := m.openProxy(ctx, s, ob); err != nil {
+			return err
+		}
+	}
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
