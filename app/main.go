@@ -16,6 +16,7 @@ import (
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/outbox"
 	"github.com/snippetd/snippetd/proxy"
+	"github.com/snippetd/snippetd/web"
 )
 
 // Main is one running snippetd server.
@@ -29,7 +30,7 @@ type Main struct {
 	Outbox *outbox.Outbox
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
 	// to use the Klaviyo client when a private key is configured (no key:
-	// events are stored and wait); tests set it before Open.
+	// events are stored and wait); tests may set it before Open.
 	Sender klaviyo.Sender
 	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
 	Proxy *proxy.Proxy
@@ -53,6 +54,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			m.Close(context.Background())
 		}
 	}()
+	// The browser helper is bundled from embedded TypeScript at start-up:
+	// a build error stops the server here, not on the first request.
+	if _, err := web.Default(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -70,13 +76,26 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = ob
 	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
+	if m.Sender == nil && m.Config.PrivateKey != "" {
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
+			BaseURL:  m.Config.KlaviyoURL,
+			Revision: m.Config.KlaviyoRevision,
+			// The outbox's retry cap bounds the client's backoff too.
+			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
+			Logger:  m.Logger,
+		})
+		if err != nil {
+			return fmt.Errorf("klaviyo client: %w", err)
+		}
+		m.Sender = c
+	}
 	if m.Sender != nil {
 		lctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
 		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
 	} else {
-		m.Logger.Warn("no Klaviyo sender configured: events are stored in the outbox and wait")
+		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): events are stored in the outbox and wait")
 	}
 
 	s := httpapi.NewServer()

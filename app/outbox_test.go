@@ -6,63 +6,40 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
 )
 
-type recorder struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (r *recorder) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
-	return r.BulkCreateEvents(ctx, []klaviyo.Event{e})
-}
-
-func (r *recorder) BulkCreateEvents(ctx context.Context, events []klaviyo.Event) klaviyo.Outcome {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range events {
-		r.got = append(r.got, e.UniqueID)
-	}
-	return klaviyo.Outcome{Kind: klaviyo.Delivered, Status: 202}
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
-// TestMainRunsTheOutbox checks that Main opens the outbox on its database,
-// runs the delivery loop with its Sender and reports ready.
-func TestMainRunsTheOutbox(t *testing.T) {
-	cfg, err := config.Load([]string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard)
+// TestMainDeliversThroughTheOutbox checks that Main opens the outbox on its
+// database and, with a private key configured, runs the delivery loop with
+// the Klaviyo client (here against the fake), and reports ready.
+func TestMainDeliversThroughTheOutbox(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	env := map[string]string{"SNIPPETD_PRIVATE_KEY": klaviyotest.PrivateKey, "SNIPPETD_KLAVIYO_URL": fake.URL}
+	cfg, err := config.Load([]string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir()}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	m.Sender = rec
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close(context.Background())
-	ev := []klaviyo.Event{{Metric: "Placed Order", Profile: klaviyo.Profile{Email: "a@example.com"}, Properties: json.RawMessage(`{}`)}}
+	ev := []klaviyo.Event{{Metric: "Placed Order", Profile: klaviyo.Profile{Email: "a@example.com"}, Properties: json.RawMessage(`{"OrderId":"1"}`)}}
 	if err := m.Outbox.Enqueue(context.Background(), ev, "test"); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); rec.count() == 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(fake.Events()) == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the outbox loop did not deliver")
+			t.Fatalf("the outbox loop did not deliver; fake saw %+v", fake.Stats())
 		}
 	}
-	if rec.got[0] != ev[0].UniqueID {
-		t.Errorf("delivered %q, want %q", rec.got[0], ev[0].UniqueID)
+	if got := fake.Events()[0].UniqueID; got != ev[0].UniqueID {
+		t.Errorf("fake got unique_id %q, want %q", got, ev[0].UniqueID)
 	}
 	resp, err := http.Get(m.Server.URL() + "/readyz")
 	if err != nil {

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/config"
-	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
 )
 
 // startProxyMain runs Main with the proxy on, the outbox delivering to the
-// strict fake Klaviyo, and klaviyo.js served by a local upstream.
+// strict fake Klaviyo (through the client Main builds from the private
+// key and URL), and klaviyo.js served by a local upstream.
 func startProxyMain(t *testing.T) (*Main, *klaviyotest.Server) {
 	t.Helper()
 	fake := klaviyotest.NewServer(t)
@@ -43,11 +43,6 @@ func startProxyMain(t *testing.T) (*Main, *klaviyotest.Server) {
 		t.Fatal(err)
 	}
 	m := NewMain(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	client, err := klaviyo.NewClient(cfg.PrivateKey, klaviyo.Options{BaseURL: fake.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Sender = client
 	if err := m.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

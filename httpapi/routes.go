@@ -13,6 +13,9 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
 
+	// Browser helper (web): content-hashed scripts and their source maps.
+	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
+
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)
 }

@@ -12,14 +12,29 @@ import (
 	"github.com/snippetd/snippetd/klaviyo"
 )
 
-// Run delivers stored events through s until ctx ends. On PostgreSQL it
-// first waits to become the leader (one delivering instance per database)
-// and steps down if its lock connection breaks; on SQLite the process is
-// the only instance. It returns ctx's error.
+// Run delivers stored events through s until ctx ends. It first waits to
+// become the leader, the one delivering instance per database: on
+// PostgreSQL a session advisory lock (given up if its connection breaks),
+// on SQLite an flock on a file beside the database (so a second process
+// started on the same data directory by mistake waits instead of sending
+// everything twice). It returns ctx's error.
 func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 	o.running.Store(true)
 	defer o.running.Store(false)
 	if o.db.Dialect != db.Postgres {
+		for {
+			release, ok, err := tryFileLock(o.db.Path + ".outbox-leader")
+			if err != nil {
+				o.fail("leader lock: %v", err)
+			}
+			if ok {
+				defer release()
+				break
+			}
+			if !sleep(ctx, o.opts.LeaderPoll) {
+				return ctx.Err()
+			}
+		}
 		o.leader.Store(true)
 		defer o.leader.Store(false)
 		o.deliver(ctx, s)

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,10 +99,6 @@ func (o *Options) setDefaults(d db.Dialect) {
 		o.Logger = slog.Default()
 	}
 }
-
-// MaxEventBytes is the largest encoded event Enqueue accepts: Klaviyo
-// rejects requests over 5 MB, so a larger event could never be delivered.
-const MaxEventBytes = 4_000_000
 
 // ErrClosed is returned by Enqueue after Close.
 var ErrClosed = errors.New("outbox: closed")
@@ -199,31 +194,33 @@ func (o *Outbox) Close() error {
 // process is killed right after. Events without a UniqueID get a random one
 // here, written back into events, so that a resend after a crash is
 // deduplicated by Klaviyo. source names the producer ("orders", ...) for
-// status and dead-letter listings. Invalid events are rejected as EINVALID
-// naming events[i]; storage failures are EUNAVAILABLE (nothing was stored).
+// status and dead-letter listings. Events Klaviyo would reject
+// (klaviyo.Event.Validate) are refused as EINVALID naming the field, such
+// as events[2].metric, and nothing is stored; storage failures are EUNAVAILABLE (nothing was stored).
 func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source string) error {
 	if len(events) == 0 {
 		return nil
 	}
-	now := time.Now().UnixMilli()
+	at := time.Now()
+	now := at.UnixMilli()
 	rows := make([]row, len(events))
 	for i := range events {
 		e := &events[i]
-		if strings.TrimSpace(e.Metric) == "" {
-			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].metric", i), "metric name is required")
-		}
-		if !e.Profile.HasIdentifier() {
-			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].profile", i), "profile needs an email, phone_number, external_id, _kx or anonymous_id")
-		}
 		if e.UniqueID == "" {
 			e.UniqueID = NewUniqueID()
+		}
+		// Reject what Klaviyo would reject now, rather than accept it and
+		// dead-letter it later.
+		if err := e.ValidateAt(at); err != nil {
+			var se *snippetd.Error
+			if errors.As(err, &se) {
+				return &snippetd.Error{Code: se.Code, Field: fmt.Sprintf("events[%d].%s", i, se.Field), Message: se.Message}
+			}
+			return snippetd.FieldErrorf(fmt.Sprintf("events[%d]", i), "%v", err)
 		}
 		payload, err := json.Marshal(e)
 		if err != nil {
 			return snippetd.FieldErrorf(fmt.Sprintf("events[%d]", i), "cannot encode event: %v", err)
-		}
-		if len(payload) > MaxEventBytes {
-			return &snippetd.Error{Code: snippetd.ETOOLARGE, Field: fmt.Sprintf("events[%d]", i), Message: fmt.Sprintf("event encodes to %d bytes; Klaviyo accepts at most 5 MB per request", len(payload))}
 		}
 		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, payload: payload, createdAt: now}
 	}

@@ -207,7 +207,9 @@ func TestEnqueueRejectsInvalidEvents(t *testing.T) {
 	noID := ev("a", 1)
 	noID.Profile = klaviyo.Profile{FirstName: "Ann"}
 	noMetric := ev("a", 2)
-	noMetric.Metric = " "
+	noMetric.Metric = ""
+	future := ev("a", 3)
+	future.Time = time.Now().AddDate(2, 0, 0)
 	tests := []struct {
 		name  string
 		event klaviyo.Event
@@ -215,6 +217,7 @@ func TestEnqueueRejectsInvalidEvents(t *testing.T) {
 	}{
 		{"no identifier", noID, "events[1].profile"},
 		{"no metric", noMetric, "events[1].metric"},
+		{"time too far ahead", future, "events[1].time"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -537,4 +540,30 @@ func TestOneLeaderAndTakeover(t *testing.T) {
 	}
 	waitFor(t, "new leader delivery", func() bool { return len(s2.delivered()) == 10 })
 	checkExactlyOnceInOrder(t, want, append(s1.delivered(), s2.delivered()...))
+}
+
+func TestSQLiteOneDeliveringProcess(t *testing.T) {
+	path := t.TempDir() + "/one.db"
+	open := func() *db.DB {
+		d, err := db.OpenSQLite(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	o1, o2 := openOutbox(t, open(), testOptions()), openOutbox(t, open(), testOptions())
+	s1, s2 := &fakeSender{}, &fakeSender{}
+	stop1 := run(t, o1, s1)
+	waitFor(t, "o1 to lead", func() bool { return o1.leader.Load() })
+	run(t, o2, s2)
+	if err := o2.Enqueue(context.Background(), []klaviyo.Event{ev("a", 1)}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivery", func() bool { return len(s1.delivered()) == 1 })
+	if o2.leader.Load() || len(s2.allRequests()) != 0 {
+		t.Fatal("a second process on the same SQLite file delivers too")
+	}
+	stop1()
+	waitFor(t, "o2 to take over", func() bool { return o2.leader.Load() })
 }
