@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
 	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/web"
@@ -34,6 +36,8 @@ type Main struct {
 	Sender klaviyo.Sender
 	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
 	Proxy *proxy.Proxy
+	// Orders serves the orders API (issue 4).
+	Orders *orders.Service
 
 	closers []func(context.Context) error
 }
@@ -68,6 +72,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+
+	// Klaviyo client (issue 4): the sender when a private key is set.
+	if m.Sender == nil && m.Config.PrivateKey != "" {
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
+		if err != nil {
+			return fmt.Errorf("klaviyo: %w", err)
+		}
+		m.Sender = c
+	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
 	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
@@ -104,6 +117,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+
+	// Orders API (issue 4). Publisher is the seam: synchronous sends for
+	// now (retrying briefly inside the request); the outbox replaces it.
+	ost, err := orders.OpenStore(ctx, d)
+	if err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	m.Orders = &orders.Service{Store: ost}
+	if m.Sender != nil {
+		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
+	}
+	s.APIToken = m.Config.APIToken
+	s.Orders = m.Orders
 	m.Server = s
 	// First-party proxy (app/proxy.go): mounted only when switched on.
 	if m.Config.Proxy {

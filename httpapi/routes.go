@@ -13,6 +13,10 @@ func (s *Server) routes() {
 	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
 
+	// Orders API (issue 4): server-side order events, bearer token.
+	r.Handle("/v1/orders", s.requireToken(s.handleOrderCreate)).Methods("POST")
+	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
+
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
 

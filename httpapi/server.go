@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/orders"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -40,6 +41,14 @@ type Server struct {
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
+
+	// Orders API (issue 4).
+
+	// APIToken is the bearer token of the write APIs (empty: they answer
+	// 401 and say how to enable them).
+	APIToken string
+	// Orders serves /v1/orders; nil answers 503.
+	Orders *orders.Service
 }
 
 // NewServer returns a Server with its routes registered.
