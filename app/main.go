@@ -15,6 +15,8 @@ import (
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/localsink"
+	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
 	"github.com/snippetd/snippetd/proxy"
@@ -36,6 +38,11 @@ type Main struct {
 	Sender klaviyo.Sender
 	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
 	Proxy *proxy.Proxy
+	// Sink is the local sink the outbox delivers to when no Sender is set
+	// (no private key): nothing leaves the machine. Nil otherwise.
+	Sink *localsink.Sink
+	// Metrics is the Prometheus registry behind GET /metrics.
+	Metrics *metrics.Registry
 	// Orders serves the orders API (issue 4).
 	Orders *orders.Service
 
@@ -73,6 +80,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
+	var ob *outbox.Outbox
+	m.Metrics = metrics.New(func(ctx context.Context) (metrics.OutboxDepth, error) {
+		st, err := ob.Status(ctx)
+		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
+	})
 	// Klaviyo client (issue 4): the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
 		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
@@ -83,7 +96,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -102,6 +115,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.Sender = c
 	}
+	// Local sink (issue 8): with no private key, deliver to the in-memory
+	// local sink instead of Klaviyo.
+	if m.Sender == nil {
+		m.Sink = localsink.New(0)
+		m.Sender = m.Sink
+		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
+	}
 	if m.Sender != nil {
 		lctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -117,6 +137,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+	s.Metrics = m.Metrics
 
 	// Orders API (issue 4). Publisher is the seam: synchronous sends for
 	// now (retrying briefly inside the request); the outbox replaces it.

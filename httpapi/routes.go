@@ -9,8 +9,8 @@ func (s *Server) routes() {
 
 	// Snippet render API (issue 2): partials as HTML or JSON, and the
 	// OpenAPI document describing it.
-	r.HandleFunc("/v1/render/{snippet}", s.handleRender).Methods("POST")
-	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
+	r.HandleFunc("/v1/render/{snippet}", s.observeRenders(s.handleRender)).Methods("POST")
+	r.HandleFunc("/v1/render", s.observeRenders(s.handleRenderBatch)).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
 
 	// Orders API (issue 4): server-side order events, bearer token.
@@ -19,6 +19,9 @@ func (s *Server) routes() {
 
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
+
+	// Observability (issue 8): Prometheus metrics.
+	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 )
 
@@ -41,6 +42,12 @@ type Server struct {
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
+
+	// Observability (issue 8).
+
+	// Metrics is served at GET /metrics and observes renders (nil: no
+	// metrics, /metrics answers 404).
+	Metrics *metrics.Registry
 
 	// Orders API (issue 4).
 
