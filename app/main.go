@@ -21,6 +21,7 @@ import (
 	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/web"
 )
 
@@ -40,6 +41,8 @@ type Main struct {
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests may set it before Open.
 	Sender klaviyo.Sender
+	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
+	Proxy *proxy.Proxy
 	// Sink is the local sink the outbox delivers to when no Sender is set
 	// (no private key): nothing leaves the machine. Nil otherwise.
 	Sink *localsink.Sink
@@ -164,6 +167,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
+	// First-party proxy (app/proxy.go): mounted only when switched on.
+	if m.Config.Proxy {
+		if err := m.openProxy(ctx, s, ob); err != nil {
+			return err
+		}
+	}
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
