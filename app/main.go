@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
@@ -20,6 +22,7 @@ import (
 	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/web"
 )
 
@@ -30,12 +33,17 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Catalog is the loaded product catalog (feed, product API, unknown
+	// product ids).
+	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests may set it before Open.
 	Sender klaviyo.Sender
+	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
+	Proxy *proxy.Proxy
 	// Sink is the local sink the outbox delivers to when no Sender is set
 	// (no private key): nothing leaves the machine. Nil otherwise.
 	Sink *localsink.Sink
@@ -79,6 +87,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+
+	// Catalog.
+	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m.Catalog = cat
+	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
 
 	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
 	var ob *outbox.Outbox
@@ -136,6 +152,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.Catalog = cat
+	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
 	// Event inspector (issue 8): the outbox plus browser-side events.
@@ -155,6 +173,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
+	// First-party proxy (app/proxy.go): mounted only when switched on.
+	if m.Config.Proxy {
+		if err := m.openProxy(ctx, s, ob); err != nil {
+			return err
+		}
+	}
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
@@ -172,4 +196,18 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// CatalogOptions maps the configuration to the catalog's options; the
+// server and `snippetd catalog sync` share it.
+func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Options {
+	return catalog.Options{
+		Mode:      cfg.CatalogMode,
+		File:      cfg.CatalogFile,
+		DB:        d,
+		Dir:       filepath.Join(cfg.DataDir, "catalog"),
+		PartBytes: cfg.CatalogPartBytes,
+		Poll:      cfg.CatalogPoll,
+		Logger:    logger,
+	}
 }

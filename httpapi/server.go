@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
@@ -40,6 +41,11 @@ type Server struct {
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
+	// Catalog serves the catalog feed and its API (nil: no catalog routes
+	// answer but 404).
+	Catalog *catalog.Catalog
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
+	CatalogMaxBodyBytes int64
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
