@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
@@ -160,15 +159,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
 
-	// Orders API (issue 4). Publisher is the seam: synchronous sends for
-	// now (retrying briefly inside the request); the outbox replaces it.
+	// Orders API (issue 4). Publisher is the seam: events go into the
+	// outbox (outboxPublisher below).
 	ost, err := orders.OpenStore(ctx, d)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
 	m.Orders = &orders.Service{Store: ost}
 	if m.Sender != nil {
-		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
+		// Through the outbox (issue 8 needs orders in the inspector): a
+		// 202 now means stored durably, delivered by the outbox loop.
+		m.Orders.Publisher = outboxPublisher{ob}
 	}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
@@ -210,4 +211,15 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		Poll:      cfg.CatalogPoll,
 		Logger:    logger,
 	}
+}
+
+// outboxPublisher makes the orders API enqueue its events in the outbox
+// (source "orders") instead of sending them in the request: a 202 means
+// durably stored, and retries, rate limits and dead letters are the
+// outbox's job.
+type outboxPublisher struct{ ob *outbox.Outbox }
+
+// Publish enqueues events; it fails only if they could not be stored.
+func (p outboxPublisher) Publish(ctx context.Context, events []klaviyo.Event) error {
+	return p.ob.Enqueue(ctx, events, "orders")
 }

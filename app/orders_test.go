@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/config"
@@ -85,6 +86,12 @@ func TestOrdersAPI(t *testing.T) {
 			}
 		})
 	}
+	// The orders API enqueues; the outbox delivers in the background.
+	for deadline := time.Now().Add(30 * time.Second); fake.Stats().Events+fake.Stats().Duplicates < 8; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox did not deliver the orders' events: %+v", fake.Stats())
+		}
+	}
 	type ev struct{ Metric, UniqueID, Value string }
 	var got []ev
 	for _, e := range fake.Events() {
@@ -107,8 +114,15 @@ func TestOrdersAPIWithoutKey(t *testing.T) {
 	m := openMain(t, map[string]string{"SNIPPETD_API_TOKEN": "tok"})
 	if st, body := call(t, m, "/v1/orders", "tok", "application/json", orderJSON); st != 202 || m.Sink == nil {
 		t.Errorf("no key: %d %s, sink %v; want 202 into the local sink", st, body, m.Sink)
-	} else if _, ok := m.Sink.ForUniqueID("A-1:1"); !ok {
-		t.Errorf("the local sink did not record Ordered Product A-1:1: %+v", m.Sink.Requests())
+	} else {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, ok := m.Sink.ForUniqueID("A-1:1"); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the local sink did not record Ordered Product A-1:1: %+v", m.Sink.Requests())
+			}
+		}
 	}
 	if st, _ := call(t, m, "/v1/orders", "tok", "application/json", `{"id":"x"}`); st != 422 {
 		t.Errorf("no key must still validate: %d", st)
