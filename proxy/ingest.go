@@ -132,11 +132,13 @@ type wireProfile struct {
 	// _kx with it); see wireIdentify.
 }
 
-// wireIdentify is the body of POST {prefix}i.
+// wireIdentify is the body of POST {prefix}i: the fields at the top level,
+// or inside "profile" (what the helper's proxy mode sends), not both.
 type wireIdentify struct {
 	wireProfile
-	Kx      string `json:"kx"`
-	Consent *bool  `json:"consent"`
+	Profile *wireProfile `json:"profile"`
+	Kx      string       `json:"kx"`
+	Consent *bool        `json:"consent"`
 }
 
 // Claim is what a browser claims about its shopper, validated.
@@ -282,7 +284,14 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err := shop.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
-	c, err := validateProfile(w.wireProfile, "")
+	prof, prefix := w.wireProfile, ""
+	if w.Profile != nil {
+		if w.wireProfile != (wireProfile{}) {
+			return Identify{}, snippetd.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
+		}
+		prof, prefix = *w.Profile, "profile"
+	}
+	c, err := validateProfile(prof, prefix)
 	if err != nil {
 		return Identify{}, err
 	}

@@ -113,10 +113,19 @@ func TestDecodeIdentify(t *testing.T) {
 	if d := cmp.Diff(want, id); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
+	nested, err := v.DecodeIdentify([]byte(`{"profile":{"email":"a@b.co","phone_number":"+15005550006","first_name":"A"},"kx":"k.ABCDEF","consent":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, nested); d != "" {
+		t.Errorf("nested profile (-want +got):\n%s", d)
+	}
 	for body, field := range map[string]string{
-		`{"first_name":"A"}`:       "email",
-		`{"email":"x"}`:            "email",
-		`{"email":"a@b.co","x":1}`: "x",
+		`{"profile":{"email":"bad"}}`:                     "profile.email",
+		`{"email":"a@b.co","profile":{"email":"a@b.co"}}`: "profile",
+		`{"first_name":"A"}`:                              "email",
+		`{"email":"x"}`:                                   "email",
+		`{"email":"a@b.co","x":1}`:                        "x",
 	} {
 		if _, err := v.DecodeIdentify([]byte(body)); snippetd.ErrorField(err) != field {
 			t.Errorf("%s: got %v, want an error naming %q", body, err, field)
