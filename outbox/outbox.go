@@ -49,6 +49,9 @@ type Options struct {
 	// BulkConcurrency is how many bulk requests (for disjoint profiles)
 	// are in flight at once (default 3).
 	BulkConcurrency int
+	// BulkRequestsPerRound is how many bulk requests the loop plans from
+	// one read of the queue (default 10, so a read of 10,000 rows).
+	BulkRequestsPerRound int
 	// MaxBulkEvents caps the events of one bulk request (default and
 	// Klaviyo's maximum 1,000).
 	MaxBulkEvents int
@@ -87,6 +90,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
+	defi(&o.BulkRequestsPerRound, 10)
 	defi(&o.MaxBulkEvents, 1000)
 	defi(&o.MaxBulkBytes, 4_500_000)
 	defi(&o.MaxBatchRows, 2000)
