@@ -19,6 +19,29 @@ type LoaderOptions struct {
 	// example with a first-party proxy path. It must be an absolute http(s)
 	// URL or a path starting with "/".
 	KlaviyoJSURL string
+
+	// Browser helper (web/helper): the script element after the loader.
+	// Take Src and Integrity from the web.Bundle whose Features match
+	// ConsentRequired and ProxyEndpoint (web.Helpers.Get).
+
+	// HelperSrc is the helper's URL (web.Bundle.Path, on this origin or a
+	// CDN); empty leaves the helper out.
+	HelperSrc string
+	// HelperIntegrity is the SRI value (web.Bundle.Integrity) written as
+	// integrity= with crossorigin="anonymous".
+	HelperIntegrity string
+	// ConsentRequired leaves klaviyo.js out of the page: the helper holds
+	// every call and loads klaviyo.js only on snippetd.consent(true).
+	// Needs the consent build of the helper.
+	ConsentRequired bool
+	// ProxyEndpoint is the first-party endpoint prefix (such as "/kp/")
+	// the helper posts events ({prefix}e) and identify ({prefix}i) to
+	// instead of klaviyo.js. Needs the proxy build of the helper.
+	ProxyEndpoint string
+	// CheckoutEmailSelector and CheckoutPhoneSelector override the inputs
+	// the helper watches on a checkout page (defaults: input[type=email],
+	// input[autocomplete=email]; input[type=tel], input[autocomplete=tel]).
+	CheckoutEmailSelector, CheckoutPhoneSelector string
 }
 
 // Validate checks the options; errors name the render API's fields
@@ -34,7 +57,7 @@ func (o LoaderOptions) Validate() error {
 	if o.PublicKey != "" && !ValidPublicKey(o.PublicKey) {
 		return snippetd.FieldErrorf("public_key", "must be Klaviyo's 6-character public key (letters and digits)")
 	}
-	return nil
+	return o.validateHelper()
 }
 
 // ScriptURL is the klaviyo.js URL the loader writes.

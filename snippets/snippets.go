@@ -58,7 +58,11 @@ func Loader(o LoaderOptions) Snippet {
 	if err := o.Validate(); err != nil {
 		return Snippet{err: err}
 	}
-	return Snippet{markup: loaderMarkup(o.ScriptURL()), pushes: []Push{}}
+	src := o.ScriptURL()
+	if o.ConsentRequired {
+		src = "" // the helper loads it on consent
+	}
+	return Snippet{markup: templ.Join(loaderMarkup(src), helperMarkup(o)), pushes: []Push{}}
 }
 
 // ViewedProduct writes the product page's Viewed Product and

@@ -1,0 +1,123 @@
+// snippetd browser helper. Include it with the loader partial; it reads its
+// settings from its own script element:
+//
+//   data-klaviyo    klaviyo.js URL, loaded on snippetd.consent(true) (consent build)
+//   data-proxy      first-party endpoint prefix: events go to {prefix}e, identify to {prefix}i (proxy build)
+//   data-email      CSS selector of checkout email inputs
+//   data-phone      CSS selector of checkout phone inputs
+//
+// It never throws on the page: a blocked klaviyo.js leaves calls in the
+// queue, and bad declarative JSON is ignored. Written for size (the helper
+// must stay under 1,500 bytes gzipped): terse on purpose.
+
+import * as B from "./payloads";
+import { toProxy } from "./proxy";
+import type { Cart, LineItem, Push } from "./types";
+
+declare global {
+  interface Window {
+    snippetd?: unknown;
+    klaviyo?: { push(x: unknown): unknown };
+    _klOnsite?: unknown[];
+  }
+}
+
+/**
+ * CONSENT and PROXY are set at build time (web.Features): the loader picks
+ * the build for its options, so a page without consent gating or proxy
+ * mode never downloads their code.
+ */
+declare const CONSENT: boolean, PROXY: boolean;
+
+type Fn = (...a: any[]) => any;
+
+const w = window;
+const d = document;
+const script = (d.currentScript || {}) as HTMLScriptElement;
+const cfg: DOMStringMap = script.dataset || {};
+
+/** state.c: true sends, false drops, undefined holds until decided; state.h: held pushes. */
+const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown } = { c: !CONSENT || undefined, h: [] };
+
+/** safe runs f, swallowing errors from malformed page data. */
+const safe =
+  (f: Fn): Fn =>
+  (...a) => {
+    try {
+      f(...a);
+    } catch (_) {}
+  };
+
+const on = (name: string, f: Fn) => d.addEventListener(name, safe(f), true);
+
+/** attr reads the JSON of data-snippetd-{name} on el or its closest ancestor having it. */
+const attr = (el: Element | null, name: string) =>
+  (el = el && el.closest("[data-snippetd-" + name + "]")) && JSON.parse(el.getAttribute("data-snippetd-" + name)!);
+
+/** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
+const deliver = (x: Push) =>
+  PROXY ? toProxy(cfg.proxy!, x) : (w.klaviyo || (w._klOnsite = w._klOnsite || [])).push(x);
+
+const api: { [k: string]: Fn } = {
+  /** setCart tells the helper the cart as it is now, before the next click. */
+  setCart: (c: Cart) => (state.k = c),
+  consent: (ok: boolean) => {
+    if (CONSENT) {
+      ok
+        ? (state.h.forEach(deliver),
+          // an inserted script is async by default; the CSP nonce goes on
+          cfg.klaviyo &&
+            !state.l &&
+            (state.l = d.head.appendChild(
+              Object.assign(d.createElement("script"), { src: cfg.klaviyo, nonce: script.nonce }),
+            )))
+        : // drop klaviyo's queue and expire __kla_id on the host and each parent domain
+          ((w._klOnsite || []).length = 0,
+          ("." + location.hostname)
+            .split(".")
+            .map((_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0" + (i ? ";domain=" + h.slice(i).join(".") : ""))));
+      state.h = [];
+      state.c = ok;
+    }
+  },
+};
+for (const [k, build] of [
+  ["viewedProduct", B.viewedProduct],
+  ["addedToCart", B.addedToCart],
+  ["startedCheckout", B.startedCheckout],
+  ["identify", B.identify],
+] as [string, Fn][])
+  api[k] = (...a) =>
+    B.clean(build(...a)).forEach((x: Push) =>
+      CONSENT ? (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver(x),
+    );
+
+// Declarative Added to Cart.
+on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, line?: LineItem) => {
+  v &&
+    ((q = (e.target as Element).closest("form")),
+    (line = v.product ? v : { product: v, quantity: +((q = q && q.quantity) && q.value) || 1 }),
+    api.addedToCart((state.k = B.addLine(state.k || attr(e.target as Element, "cart") || { items: [] }, line!)), line));
+});
+
+// Checkout identify, then Started Checkout once per cart on this visit.
+const seen: { [k: string]: any } = {};
+on("input", (e: Event, t = e.target as HTMLInputElement, co = d.querySelector("[data-snippetd-checkout]")) => {
+  for (const [k, sel, junk, valid] of [
+    ["email", cfg.email || "input[type=email],input[autocomplete=email]", /^\s+|\s+$/g, /^[^\s@]+@[^\s@]+\.[^\s@]+$/],
+    ["phone_number", cfg.phone || "input[type=tel],input[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
+  ] as [string, string, RegExp, RegExp][])
+    co &&
+      t.matches(sel) &&
+      (clearTimeout(seen[k]),
+      (seen[k] = setTimeout(
+        safe((v = t.value.replace(junk, ""), cart = attr(co, "checkout") || state.k, key = JSON.stringify(cart)) => {
+          valid.test(v) &&
+            !seen[k + v] &&
+            (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
+        }),
+        750,
+      )));
+});
+
+w.snippetd = api;

@@ -1,0 +1,135 @@
+// Payload builders. They mirror the Go builders of package snippets: same
+// keys, same numbers, absent optional fields left out. Money is computed in
+// integer cents, as shop.Money does, and only divided by 100 on output.
+// Written for size: the whole helper must stay under 1,500 bytes gzipped.
+
+import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
+
+/**
+ * cents converts an amount such as 19.99 to 1999 exactly (through its
+ * decimal text, so 1.005 rounds half up to 101); absent is 0.
+ */
+export const cents = (n?: number): number => Math.round(/e/.test(n as any) ? n! * 100 : +(n + "e2")) || 0;
+
+/** money rounds an input amount to cents; absent stays absent. */
+const money = (n?: number) => (n == null ? n : cents(n) / 100);
+
+/**
+ * clean returns a deep copy of x without absent values: undefined, null,
+ * "" and empty arrays, as the Go builders leave them out.
+ */
+export const clean = <T>(x: T): T =>
+  JSON.parse(JSON.stringify(x, (_, v) => (v == null || v + "" == "" ? undefined : v)));
+
+/** union joins the categories of ls in order, without duplicates. */
+const union = (ls: LineItem[], out: string[] = []) => {
+  for (const l of ls) for (const c of l.product.categories || []) out.indexOf(c) < 0 && out.push(c);
+  return out;
+};
+
+const row = (l: LineItem) => cents(l.product.price) * l.quantity;
+
+/** cart is the property set Added to Cart and Started Checkout share, after o's. */
+const cart = (c: Cart, o: Props): Props =>
+    Object.assign(o, {
+      $value: c.items.reduce((t, l) => t + row(l), 0) / 100,
+      ItemNames: c.items.map((l) => l.product.name),
+      CheckoutURL: c.checkout_url,
+      Items: c.items.map((l, _, __, p = l.product) =>
+        ({
+          ProductID: p.id,
+          SKU: p.sku,
+          ProductName: p.name,
+          Quantity: l.quantity,
+          ItemPrice: money(p.price),
+          RowTotal: row(l) / 100,
+          ProductURL: p.url,
+          ImageURL: p.image_url,
+          ProductCategories: p.categories,
+        }),
+      ),
+    });
+
+export const viewedProduct = (p: Product): Push[] => [
+  [
+    "track",
+    "Viewed Product",
+    ({
+      ProductName: p.name,
+      ProductID: p.id,
+      SKU: p.sku,
+      Categories: p.categories,
+      ImageURL: p.image_url,
+      URL: p.url,
+      Brand: p.brand,
+      Price: money(p.price),
+      CompareAtPrice: money(p.compare_at_price),
+    }),
+  ],
+  [
+    "trackViewedItem",
+    ({
+      Title: p.name,
+      ItemId: p.id,
+      Categories: p.categories,
+      ImageUrl: p.image_url,
+      Url: p.url,
+      Metadata: ({ Brand: p.brand, Price: money(p.price), CompareAtPrice: money(p.compare_at_price) }),
+    }),
+  ],
+];
+
+export const addedToCart = (c: Cart, l: LineItem, p = l.product): Push[] => [
+  [
+    "track",
+    "Added to Cart",
+    cart(c, {
+      $value: 0,
+      AddedItemProductName: p.name,
+      AddedItemProductID: p.id,
+      AddedItemSKU: p.sku,
+      AddedItemCategories: union([l].concat(c.items)),
+      AddedItemImageURL: p.image_url,
+      AddedItemURL: p.url,
+      AddedItemPrice: money(p.price),
+      AddedItemQuantity: l.quantity,
+    }),
+  ],
+];
+
+/**
+ * startedCheckout's $event_id is "<cart id>_<unix seconds>" of t (an
+ * RFC 3339 string, a Date or epoch milliseconds; default now).
+ */
+export const startedCheckout = (c: Cart, t?: string | number | Date): Push[] => [
+  [
+    "track",
+    "Started Checkout",
+    cart(c, {
+      $event_id: c.id + "_" + Math.floor(+(t ? new Date(t) : new Date()) / 1000),
+      Categories: union(c.items),
+    }),
+  ],
+];
+
+export const identify = (c: Customer): Push[] => [
+  [
+    "identify",
+    ({
+      email: c.email,
+      phone_number: c.phone_number,
+      external_id: c.external_id,
+      first_name: c.first_name,
+      last_name: c.last_name,
+    }),
+  ],
+];
+
+/** addLine returns a copy of c holding l: a product already there gets its quantity raised. */
+export const addLine = (c: Cart, l: LineItem, found?: unknown): Cart => {
+  const items = c.items.map((i) =>
+    i.product.id == l.product.id ? ((found = 1), { product: i.product, quantity: i.quantity + l.quantity }) : i,
+  );
+  found || items.push(l);
+  return Object.assign({}, c, { items });
+};
