@@ -324,6 +324,21 @@ func (o *Outbox) commitBatch(batch []*enqueueReq) {
 	}
 }
 
+// Source is one producer's handle on the outbox. Its Publish enqueues
+// under the producer's name, so it satisfies orders.Publisher (and any
+// other "publish these events" seam) without the outbox importing them.
+type Source struct {
+	Outbox *Outbox
+	// Name labels the producer's events in status and dead letters.
+	Name string
+}
+
+// Publish stores events durably (see Enqueue): a nil error means they
+// will reach Klaviyo even if the process dies right after.
+func (s Source) Publish(ctx context.Context, events []klaviyo.Event) error {
+	return s.Outbox.Enqueue(ctx, events, s.Name)
+}
+
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 // NewUniqueID returns a random 128-bit event id ("sd-" and 26 base32
