@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/localsink"
 	"github.com/snippetd/snippetd/metrics"
@@ -30,6 +33,9 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Catalog is the loaded product catalog (feed, product API, unknown
+	// product ids).
+	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
@@ -43,6 +49,8 @@ type Main struct {
 	Sink *localsink.Sink
 	// Metrics is the Prometheus registry behind GET /metrics.
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events.
+	Inspector *inspect.Inspector
 	// Orders serves the orders API (issue 4).
 	Orders *orders.Service
 
@@ -79,6 +87,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+
+	// Catalog.
+	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m.Catalog = cat
+	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
 
 	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
 	var ob *outbox.Outbox
@@ -136,8 +152,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.Catalog = cat
+	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
+	// Event inspector (issue 8): the outbox plus browser-side events.
+	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
+	s.Inspector = m.Inspector
 
 	// Orders API (issue 4). Publisher is the seam: synchronous sends for
 	// now (retrying briefly inside the request); the outbox replaces it.
@@ -175,4 +196,18 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// CatalogOptions maps the configuration to the catalog's options; the
+// server and `snippetd catalog sync` share it.
+func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Options {
+	return catalog.Options{
+		Mode:      cfg.CatalogMode,
+		File:      cfg.CatalogFile,
+		DB:        d,
+		Dir:       filepath.Join(cfg.DataDir, "catalog"),
+		PartBytes: cfg.CatalogPartBytes,
+		Poll:      cfg.CatalogPoll,
+		Logger:    logger,
+	}
 }
