@@ -15,6 +15,7 @@ import (
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/localsink"
 	"github.com/snippetd/snippetd/metrics"
@@ -47,6 +48,8 @@ type Main struct {
 	Sink *localsink.Sink
 	// Metrics is the Prometheus registry behind GET /metrics.
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events.
+	Inspector *inspect.Inspector
 	// Orders serves the orders API (issue 4).
 	Orders *orders.Service
 
@@ -141,6 +144,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
+	// Event inspector (issue 8): the outbox plus browser-side events.
+	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
+	s.Inspector = m.Inspector
 
 	// Orders API (issue 4). Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
