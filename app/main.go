@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"time"
+	"path/filepath"
 
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/localsink"
 	"github.com/snippetd/snippetd/metrics"
@@ -30,6 +32,9 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Catalog is the loaded product catalog (feed, product API, unknown
+	// product ids).
+	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
@@ -43,6 +48,8 @@ type Main struct {
 	Sink *localsink.Sink
 	// Metrics is the Prometheus registry behind GET /metrics.
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events.
+	Inspector *inspect.Inspector
 	// Orders serves the orders API (issue 4).
 	Orders *orders.Service
 
@@ -80,6 +87,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Catalog.
+	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m.Catalog = cat
+	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
+
 	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
 	var ob *outbox.Outbox
 	m.Metrics = metrics.New(func(ctx context.Context) (metrics.OutboxDepth, error) {
@@ -88,7 +103,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	})
 	// Klaviyo client (issue 4): the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
+			BaseURL:  m.Config.KlaviyoURL,
+			Revision: m.Config.KlaviyoRevision,
+			// The outbox's retry cap bounds the client's backoff too.
+			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
+			Logger:  m.Logger,
+		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)
 		}
@@ -102,19 +123,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = ob
 	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
-	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
-			BaseURL:  m.Config.KlaviyoURL,
-			Revision: m.Config.KlaviyoRevision,
-			// The outbox's retry cap bounds the client's backoff too.
-			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
-			Logger:  m.Logger,
-		})
-		if err != nil {
-			return fmt.Errorf("klaviyo client: %w", err)
-		}
-		m.Sender = c
-	}
 	// Local sink (issue 8): with no private key, deliver to the in-memory
 	// local sink instead of Klaviyo.
 	if m.Sender == nil {
@@ -122,33 +130,31 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Sender = m.Sink
 		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
 	}
-	if m.Sender != nil {
-		lctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
-		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
-	} else {
-		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): events are stored in the outbox and wait")
-	}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+	m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
 
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.Catalog = cat
+	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
+	// Event inspector (issue 8): the outbox plus browser-side events.
+	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
+	s.Inspector = m.Inspector
 
-	// Orders API (issue 4). Publisher is the seam: synchronous sends for
-	// now (retrying briefly inside the request); the outbox replaces it.
+	// Orders API (issue 4). Its events go through the outbox: 202 means
+	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost}
-	if m.Sender != nil {
-		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
-	}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
@@ -175,4 +181,18 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// CatalogOptions maps the configuration to the catalog's options; the
+// server and `snippetd catalog sync` share it.
+func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Options {
+	return catalog.Options{
+		Mode:      cfg.CatalogMode,
+		File:      cfg.CatalogFile,
+		DB:        d,
+		Dir:       filepath.Join(cfg.DataDir, "catalog"),
+		PartBytes: cfg.CatalogPartBytes,
+		Poll:      cfg.CatalogPoll,
+		Logger:    logger,
+	}
 }

@@ -51,6 +51,28 @@ type Config struct {
 	// (SNIPPETD_SHUTDOWN_TIMEOUT, default 15s).
 	ShutdownTimeout time.Duration
 
+	// Catalog (package catalog).
+
+	// CatalogMode is how the catalog reaches Klaviyo: "feed" serves
+	// /catalog.json and /catalog.xml, "api" leaves them off and lets
+	// `snippetd catalog sync` use the Catalog API — Klaviyo takes one or
+	// the other per catalog (SNIPPETD_CATALOG_MODE, default feed).
+	CatalogMode string
+	// CatalogFile is a JSON array, JSON lines or CSV file of products,
+	// reloaded when it changes (SNIPPETD_CATALOG_FILE; empty: products are
+	// stored in the database through PUT/PATCH /v1/catalog/products).
+	CatalogFile string
+	// CatalogPoll is how often the file (or the database) is checked for
+	// changes (SNIPPETD_CATALOG_POLL, default 2s; 0 turns reloading off).
+	CatalogPoll time.Duration
+	// CatalogPartBytes is the largest feed document in bytes; bigger feeds
+	// are split into numbered parts (SNIPPETD_CATALOG_PART_BYTES, default
+	// 100000000, Klaviyo's 100 MB limit).
+	CatalogPartBytes int64
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies
+	// (SNIPPETD_CATALOG_MAX_BODY_BYTES, default 33554432 = 32 MiB).
+	CatalogMaxBodyBytes int64
+
 	// First-party proxy (package proxy; README "First-party proxy").
 
 	// Proxy mounts the first-party proxy routes (SNIPPETD_PROXY, on or off,
@@ -167,6 +189,14 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&maxBody, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", "1048576", "largest accepted request body, in bytes")
 	str(&shutdown, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests on shutdown")
 
+	// Catalog.
+	var catPoll, catPart, catBody string
+	str(&c.CatalogMode, "catalog-mode", "SNIPPETD_CATALOG_MODE", "feed", "catalog to Klaviyo by custom feed (feed) or Catalog API sync (api); never both")
+	str(&c.CatalogFile, "catalog-file", "SNIPPETD_CATALOG_FILE", "", "products file (JSON array, JSON lines or .csv), reloaded on change; empty keeps products in the database")
+	str(&catPoll, "catalog-poll", "SNIPPETD_CATALOG_POLL", "2s", "how often the catalog source is checked for changes (0 = never)")
+	str(&catPart, "catalog-part-bytes", "SNIPPETD_CATALOG_PART_BYTES", "100000000", "largest catalog feed document, in bytes, before splitting into parts")
+	str(&catBody, "catalog-max-body-bytes", "SNIPPETD_CATALOG_MAX_BODY_BYTES", "33554432", "largest PUT/PATCH /v1/catalog/products body, in bytes")
+
 	// First-party proxy.
 	var proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string
 	str(&proxyOn, "proxy", "SNIPPETD_PROXY", "off", "first-party proxy for browser events: on or off")
@@ -211,6 +241,21 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %q: want a duration such as 15s", shutdown))
 	}
 	c.ShutdownTimeout = d
+	if d, err := time.ParseDuration(catPoll); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("catalog-poll (SNIPPETD_CATALOG_POLL) %q: want a duration such as 2s, or 0", catPoll))
+	} else {
+		c.CatalogPoll = d
+	}
+	if n, err := strconv.ParseInt(catPart, 10, 64); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-part-bytes (SNIPPETD_CATALOG_PART_BYTES) %q: want a whole number of bytes, at least 1024", catPart))
+	} else {
+		c.CatalogPartBytes = n
+	}
+	if n, err := strconv.ParseInt(catBody, 10, 64); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-max-body-bytes (SNIPPETD_CATALOG_MAX_BODY_BYTES) %q: want a whole number of bytes, at least 1024", catBody))
+	} else {
+		c.CatalogMaxBodyBytes = n
+	}
 	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
 	// Outbox settings.
 	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
@@ -239,6 +284,9 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("database-url (SNIPPETD_DATABASE_URL): want a postgres:// URL, or nothing for the embedded SQLite file"))
+	}
+	if c.CatalogMode != "feed" && c.CatalogMode != "api" {
+		errs = append(errs, fmt.Errorf("catalog-mode (SNIPPETD_CATALOG_MODE) %q: want feed (serve /catalog.json and .xml) or api (snippetd catalog sync); Klaviyo fills a catalog from one or the other, never both", c.CatalogMode))
 	}
 	if c.Proxy {
 		if !strings.HasPrefix(c.ProxyPrefix, "/") || !strings.HasSuffix(c.ProxyPrefix, "/") || strings.ContainsAny(c.ProxyPrefix, "{}?#% ") {

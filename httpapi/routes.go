@@ -7,6 +7,13 @@ func (s *Server) routes() {
 	r.HandleFunc("/healthz", s.handleHealthz).Methods("GET", "HEAD")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods("GET", "HEAD")
 
+	// Catalog (catalog package): Klaviyo's custom catalog feed, its part
+	// index, and the product API.
+	r.HandleFunc("/catalog.json", s.handleCatalogJSON).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog.xml", s.handleCatalogXML).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog/index.json", s.handleCatalogIndex).Methods("GET", "HEAD")
+	r.Handle("/v1/catalog/products", s.requireToken(s.handleCatalogProducts)).Methods("PUT", "PATCH")
+	r.Handle("/v1/catalog/problems", s.requireToken(s.handleCatalogProblems)).Methods("GET")
 	// Snippet render API (issue 2): partials as HTML or JSON, and the
 	// OpenAPI document describing it.
 	r.HandleFunc("/v1/render/{snippet}", s.observeRenders(s.handleRender)).Methods("POST")
@@ -22,6 +29,10 @@ func (s *Server) routes() {
 
 	// Observability (issue 8): Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
+	// Event inspector (issue 8): bearer token, or loopback in local-sink mode.
+	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
+	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
+	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

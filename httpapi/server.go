@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/catalog"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 )
@@ -39,6 +41,11 @@ type Server struct {
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
+	// Catalog serves the catalog feed and its API (nil: no catalog routes
+	// answer but 404).
+	Catalog *catalog.Catalog
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
+	CatalogMaxBodyBytes int64
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
@@ -48,6 +55,11 @@ type Server struct {
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events (nil: the inspector answers 404).
+	Inspector *inspect.Inspector
+	// StreamPoll is how often the inspector's live stream re-reads the
+	// outbox (default 1s).
+	StreamPoll time.Duration
 
 	// Orders API (issue 4).
 
