@@ -99,15 +99,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		st, err := ob.Status(ctx)
 		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
 	})
-	// Klaviyo client (issue 4): the sender when a private key is set.
-	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
-		if err != nil {
-			return fmt.Errorf("klaviyo: %w", err)
-		}
-		m.Sender = c
-	}
-
 	// Outbox: open on the shared database; deliver when there is a sender.
 	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
