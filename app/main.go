@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
@@ -102,13 +101,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		st, err := ob.Status(ctx)
 		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
 	})
-	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
-	if err != nil {
-		return fmt.Errorf("outbox: %w", err)
-	}
-	m.Outbox = ob
-	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
+	// Klaviyo client (issue 4): the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
 		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
 			BaseURL:  m.Config.KlaviyoURL,
@@ -118,10 +111,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			Logger:  m.Logger,
 		})
 		if err != nil {
-			return fmt.Errorf("klaviyo client: %w", err)
+			return fmt.Errorf("klaviyo: %w", err)
 		}
 		m.Sender = c
 	}
+
+	// Outbox: open on the shared database; deliver when there is a sender.
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	m.Outbox = ob
+	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
 	// Local sink (issue 8): with no private key, deliver to the in-memory
 	// local sink instead of Klaviyo.
 	if m.Sender == nil {
@@ -129,14 +130,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Sender = m.Sink
 		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
 	}
-	if m.Sender != nil {
-		lctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
-		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
-	} else {
-		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): events are stored in the outbox and wait")
-	}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+	m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
 
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
@@ -151,16 +148,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
 
-	// Orders API (issue 4). Publisher is the seam: synchronous sends for
-	// now (retrying briefly inside the request); the outbox replaces it.
+	// Orders API (issue 4). Its events go through the outbox: 202 means
+	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost}
-	if m.Sender != nil {
-		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
-	}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
