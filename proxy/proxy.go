@@ -167,6 +167,11 @@ type result struct {
 }
 
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away (wrk stopping, a tab closing): nobody to
+		// answer and nothing to log as an internal error.
+		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
+	}
 	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
 		p.Stats.Rejected.Add(1)
 	}
@@ -292,10 +297,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if next != stored {
-		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-			p.fail(w, r, err)
-			return
-		}
+		p.store.PutLater(bid, next)
 	}
 	if !profile.HasIdentifier() {
 		if !p.opts.KeepAnonymous {
