@@ -196,3 +196,4 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		Logger:    logger,
 	}
 }
+
