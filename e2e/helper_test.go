@@ -205,7 +205,7 @@ func TestBlockedKlaviyoProxy(t *testing.T) {
 	if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
 		t.Fatal(err)
 	}
-	if len(body.Events) != 1 || body.Events[0].Metric != "Added to Cart" || body.Events[0].Value != 59.97 {
+	if len(body.Events) != 1 || body.Events[0].Metric != "Added to Cart" || body.Events[0].Value == nil || *body.Events[0].Value != 59.97 {
 		t.Errorf("events %+v", body.Events)
 	}
 	if len(tab.Pushes()) != 0 {
@@ -220,7 +220,7 @@ type proxyBody struct {
 		Properties json.RawMessage `json:"properties"`
 		Time       time.Time       `json:"time"`
 		UniqueID   string          `json:"unique_id"`
-		Value      float64         `json:"value"`
+		Value      *float64        `json:"value"`
 	} `json:"events"`
 	Profile map[string]any `json:"profile"`
 }
