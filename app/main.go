@@ -9,12 +9,19 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/localsink"
+	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/web"
 )
 
@@ -25,12 +32,24 @@ type Main struct {
 	Server *httpapi.Server
 	// DB is the one database every store uses (SQLite or PostgreSQL).
 	DB *db.DB
+	// Catalog is the loaded product catalog (feed, product API, unknown
+	// product ids).
+	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests may set it before Open.
 	Sender klaviyo.Sender
+	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
+	Proxy *proxy.Proxy
+	// Sink is the local sink the outbox delivers to when no Sender is set
+	// (no private key): nothing leaves the machine. Nil otherwise.
+	Sink *localsink.Sink
+	// Metrics is the Prometheus registry behind GET /metrics.
+	Metrics *metrics.Registry
+	// Orders serves the orders API (issue 4).
+	Orders *orders.Service
 
 	closers []func(context.Context) error
 }
@@ -66,8 +85,31 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
 
+	// Catalog.
+	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	m.Catalog = cat
+	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
+
+	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
+	var ob *outbox.Outbox
+	m.Metrics = metrics.New(func(ctx context.Context) (metrics.OutboxDepth, error) {
+		st, err := ob.Status(ctx)
+		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
+	})
+	// Klaviyo client (issue 4): the sender when a private key is set.
+	if m.Sender == nil && m.Config.PrivateKey != "" {
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
+		if err != nil {
+			return fmt.Errorf("klaviyo: %w", err)
+		}
+		m.Sender = c
+	}
+
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err := outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -86,6 +128,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.Sender = c
 	}
+	// Local sink (issue 8): with no private key, deliver to the in-memory
+	// local sink instead of Klaviyo.
+	if m.Sender == nil {
+		m.Sink = localsink.New(0)
+		m.Sender = m.Sink
+		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
+	}
 	if m.Sender != nil {
 		lctx, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -100,8 +149,30 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.Catalog = cat
+	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+	s.Metrics = m.Metrics
+
+	// Orders API (issue 4). Publisher is the seam: synchronous sends for
+	// now (retrying briefly inside the request); the outbox replaces it.
+	ost, err := orders.OpenStore(ctx, d)
+	if err != nil {
+		return fmt.Errorf("orders: %w", err)
+	}
+	m.Orders = &orders.Service{Store: ost}
+	if m.Sender != nil {
+		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
+	}
+	s.APIToken = m.Config.APIToken
+	s.Orders = m.Orders
 	m.Server = s
+	// First-party proxy (app/proxy.go): mounted only when switched on.
+	if m.Config.Proxy {
+		if err := m.openProxy(ctx, s, ob); err != nil {
+			return err
+		}
+	}
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
@@ -119,4 +190,18 @@ func (m *Main) Close(ctx context.Context) error {
 	}
 	m.closers = nil
 	return errors.Join(errs...)
+}
+
+// CatalogOptions maps the configuration to the catalog's options; the
+// server and `snippetd catalog sync` share it.
+func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Options {
+	return catalog.Options{
+		Mode:      cfg.CatalogMode,
+		File:      cfg.CatalogFile,
+		DB:        d,
+		Dir:       filepath.Join(cfg.DataDir, "catalog"),
+		PartBytes: cfg.CatalogPartBytes,
+		Poll:      cfg.CatalogPoll,
+		Logger:    logger,
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -50,6 +51,72 @@ type Config struct {
 	// (SNIPPETD_SHUTDOWN_TIMEOUT, default 15s).
 	ShutdownTimeout time.Duration
 
+	// Catalog (package catalog).
+
+	// CatalogMode is how the catalog reaches Klaviyo: "feed" serves
+	// /catalog.json and /catalog.xml, "api" leaves them off and lets
+	// `snippetd catalog sync` use the Catalog API — Klaviyo takes one or
+	// the other per catalog (SNIPPETD_CATALOG_MODE, default feed).
+	CatalogMode string
+	// CatalogFile is a JSON array, JSON lines or CSV file of products,
+	// reloaded when it changes (SNIPPETD_CATALOG_FILE; empty: products are
+	// stored in the database through PUT/PATCH /v1/catalog/products).
+	CatalogFile string
+	// CatalogPoll is how often the file (or the database) is checked for
+	// changes (SNIPPETD_CATALOG_POLL, default 2s; 0 turns reloading off).
+	CatalogPoll time.Duration
+	// CatalogPartBytes is the largest feed document in bytes; bigger feeds
+	// are split into numbered parts (SNIPPETD_CATALOG_PART_BYTES, default
+	// 100000000, Klaviyo's 100 MB limit).
+	CatalogPartBytes int64
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies
+	// (SNIPPETD_CATALOG_MAX_BODY_BYTES, default 33554432 = 32 MiB).
+	CatalogMaxBodyBytes int64
+
+	// First-party proxy (package proxy; README "First-party proxy").
+
+	// Proxy mounts the first-party proxy routes (SNIPPETD_PROXY, on or off,
+	// default off).
+	Proxy bool
+	// ProxyPrefix is the path the proxy lives under, with leading and
+	// trailing slash (SNIPPETD_PROXY_PREFIX, default "/s/").
+	ProxyPrefix string
+	// AllowedOrigins are the storefront origins whose pages may post to the
+	// proxy (SNIPPETD_ALLOWED_ORIGINS, comma-separated, such as
+	// "https://shop.example"; required when the proxy is on).
+	AllowedOrigins []string
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
+	// and X-Forwarded-Proto are believed (SNIPPETD_TRUSTED_PROXIES,
+	// comma-separated, default none: the connection's address is the client).
+	TrustedProxies []netip.Prefix
+	// KlaviyoStaticURL is where klaviyo.js is fetched from for {prefix}k.js
+	// (SNIPPETD_KLAVIYO_STATIC_URL, default "https://static.klaviyo.com").
+	KlaviyoStaticURL string
+	// ProxyScriptTTL is how long a fetched klaviyo.js is fresh before it is
+	// revalidated in the background (SNIPPETD_PROXY_SCRIPT_TTL, default 15m).
+	ProxyScriptTTL time.Duration
+	// ProxyMetrics are custom metric names browsers may send beside Active on
+	// Site, Viewed Product, Added to Cart and Started Checkout
+	// (SNIPPETD_PROXY_METRICS, comma-separated, default none).
+	ProxyMetrics []string
+	// ProxyAnonymous is what happens to events from a browser with no
+	// identifier: "drop" (default) or "keep" (sent with anonymous_id)
+	// (SNIPPETD_PROXY_ANONYMOUS).
+	ProxyAnonymous string
+	// ProxyRequireConsent drops events and identifies whose body lacks
+	// "consent": true (SNIPPETD_PROXY_REQUIRE_CONSENT, default false).
+	ProxyRequireConsent bool
+	// ProxyRate is the steady requests per second allowed per client IP
+	// (SNIPPETD_PROXY_RATE, default 5); ProxyBurst is the burst
+	// (SNIPPETD_PROXY_BURST, default 20 requests).
+	ProxyRate  float64
+	ProxyBurst int
+	// ProxyMaxEvents is the most events one request may carry
+	// (SNIPPETD_PROXY_MAX_EVENTS, default 50).
+	ProxyMaxEvents int
+	// ProxyMaxBodyBytes caps a proxy request body
+	// (SNIPPETD_PROXY_MAX_BODY_BYTES, default 65536 bytes).
+	ProxyMaxBodyBytes int64
 	// Outbox settings.
 
 	// OutboxRetention is how long delivered events stay in the outbox
@@ -122,6 +189,29 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&maxBody, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", "1048576", "largest accepted request body, in bytes")
 	str(&shutdown, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests on shutdown")
 
+	// Catalog.
+	var catPoll, catPart, catBody string
+	str(&c.CatalogMode, "catalog-mode", "SNIPPETD_CATALOG_MODE", "feed", "catalog to Klaviyo by custom feed (feed) or Catalog API sync (api); never both")
+	str(&c.CatalogFile, "catalog-file", "SNIPPETD_CATALOG_FILE", "", "products file (JSON array, JSON lines or .csv), reloaded on change; empty keeps products in the database")
+	str(&catPoll, "catalog-poll", "SNIPPETD_CATALOG_POLL", "2s", "how often the catalog source is checked for changes (0 = never)")
+	str(&catPart, "catalog-part-bytes", "SNIPPETD_CATALOG_PART_BYTES", "100000000", "largest catalog feed document, in bytes, before splitting into parts")
+	str(&catBody, "catalog-max-body-bytes", "SNIPPETD_CATALOG_MAX_BODY_BYTES", "33554432", "largest PUT/PATCH /v1/catalog/products body, in bytes")
+
+	// First-party proxy.
+	var proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string
+	str(&proxyOn, "proxy", "SNIPPETD_PROXY", "off", "first-party proxy for browser events: on or off")
+	str(&c.ProxyPrefix, "proxy-prefix", "SNIPPETD_PROXY_PREFIX", "/s/", "path prefix of the proxy routes")
+	str(&origins, "allowed-origins", "SNIPPETD_ALLOWED_ORIGINS", "", "comma-separated storefront origins allowed to post to the proxy")
+	str(&trusted, "trusted-proxies", "SNIPPETD_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
+	str(&c.KlaviyoStaticURL, "klaviyo-static-url", "SNIPPETD_KLAVIYO_STATIC_URL", "https://static.klaviyo.com", "where the proxy fetches klaviyo.js")
+	str(&scriptTTL, "proxy-script-ttl", "SNIPPETD_PROXY_SCRIPT_TTL", "15m", "how long a fetched klaviyo.js is fresh")
+	str(&metrics, "proxy-metrics", "SNIPPETD_PROXY_METRICS", "", "comma-separated custom metric names browsers may send through the proxy")
+	str(&c.ProxyAnonymous, "proxy-anonymous", "SNIPPETD_PROXY_ANONYMOUS", "drop", "events from browsers with no identifier: drop or keep (with anonymous_id)")
+	str(&consent, "proxy-require-consent", "SNIPPETD_PROXY_REQUIRE_CONSENT", "false", "drop proxy events whose body lacks \"consent\": true")
+	str(&prate, "proxy-rate", "SNIPPETD_PROXY_RATE", "5", "proxy requests per second allowed per client IP")
+	str(&pburst, "proxy-burst", "SNIPPETD_PROXY_BURST", "20", "proxy request burst per client IP")
+	str(&pmaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", "50", "most events per proxy request")
+	str(&pmaxBody, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", "65536", "largest proxy request body, in bytes")
 	// Outbox settings.
 	var retention, maxBackoff string
 	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
@@ -151,6 +241,22 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %q: want a duration such as 15s", shutdown))
 	}
 	c.ShutdownTimeout = d
+	if d, err := time.ParseDuration(catPoll); err != nil || d < 0 {
+		errs = append(errs, fmt.Errorf("catalog-poll (SNIPPETD_CATALOG_POLL) %q: want a duration such as 2s, or 0", catPoll))
+	} else {
+		c.CatalogPoll = d
+	}
+	if n, err := strconv.ParseInt(catPart, 10, 64); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-part-bytes (SNIPPETD_CATALOG_PART_BYTES) %q: want a whole number of bytes, at least 1024", catPart))
+	} else {
+		c.CatalogPartBytes = n
+	}
+	if n, err := strconv.ParseInt(catBody, 10, 64); err != nil || n < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-max-body-bytes (SNIPPETD_CATALOG_MAX_BODY_BYTES) %q: want a whole number of bytes, at least 1024", catBody))
+	} else {
+		c.CatalogMaxBodyBytes = n
+	}
+	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
 	// Outbox settings.
 	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
 		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %q: want a duration of at least 1m such as 168h", retention))
@@ -179,6 +285,26 @@ func (c Config) Validate() error {
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("database-url (SNIPPETD_DATABASE_URL): want a postgres:// URL, or nothing for the embedded SQLite file"))
 	}
+	if c.CatalogMode != "feed" && c.CatalogMode != "api" {
+		errs = append(errs, fmt.Errorf("catalog-mode (SNIPPETD_CATALOG_MODE) %q: want feed (serve /catalog.json and .xml) or api (snippetd catalog sync); Klaviyo fills a catalog from one or the other, never both", c.CatalogMode))
+	}
+	if c.Proxy {
+		if !strings.HasPrefix(c.ProxyPrefix, "/") || !strings.HasSuffix(c.ProxyPrefix, "/") || strings.ContainsAny(c.ProxyPrefix, "{}?#% ") {
+			errs = append(errs, fmt.Errorf("proxy-prefix (SNIPPETD_PROXY_PREFIX) %q: want a path with leading and trailing slash, such as /s/", c.ProxyPrefix))
+		}
+		if len(c.AllowedOrigins) == 0 {
+			errs = append(errs, errors.New("allowed-origins (SNIPPETD_ALLOWED_ORIGINS) is required when the proxy is on: name the storefront origins, such as https://shop.example"))
+		}
+		if c.PublicKey == "" {
+			errs = append(errs, errors.New("public-key (SNIPPETD_PUBLIC_KEY) is required when the proxy is on (it serves klaviyo.js for that key)"))
+		}
+		if u, err := url.Parse(c.KlaviyoStaticURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL) %q: want an http(s) URL such as https://static.klaviyo.com", c.KlaviyoStaticURL))
+		}
+		if c.ProxyAnonymous != "drop" && c.ProxyAnonymous != "keep" {
+			errs = append(errs, fmt.Errorf("proxy-anonymous (SNIPPETD_PROXY_ANONYMOUS) %q: want drop or keep", c.ProxyAnonymous))
+		}
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
 	}
@@ -193,6 +319,80 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
 	}
 	return errors.Join(errs...)
+}
+
+// loadProxy parses the proxy's settings; errors name flag and variable.
+func (c *Config) loadProxy(on, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string) []error {
+	var errs []error
+	switch strings.ToLower(on) {
+	case "on", "true", "1":
+		c.Proxy = true
+	case "off", "false", "0", "":
+	default:
+		errs = append(errs, fmt.Errorf("proxy (SNIPPETD_PROXY) %q: want on or off", on))
+	}
+	for _, o := range splitList(origins) {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("allowed-origins (SNIPPETD_ALLOWED_ORIGINS) %q: want an origin such as https://shop.example", o))
+			continue
+		}
+		c.AllowedOrigins = append(c.AllowedOrigins, u.Scheme+"://"+u.Host)
+	}
+	for _, t := range splitList(trusted) {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				errs = append(errs, fmt.Errorf("trusted-proxies (SNIPPETD_TRUSTED_PROXIES) %q: want a CIDR such as 10.0.0.0/8 or an address", t))
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+	}
+	c.ProxyMetrics = splitList(metrics)
+	d, err := time.ParseDuration(scriptTTL)
+	if err != nil || d < time.Second {
+		errs = append(errs, fmt.Errorf("proxy-script-ttl (SNIPPETD_PROXY_SCRIPT_TTL) %q: want a duration of at least 1s, such as 15m", scriptTTL))
+	}
+	c.ProxyScriptTTL = d
+	b, err := strconv.ParseBool(consent)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("proxy-require-consent (SNIPPETD_PROXY_REQUIRE_CONSENT) %q: want true or false", consent))
+	}
+	c.ProxyRequireConsent = b
+	r, err := strconv.ParseFloat(prate, 64)
+	if err != nil || r <= 0 {
+		errs = append(errs, fmt.Errorf("proxy-rate (SNIPPETD_PROXY_RATE) %q: want a positive number of requests per second", prate))
+	}
+	c.ProxyRate = r
+	n, err := strconv.Atoi(pburst)
+	if err != nil || n < 1 {
+		errs = append(errs, fmt.Errorf("proxy-burst (SNIPPETD_PROXY_BURST) %q: want a whole number of requests, at least 1", pburst))
+	}
+	c.ProxyBurst = n
+	n, err = strconv.Atoi(pmaxEvents)
+	if err != nil || n < 1 || n > 1000 {
+		errs = append(errs, fmt.Errorf("proxy-max-events (SNIPPETD_PROXY_MAX_EVENTS) %q: want 1 to 1000", pmaxEvents))
+	}
+	c.ProxyMaxEvents = n
+	m, err := strconv.ParseInt(pmaxBody, 10, 64)
+	if err != nil || m < 1024 || m > 5<<20 {
+		errs = append(errs, fmt.Errorf("proxy-max-body-bytes (SNIPPETD_PROXY_MAX_BODY_BYTES) %q: want 1024 to 5242880 bytes", pmaxBody))
+	}
+	c.ProxyMaxBodyBytes = m
+	return errs
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // revisionRE is Klaviyo's revision format.

@@ -294,6 +294,7 @@ func TestCheckoutIdentify(t *testing.T) {
 		t.Fatalf("pushed before a valid email: %s", got)
 	}
 	tab.Type("#email", "mple.com")
+	tab.WaitFor("window._klOnsite.length >= 2")
 	settle()
 	pushes := tab.Pushes()
 	if len(pushes) != 2 {
@@ -317,6 +318,7 @@ func TestCheckoutIdentify(t *testing.T) {
 	tab.Type("#email", "shopper@example.com")
 	tab.Type("#alt", " second@example.org ")
 	tab.Type("#tel", "+1 (555) 123-4567")
+	tab.WaitFor("window._klOnsite.length >= 4")
 	settle()
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "second@example.org"}))...)
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{PhoneNumber: "+15551234567"}))...)
@@ -331,6 +333,7 @@ func TestCheckoutSelectors(t *testing.T) {
 	tab.Eval(`snippetd.setCart(`+mugCart+`), 0`, nil)
 	tab.Type("#email", "ignored@example.com")
 	tab.Type("#custom", "custom@example.com")
+	tab.WaitFor("window._klOnsite.length >= 2")
 	time.Sleep(1200 * time.Millisecond)
 	want := built(t)(snippets.IdentifyPushes(shop.Customer{Email: "custom@example.com"}))
 	got := raws(tab.Pushes())

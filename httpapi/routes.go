@@ -7,14 +7,28 @@ func (s *Server) routes() {
 	r.HandleFunc("/healthz", s.handleHealthz).Methods("GET", "HEAD")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods("GET", "HEAD")
 
+	// Catalog (catalog package): Klaviyo's custom catalog feed, its part
+	// index, and the product API.
+	r.HandleFunc("/catalog.json", s.handleCatalogJSON).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog.xml", s.handleCatalogXML).Methods("GET", "HEAD")
+	r.HandleFunc("/catalog/index.json", s.handleCatalogIndex).Methods("GET", "HEAD")
+	r.Handle("/v1/catalog/products", s.requireToken(s.handleCatalogProducts)).Methods("PUT", "PATCH")
+	r.Handle("/v1/catalog/problems", s.requireToken(s.handleCatalogProblems)).Methods("GET")
 	// Snippet render API (issue 2): partials as HTML or JSON, and the
 	// OpenAPI document describing it.
-	r.HandleFunc("/v1/render/{snippet}", s.handleRender).Methods("POST")
-	r.HandleFunc("/v1/render", s.handleRenderBatch).Methods("POST")
+	r.HandleFunc("/v1/render/{snippet}", s.observeRenders(s.handleRender)).Methods("POST")
+	r.HandleFunc("/v1/render", s.observeRenders(s.handleRenderBatch)).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
+
+	// Orders API (issue 4): server-side order events, bearer token.
+	r.Handle("/v1/orders", s.requireToken(s.handleOrderCreate)).Methods("POST")
+	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
 
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
+
+	// Observability (issue 8): Prometheus metrics.
+	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+
+	"github.com/snippetd/snippetd/catalog"
+	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/orders"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -37,9 +41,28 @@ type Server struct {
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
+	// Catalog serves the catalog feed and its API (nil: no catalog routes
+	// answer but 404).
+	Catalog *catalog.Catalog
+	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
+	CatalogMaxBodyBytes int64
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
+
+	// Observability (issue 8).
+
+	// Metrics is served at GET /metrics and observes renders (nil: no
+	// metrics, /metrics answers 404).
+	Metrics *metrics.Registry
+
+	// Orders API (issue 4).
+
+	// APIToken is the bearer token of the write APIs (empty: they answer
+	// 401 and say how to enable them).
+	APIToken string
+	// Orders serves /v1/orders; nil answers 503.
+	Orders *orders.Service
 }
 
 // NewServer returns a Server with its routes registered.

@@ -16,6 +16,9 @@ type Retrier struct {
 	// Sleep waits d or until ctx ends; tests inject a recorder so that no
 	// test waits on the wall clock (default: a timer).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// MaxWait, if set, gives up (returning the Retryable outcome) rather
+	// than wait longer than this, for callers holding a request open.
+	MaxWait time.Duration
 	// OnRetry, if set, is told about each retryable outcome before the wait.
 	OnRetry func(attempt int, out Outcome)
 }
@@ -54,7 +57,7 @@ func (r Retrier) do(ctx context.Context, send func() Outcome) Outcome {
 	var out Outcome
 	for attempt := 1; ; attempt++ {
 		out = send()
-		if out.Kind != Retryable || attempt >= max {
+		if out.Kind != Retryable || attempt >= max || (r.MaxWait > 0 && out.RetryAfter > r.MaxWait) {
 			return out
 		}
 		if r.OnRetry != nil {

@@ -156,13 +156,18 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			sleep(ctx, o.backoff(failures))
 			continue
 		}
+		var dead int
 		for _, r := range results {
 			switch r.state {
 			case StateDelivered:
 				o.delivered.Add(1)
 			case StateDead:
 				o.dead.Add(1)
+				dead++
 			}
+		}
+		if dead > 0 {
+			o.opts.Metrics.ObserveDeadLetters(dead)
 		}
 		if retry == nil {
 			failures = 0
@@ -177,6 +182,9 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			wait = retry.RetryAfter + rand.N(retry.RetryAfter/10+time.Millisecond)
 		} else if retry.RetryAfter > wait {
 			wait = retry.RetryAfter
+		}
+		if retry.Status == 429 {
+			o.opts.Metrics.ObserveRateLimitWait(wait)
 		}
 		o.fail("klaviyo status %d (%s); retrying in %s", retry.Status, truncate(retry.Detail, 200), wait.Round(time.Millisecond))
 		sleep(ctx, wait)
@@ -216,6 +224,7 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 		}
 	}
 	outs := make([]klaviyo.Outcome, len(heads))
+	sent := make([]bool, len(heads))
 	var wg sync.WaitGroup
 	for i, r := range heads {
 		e, err := decode(r)
@@ -224,6 +233,7 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 			continue
 		}
 		o.requests.Add(1)
+		sent[i] = true
 		wg.Go(func() { outs[i] = s.CreateEvent(ctx, e) })
 	}
 	wg.Wait()
@@ -231,6 +241,9 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 	var retry *klaviyo.Outcome
 	for i, r := range heads {
 		out := outs[i]
+		if sent[i] { // undecodable rows never reached Klaviyo
+			o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
+		}
 		switch {
 		case out.Kind == klaviyo.Delivered:
 			results = append(results, result{id: r.id, state: StateDelivered})
@@ -338,6 +351,7 @@ func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 	}
 	o.requests.Add(1)
 	out := s.BulkCreateEvents(ctx, events)
+	o.opts.Metrics.ObserveDelivery("bulk", out.Kind.String(), out.Status, len(events))
 	switch {
 	case out.Kind == klaviyo.Delivered:
 		for _, r := range good {

@@ -26,6 +26,7 @@ import (
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/metrics"
 )
 
 // Options tunes an Outbox. The zero value of each field means its default.
@@ -67,6 +68,9 @@ type Options struct {
 	LeaderPoll time.Duration
 	// Logger receives delivery errors and leadership changes.
 	Logger *slog.Logger
+	// Metrics observes each request, dead letter and 429 wait (default
+	// metrics.Nop).
+	Metrics metrics.Deliveries
 }
 
 func (o *Options) setDefaults(d db.Dialect) {
@@ -97,6 +101,9 @@ func (o *Options) setDefaults(d db.Dialect) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Nop{}
 	}
 }
 

@@ -126,8 +126,11 @@ func (c Cart) Validate(field string) error {
 		return snippetd.FieldErrorf(field+".items", "must hold at least one line")
 	}
 	for i, l := range c.Items {
-		if err := l.Validate(fmt.Sprintf("%s.items[%d]", field, i)); err != nil {
-			return err
+		// Check first and build the field path only for a bad line: the
+		// render path validates every cart and fmt.Sprintf per line was a
+		// measurable part of it.
+		if l.Validate("") != nil {
+			return l.Validate(fmt.Sprintf("%s.items[%d]", field, i))
 		}
 	}
 	return nil
@@ -170,8 +173,8 @@ func (o Order) Validate(field string) error {
 		return snippetd.FieldErrorf(pre+"items", "must hold at least one line")
 	}
 	for i, l := range o.Items {
-		if err := l.Validate(fmt.Sprintf("%sitems[%d]", pre, i)); err != nil {
-			return err
+		if l.Validate("") != nil {
+			return l.Validate(fmt.Sprintf("%sitems[%d]", pre, i))
 		}
 	}
 	return nil

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/proxy"
+	"golang.org/x/time/rate"
+)
+
+// openProxy builds the first-party proxy from the config and mounts its
+// routes on s: events and identifies go into ob, browser identities into
+// the shared database, klaviyo.js is cached under DataDir/proxy.
+func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outbox) error {
+	c := m.Config
+	for _, name := range c.ProxyMetrics {
+		if err := proxy.CheckCustomMetric(name); err != nil {
+			return fmt.Errorf("proxy-metrics (SNIPPETD_PROXY_METRICS): %w", err)
+		}
+	}
+	store, err := proxy.OpenStore(ctx, m.DB)
+	if err != nil {
+		return fmt.Errorf("proxy store: %w", err)
+	}
+	url, err := proxy.ScriptURL(c.KlaviyoStaticURL, c.PublicKey)
+	if err != nil {
+		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)
+	}
+	script := &proxy.Script{
+		URL:    url,
+		Client: proxy.NewUpstreamClient(),
+		Dir:    filepath.Join(c.DataDir, "proxy"),
+		TTL:    c.ProxyScriptTTL,
+		Logger: m.Logger,
+	}
+	if err := script.Load(); err != nil {
+		return fmt.Errorf("klaviyo.js cache: %w", err)
+	}
+	anon := c.ProxyAnonymous == "keep"
+	p := proxy.New(proxy.Options{
+		Prefix:         c.ProxyPrefix,
+		AllowedOrigins: c.AllowedOrigins,
+		TrustedProxies: c.TrustedProxies,
+		CustomMetrics:  c.ProxyMetrics,
+		Limits:         proxy.Limits{MaxEvents: c.ProxyMaxEvents},
+		MaxBodyBytes:   c.ProxyMaxBodyBytes,
+		Rate:           rate.Limit(c.ProxyRate),
+		Burst:          c.ProxyBurst,
+		KeepAnonymous:  anon,
+		RequireConsent: c.ProxyRequireConsent,
+	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
+		return ob.Enqueue(ctx, events, "proxy")
+	}), script, m.Logger)
+	p.Routes(s.Router())
+	m.Proxy = p
+	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
+	return nil
+}

@@ -1,0 +1,283 @@
+package catalog
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/snippetd/snippetd/shop"
+)
+
+// readProducts reads the products of a catalog file — a JSON array, JSON
+// lines, or CSV with a header row (chosen by the .csv extension) — and
+// hands each to b. A product that cannot be decoded is rejected as
+// invalid and reading goes on; an error that loses the reader's place
+// (malformed JSON array syntax, an unknown CSV column) fails the load.
+func readProducts(r io.Reader, name string, b *builder) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	if strings.EqualFold(filepath.Ext(name), ".csv") {
+		return readCSV(br, b)
+	}
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			return nil // an empty file is an empty catalog
+		} else if err != nil {
+			return err
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case 0xEF: // UTF-8 byte order mark
+			br.Discard(2)
+			continue
+		case '[':
+			br.UnreadByte()
+			return readJSONArray(br, b)
+		case '{':
+			br.UnreadByte()
+			return readJSONLines(br, b)
+		}
+		return fmt.Errorf("%s: want a JSON array of products, JSON lines, or a .csv file; found %q at the start", name, c)
+	}
+}
+
+func readJSONArray(r io.Reader, b *builder) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("JSON array: %w", err)
+	}
+	for pos := 1; dec.More(); pos++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("JSON array: product %d: malformed JSON near byte %d: %w", pos, dec.InputOffset(), err)
+		}
+		p, prob := decodeProduct(raw, pos)
+		if prob != nil {
+			b.reject(KindInvalid, *prob)
+			continue
+		}
+		if err := b.add(pos, p); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("JSON array: %w", err)
+	}
+	return nil
+}
+
+func readJSONLines(r *bufio.Reader, b *builder) error {
+	var line []byte
+	for n := 1; ; n++ {
+		var err error
+		line, err = readLine(r, line[:0])
+		last := err == io.ErrUnexpectedEOF // end of file, maybe without a final newline
+		if err != nil && !last {
+			return err
+		}
+		if t := bytes.TrimSpace(line); len(t) > 0 {
+			p, prob := decodeProduct(t, n)
+			if prob != nil {
+				b.reject(KindInvalid, *prob)
+			} else if err := b.add(n, p); err != nil {
+				return err
+			}
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// feedNames maps the names a file may use (shop.Product's and Klaviyo's
+// feed names) to the problem report's field names.
+var feedNames = map[string]string{"name": "title", "url": "link", "image_url": "image_link"}
+
+// decodeProduct strictly decodes one product (unknown fields are
+// errors: a misspelt "descripton" would otherwise vanish silently). On
+// failure the problem names the field where it can.
+func decodeProduct(raw []byte, pos int) (shop.Product, *Problem) {
+	var p shop.Product
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&p)
+	if err == nil && dec.More() {
+		return p, &Problem{ID: p.ID, Position: pos, Message: "holds more than one JSON value"}
+	}
+	if err == nil {
+		return p, nil
+	}
+	prob := decodeProblem(pos, p.ID, err)
+	if prob.Field == "" {
+		// encoding/json does not say which field a custom decoder (Money)
+		// failed on: find it.
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) == nil {
+			for _, k := range []string{"price", "compare_at_price"} {
+				var money shop.Money
+				if v, ok := m[k]; ok && money.UnmarshalJSON(v) != nil {
+					prob.Field, prob.Message = k, "must be a number such as 19.99"
+					break
+				}
+			}
+		}
+	}
+	return p, &prob
+}
+
+// decodeProblem describes why one product could not be decoded, naming
+// the field where encoding/json says which.
+func decodeProblem(pos int, id string, err error) Problem {
+	p := Problem{ID: id, Position: pos, Message: "malformed product"}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		p.Message = fmt.Sprintf("malformed JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		p.Field, p.Message = typ.Field, "must be "+jsonKind(typ.Type.String())
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		p.Field = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		p.Message = "unknown field"
+	case strings.Contains(err.Error(), "must be a number"), strings.Contains(err.Error(), "out of range"):
+		p.Message = "an amount " + err.Error()[strings.LastIndex(err.Error(), ": ")+2:]
+	}
+	if f, ok := feedNames[p.Field]; ok {
+		p.Field = f
+	}
+	return p
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "*int"):
+		return "a whole number"
+	}
+	return "a " + goType
+}
+
+// csvColumns maps CSV header names to setters on a product. Both
+// shop.Product's names and Klaviyo's feed names are accepted; categories
+// are separated by "|".
+var csvColumns = map[string]func(p *shop.Product, v string) error{
+	"id":          func(p *shop.Product, v string) error { p.ID = v; return nil },
+	"sku":         func(p *shop.Product, v string) error { p.SKU = v; return nil },
+	"name":        func(p *shop.Product, v string) error { p.Name = v; return nil },
+	"title":       func(p *shop.Product, v string) error { p.Name = v; return nil },
+	"url":         func(p *shop.Product, v string) error { p.URL = v; return nil },
+	"link":        func(p *shop.Product, v string) error { p.URL = v; return nil },
+	"image_url":   func(p *shop.Product, v string) error { p.ImageURL = v; return nil },
+	"image_link":  func(p *shop.Product, v string) error { p.ImageURL = v; return nil },
+	"brand":       func(p *shop.Product, v string) error { p.Brand = v; return nil },
+	"description": func(p *shop.Product, v string) error { p.Description = v; return nil },
+	"categories": func(p *shop.Product, v string) error {
+		if v != "" {
+			p.Categories = strings.Split(v, "|")
+		}
+		return nil
+	},
+	"price":            csvMoney(func(p *shop.Product) *shop.Money { return &p.Price }),
+	"compare_at_price": csvMoney(func(p *shop.Product) *shop.Money { return &p.CompareAtPrice }),
+	"inventory_quantity": func(p *shop.Product, v string) error {
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return errors.New("must be a whole number")
+		}
+		p.InventoryQuantity = &n
+		return nil
+	},
+	"inventory_policy": func(p *shop.Product, v string) error {
+		if v == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("must be 1 or 2")
+		}
+		p.InventoryPolicy = n
+		return nil
+	},
+}
+
+func csvMoney(field func(*shop.Product) *shop.Money) func(*shop.Product, string) error {
+	return func(p *shop.Product, v string) error {
+		if v == "" {
+			return nil
+		}
+		m, err := shop.ParseMoney(v)
+		if err != nil {
+			return errors.New("must be a number such as 19.99")
+		}
+		*field(p) = m
+		return nil
+	}
+}
+
+func readCSV(r io.Reader, b *builder) error {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("CSV header: %w", err)
+	}
+	names := make([]string, len(header))
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\uFEFF")))
+		if _, ok := csvColumns[h]; !ok {
+			return fmt.Errorf("CSV header: unknown column %q (want id, name or title, url or link, image_url or image_link, description, price, categories, inventory_quantity, inventory_policy, sku, brand, compare_at_price)", header[i])
+		}
+		names[i] = h
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+				b.reject(KindInvalid, Problem{Position: pe.Line, Message: fmt.Sprintf("has %d fields, the header has %d", len(rec), len(names))})
+				continue
+			}
+			return fmt.Errorf("CSV: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		var p shop.Product
+		var bad *Problem
+		for i, v := range rec {
+			if err := csvColumns[names[i]](&p, strings.TrimSpace(v)); err != nil && bad == nil {
+				field := names[i]
+				if f, ok := feedNames[field]; ok {
+					field = f
+				}
+				bad = &Problem{Position: line, Field: field, Message: err.Error()}
+			}
+		}
+		if bad != nil {
+			bad.ID = p.ID
+			b.reject(KindInvalid, *bad)
+			continue
+		}
+		if err := b.add(line, p); err != nil {
+			return err
+		}
+	}
+}

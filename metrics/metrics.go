@@ -1,0 +1,219 @@
+// Package metrics owns every Prometheus metric snippetd exports at
+// GET /metrics, on its own registry. Other packages never import
+// Prometheus: they call the narrow hook interfaces declared here (Renders,
+// Deliveries, BrowserEvents), which a *Registry implements and Nop
+// discards, so a package under test needs no metrics at all.
+//
+// It imports only the Prometheus client; nothing of snippetd.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Renders is the hook of everything that renders snippets (the render API,
+// the demo shop): one call per rendered snippet.
+type Renders interface {
+	// ObserveRender counts one render of snippet that ended with the HTTP
+	// status (200, or the status of its error) after d.
+	ObserveRender(snippet string, status int, d time.Duration)
+}
+
+// Deliveries is the hook of the outbox's delivery loop.
+type Deliveries interface {
+	// ObserveDelivery counts one request to Klaviyo: endpoint is "single"
+	// or "bulk", outcome "delivered", "retryable" or "permanent", status
+	// the HTTP status (0 when no response arrived), events how many events
+	// the request carried.
+	ObserveDelivery(endpoint, outcome string, status, events int)
+	// ObserveDeadLetters counts events kept as dead letters.
+	ObserveDeadLetters(n int)
+	// ObserveRateLimitWait counts one pause of the loop because Klaviyo
+	// answered 429, and how long it waits.
+	ObserveRateLimitWait(d time.Duration)
+}
+
+// BrowserEvents is the hook of the endpoints that take events from
+// browsers: the helper (through the demo's local klaviyo.js stand-in) and
+// the first-party proxy.
+type BrowserEvents interface {
+	// ObserveAccepted counts n events from source ("helper", "proxy")
+	// that were taken in.
+	ObserveAccepted(source string, n int)
+	// ObserveRejected counts n events from source refused for reason, a
+	// short stable token such as "forbidden_metric", "bad_origin",
+	// "too_large", "rate_limited", "malformed", "content_type".
+	ObserveRejected(source, reason string, n int)
+}
+
+// OutboxDepth is the queue snapshot that /metrics reports at each scrape.
+type OutboxDepth struct {
+	Pending, Delivered, Dead int64
+	// OldestPending is how long the oldest pending event has waited.
+	OldestPending time.Duration
+}
+
+// Nop discards every observation; it is the default hook of every package.
+type Nop struct{}
+
+// ObserveRender does nothing.
+func (Nop) ObserveRender(string, int, time.Duration) {}
+
+// ObserveDelivery does nothing.
+func (Nop) ObserveDelivery(string, string, int, int) {}
+
+// ObserveDeadLetters does nothing.
+func (Nop) ObserveDeadLetters(int) {}
+
+// ObserveRateLimitWait does nothing.
+func (Nop) ObserveRateLimitWait(time.Duration) {}
+
+// ObserveAccepted does nothing.
+func (Nop) ObserveAccepted(string, int) {}
+
+// ObserveRejected does nothing.
+func (Nop) ObserveRejected(string, string, int) {}
+
+// Registry holds snippetd's metrics on a registry of its own (so that
+// nothing registered globally by a dependency leaks into /metrics). It
+// implements every hook interface. Create it with New.
+type Registry struct {
+	reg *prometheus.Registry
+
+	renders        *prometheus.CounterVec
+	renderLatency  *prometheus.HistogramVec
+	accepted       *prometheus.CounterVec
+	rejected       *prometheus.CounterVec
+	deliveries     *prometheus.CounterVec
+	deliveredEvts  *prometheus.CounterVec
+	deadLetters    prometheus.Counter
+	rateLimitWaits prometheus.Counter
+	rateLimitSecs  prometheus.Counter
+}
+
+// New returns a Registry with every metric registered, plus the Go runtime
+// and process collectors. depth, when not nil, is called at each scrape
+// for the outbox gauges.
+func New(depth func(context.Context) (OutboxDepth, error)) *Registry {
+	m := &Registry{reg: prometheus.NewRegistry()}
+	m.renders = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_renders_total",
+		Help: "Snippets rendered, by snippet and HTTP status (200, or the status of the error).",
+	}, []string{"snippet", "status"})
+	m.renderLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "snippetd_render_duration_seconds",
+		Help:    "Time to decode, validate and render one snippet request.",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
+	}, []string{"snippet"})
+	m.accepted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_browser_events_accepted_total",
+		Help: "Events from browsers taken in, by source (helper, proxy).",
+	}, []string{"source"})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_browser_events_rejected_total",
+		Help: "Events from browsers refused, by source and reason.",
+	}, []string{"source", "reason"})
+	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_klaviyo_requests_total",
+		Help: "Requests the outbox sent to Klaviyo (or the local sink), by endpoint (single, bulk), outcome and HTTP status (0: no response).",
+	}, []string{"endpoint", "outcome", "status"})
+	m.deliveredEvts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_klaviyo_request_events_total",
+		Help: "Events carried by the requests to Klaviyo, by endpoint and outcome.",
+	}, []string{"endpoint", "outcome"})
+	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "snippetd_outbox_dead_letters_total",
+		Help: "Events Klaviyo rejected permanently, kept as dead letters.",
+	})
+	m.rateLimitWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "snippetd_rate_limit_waits_total",
+		Help: "Pauses of the delivery loop because Klaviyo answered 429.",
+	})
+	m.rateLimitSecs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "snippetd_rate_limit_wait_seconds_total",
+		Help: "Time the delivery loop spent waiting after 429 answers.",
+	})
+	m.reg.MustRegister(m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
+		m.deliveredEvts, m.deadLetters, m.rateLimitWaits, m.rateLimitSecs,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if depth != nil {
+		m.reg.MustRegister(&outboxCollector{depth: depth})
+	}
+	return m
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Gatherer exposes the registry to tests (prometheus/testutil).
+func (m *Registry) Gatherer() prometheus.Gatherer { return m.reg }
+
+// ObserveRender implements Renders.
+func (m *Registry) ObserveRender(snippet string, status int, d time.Duration) {
+	m.renders.WithLabelValues(snippet, strconv.Itoa(status)).Inc()
+	m.renderLatency.WithLabelValues(snippet).Observe(d.Seconds())
+}
+
+// ObserveDelivery implements Deliveries.
+func (m *Registry) ObserveDelivery(endpoint, outcome string, status, events int) {
+	m.deliveries.WithLabelValues(endpoint, outcome, strconv.Itoa(status)).Inc()
+	m.deliveredEvts.WithLabelValues(endpoint, outcome).Add(float64(events))
+}
+
+// ObserveDeadLetters implements Deliveries.
+func (m *Registry) ObserveDeadLetters(n int) { m.deadLetters.Add(float64(n)) }
+
+// ObserveRateLimitWait implements Deliveries.
+func (m *Registry) ObserveRateLimitWait(d time.Duration) {
+	m.rateLimitWaits.Inc()
+	m.rateLimitSecs.Add(d.Seconds())
+}
+
+// ObserveAccepted implements BrowserEvents.
+func (m *Registry) ObserveAccepted(source string, n int) {
+	m.accepted.WithLabelValues(source).Add(float64(n))
+}
+
+// ObserveRejected implements BrowserEvents.
+func (m *Registry) ObserveRejected(source, reason string, n int) {
+	m.rejected.WithLabelValues(source, reason).Add(float64(n))
+}
+
+// outboxCollector reads the outbox's depth at scrape time, so the gauges
+// are never stale and cost nothing between scrapes.
+type outboxCollector struct {
+	depth func(context.Context) (OutboxDepth, error)
+}
+
+var (
+	depthDesc  = prometheus.NewDesc("snippetd_outbox_events", "Events in the outbox, by state (pending, delivered, dead).", []string{"state"}, nil)
+	oldestDesc = prometheus.NewDesc("snippetd_outbox_oldest_pending_age_seconds", "How long the oldest pending event has waited (0 when none).", nil, nil)
+)
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- depthDesc
+	ch <- oldestDesc
+}
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := c.depth(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(depthDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.Pending), "pending")
+	ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.Delivered), "delivered")
+	ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(d.Dead), "dead")
+	ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, d.OldestPending.Seconds())
+}

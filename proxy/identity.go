@@ -1,0 +1,263 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/klaviyo"
+)
+
+// KlaviyoCookie is the cookie klaviyo.js sets on the shop's domain: base64
+// of a JSON object that carries $exchange_id once the visitor is
+// identified (older cookies carry $email instead).
+const KlaviyoCookie = "__kla_id"
+
+// BrowserCookie is the proxy's own first-party cookie: a random browser id
+// (128 bits, base64url) that keys the identity stored in the database. It
+// is HttpOnly and set by the server, so Safari's seven-day cap on
+// script-set cookies does not shorten it the way it shortens __kla_id.
+const BrowserCookie = "sd_bid"
+
+// browserCookieMaxAge is the lifetime of BrowserCookie: 400 days, the most
+// Chromium allows.
+const browserCookieMaxAge = 400 * 24 * time.Hour
+
+// parseKlaID reads the exchange id and the legacy email out of a __kla_id
+// cookie value. Anything unreadable yields nothing: the cookie is
+// script-set and may be garbage.
+func parseKlaID(v string) (kx, email string) {
+	if u, err := url.QueryUnescape(v); err == nil {
+		v = u
+	}
+	v = strings.TrimSpace(v)
+	if v == "" || len(v) > 4096 {
+		return "", ""
+	}
+	var raw []byte
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(v); err == nil {
+			raw = b
+			break
+		}
+	}
+	if raw == nil {
+		return "", ""
+	}
+	var c struct {
+		ExchangeID any `json:"$exchange_id"`
+		Email      any `json:"$email"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return "", ""
+	}
+	if s, ok := c.ExchangeID.(string); ok {
+		kx, _ = validateKx(s, "")
+	}
+	if s, ok := c.Email.(string); ok {
+		if cl, err := validateProfile(wireProfile{Email: s}, ""); err == nil {
+			email = cl.Email
+		}
+	}
+	return kx, email
+}
+
+// kxFromURL returns the _kx query parameter of a page URL (the Referer of
+// a request sent from the landing page of an email click).
+func kxFromURL(raw string) string {
+	if raw == "" || len(raw) > 8192 {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	kx, _ := validateKx(u.Query().Get("_kx"), "")
+	return kx
+}
+
+// newBrowserID returns a fresh random browser id.
+func newBrowserID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// validBrowserID reports whether id could have come from newBrowserID.
+func validBrowserID(id string) bool {
+	if len(id) != 22 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(id)
+	return err == nil
+}
+
+// Identity is what the proxy remembers about one browser: what it
+// identified as (through identify or an event's profile) and the last
+// exchange id it presented.
+type Identity struct {
+	Claim
+	Kx string
+}
+
+// Store keeps browser identities in the shared database (table
+// proxy_browsers), so every instance behind a load balancer sees the same
+// identity for a browser.
+type Store struct {
+	db *db.DB
+}
+
+// migrations are the proxy's schema steps; append, never edit.
+var migrations = []string{
+	`CREATE TABLE proxy_browsers (
+		id TEXT PRIMARY KEY,
+		email TEXT NOT NULL DEFAULT '',
+		phone_number TEXT NOT NULL DEFAULT '',
+		external_id TEXT NOT NULL DEFAULT '',
+		first_name TEXT NOT NULL DEFAULT '',
+		last_name TEXT NOT NULL DEFAULT '',
+		kx TEXT NOT NULL DEFAULT '',
+		updated_at BIGINT NOT NULL)`,
+	`CREATE INDEX proxy_browsers_updated ON proxy_browsers (updated_at)`,
+}
+
+// OpenStore migrates the proxy's table and prunes identities untouched for
+// longer than the browser cookie lives.
+func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
+	if err := d.Migrate(ctx, "proxy", migrations); err != nil {
+		return nil, err
+	}
+	s := &Store{db: d}
+	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
+	if _, err := d.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Get returns the identity stored for browser id; ok is false when there
+// is none.
+func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err error) {
+	row := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT email, phone_number, external_id, first_name, last_name, kx FROM proxy_browsers WHERE id = ?`), id)
+	err = row.Scan(&idn.Email, &idn.PhoneNumber, &idn.ExternalID, &idn.FirstName, &idn.LastName, &idn.Kx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Identity{}, false, nil
+	}
+	return idn, err == nil, err
+}
+
+// Put stores the identity of browser id, replacing what was there.
+func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO proxy_browsers (id, email, phone_number, external_id, first_name, last_name, kx, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone_number = excluded.phone_number,
+			external_id = excluded.external_id, first_name = excluded.first_name, last_name = excluded.last_name,
+			kx = excluded.kx, updated_at = excluded.updated_at`),
+		id, idn.Email, idn.PhoneNumber, idn.ExternalID, idn.FirstName, idn.LastName, idn.Kx, now.Unix())
+	return err
+}
+
+// Delete forgets browser id (consent withdrawn).
+func (s *Store) Delete(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
+	return err
+}
+
+// Sources are the identity signals of one request.
+type Sources struct {
+	Stored    Identity // from the database, keyed by BrowserCookie
+	CookieKx  string   // __kla_id $exchange_id
+	CookieEm  string   // __kla_id $email (old cookies)
+	LandingKx string   // _kx of the landing page (body field or Referer)
+	Claim     Claim    // the request body's profile
+}
+
+// Resolve decides which profile a request's events belong to and what to
+// remember for the browser. The rules, in order:
+//
+//  1. The freshest exchange id wins: the landing page's _kx, then the
+//     cookie's $exchange_id, then the stored one. A fresh one that differs
+//     from the stored one means another person clicked an email link in
+//     this browser, so the stored claim is forgotten.
+//  2. A body profile may add identifiers to a browser that has none, but
+//     may not replace the identifiers it is known by (that takes an
+//     explicit identify): a differing email, phone or external id is a
+//     422 naming the field.
+//  3. The profile sent to Klaviyo carries one source of identity only:
+//     the claimed identifiers and names if there are any, else _kx, else
+//     the legacy cookie email. It never pairs a browser-asserted email with
+//     an exchange id, because Klaviyo would write that email onto the
+//     exchange id's profile — exactly the "override an identified
+//     profile's email" trick the proxy must refuse.
+//
+// The returned profile has no identifier when the browser is anonymous.
+func Resolve(s Sources) (klaviyo.Profile, Identity, error) {
+	next := s.Stored
+	fresh := s.LandingKx
+	if fresh == "" {
+		fresh = s.CookieKx
+	}
+	if fresh != "" {
+		if next.Kx != "" && next.Kx != fresh {
+			next.Claim = Claim{}
+		}
+		next.Kx = fresh
+	}
+	c := s.Claim
+	if c.HasIdentifier() || c.FirstName != "" || c.LastName != "" {
+		if next.Claim.HasIdentifier() {
+			switch {
+			case c.Email != "" && c.Email != next.Email:
+				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.email", "differs from the profile this browser is identified as; send an identify to switch")
+			case c.PhoneNumber != "" && c.PhoneNumber != next.PhoneNumber:
+				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.phone_number", "differs from the profile this browser is identified as; send an identify to switch")
+			case c.ExternalID != "" && c.ExternalID != next.ExternalID:
+				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.external_id", "differs from the profile this browser is identified as; send an identify to switch")
+			}
+		}
+		merge(&next.Claim, c)
+	}
+	var p klaviyo.Profile
+	switch {
+	case next.Claim.HasIdentifier():
+		p = claimProfile(next.Claim)
+	case next.Kx != "":
+		p.Kx = next.Kx
+	case s.CookieEm != "":
+		p.Email = s.CookieEm
+	}
+	return p, next, nil
+}
+
+// merge copies the non-empty fields of c into dst.
+func merge(dst *Claim, c Claim) {
+	for _, f := range []struct {
+		d *string
+		v string
+	}{
+		{&dst.Email, c.Email}, {&dst.PhoneNumber, c.PhoneNumber}, {&dst.ExternalID, c.ExternalID},
+		{&dst.FirstName, c.FirstName}, {&dst.LastName, c.LastName},
+	} {
+		if f.v != "" {
+			*f.d = f.v
+		}
+	}
+}
+
+func claimProfile(c Claim) klaviyo.Profile {
+	return klaviyo.Profile{
+		Email:       c.Email,
+		PhoneNumber: c.PhoneNumber,
+		ExternalID:  c.ExternalID,
+		FirstName:   c.FirstName,
+		LastName:    c.LastName,
+	}
+}

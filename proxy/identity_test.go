@@ -1,0 +1,193 @@
+package proxy
+
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/klaviyo"
+)
+
+// klaCookieValue builds a __kla_id value the way klaviyo.js does: base64
+// of the JSON object.
+func klaCookieValue(json string) string { return base64.StdEncoding.EncodeToString([]byte(json)) }
+
+func TestParseKlaID(t *testing.T) {
+	tests := []struct {
+		name, value, kx, email string
+	}{
+		{"identified", klaCookieValue(`{"cid":"Zm9v","$exchange_id":"Ab-_9x.ABC123","$referrer":{"ts":1}}`), "Ab-_9x.ABC123", ""},
+		{"url-encoded", url.QueryEscape(klaCookieValue(`{"$exchange_id":"Ab9x=.ABC123"}`)), "Ab9x=.ABC123", ""},
+		{"raw url base64", base64.RawURLEncoding.EncodeToString([]byte(`{"$exchange_id":"k.ABC123"}`)), "k.ABC123", ""},
+		{"legacy email", klaCookieValue(`{"$email":"Old@Example.com"}`), "", "old@example.com"},
+		{"anonymous", klaCookieValue(`{"cid":"Zm9v"}`), "", ""},
+		{"garbage", "!!!not base64", "", ""},
+		{"not json", klaCookieValue(`hello`), "", ""},
+		{"wrong types", klaCookieValue(`{"$exchange_id":5,"$email":["x"]}`), "", ""},
+		{"hostile kx", klaCookieValue(`{"$exchange_id":"<img src=x>"}`), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			kx, email := parseKlaID(tt.value)
+			if d := cmp.Diff([2]string{tt.kx, tt.email}, [2]string{kx, email}); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestKxFromURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://shop.example/p/mug?_kx=Ab9x%3D.ABC123&utm=1": "Ab9x=.ABC123",
+		"https://shop.example/p/mug":                          "",
+		"https://shop.example/?_kx=%3Cb%3E":                   "",
+		"":                                                    "",
+	} {
+		if got := kxFromURL(in); got != want {
+			t.Errorf("kxFromURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestResolve(t *testing.T) {
+	ana := Claim{Email: "ana@example.com", FirstName: "Ana"}
+	tests := []struct {
+		name     string
+		src      Sources
+		profile  klaviyo.Profile
+		next     Identity
+		errField string
+	}{
+		{name: "anonymous", src: Sources{}},
+		{name: "cookie kx", src: Sources{CookieKx: "k1"},
+			profile: klaviyo.Profile{Kx: "k1"}, next: Identity{Kx: "k1"}},
+		{name: "landing kx beats cookie", src: Sources{CookieKx: "k1", LandingKx: "k2"},
+			profile: klaviyo.Profile{Kx: "k2"}, next: Identity{Kx: "k2"}},
+		{name: "stored kx when the cookie is gone", src: Sources{Stored: Identity{Kx: "k1"}},
+			profile: klaviyo.Profile{Kx: "k1"}, next: Identity{Kx: "k1"}},
+		{name: "legacy cookie email", src: Sources{CookieEm: "old@example.com"},
+			profile: klaviyo.Profile{Email: "old@example.com"}},
+		{name: "stored identify wins over kx, and is never paired with it",
+			src:     Sources{Stored: Identity{Claim: ana, Kx: "k1"}, CookieKx: "k1"},
+			profile: klaviyo.Profile{Email: "ana@example.com", FirstName: "Ana"}, next: Identity{Claim: ana, Kx: "k1"}},
+		{name: "body profile on a kx browser: email sent alone",
+			src:     Sources{CookieKx: "k1", Claim: ana},
+			profile: klaviyo.Profile{Email: "ana@example.com", FirstName: "Ana"}, next: Identity{Claim: ana, Kx: "k1"}},
+		{name: "body repeats the identified email and adds a name",
+			src:     Sources{Stored: Identity{Claim: Claim{Email: "ana@example.com"}}, Claim: Claim{Email: "ana@example.com", LastName: "Lee"}},
+			profile: klaviyo.Profile{Email: "ana@example.com", LastName: "Lee"}, next: Identity{Claim: Claim{Email: "ana@example.com", LastName: "Lee"}}},
+		{name: "body may not switch the identified email",
+			src:      Sources{Stored: Identity{Claim: ana}, Claim: Claim{Email: "eve@example.com"}},
+			errField: "profile.email"},
+		{name: "body may not switch the identified phone",
+			src:      Sources{Stored: Identity{Claim: Claim{PhoneNumber: "+15005550006"}}, Claim: Claim{PhoneNumber: "+15005550007"}},
+			errField: "profile.phone_number"},
+		{name: "a different fresh kx forgets the stored claim",
+			src:     Sources{Stored: Identity{Claim: ana, Kx: "k1"}, LandingKx: "k2"},
+			profile: klaviyo.Profile{Kx: "k2"}, next: Identity{Kx: "k2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, next, err := Resolve(tt.src)
+			if tt.errField != "" {
+				if snippetd.ErrorField(err) != tt.errField {
+					t.Fatalf("got %v, want an error naming %s", err, tt.errField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(tt.profile, p); d != "" {
+				t.Errorf("profile (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tt.next, next); d != "" {
+				t.Errorf("stored (-want +got):\n%s", d)
+			}
+			if p.Kx != "" && (p.Email != "" || p.PhoneNumber != "" || p.ExternalID != "") {
+				t.Errorf("profile pairs _kx with a browser-asserted identifier: %+v", p)
+			}
+		})
+	}
+}
+
+// openTestDBs returns a temp SQLite DB and, when reachable, the local
+// PostgreSQL test database.
+func openTestDBs(t *testing.T) map[string]*db.DB {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]*db.DB{}
+	s, err := db.OpenSQLite(ctx, filepath.Join(t.TempDir(), "snippetd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	out["sqlite"] = s
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	p, err := db.Open(pctx, "", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	if err != nil {
+		t.Logf("PostgreSQL tests skipped: start PostgreSQL at 127.0.0.1:5432 with a test database (%v)", err)
+		return out
+	}
+	t.Cleanup(func() { p.Close() })
+	out["postgres"] = p
+	return out
+}
+
+func TestStore(t *testing.T) {
+	for name, d := range openTestDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			s, err := OpenStore(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := OpenStore(ctx, d); err != nil { // migrations are idempotent
+				t.Fatal(err)
+			}
+			id := newBrowserID()
+			if _, ok, err := s.Get(ctx, id); ok || err != nil {
+				t.Fatalf("fresh id found: %v %v", ok, err)
+			}
+			want := Identity{Claim: Claim{Email: "a@b.co", FirstName: "A"}, Kx: "k.ABC123"}
+			if err := s.Put(ctx, id, Identity{Kx: "old"}, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, id, want, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			got, ok, err := s.Get(ctx, id)
+			if err != nil || !ok {
+				t.Fatalf("get: %v %v", ok, err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+			if err := s.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := s.Get(ctx, id); ok {
+				t.Error("deleted identity still found")
+			}
+			// Identities untouched for longer than the cookie lives are pruned.
+			old := newBrowserID()
+			if err := s.Put(ctx, old, want, time.Now().Add(-browserCookieMaxAge-time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := OpenStore(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := s.Get(ctx, old); ok {
+				t.Error("expired identity was not pruned")
+			}
+		})
+	}
+}

@@ -1,0 +1,542 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// OnsiteMetrics are the metrics a browser may always send through the
+// proxy: the ones klaviyo.js and the onsite snippets produce. Everything
+// else (Placed Order, Ordered Product, fulfilment, refunds, ...) is a
+// server-side fact a browser must not be able to forge.
+var OnsiteMetrics = []string{"Active on Site", "Viewed Product", "Added to Cart", "Started Checkout"}
+
+// ServerMetrics are the metrics snippetd sends from the server. An operator
+// cannot allow them as custom browser metrics (config validation refuses).
+var ServerMetrics = []string{"Placed Order", "Ordered Product", "Fulfilled Order", "Cancelled Order", "Refunded Order"}
+
+// Limits bound what one browser request may carry. They sit far below
+// Klaviyo's own limits (5 MB payloads, 400 properties, 100 KB strings,
+// 4,000-item arrays, depth 10) so that every accepted event also passes
+// Klaviyo's validation.
+type Limits struct {
+	// MaxEvents is the most events one POST {prefix}e may carry (default 50).
+	MaxEvents int
+	// MaxProperties is the most keys an event's properties object may have
+	// (default 400, Klaviyo's limit).
+	MaxProperties int
+	// MaxDepth is the deepest nesting of properties (default 10, Klaviyo's
+	// limit; the properties object itself is level 1).
+	MaxDepth int
+	// MaxArray is the longest array inside properties (default 4,000).
+	MaxArray int
+	// MaxString is the longest string inside properties, in bytes (default
+	// 100 KB, Klaviyo's limit; the body limit usually binds first).
+	MaxString int
+	// MaxValueCents caps an event's value (default 10,000,000.00): a browser
+	// reporting a cart worth more is lying or broken.
+	MaxValueCents int64
+	// PastWindow and FutureWindow bound a browser-sent time (defaults 1 h and
+	// 5 min). A time outside is replaced by the time the server received the
+	// event rather than rejected: browser clocks are often wrong, and the
+	// arrival time of a beacon is a better truth than a rejected event.
+	PastWindow, FutureWindow time.Duration
+}
+
+// DefaultLimits are the limits used when a field of Limits is zero.
+var DefaultLimits = Limits{
+	MaxEvents:     50,
+	MaxProperties: 400,
+	MaxDepth:      10,
+	MaxArray:      4000,
+	MaxString:     100_000,
+	MaxValueCents: 10_000_000_00,
+	PastWindow:    time.Hour,
+	FutureWindow:  5 * time.Minute,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxEvents > 0 {
+		d.MaxEvents = l.MaxEvents
+	}
+	if l.MaxProperties > 0 {
+		d.MaxProperties = l.MaxProperties
+	}
+	if l.MaxDepth > 0 {
+		d.MaxDepth = l.MaxDepth
+	}
+	if l.MaxArray > 0 {
+		d.MaxArray = l.MaxArray
+	}
+	if l.MaxString > 0 {
+		d.MaxString = l.MaxString
+	}
+	if l.MaxValueCents > 0 {
+		d.MaxValueCents = l.MaxValueCents
+	}
+	if l.PastWindow > 0 {
+		d.PastWindow = l.PastWindow
+	}
+	if l.FutureWindow > 0 {
+		d.FutureWindow = l.FutureWindow
+	}
+	return d
+}
+
+// wireBatch is the body of POST {prefix}e as the helper's proxy mode sends
+// it. Unknown fields are rejected.
+type wireBatch struct {
+	Events  []wireEvent  `json:"events"`
+	Profile *wireProfile `json:"profile"`
+	// Kx is the _kx parameter of the landing page, which the helper keeps
+	// for the session (the Referer carries it only on that first page).
+	Kx string `json:"kx"`
+	// Consent is the shopper's consent flag; required when the operator
+	// enforces consent.
+	Consent *bool `json:"consent"`
+}
+
+// wireEvent is one browser event. Backfill and ValueCurrency exist only so
+// that sending them gets a precise 422 instead of "unknown field".
+type wireEvent struct {
+	Metric        string          `json:"metric"`
+	Properties    json.RawMessage `json:"properties"`
+	Time          json.RawMessage `json:"time"`
+	UniqueID      string          `json:"unique_id"`
+	Value         shop.Money      `json:"value,omitzero"`
+	Backfill      json.RawMessage `json:"backfill"`
+	ValueCurrency json.RawMessage `json:"value_currency"`
+}
+
+// wireProfile is what a browser may say about its shopper: identifiers and
+// names. Location, _kx and anonymous_id are the server's to set.
+type wireProfile struct {
+	Email       string `json:"email"`
+	PhoneNumber string `json:"phone_number"`
+	ExternalID  string `json:"external_id"`
+	FirstName   string `json:"first_name"`
+	LastName    string `json:"last_name"`
+	// Kx is accepted on identify only (the helper may forward a landing
+	// _kx with it); see wireIdentify.
+}
+
+// wireIdentify is the body of POST {prefix}i.
+type wireIdentify struct {
+	wireProfile
+	Kx      string `json:"kx"`
+	Consent *bool  `json:"consent"`
+}
+
+// Claim is what a browser claims about its shopper, validated.
+type Claim struct {
+	Email       string
+	PhoneNumber string
+	ExternalID  string
+	FirstName   string
+	LastName    string
+}
+
+// HasIdentifier reports whether the claim names a profile.
+func (c Claim) HasIdentifier() bool {
+	return c.Email != "" || c.PhoneNumber != "" || c.ExternalID != ""
+}
+
+// Event is one validated browser event, before identity is attached.
+type Event struct {
+	Metric     string
+	Properties json.RawMessage // a compact JSON object
+	Time       time.Time       // UTC, whole seconds
+	UniqueID   string          // empty when the browser sent none
+	Value      shop.Money
+}
+
+// Batch is a validated POST {prefix}e body.
+type Batch struct {
+	Events  []Event
+	Profile Claim
+	Kx      string
+	Consent bool
+}
+
+// Identify is a validated POST {prefix}i body.
+type Identify struct {
+	Claim
+	Kx      string
+	Consent bool
+}
+
+// Validator decodes and checks browser input. It holds the allowed metric
+// names and limits; it does no I/O, so the fuzz target drives it directly.
+type Validator struct {
+	allowed map[string]bool
+	limits  Limits
+}
+
+// NewValidator returns a Validator accepting the onsite metrics plus custom
+// (operator-allowed names; server-side metrics among them are ignored —
+// config validation refuses them earlier).
+func NewValidator(custom []string, limits Limits) *Validator {
+	v := &Validator{allowed: map[string]bool{}, limits: limits.withDefaults()}
+	for _, m := range OnsiteMetrics {
+		v.allowed[m] = true
+	}
+	for _, m := range custom {
+		if m = strings.TrimSpace(m); m != "" && !isServerMetric(m) {
+			v.allowed[m] = true
+		}
+	}
+	return v
+}
+
+func isServerMetric(m string) bool {
+	for _, s := range ServerMetrics {
+		if strings.EqualFold(strings.TrimSpace(m), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckCustomMetric reports why name cannot be allowed as a custom browser
+// metric, or nil. Config validation uses it.
+func CheckCustomMetric(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return fmt.Errorf("empty metric name")
+	case isServerMetric(name):
+		return fmt.Errorf("%q is a server-side metric; browsers may not send it", name)
+	case len(name) >= 128:
+		return fmt.Errorf("metric name %q is 128 characters or longer", name)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, isControl):
+		return fmt.Errorf("metric name %q holds control characters", name)
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// DecodeBatch decodes and validates a POST {prefix}e body received at now.
+// Errors are *snippetd.Error values naming the field at fault.
+func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
+	var w wireBatch
+	if err := shop.Decode(body, &w); err != nil {
+		return Batch{}, prefixField(err)
+	}
+	var b Batch
+	if w.Events == nil {
+		return b, snippetd.FieldErrorf("events", "is required")
+	}
+	if len(w.Events) == 0 {
+		return b, snippetd.FieldErrorf("events", "must hold at least one event")
+	}
+	if len(w.Events) > v.limits.MaxEvents {
+		return b, snippetd.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
+	}
+	if w.Profile != nil {
+		c, err := validateProfile(*w.Profile, "profile")
+		if err != nil {
+			return b, err
+		}
+		b.Profile = c
+	}
+	kx, err := validateKx(w.Kx, "kx")
+	if err != nil {
+		return b, err
+	}
+	b.Kx = kx
+	b.Consent = w.Consent != nil && *w.Consent
+	seen := map[string]int{}
+	for i, we := range w.Events {
+		field := fmt.Sprintf("events[%d]", i)
+		e, err := v.validateEvent(we, field, now)
+		if err != nil {
+			return b, err
+		}
+		if e.UniqueID != "" {
+			key := e.Metric + "\x00" + e.UniqueID
+			if j, dup := seen[key]; dup {
+				return b, snippetd.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
+			}
+			seen[key] = i
+		}
+		b.Events = append(b.Events, e)
+	}
+	return b, nil
+}
+
+// DecodeIdentify decodes and validates a POST {prefix}i body.
+func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
+	var w wireIdentify
+	if err := shop.Decode(body, &w); err != nil {
+		return Identify{}, prefixField(err)
+	}
+	c, err := validateProfile(w.wireProfile, "")
+	if err != nil {
+		return Identify{}, err
+	}
+	if !c.HasIdentifier() {
+		return Identify{}, snippetd.FieldErrorf("email", "identify needs at least one of email, phone_number, external_id")
+	}
+	kx, err := validateKx(w.Kx, "kx")
+	if err != nil {
+		return Identify{}, err
+	}
+	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent}, nil
+}
+
+func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (Event, error) {
+	var e Event
+	switch {
+	case w.Backfill != nil:
+		return e, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
+	case w.ValueCurrency != nil:
+		return e, snippetd.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
+	case w.Metric == "":
+		return e, snippetd.FieldErrorf(field+".metric", "is required")
+	case !v.allowed[w.Metric]:
+		return e, snippetd.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
+	}
+	e.Metric = w.Metric
+
+	props, err := v.validateProperties(w.Properties, field+".properties")
+	if err != nil {
+		return e, err
+	}
+	e.Properties = props
+
+	t, err := parseTime(w.Time, field+".time")
+	if err != nil {
+		return e, err
+	}
+	now = now.UTC().Truncate(time.Second)
+	if t.IsZero() || t.Before(now.Add(-v.limits.PastWindow)) || t.After(now.Add(v.limits.FutureWindow)) {
+		t = now
+	}
+	e.Time = t
+
+	if w.UniqueID != "" {
+		if len(w.UniqueID) > 128 || !uniqueIDRe.MatchString(w.UniqueID) {
+			return e, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
+		}
+		e.UniqueID = w.UniqueID
+	}
+
+	if w.Value.IsSet() {
+		switch c := w.Value.Cents(); {
+		case c < 0:
+			return e, snippetd.FieldErrorf(field+".value", "must not be negative")
+		case c > v.limits.MaxValueCents:
+			return e, snippetd.FieldErrorf(field+".value", "must be at most %s", shop.Cents(v.limits.MaxValueCents))
+		}
+		e.Value = w.Value
+	}
+	return e, nil
+}
+
+var uniqueIDRe = regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
+
+func (v *Validator) allowedNames() []string {
+	names := append([]string(nil), OnsiteMetrics...)
+	var custom []string
+	for m := range v.allowed {
+		if !contains(OnsiteMetrics, m) {
+			custom = append(custom, m)
+		}
+	}
+	slices.Sort(custom)
+	return append(names, custom...)
+}
+
+// validateProperties checks the properties object against the limits and
+// returns it compacted. Absent or null properties become {}.
+func (v *Validator) validateProperties(raw json.RawMessage, field string) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	if raw[0] != '{' {
+		return nil, snippetd.FieldErrorf(field, "must be an object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var val any
+	if err := dec.Decode(&val); err != nil {
+		return nil, snippetd.FieldErrorf(field, "is not valid JSON")
+	}
+	obj := val.(map[string]any)
+	if len(obj) > v.limits.MaxProperties {
+		return nil, snippetd.FieldErrorf(field, "has %d keys; at most %d", len(obj), v.limits.MaxProperties)
+	}
+	if err := v.walk(val, field, 1); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, raw); err != nil {
+		return nil, snippetd.FieldErrorf(field, "is not valid JSON")
+	}
+	return json.RawMessage(out.Bytes()), nil
+}
+
+func (v *Validator) walk(val any, field string, depth int) error {
+	switch x := val.(type) {
+	case map[string]any:
+		if depth > v.limits.MaxDepth {
+			return snippetd.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
+		}
+		for k, c := range x {
+			if len(k) > 256 {
+				return snippetd.FieldErrorf(field, "has a key longer than 256 bytes")
+			}
+			if err := v.walk(c, field+"."+truncate(k, 64), depth+1); err != nil {
+				return err
+			}
+		}
+	case []any:
+		if depth > v.limits.MaxDepth {
+			return snippetd.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
+		}
+		if len(x) > v.limits.MaxArray {
+			return snippetd.FieldErrorf(field, "has %d items; at most %d", len(x), v.limits.MaxArray)
+		}
+		for i, c := range x {
+			if err := v.walk(c, fmt.Sprintf("%s[%d]", field, i), depth+1); err != nil {
+				return err
+			}
+		}
+	case string:
+		if len(x) > v.limits.MaxString {
+			return snippetd.FieldErrorf(field, "is longer than %d bytes", v.limits.MaxString)
+		}
+	case json.Number:
+		if _, err := x.Float64(); err != nil {
+			return snippetd.FieldErrorf(field, "is a number out of range")
+		}
+	}
+	return nil
+}
+
+// parseTime accepts an RFC 3339 string or a number of milliseconds since
+// the Unix epoch (what Date.now() gives). Absent or null is the zero time.
+func parseTime(raw json.RawMessage, field string) (time.Time, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		}
+		return t.UTC().Truncate(time.Second), nil
+	}
+	var ms json.Number
+	if err := json.Unmarshal(raw, &ms); err != nil {
+		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+	}
+	f, err := ms.Float64()
+	if err != nil || f < 0 || f > 1e14 {
+		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+	}
+	return time.UnixMilli(int64(f)).UTC().Truncate(time.Second), nil
+}
+
+var (
+	emailRe = regexp.MustCompile(`^[^\s@]+@[^\s@]+\.[^\s@]+$`)
+	phoneRe = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	kxRe    = regexp.MustCompile(`^[A-Za-z0-9_\-=.]+$`)
+)
+
+// validateProfile checks what a browser says about its shopper. prefix is
+// the JSON path of the object ("profile" in a batch, "" for identify).
+func validateProfile(w wireProfile, prefix string) (Claim, error) {
+	f := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	c := Claim{
+		Email:       strings.ToLower(strings.TrimSpace(w.Email)),
+		PhoneNumber: strings.TrimSpace(w.PhoneNumber),
+		ExternalID:  strings.TrimSpace(w.ExternalID),
+		FirstName:   strings.TrimSpace(w.FirstName),
+		LastName:    strings.TrimSpace(w.LastName),
+	}
+	switch {
+	case c.Email != "" && (len(c.Email) > 254 || !emailRe.MatchString(c.Email)):
+		return c, snippetd.FieldErrorf(f("email"), "is not an email address")
+	case c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber):
+		return c, snippetd.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006")
+	case len(c.ExternalID) > 255 || strings.ContainsFunc(c.ExternalID, isControl):
+		return c, snippetd.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
+	case len(c.FirstName) > 255 || strings.ContainsFunc(c.FirstName, isControl):
+		return c, snippetd.FieldErrorf(f("first_name"), "must be at most 255 characters without control characters")
+	case len(c.LastName) > 255 || strings.ContainsFunc(c.LastName, isControl):
+		return c, snippetd.FieldErrorf(f("last_name"), "must be at most 255 characters without control characters")
+	}
+	return c, nil
+}
+
+// validateKx checks an exchange id: Klaviyo's opaque
+// "<urlsafe-base64>.<public key>" token.
+func validateKx(kx, field string) (string, error) {
+	kx = strings.TrimSpace(kx)
+	if kx == "" {
+		return "", nil
+	}
+	if len(kx) > 256 || !kxRe.MatchString(kx) {
+		return "", snippetd.FieldErrorf(field, "is not a Klaviyo exchange id")
+	}
+	return kx, nil
+}
+
+// prefixField turns decode errors into the proxy's: unknown fields that a
+// browser might try on purpose get a precise message.
+func prefixField(err error) error {
+	e, ok := err.(*snippetd.Error)
+	if !ok {
+		return err
+	}
+	if e.Message == "unknown field" {
+		switch e.Field {
+		case "backfill", "value_currency":
+			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", e.Field)
+		case "_kx", "anonymous_id", "location":
+			return snippetd.FieldErrorf(e.Field, "is set by the server; browsers may not send it")
+		}
+	}
+	return e
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,478 @@
+// Package proxy is snippetd's optional first-party proxy: browser events
+// and identify calls sent to the shop's own domain ({prefix}e, {prefix}i)
+// instead of to Klaviyo, so that ad blockers that remove klaviyo.js do not
+// remove the events with it, and klaviyo.js itself served from the shop's
+// domain ({prefix}k.js).
+//
+// It owns the browser-facing rules: which metrics a browser may send,
+// limits, the origin allow-list, per-client rate limits, consent, and
+// identity (the __kla_id cookie's exchange id, the landing page's _kx, and
+// an earlier identify remembered per browser in the shared database).
+// Accepted events become klaviyo.Event values and go into the outbox; the
+// private key stays on the server. It imports the root package, shop,
+// klaviyo, db and httpapi (for the error funnel and body reading).
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"golang.org/x/time/rate"
+
+	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+)
+
+// Enqueuer is the part of the outbox the proxy needs: Enqueue returns only
+// after the events are committed, so a 202 means stored.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, events []klaviyo.Event) error
+}
+
+// EnqueueFunc adapts a function to Enqueuer.
+type EnqueueFunc func(ctx context.Context, events []klaviyo.Event) error
+
+// Enqueue calls f.
+func (f EnqueueFunc) Enqueue(ctx context.Context, events []klaviyo.Event) error {
+	return f(ctx, events)
+}
+
+// Options are the operator's settings for the proxy (see config).
+type Options struct {
+	// Prefix is the path the routes live under, with leading and trailing
+	// slash (default "/s/").
+	Prefix string
+	// AllowedOrigins are the storefront origins (scheme://host[:port]) whose
+	// pages may post events; requests from any other Origin/Referer get 403.
+	AllowedOrigins []string
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
+	// and X-Forwarded-Proto are believed.
+	TrustedProxies []netip.Prefix
+	// CustomMetrics are metric names the operator allows beside the onsite
+	// ones.
+	CustomMetrics []string
+	// Limits bound each event batch.
+	Limits Limits
+	// MaxBodyBytes caps a request body (default 64 KiB).
+	MaxBodyBytes int64
+	// Rate and Burst are the per-client-IP request rate (default 5/s, burst
+	// 20); MaxClients bounds the rate limiter's memory (default 100,000).
+	Rate       rate.Limit
+	Burst      int
+	MaxClients int
+	// KeepAnonymous keeps events from browsers with no identifier, with
+	// anonymous_id set to the browser id; by default they are dropped.
+	KeepAnonymous bool
+	// RequireConsent drops (and counts) events and identifies whose body
+	// does not carry "consent": true.
+	RequireConsent bool
+}
+
+// Stats counts what the proxy did since start.
+type Stats struct {
+	Accepted         atomic.Int64 // events enqueued
+	Identified       atomic.Int64 // identify calls stored
+	DroppedConsent   atomic.Int64 // events and identifies dropped for missing consent
+	DroppedAnonymous atomic.Int64 // events dropped for having no identifier
+	Rejected         atomic.Int64 // requests answered 4xx
+}
+
+// Proxy serves the proxy's routes. Build it with New.
+type Proxy struct {
+	opts      Options
+	validator *Validator
+	store     *Store
+	outbox    Enqueuer
+	script    *Script
+	logger    *slog.Logger
+	limiter   *Limiter
+	origins   map[string]bool
+	now       func() time.Time
+
+	// Stats are the proxy's counters.
+	Stats Stats
+}
+
+// New returns a Proxy. store keeps browser identities, outbox receives the
+// events, script serves klaviyo.js (nil leaves {prefix}k.js unmounted).
+func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *slog.Logger) *Proxy {
+	if opts.Prefix == "" {
+		opts.Prefix = "/s/"
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 64 << 10
+	}
+	if opts.Rate <= 0 {
+		opts.Rate = 5
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = 20
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 100_000
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	p := &Proxy{
+		opts:      opts,
+		validator: NewValidator(opts.CustomMetrics, opts.Limits),
+		store:     store,
+		outbox:    outbox,
+		script:    script,
+		logger:    logger,
+		limiter:   &Limiter{Rate: opts.Rate, Burst: opts.Burst, Max: opts.MaxClients, Idle: 10 * time.Minute},
+		origins:   map[string]bool{},
+		now:       time.Now,
+	}
+	for _, o := range opts.AllowedOrigins {
+		if n := NormalizeOrigin(o); n != "" {
+			p.origins[n] = true
+		}
+	}
+	return p
+}
+
+// Routes registers the proxy's routes on r; this is the one place their
+// paths are named.
+func (p *Proxy) Routes(r *mux.Router) {
+	r.HandleFunc(p.opts.Prefix+"e", p.handleEvents).Methods("POST")
+	r.HandleFunc(p.opts.Prefix+"i", p.handleIdentify).Methods("POST")
+	r.HandleFunc(p.opts.Prefix+"e", p.handlePreflight).Methods("OPTIONS")
+	r.HandleFunc(p.opts.Prefix+"i", p.handlePreflight).Methods("OPTIONS")
+	if p.script != nil {
+		r.HandleFunc(p.opts.Prefix+"k.js", p.handleScript).Methods("GET", "HEAD")
+	}
+}
+
+// result is the JSON body of a 202.
+type result struct {
+	Accepted int `json:"accepted"`
+	Dropped  int `json:"dropped"`
+	// Reason says why events were dropped: "consent" or "anonymous".
+	Reason string `json:"reason,omitempty"`
+}
+
+func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
+		p.Stats.Rejected.Add(1)
+	}
+	httpapi.Error(w, r, p.logger, err)
+}
+
+// admit runs the checks every browser POST passes before its body is read:
+// the origin allow-list (with CORS headers for allowed origins) and the
+// per-client rate limit. It returns the client IP.
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (netip.Addr, error) {
+	origin := requestOrigin(r)
+	if origin == "" {
+		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
+	}
+	if !p.origins[origin] {
+		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
+	}
+	p.cors(w, origin)
+	ip := ClientIP(r, p.opts.TrustedProxies)
+	if ok, wait := p.limiter.Allow(limiterKey(ip), p.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
+		return ip, snippetd.Errorf(snippetd.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
+	}
+	return ip, nil
+}
+
+func (p *Proxy) cors(w http.ResponseWriter, origin string) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Add("Vary", "Origin")
+}
+
+// handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
+// preflight of a storefront on another subdomain posting JSON with fetch.
+func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
+	origin := requestOrigin(r)
+	if origin == "" || !p.origins[origin] {
+		p.fail(w, r, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
+		return
+	}
+	p.cors(w, origin)
+	w.Header().Set("Access-Control-Allow-Methods", "POST")
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// readBody reads a JSON body, also accepted as text/plain (what
+// navigator.sendBeacon sends for a string, and what avoids a CORS
+// preflight).
+func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return httpapi.ReadBody(w, r, p.opts.MaxBodyBytes, "application/json", "text/plain")
+}
+
+// browser returns the request's browser id, issuing a new one (and its
+// cookie) when the request has none, and the identity stored for it.
+func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identity, error) {
+	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
+		idn, _, err := p.store.Get(r.Context(), c.Value)
+		return c.Value, idn, err
+	}
+	id := newBrowserID()
+	http.SetCookie(w, &http.Cookie{
+		Name:     BrowserCookie,
+		Value:    id,
+		Path:     p.opts.Prefix,
+		MaxAge:   int(browserCookieMaxAge.Seconds()),
+		HttpOnly: true,
+		Secure:   isHTTPS(r, p.opts.TrustedProxies),
+		SameSite: http.SameSiteLaxMode,
+	})
+	return id, Identity{}, nil
+}
+
+// klaCookie returns the exchange id and legacy email of the request's
+// __kla_id cookie.
+func klaCookie(r *http.Request) (kx, email string) {
+	if c, err := r.Cookie(KlaviyoCookie); err == nil {
+		return parseKlaID(c.Value)
+	}
+	return "", ""
+}
+
+// handleEvents serves POST {prefix}e: a batch of browser events. It
+// answers 202 with {"accepted","dropped"} once the accepted events are in
+// the outbox.
+func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
+	ip, err := p.admit(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	body, err := p.readBody(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	now := p.now()
+	b, err := p.validator.DecodeBatch(body, now)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if p.opts.RequireConsent && !b.Consent {
+		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
+		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
+		return
+	}
+	bid, stored, err := p.browser(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	src := Sources{Stored: stored, Claim: b.Profile, LandingKx: b.Kx}
+	src.CookieKx, src.CookieEm = klaCookie(r)
+	if src.LandingKx == "" {
+		src.LandingKx = kxFromURL(r.Referer())
+	}
+	profile, next, err := Resolve(src)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if next != stored {
+		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	if !profile.HasIdentifier() {
+		if !p.opts.KeepAnonymous {
+			p.Stats.DroppedAnonymous.Add(int64(len(b.Events)))
+			writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "anonymous"})
+			return
+		}
+		profile.AnonymousID = bid
+	}
+	if ip.IsValid() {
+		profile.Location = &klaviyo.Location{IP: ip.String()}
+	}
+	events := make([]klaviyo.Event, len(b.Events))
+	for i, e := range b.Events {
+		events[i] = klaviyo.Event{
+			Metric:     e.Metric,
+			Profile:    profile,
+			Properties: e.Properties,
+			Time:       e.Time,
+			Value:      e.Value,
+			UniqueID:   e.UniqueID,
+		}
+		if events[i].UniqueID == "" {
+			events[i].UniqueID = derivedUniqueID(bid, e)
+		}
+		// The validator's limits are inside Klaviyo's; this is the
+		// belt to its braces (the fuzz target checks they agree).
+		if err := events[i].ValidateAt(now); err != nil {
+			p.fail(w, r, withFieldPrefix(err, fmt.Sprintf("events[%d]", i)))
+			return
+		}
+	}
+	if err := p.outbox.Enqueue(r.Context(), events); err != nil {
+		p.logger.Error("proxy: enqueue failed", "err", err)
+		w.Header().Set("Retry-After", "5")
+		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "events could not be stored; retry"))
+		return
+	}
+	p.Stats.Accepted.Add(int64(len(events)))
+	writeJSON(w, http.StatusAccepted, result{Accepted: len(events)})
+}
+
+// IdentifyMetric is the metric an identify is sent to Klaviyo with: the
+// events API upserts the profile attributes an event carries, and Active
+// on Site is what klaviyo.js itself records for an identified visitor. Its
+// unique_id is derived from the browser and the identifiers, so repeating
+// the same identify never records a second event.
+const IdentifyMetric = "Active on Site"
+
+// handleIdentify serves POST {prefix}i: the shopper's email, phone,
+// external id and names. It stores them for the browser, so later events
+// carry them, and enqueues a profile update; 202 once both are stored.
+func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
+	ip, err := p.admit(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	body, err := p.readBody(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	id, err := p.validator.DecodeIdentify(body)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if p.opts.RequireConsent && !id.Consent {
+		p.Stats.DroppedConsent.Add(1)
+		writeJSON(w, http.StatusAccepted, result{Dropped: 1, Reason: "consent"})
+		return
+	}
+	bid, stored, err := p.browser(w, r)
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	now := p.now()
+	next := Identity{Claim: id.Claim, Kx: stored.Kx}
+	cookieKx, _ := klaCookie(r)
+	for _, kx := range []string{id.Kx, kxFromURL(r.Referer()), cookieKx} {
+		if kx != "" {
+			next.Kx = kx
+			break
+		}
+	}
+	if next == stored {
+		writeJSON(w, http.StatusAccepted, result{Accepted: 1})
+		return
+	}
+	if err := p.store.Put(r.Context(), bid, next, now); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if next.Claim != stored.Claim {
+		profile := claimProfile(next.Claim)
+		if ip.IsValid() {
+			profile.Location = &klaviyo.Location{IP: ip.String()}
+		}
+		h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
+		ev := klaviyo.Event{
+			Metric:     IdentifyMetric,
+			Profile:    profile,
+			Properties: json.RawMessage(`{}`),
+			Time:       now.UTC().Truncate(time.Second),
+			UniqueID:   "sd-identify-" + hex.EncodeToString(h[:12]),
+		}
+		if err := p.outbox.Enqueue(r.Context(), []klaviyo.Event{ev}); err != nil {
+			p.logger.Error("proxy: enqueue identify failed", "err", err)
+			w.Header().Set("Retry-After", "5")
+			p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+			return
+		}
+	}
+	p.Stats.Identified.Add(1)
+	writeJSON(w, http.StatusAccepted, result{Accepted: 1})
+}
+
+// handleScript serves GET and HEAD {prefix}k.js: klaviyo.js for the
+// configured public key, from the cache.
+func (p *Proxy) handleScript(w http.ResponseWriter, r *http.Request) {
+	if err := p.script.serve(w, r); err != nil {
+		p.fail(w, r, err)
+	}
+}
+
+// derivedUniqueID gives an event the browser sent without unique_id a
+// stable one, so a beacon sent twice is still deduplicated by Klaviyo.
+func derivedUniqueID(bid string, e Event) string {
+	h := sha256.New()
+	h.Write([]byte(bid))
+	h.Write([]byte{0})
+	h.Write([]byte(e.Metric))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(e.Time.Unix(), 10)))
+	h.Write([]byte{0})
+	h.Write(e.Properties)
+	return "sd-" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// withFieldPrefix puts prefix before the field an error names.
+func withFieldPrefix(err error, prefix string) error {
+	var e *snippetd.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	c := *e
+	if c.Field == "" {
+		c.Field = prefix
+	} else {
+		c.Field = prefix + "." + c.Field
+	}
+	return &c
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ParseOrigins splits a comma-separated origin list, normalizing each, and
+// reports the first entry that is not an origin.
+func ParseOrigins(s string) ([]string, error) {
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		n := NormalizeOrigin(o)
+		if n == "" || (!strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://")) {
+			return nil, snippetd.Errorf(snippetd.EINVALID, "%q is not an origin such as https://shop.example", o)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

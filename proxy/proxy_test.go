@@ -1,0 +1,350 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// moneyEq compares shop.Money values (their fields are unexported).
+var moneyEq = cmp.Comparer(func(a, b shop.Money) bool { return a == b })
+
+// recorder stands in for the outbox in handler tests: it keeps what was
+// enqueued and can be told to fail. (The end-to-end tests use the real
+// outbox.)
+type recorder struct {
+	mu     sync.Mutex
+	events []klaviyo.Event
+	err    error
+}
+
+func (r *recorder) Enqueue(ctx context.Context, events []klaviyo.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return r.err
+	}
+	r.events = append(r.events, events...)
+	return nil
+}
+
+func (r *recorder) take() []klaviyo.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.events
+	r.events = nil
+	return e
+}
+
+const shopOrigin = "https://shop.example"
+
+type harness struct {
+	p   *Proxy
+	out *recorder
+	h   http.Handler
+}
+
+func newHarness(t *testing.T, opts Options) *harness {
+	t.Helper()
+	d := openTestDBs(t)["sqlite"]
+	store, err := OpenStore(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.AllowedOrigins == nil {
+		opts.AllowedOrigins = []string{shopOrigin}
+	}
+	out := &recorder{}
+	p := New(opts, store, out, nil, nil)
+	s := httpapi.NewServer()
+	p.Routes(s.Router())
+	return &harness{p: p, out: out, h: s}
+}
+
+type req struct {
+	method, path, body, ctype string
+	headers                   map[string]string
+	cookies                   []*http.Cookie
+	remote                    string
+}
+
+func (h *harness) do(r req) *httptest.ResponseRecorder {
+	if r.method == "" {
+		r.method = "POST"
+	}
+	hr := httptest.NewRequest(r.method, "http://snippetd.internal"+r.path, strings.NewReader(r.body))
+	hr.RemoteAddr = "203.0.113.7:5555"
+	if r.remote != "" {
+		hr.RemoteAddr = r.remote
+	}
+	if r.ctype == "" {
+		r.ctype = "text/plain;charset=UTF-8"
+	}
+	hr.Header.Set("Content-Type", r.ctype)
+	hr.Header.Set("Origin", shopOrigin)
+	for k, v := range r.headers {
+		if v == "" {
+			hr.Header.Del(k)
+		} else {
+			hr.Header.Set(k, v)
+		}
+	}
+	for _, c := range r.cookies {
+		hr.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.h.ServeHTTP(w, hr)
+	return w
+}
+
+func errorCode(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var b httpapi.ErrorBody
+	if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", w.Body.String(), err)
+	}
+	return b.Error.Code
+}
+
+func kxCookie(kx string) *http.Cookie {
+	return &http.Cookie{Name: KlaviyoCookie, Value: klaCookieValue(`{"cid":"x","$exchange_id":"` + kx + `"}`)}
+}
+
+const viewed = `{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug"},"unique_id":"vp-1"}]}`
+
+func TestEventsAccepted(t *testing.T) {
+	h := newHarness(t, Options{})
+	w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	if got := strings.TrimSpace(w.Body.String()); got != `{"accepted":1,"dropped":0}` {
+		t.Errorf("body %s", got)
+	}
+	if w.Header().Get("Access-Control-Allow-Origin") != shopOrigin {
+		t.Errorf("CORS origin %q", w.Header().Get("Access-Control-Allow-Origin"))
+	}
+	var bid *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == BrowserCookie {
+			bid = c
+		}
+	}
+	if bid == nil || !bid.HttpOnly || bid.SameSite != http.SameSiteLaxMode || bid.Path != "/s/" || bid.Secure || !validBrowserID(bid.Value) {
+		t.Fatalf("browser cookie %+v", bid)
+	}
+	got := h.out.take()
+	want := []klaviyo.Event{{
+		Metric:     "Viewed Product",
+		Profile:    klaviyo.Profile{Kx: "Ab9x.ABC123", Location: &klaviyo.Location{IP: "203.0.113.7"}},
+		Properties: json.RawMessage(`{"ProductName":"Mug"}`),
+		UniqueID:   "vp-1",
+	}}
+	if len(got) == 1 {
+		want[0].Time = got[0].Time
+		if time.Since(got[0].Time) > time.Minute {
+			t.Errorf("time %v is not the receive time", got[0].Time)
+		}
+	}
+	if d := cmp.Diff(want, got, moneyEq); d != "" {
+		t.Errorf("enqueued (-want +got):\n%s", d)
+	}
+
+	// The next request carries only the proxy's cookie: the stored kx
+	// identifies it although __kla_id is gone (Safari capped it).
+	w = h.do(req{path: "/s/e", body: `{"events":[{"metric":"Added to Cart","value":3.5}]}`, ctype: "application/json", cookies: []*http.Cookie{bid}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	got = h.out.take()
+	if len(got) != 1 || got[0].Profile.Kx != "Ab9x.ABC123" || got[0].Value.String() != "3.5" || !strings.HasPrefix(got[0].UniqueID, "sd-") {
+		t.Errorf("second event %+v", got)
+	}
+}
+
+func TestIdentifyThenEvents(t *testing.T) {
+	h := newHarness(t, Options{})
+	w := h.do(req{path: "/s/i", body: `{"email":"ana@example.com","first_name":"Ana"}`, cookies: []*http.Cookie{kxCookie("k.ABC123")}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("identify: %d %s", w.Code, w.Body)
+	}
+	bid := w.Result().Cookies()[0]
+	upd := h.out.take()
+	if len(upd) != 1 || upd[0].Metric != IdentifyMetric || upd[0].Profile.Email != "ana@example.com" || upd[0].Profile.FirstName != "Ana" || upd[0].Profile.Kx != "" {
+		t.Fatalf("profile update %+v", upd)
+	}
+	// The same identify again stores nothing new and sends nothing.
+	h.do(req{path: "/s/i", body: `{"email":"ana@example.com","first_name":"Ana"}`, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
+	if got := h.out.take(); len(got) != 0 {
+		t.Errorf("repeated identify sent %+v", got)
+	}
+	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("events: %d %s", w.Code, w.Body)
+	}
+	got := h.out.take()
+	if len(got) != 1 || got[0].Profile.Email != "ana@example.com" || got[0].Profile.Kx != "" {
+		t.Errorf("event profile %+v", got)
+	}
+	// Another email in an event's profile is refused.
+	w = h.do(req{path: "/s/e", body: `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"eve@example.com"}}`, cookies: []*http.Cookie{bid}})
+	if w.Code != http.StatusUnprocessableEntity || errorCode(t, w) != "invalid" || !strings.Contains(w.Body.String(), `"field":"profile.email"`) {
+		t.Errorf("email override: %d %s", w.Code, w.Body)
+	}
+	if n := len(h.out.take()); n != 0 {
+		t.Errorf("%d events enqueued by a refused request", n)
+	}
+}
+
+func TestRejections(t *testing.T) {
+	tests := []struct {
+		name   string
+		r      req
+		status int
+		code   string
+	}{
+		{"forbidden metric", req{path: "/s/e", body: `{"events":[{"metric":"Placed Order","value":100}]}`}, 422, "invalid"},
+		{"backfill", req{path: "/s/e", body: `{"events":[{"metric":"Viewed Product","backfill":true}]}`}, 422, "invalid"},
+		{"bad origin", req{path: "/s/e", body: viewed, headers: map[string]string{"Origin": "https://evil.example"}}, 403, "forbidden"},
+		{"bad referer", req{path: "/s/e", body: viewed, headers: map[string]string{"Origin": "", "Referer": "https://evil.example/x"}}, 403, "forbidden"},
+		{"no origin", req{path: "/s/e", body: viewed, headers: map[string]string{"Origin": ""}}, 403, "forbidden"},
+		{"oversized body", req{path: "/s/e", body: `{"events":[{"metric":"Viewed Product","properties":{"x":"` + strings.Repeat("a", 70_000) + `"}}]}`}, 413, "too_large"},
+		{"malformed JSON", req{path: "/s/e", body: `{"events":[{"metric":`}, 400, "bad_request"},
+		{"wrong content type", req{path: "/s/e", body: viewed, ctype: "application/x-www-form-urlencoded"}, 415, "unsupported"},
+		{"identify malformed", req{path: "/s/i", body: `{`}, 400, "bad_request"},
+		{"identify no identifier", req{path: "/s/i", body: `{"first_name":"A"}`}, 422, "invalid"},
+		{"identify bad origin", req{path: "/s/i", body: `{"email":"a@b.co"}`, headers: map[string]string{"Origin": "http://shop.example"}}, 403, "forbidden"},
+		{"GET events", req{method: "GET", path: "/s/e"}, 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			w := h.do(tt.r)
+			if w.Code != tt.status || errorCode(t, w) != tt.code {
+				t.Errorf("got %d %s, want %d %s", w.Code, w.Body, tt.status, tt.code)
+			}
+			if w.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("content type %q", w.Header().Get("Content-Type"))
+			}
+			if n := len(h.out.take()); n != 0 {
+				t.Errorf("%d events enqueued by a rejected request", n)
+			}
+			if tt.status == 403 && w.Header().Get("Access-Control-Allow-Origin") != "" {
+				t.Error("CORS headers on a refused origin")
+			}
+		})
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	h := newHarness(t, Options{Rate: 1, Burst: 3})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.p.now = func() time.Time { return now }
+	c := kxCookie("k.ABC123")
+	for i := range 3 {
+		if w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}}); w.Code != 202 {
+			t.Fatalf("request %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}})
+	if w.Code != 429 || errorCode(t, w) != "rate_limited" || w.Header().Get("Retry-After") != "1" {
+		t.Fatalf("4th request: %d %s Retry-After %q", w.Code, w.Body, w.Header().Get("Retry-After"))
+	}
+	// Another client is not affected; the first recovers after a second.
+	if w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}, remote: "198.51.100.1:1"}); w.Code != 202 {
+		t.Errorf("other client: %d", w.Code)
+	}
+	now = now.Add(time.Second)
+	if w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}}); w.Code != 202 {
+		t.Errorf("after the wait: %d %s", w.Code, w.Body)
+	}
+	// X-Forwarded-For from an untrusted peer does not open a new bucket.
+	for range 5 {
+		h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}, headers: map[string]string{"X-Forwarded-For": "192.0.2.99"}})
+	}
+	if w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}, headers: map[string]string{"X-Forwarded-For": "192.0.2.100"}}); w.Code != 429 {
+		t.Errorf("spoofed X-Forwarded-For escaped the limit: %d", w.Code)
+	}
+}
+
+func TestTrustedProxy(t *testing.T) {
+	h := newHarness(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{kxCookie("k.ABC123")}, remote: "10.1.2.3:80",
+		headers: map[string]string{"X-Forwarded-For": "1.1.1.1, 198.51.100.9, 10.9.9.9", "X-Forwarded-Proto": "https"}})
+	if w.Code != 202 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	got := h.out.take()
+	if len(got) != 1 || got[0].Profile.Location.IP != "198.51.100.9" {
+		t.Errorf("location ip %+v", got[0].Profile.Location)
+	}
+	if c := w.Result().Cookies(); len(c) != 1 || !c[0].Secure {
+		t.Errorf("cookie behind an https proxy is not Secure: %+v", c)
+	}
+}
+
+func TestConsentAndAnonymous(t *testing.T) {
+	h := newHarness(t, Options{RequireConsent: true})
+	c := kxCookie("k.ABC123")
+	w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{c}})
+	if w.Code != 202 || strings.TrimSpace(w.Body.String()) != `{"accepted":0,"dropped":1,"reason":"consent"}` {
+		t.Errorf("without consent: %d %s", w.Code, w.Body)
+	}
+	w = h.do(req{path: "/s/i", body: `{"email":"a@b.co"}`, cookies: []*http.Cookie{c}})
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"reason":"consent"`) {
+		t.Errorf("identify without consent: %d %s", w.Code, w.Body)
+	}
+	if n := len(h.out.take()); n != 0 || h.p.Stats.DroppedConsent.Load() != 2 {
+		t.Errorf("enqueued %d, counted %d", n, h.p.Stats.DroppedConsent.Load())
+	}
+	w = h.do(req{path: "/s/e", body: strings.Replace(viewed, `]}`, `],"consent":true}`, 1), cookies: []*http.Cookie{c}})
+	if w.Code != 202 || len(h.out.take()) != 1 {
+		t.Errorf("with consent: %d %s", w.Code, w.Body)
+	}
+
+	// No identifier: dropped by default, kept with anonymous_id when asked.
+	w = h.do(req{path: "/s/e", body: strings.Replace(viewed, `]}`, `],"consent":true}`, 1)})
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"reason":"anonymous"`) || len(h.out.take()) != 0 {
+		t.Errorf("anonymous: %d %s", w.Code, w.Body)
+	}
+	k := newHarness(t, Options{KeepAnonymous: true})
+	w = k.do(req{path: "/s/e", body: viewed})
+	got := k.out.take()
+	if w.Code != 202 || len(got) != 1 || got[0].Profile.AnonymousID != w.Result().Cookies()[0].Value {
+		t.Errorf("kept anonymous: %d %+v", w.Code, got)
+	}
+}
+
+func TestEnqueueFailure(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.out.err = errors.New("disk full at /secret/path")
+	w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{kxCookie("k.ABC123")}})
+	if w.Code != 503 || errorCode(t, w) != "unavailable" || strings.Contains(w.Body.String(), "secret") || w.Header().Get("Retry-After") == "" {
+		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	h := newHarness(t, Options{})
+	w := h.do(req{method: "OPTIONS", path: "/s/e"})
+	if w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != shopOrigin || w.Header().Get("Access-Control-Allow-Credentials") != "true" {
+		t.Errorf("%d %v", w.Code, w.Header())
+	}
+	w = h.do(req{method: "OPTIONS", path: "/s/e", headers: map[string]string{"Origin": "https://evil.example"}})
+	if w.Code != 403 {
+		t.Errorf("evil preflight: %d", w.Code)
+	}
+}
