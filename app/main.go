@@ -16,6 +16,7 @@ import (
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/localsink"
 	"github.com/snippetd/snippetd/metrics"
@@ -48,6 +49,8 @@ type Main struct {
 	Sink *localsink.Sink
 	// Metrics is the Prometheus registry behind GET /metrics.
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events.
+	Inspector *inspect.Inspector
 	// Orders serves the orders API (issue 4).
 	Orders *orders.Service
 
@@ -153,6 +156,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
+	// Event inspector (issue 8): the outbox plus browser-side events.
+	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
+	s.Inspector = m.Inspector
 
 	// Orders API (issue 4). Publisher is the seam: synchronous sends for
 	// now (retrying briefly inside the request); the outbox replaces it.

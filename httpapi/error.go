@@ -90,7 +90,23 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, types ...stri
 			}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// The usual case: read into one buffer of the announced size
+		// instead of letting io.ReadAll grow one.
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+		if err == nil {
+			var one [1]byte
+			if m, _ := rd.Read(one[:]); m > 0 {
+				err = errors.New("body longer than Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, snippetd.Errorf(snippetd.ETOOLARGE, "body exceeds %d bytes", limit)

@@ -29,6 +29,10 @@ func (s *Server) routes() {
 
 	// Observability (issue 8): Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
+	// Event inspector (issue 8): bearer token, or loopback in local-sink mode.
+	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
+	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
+	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
-
 	"github.com/snippetd/snippetd/catalog"
+	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/metrics"
 	"github.com/snippetd/snippetd/orders"
 )
@@ -55,6 +55,11 @@ type Server struct {
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
 	Metrics *metrics.Registry
+	// Inspector backs /debug/events (nil: the inspector answers 404).
+	Inspector *inspect.Inspector
+	// StreamPoll is how often the inspector's live stream re-reads the
+	// outbox (default 1s).
+	StreamPoll time.Duration
 
 	// Orders API (issue 4).
 

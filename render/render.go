@@ -1,6 +1,6 @@
 // Package render turns render requests (the JSON bodies of the render API
 // and of `snippetd render`) into snippet partials: it decodes a body
-// strictly with shop.Decode (invalid UTF-8 and malformed JSON are
+// strictly (invalid UTF-8, malformed JSON and unknown members are
 // EBADREQUEST), validates it (EINVALID naming the field), dispatches by
 // snippet name (unknown names are ENOTFOUND) and renders the snippets
 // component, returning the HTML and the pushes it carries. The HTTP adapter
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -118,9 +119,9 @@ func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result
 // name the item, as in "snippets[1].cart.items[0].price".
 func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error) {
 	var req struct {
-		Snippets []json.RawMessage `json:"snippets"`
+		Snippets []jsontext.Value `json:"snippets"`
 	}
-	if err := shop.Decode(orEmpty(body), &req); err != nil {
+	if err := decode(orEmpty(body), &req); err != nil {
 		return Result{}, err
 	}
 	switch {
@@ -132,19 +133,20 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 	list := make([]snippets.Snippet, len(req.Snippets))
 	for i, raw := range req.Snippets {
 		prefix := fmt.Sprintf("snippets[%d]", i)
-		var head struct {
-			Type *string `json:"type"`
+		var item struct {
+			Type *string        `json:"type"`
+			Rest jsontext.Value `json:",unknown"`
 		}
-		if err := json.Unmarshal(raw, &head); err != nil {
-			return Result{}, &snippetd.Error{Code: snippetd.EBADREQUEST, Field: prefix, Message: "must be an object with a type"}
+		if err := decodeWith(raw, &item); err != nil {
+			return Result{}, prefixed(prefix, err)
 		}
-		if head.Type == nil {
+		if item.Type == nil {
 			return Result{}, snippetd.FieldErrorf(prefix+".type", "is required")
 		}
-		if !Known(*head.Type) {
+		if !Known(*item.Type) {
 			return Result{}, snippetd.FieldErrorf(prefix+".type", "must be one of %s", strings.Join(Names, ", "))
 		}
-		s, err := rd.decodeItem(*head.Type, raw)
+		s, err := rd.decode(*item.Type, item.Rest)
 		if err != nil {
 			return Result{}, prefixed(prefix, err)
 		}
@@ -184,89 +186,34 @@ func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
 	switch name {
 	case Loader:
 		var req loaderRequest
-		if err := shop.Decode(body, &req); err != nil {
+		if err := decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.loader(req)
 	case ViewedProduct:
 		var req viewedProductRequest
-		if err := shop.Decode(body, &req); err != nil {
+		if err := decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.viewedProduct(req)
 	case AddedToCart:
 		var req addedToCartRequest
-		if err := shop.Decode(body, &req); err != nil {
+		if err := decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.addedToCart(req)
 	case StartedCheckout:
 		var req startedCheckoutRequest
-		if err := shop.Decode(body, &req); err != nil {
+		if err := decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.startedCheckout(req)
 	case Identify:
 		var req identifyRequest
-		if err := shop.Decode(body, &req); err != nil {
+		if err := decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.identify(req)
-	}
-	return snippets.Snippet{}, unknown(name)
-}
-
-// decodeItem parses one batch item: the snippet's request plus its type.
-func (rd Renderer) decodeItem(name string, raw []byte) (snippets.Snippet, error) {
-	type typed struct {
-		Type string `json:"type"`
-	}
-	switch name {
-	case Loader:
-		var req struct {
-			typed
-			loaderRequest
-		}
-		if err := shop.Decode(raw, &req); err != nil {
-			return snippets.Snippet{}, err
-		}
-		return rd.loader(req.loaderRequest)
-	case ViewedProduct:
-		var req struct {
-			typed
-			viewedProductRequest
-		}
-		if err := shop.Decode(raw, &req); err != nil {
-			return snippets.Snippet{}, err
-		}
-		return rd.viewedProduct(req.viewedProductRequest)
-	case AddedToCart:
-		var req struct {
-			typed
-			addedToCartRequest
-		}
-		if err := shop.Decode(raw, &req); err != nil {
-			return snippets.Snippet{}, err
-		}
-		return rd.addedToCart(req.addedToCartRequest)
-	case StartedCheckout:
-		var req struct {
-			typed
-			startedCheckoutRequest
-		}
-		if err := shop.Decode(raw, &req); err != nil {
-			return snippets.Snippet{}, err
-		}
-		return rd.startedCheckout(req.startedCheckoutRequest)
-	case Identify:
-		var req struct {
-			typed
-			identifyRequest
-		}
-		if err := shop.Decode(raw, &req); err != nil {
-			return snippets.Snippet{}, err
-		}
-		return rd.identify(req.identifyRequest)
 	}
 	return snippets.Snippet{}, unknown(name)
 }

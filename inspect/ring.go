@@ -1,0 +1,197 @@
+package inspect
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Browser-side states of ring events.
+const (
+	// StateRendered: the server put the push into a page; no browser has
+	// reported running it yet.
+	StateRendered = "rendered"
+	// StatePushed: a browser ran the push (reported by the demo's local
+	// klaviyo.js stand-in), which klaviyo.js would send from the browser.
+	StatePushed = "pushed"
+)
+
+// Sources of events.
+const (
+	SourceRender = "render"
+	SourceHelper = "helper"
+)
+
+// DefaultRingSize is how many browser-side events a Ring keeps.
+const DefaultRingSize = 500
+
+// Ring keeps the latest browser-side events in memory: pushes rendered
+// into pages by the server (source render) and pushes browsers reported
+// (source helper). They never reach the outbox: klaviyo.js sends them from
+// the browser. Safe for concurrent use.
+type Ring struct {
+	mu      sync.Mutex
+	size    int
+	seq     int64
+	events  []ringEntry // oldest first
+	changed chan struct{}
+	now     func() time.Time
+}
+
+type ringEntry struct {
+	Event
+	view string
+	norm string // canonical JSON of the push, to match reports to renders
+}
+
+// NewRing returns a Ring keeping size events (0: DefaultRingSize).
+func NewRing(size int) *Ring {
+	if size <= 0 {
+		size = DefaultRingSize
+	}
+	return &Ring{size: size, changed: make(chan struct{}), now: time.Now}
+}
+
+// Changed returns a channel closed at the next change of the ring.
+func (r *Ring) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+// RecordRender adds one render event per push that the server wrote into
+// page view (an opaque id the page passes back when it reports).
+func (r *Ring) RecordRender(view string, pushes []json.RawMessage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range pushes {
+		r.add(view, SourceRender, StateRendered, p, "")
+	}
+	r.notify()
+}
+
+// RecordPushes takes pushes a browser reported running in page view, with
+// the profile identifier it knows (if any). A push the server rendered into
+// that view moves that render event to StatePushed; any other push becomes
+// a new event of source (the helper, or the page's own script). It returns
+// how many new events it added.
+func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profile string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	added := 0
+	for _, p := range pushes {
+		norm := canonical(p)
+		matched := false
+		if view != "" {
+			for i := range r.events {
+				e := &r.events[i]
+				if e.view == view && e.Source == SourceRender && e.State == StateRendered && e.norm == norm {
+					e.State, e.Updated = StatePushed, r.now().UTC()
+					if e.Profile == "" {
+						e.Profile = profile
+					}
+					matched = true
+					break
+				}
+			}
+		}
+		if !matched {
+			r.add(view, source, StatePushed, p, profile)
+			added++
+		}
+	}
+	r.notify()
+	return added
+}
+
+func (r *Ring) add(view, source, state string, push json.RawMessage, profile string) {
+	r.seq++
+	now := r.now().UTC()
+	metric, p := describe(push)
+	if profile == "" {
+		profile = p
+	}
+	e := ringEntry{
+		Event: Event{ID: "b" + strconv.FormatInt(r.seq, 10), Source: source, Metric: metric, Profile: profile,
+			State: state, Payload: append(json.RawMessage(nil), push...), Created: now, Updated: now},
+		view: view, norm: canonical(push),
+	}
+	if len(r.events) == r.size {
+		r.events = append(r.events[:0], r.events[1:]...)
+	}
+	r.events = append(r.events, e)
+}
+
+func (r *Ring) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// List returns the ring's events, newest first.
+func (r *Ring) List() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Event, len(r.events))
+	for i, e := range r.events {
+		out[len(r.events)-1-i] = e.Event
+	}
+	return out
+}
+
+// Get returns the event with id.
+func (r *Ring) Get(id string) (Event, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e.ID == id {
+			return e.Event, true
+		}
+	}
+	return Event{}, false
+}
+
+// canonical re-encodes JSON with sorted keys and Go's escaping, so that
+// the server's script-safe encoding and a browser's JSON.stringify of the
+// same push compare equal.
+func canonical(raw json.RawMessage) string {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return string(raw)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// describe names a push for the inspector: the metric of a track call,
+// else the method name ("identify", "trackViewedItem"), and the profile
+// identifier an identify call carries.
+func describe(push json.RawMessage) (metric, profile string) {
+	var arr []json.RawMessage
+	if json.Unmarshal(push, &arr) != nil || len(arr) == 0 {
+		return "(not a push)", ""
+	}
+	var method string
+	json.Unmarshal(arr[0], &method)
+	switch method {
+	case "track":
+		if len(arr) > 1 {
+			json.Unmarshal(arr[1], &metric)
+		}
+		return metric, ""
+	case "identify":
+		if len(arr) > 1 {
+			var props map[string]any
+			json.Unmarshal(arr[1], &props)
+			for _, k := range []string{"email", "$email", "phone_number", "$phone_number", "external_id", "$id"} {
+				if s, ok := props[k].(string); ok && s != "" {
+					return method, s
+				}
+			}
+		}
+	}
+	return method, ""
+}

@@ -1,0 +1,129 @@
+package render
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/snippetd/snippetd"
+)
+
+// decode parses one JSON value from data into v as strictly as
+// shop.Decode: valid UTF-8, no unknown or duplicate members, nothing after
+// the value; errors are EBADREQUEST naming the field ("cart.items[1].price").
+//
+// It uses the JSON v2 decoder (github.com/go-json-experiment/json, the
+// implementation behind Go's encoding/json/v2) rather than encoding/json:
+// decoding was three quarters of a render request and v2 decodes the same
+// bodies about three times faster with a quarter of the allocations, and
+// its errors carry a JSON pointer to the offending value. Member names
+// match exactly (encoding/json would also accept "Product" for "product").
+func decode(data []byte, v any) error {
+	return decodeWith(data, v, jsonv2.RejectUnknownMembers(true))
+}
+
+// decodeWith is decode with other v2 options; a batch item is decoded with
+// unknown members kept (in a `json:",unknown"` field) for its snippet's
+// strict decode.
+func decodeWith(data []byte, v any, opts ...jsonv2.Options) error {
+	if !utf8.Valid(data) {
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is not valid UTF-8"}
+	}
+	if err := jsonv2.Unmarshal(data, v, opts...); err != nil {
+		return decodeError(err)
+	}
+	return nil
+}
+
+// decodeError turns a v2 error into a client-safe *snippetd.Error.
+func decodeError(err error) error {
+	var (
+		sem *jsonv2.SemanticError
+		syn *jsontext.SyntacticError
+	)
+	switch {
+	case errors.As(err, &sem):
+		field := fieldOf(sem.JSONPointer)
+		var own *snippetd.Error
+		switch {
+		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
+			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "unknown field"}
+		case errors.As(sem.Err, &own):
+			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: own.Message}
+		case sem.GoType != nil && sem.JSONKind != 0 && sem.Err == nil:
+			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
+		case sem.Err != nil && isAmount(sem.GoType):
+			// shop.Money's own errors: "must be a number", "is out of range".
+			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "an amount " + lastPart(sem.Err.Error())}
+		case sem.GoType != nil:
+			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
+		}
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "malformed JSON"}
+	case errors.As(err, &syn):
+		msg := "malformed JSON"
+		switch {
+		case errors.Is(syn.Err, jsontext.ErrDuplicateName):
+			msg = "duplicate field"
+		case errors.Is(syn.Err, io.ErrUnexpectedEOF):
+			msg = "body is empty or truncated JSON"
+		case strings.Contains(syn.Error(), "after top-level value"):
+			msg = "body holds data after the JSON document"
+		}
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: fieldOf(syn.JSONPointer), Message: msg}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is empty or truncated JSON"}
+	}
+	return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "malformed JSON"}
+}
+
+// fieldOf turns a JSON pointer such as /cart/items/1/price into the field
+// path the API uses, cart.items[1].price.
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if tok != "" && strings.Trim(tok, "0123456789") == "" {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+func isAmount(t reflect.Type) bool {
+	return t != nil && t.Name() == "Money"
+}
+
+func lastPart(msg string) string {
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+// kindOf names the JSON kind a Go type decodes from.
+func kindOf(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t.Name() == "Money":
+		return "a number"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "an array"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Bool:
+		return "a boolean"
+	}
+	return "an object"
+}
