@@ -91,16 +91,20 @@ func TestProxyBatches(t *testing.T) {
 			t.Errorf("request %d: %s %s %q, want POST %s application/json", i, reqs[i].Method, reqs[i].Path, reqs[i].ContentType, path)
 		}
 	}
-	var ev, id proxyBody
+	var ev proxyBody
 	if err := json.Unmarshal(reqs[0].Body, &ev); err != nil {
 		t.Fatal(err)
 	}
+	var id map[string]any
 	if err := json.Unmarshal(reqs[1].Body, &id); err != nil {
 		t.Fatal(err)
 	}
 	profile := map[string]any{"email": "p@example.com", "first_name": "Pat"}
-	if d := cmp.Diff(profile, id.Profile); d != "" || len(id.Events) != 0 {
-		t.Errorf("identify body %s (-want +got):\n%s", reqs[1].Body, d)
+	if d := cmp.Diff(profile, id); d != "" {
+		t.Errorf("identify body (-want +got):\n%s", d)
+	}
+	if ev.Consent != nil || ev.Kx != "" {
+		t.Errorf("consent %v, kx %q: want neither without consent gating or _kx", ev.Consent, ev.Kx)
 	}
 	if d := cmp.Diff(profile, ev.Profile); d != "" {
 		t.Errorf("events profile (-want +got):\n%s", d)
@@ -147,7 +151,7 @@ func TestProxyBatches(t *testing.T) {
 			t.Errorf("event %s: unique_id %q missing or repeated", e.Metric, e.UniqueID)
 		}
 		ids[e.UniqueID] = true
-		if time.Since(e.Time) > time.Minute || e.Time.After(time.Now().Add(time.Second)) {
+		if at := time.UnixMilli(e.Time); time.Since(at) > time.Minute || at.After(time.Now().Add(time.Second)) {
 			t.Errorf("event %s: time %v is not now", e.Metric, e.Time)
 		}
 	}

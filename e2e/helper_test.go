@@ -218,11 +218,13 @@ type proxyBody struct {
 	Events []struct {
 		Metric     string          `json:"metric"`
 		Properties json.RawMessage `json:"properties"`
-		Time       time.Time       `json:"time"`
+		Time       int64           `json:"time"` // milliseconds since the epoch
 		UniqueID   string          `json:"unique_id"`
 		Value      *float64        `json:"value"`
 	} `json:"events"`
 	Profile map[string]any `json:"profile"`
+	Kx      string         `json:"kx"`
+	Consent *bool          `json:"consent"`
 }
 
 func TestDeclarativeAddToCart(t *testing.T) {
