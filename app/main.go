@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
@@ -104,7 +103,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	})
 	// Klaviyo client (issue 4): the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{BaseURL: m.Config.KlaviyoURL, Revision: m.Config.KlaviyoRevision, Logger: m.Logger})
+		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
+			BaseURL:  m.Config.KlaviyoURL,
+			Revision: m.Config.KlaviyoRevision,
+			// The outbox's retry cap bounds the client's backoff too.
+			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
+			Logger:  m.Logger,
+		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)
 		}
@@ -118,19 +123,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = ob
 	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
-	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
-			BaseURL:  m.Config.KlaviyoURL,
-			Revision: m.Config.KlaviyoRevision,
-			// The outbox's retry cap bounds the client's backoff too.
-			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
-			Logger:  m.Logger,
-		})
-		if err != nil {
-			return fmt.Errorf("klaviyo client: %w", err)
-		}
-		m.Sender = c
-	}
 	// Local sink (issue 8): with no private key, deliver to the in-memory
 	// local sink instead of Klaviyo.
 	if m.Sender == nil {
@@ -138,14 +130,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Sender = m.Sink
 		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
 	}
-	if m.Sender != nil {
-		lctx, stop := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); ob.Run(lctx, m.Sender) }()
-		m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
-	} else {
-		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): events are stored in the outbox and wait")
-	}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+	m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
 
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
@@ -160,16 +148,13 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
 
-	// Orders API (issue 4). Publisher is the seam: synchronous sends for
-	// now (retrying briefly inside the request); the outbox replaces it.
+	// Orders API (issue 4). Its events go through the outbox: 202 means
+	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost}
-	if m.Sender != nil {
-		m.Orders.Publisher = orders.SyncPublisher{Sender: klaviyo.Retrier{Sender: m.Sender, MaxAttempts: 3, MaxWait: 5 * time.Second}}
-	}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
@@ -211,3 +196,4 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		Logger:    logger,
 	}
 }
+

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/config"
@@ -50,6 +51,24 @@ func call(t *testing.T, m *Main, path, token, ctype, body string) (int, string) 
 	return resp.StatusCode, string(b)
 }
 
+// drain waits until the outbox has delivered everything the API accepted
+// (202 means stored; delivery follows).
+func drain(t *testing.T, m *Main) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := m.Outbox.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still has %d pending events", st.Pending)
+		}
+	}
+}
+
 // TestOrdersAPI drives the orders API through Main with a private key and
 // the fake Klaviyo as base URL.
 func TestOrdersAPI(t *testing.T) {
@@ -85,6 +104,7 @@ func TestOrdersAPI(t *testing.T) {
 			}
 		})
 	}
+	drain(t, m)
 	type ev struct{ Metric, UniqueID, Value string }
 	var got []ev
 	for _, e := range fake.Events() {
@@ -107,8 +127,11 @@ func TestOrdersAPIWithoutKey(t *testing.T) {
 	m := openMain(t, map[string]string{"SNIPPETD_API_TOKEN": "tok"})
 	if st, body := call(t, m, "/v1/orders", "tok", "application/json", orderJSON); st != 202 || m.Sink == nil {
 		t.Errorf("no key: %d %s, sink %v; want 202 into the local sink", st, body, m.Sink)
-	} else if _, ok := m.Sink.ForUniqueID("A-1:1"); !ok {
-		t.Errorf("the local sink did not record Ordered Product A-1:1: %+v", m.Sink.Requests())
+	} else {
+		drain(t, m)
+		if _, ok := m.Sink.ForUniqueID("A-1:1"); !ok {
+			t.Errorf("the local sink did not record Ordered Product A-1:1: %+v", m.Sink.Requests())
+		}
 	}
 	if st, _ := call(t, m, "/v1/orders", "tok", "application/json", `{"id":"x"}`); st != 422 {
 		t.Errorf("no key must still validate: %d", st)

@@ -26,6 +26,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	if err != nil {
 		return fmt.Errorf("proxy store: %w", err)
 	}
+	m.closers = append(m.closers, func(context.Context) error { return store.Close() })
 	url, err := proxy.ScriptURL(c.KlaviyoStaticURL, c.PublicKey)
 	if err != nil {
 		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)
@@ -52,8 +53,13 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		Burst:          c.ProxyBurst,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
+		Metrics:        m.Metrics,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
-		return ob.Enqueue(ctx, events, "proxy")
+		err := ob.Enqueue(ctx, events, "proxy")
+		if err == nil {
+			m.Catalog.ObserveEvents(events) // catalog: count unknown product ids
+		}
+		return err
 	}), script, m.Logger)
 	p.Routes(s.Router())
 	m.Proxy = p

@@ -25,7 +25,11 @@ func OpenAPI() []byte { return openAPI }
 
 // renderer returns the snippet renderer configured from the server.
 func (s *Server) renderer() render.Renderer {
-	return render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
+	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
+	if s.Catalog != nil {
+		rd.Observe = s.Catalog.Observe
+	}
+	return rd
 }
 
 // handleRender serves POST /v1/render/{snippet}: the body is the snippet's
@@ -103,6 +107,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
+	s.observeRendered(res) // catalog: count events naming unknown products
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")

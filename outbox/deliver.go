@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/snippetd/snippetd/db"
@@ -112,7 +113,7 @@ func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
 func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 	var failures int
 	var lastPrune time.Time
-	window := max(o.opts.BulkConcurrency*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
+	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
 	for ctx.Err() == nil {
 		if time.Since(lastPrune) > time.Hour {
 			if n, err := o.prune(ctx); err != nil {
@@ -141,33 +142,23 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			}
 			continue
 		}
-		var results []result
 		var retry *klaviyo.Outcome
 		if len(rows) > o.opts.BulkThreshold {
-			results, retry = o.bulkRound(ctx, s, rows)
+			retry, err = o.bulkRound(ctx, s, rows)
 		} else {
+			var results []result
 			results, retry = o.singleRound(ctx, s, rows)
+			if err = o.record(context.WithoutCancel(ctx), results); err == nil {
+				o.count(results)
+			}
 		}
-		if err := o.record(context.WithoutCancel(ctx), results); err != nil {
+		if err != nil {
 			// The sends happened; they will be repeated and deduplicated
 			// by unique_id.
 			o.fail("record results: %v", err)
 			failures++
 			sleep(ctx, o.backoff(failures))
 			continue
-		}
-		var dead int
-		for _, r := range results {
-			switch r.state {
-			case StateDelivered:
-				o.delivered.Add(1)
-			case StateDead:
-				o.dead.Add(1)
-				dead++
-			}
-		}
-		if dead > 0 {
-			o.opts.Metrics.ObserveDeadLetters(dead)
 		}
 		if retry == nil {
 			failures = 0
@@ -263,70 +254,125 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 // it.
 type dedupKey struct{ profile, metric, uniqueID string }
 
-// planBulk splits the window (oldest first) into at most BulkConcurrency
-// requests of at most MaxBulkEvents events and MaxBulkBytes, with every
-// profile's events in one request in their order, and no dedupKey twice in
-// a request. Events that do not fit wait for the next round, and so do all
-// later events of their profile.
-func (o *Outbox) planBulk(rows []row) [][]row {
-	var reqs [][]row
-	var sizes []int
-	var keys []map[dedupKey]bool
-	assigned := map[string]int{}
-	blocked := map[string]bool{}
+// planBulk cuts the window (oldest first) into at most maxReqs requests of
+// at most MaxBulkEvents events and MaxBulkBytes each, in id order, opening a
+// new request rather than repeat a dedupKey within one. deps[i] lists the
+// earlier requests holding earlier events of request i's profiles: request
+// i is sent only after they succeed, which keeps every profile's order
+// while requests for disjoint profiles go out concurrently.
+func (o *Outbox) planBulk(rows []row, maxReqs int) (reqs [][]row, deps [][]int) {
 	const overhead = 300 // JSON:API wrapping per event, an over-estimate
-	for _, r := range rows {
-		p := r.profileKey
-		if blocked[p] {
-			continue
+	last := map[string]int{}
+	var size int
+	var keys map[dedupKey]bool
+	var depSet map[int]bool
+	closeReq := func() {
+		if depSet == nil {
+			return
 		}
-		size := len(r.payload) + overhead
-		idx, ok := assigned[p]
-		if !ok {
-			idx = len(reqs) - 1
-			if idx < 0 || len(reqs[idx]) >= o.opts.MaxBulkEvents || sizes[idx]+size > o.opts.MaxBulkBytes {
-				if len(reqs) == o.opts.BulkConcurrency {
-					blocked[p] = true
-					continue
-				}
-				reqs = append(reqs, nil)
-				sizes = append(sizes, 0)
-				keys = append(keys, map[dedupKey]bool{})
-				idx = len(reqs) - 1
-			}
-			assigned[p] = idx
+		var d []int
+		for j := range depSet {
+			d = append(d, j)
 		}
-		k := dedupKey{p, r.metric, r.uniqueID}
-		if len(reqs[idx]) >= o.opts.MaxBulkEvents || (len(reqs[idx]) > 0 && sizes[idx]+size > o.opts.MaxBulkBytes) || keys[idx][k] {
-			blocked[p] = true
-			continue
-		}
-		reqs[idx] = append(reqs[idx], r)
-		sizes[idx] += size
-		keys[idx][k] = true
+		deps = append(deps, d)
 	}
-	return reqs
+	for _, r := range rows {
+		sz := len(r.payload) + overhead
+		k := dedupKey{r.profileKey, r.metric, r.uniqueID}
+		cur := len(reqs) - 1
+		if cur < 0 || len(reqs[cur]) >= o.opts.MaxBulkEvents || size+sz > o.opts.MaxBulkBytes || keys[k] {
+			if len(reqs) == maxReqs {
+				break
+			}
+			closeReq()
+			reqs = append(reqs, nil)
+			cur, size, keys, depSet = len(reqs)-1, 0, map[dedupKey]bool{}, map[int]bool{}
+		}
+		if j, ok := last[r.profileKey]; ok && j != cur {
+			depSet[j] = true
+		}
+		last[r.profileKey] = cur
+		reqs[cur] = append(reqs[cur], r)
+		size += sz
+		keys[k] = true
+	}
+	closeReq()
+	return reqs, deps
 }
 
-// bulkRound sends the planned bulk requests concurrently.
-func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
-	reqs := o.planBulk(rows)
-	results := make([][]result, len(reqs))
-	retries := make([]*klaviyo.Outcome, len(reqs))
+// bulkRound sends the planned bulk requests, up to BulkConcurrency at once,
+// each after the requests it depends on, and records each request's results
+// as soon as it is answered (so a crash repeats as little as possible). A
+// retryable answer or a storage error stops new requests; the events not
+// sent stay pending.
+func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*klaviyo.Outcome, error) {
+	reqs, deps := o.planBulk(rows, o.opts.BulkRequestsPerRound)
+	done := make([]chan struct{}, len(reqs))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	ok := make([]bool, len(reqs))
+	sem := make(chan struct{}, o.opts.BulkConcurrency)
+	var stop atomic.Bool
+	var mu sync.Mutex
+	var retry *klaviyo.Outcome
+	var firstErr error
 	var wg sync.WaitGroup
 	for i, req := range reqs {
-		wg.Go(func() { results[i], retries[i] = o.sendBulk(ctx, s, req) })
+		wg.Go(func() {
+			defer close(done[i])
+			for _, j := range deps[i] {
+				<-done[j]
+				if !ok[j] {
+					return
+				}
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if stop.Load() || ctx.Err() != nil {
+				return
+			}
+			results, r := o.sendBulk(ctx, s, req)
+			err := o.record(context.WithoutCancel(ctx), results)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				stop.Store(true)
+				if firstErr == nil {
+					firstErr = err
+				}
+			case r != nil:
+				o.count(results)
+				stop.Store(true)
+				if retry == nil || r.RetryAfter > retry.RetryAfter {
+					retry = r
+				}
+			default:
+				o.count(results)
+				ok[i] = true
+			}
+		})
 	}
 	wg.Wait()
-	var all []result
-	var retry *klaviyo.Outcome
-	for i := range reqs {
-		all = append(all, results[i]...)
-		if r := retries[i]; r != nil && (retry == nil || r.RetryAfter > retry.RetryAfter) {
-			retry = r
+	return retry, firstErr
+}
+
+// count adds a round's results to the process totals.
+func (o *Outbox) count(results []result) {
+	var dead int
+	for _, r := range results {
+		switch r.state {
+		case StateDelivered:
+			o.delivered.Add(1)
+		case StateDead:
+			o.dead.Add(1)
+			dead++
 		}
 	}
-	return all, retry
+	if dead > 0 {
+		o.opts.Metrics.ObserveDeadLetters(dead)
+	}
 }
 
 // sendBulk sends rows as one bulk request. If Klaviyo rejects it

@@ -50,6 +50,9 @@ type Options struct {
 	// BulkConcurrency is how many bulk requests (for disjoint profiles)
 	// are in flight at once (default 3).
 	BulkConcurrency int
+	// BulkRequestsPerRound is how many bulk requests the loop plans from
+	// one read of the queue (default 10, so a read of 10,000 rows).
+	BulkRequestsPerRound int
 	// MaxBulkEvents caps the events of one bulk request (default and
 	// Klaviyo's maximum 1,000).
 	MaxBulkEvents int
@@ -91,6 +94,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
+	defi(&o.BulkRequestsPerRound, 10)
 	defi(&o.MaxBulkEvents, 1000)
 	defi(&o.MaxBulkBytes, 4_500_000)
 	defi(&o.MaxBatchRows, 2000)
@@ -318,6 +322,21 @@ func (o *Outbox) commitBatch(batch []*enqueueReq) {
 	for _, r := range batch {
 		r.done <- err
 	}
+}
+
+// Source is one producer's handle on the outbox. Its Publish enqueues
+// under the producer's name, so it satisfies orders.Publisher (and any
+// other "publish these events" seam) without the outbox importing them.
+type Source struct {
+	Outbox *Outbox
+	// Name labels the producer's events in status and dead letters.
+	Name string
+}
+
+// Publish stores events durably (see Enqueue): a nil error means they
+// will reach Klaviyo even if the process dies right after.
+func (s Source) Publish(ctx context.Context, events []klaviyo.Event) error {
+	return s.Outbox.Enqueue(ctx, events, s.Name)
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/snippetd/snippetd"
@@ -111,9 +113,31 @@ type Identity struct {
 // Store keeps browser identities in the shared database (table
 // proxy_browsers), so every instance behind a load balancer sees the same
 // identity for a browser.
+//
+// What events teach (an exchange id from __kla_id, a profile sent along)
+// is written behind: PutLater keeps it in memory, visible to Get at once,
+// and a flusher writes everything waiting in one transaction. Event
+// requests therefore never wait for a commit of their own (with
+// synchronous=FULL that is an fsync each), and losing the last few
+// milliseconds of them in a crash costs nothing: the cookie still carries
+// the exchange id. Identify, the one thing only the server remembers, is
+// written with Put before it is acknowledged.
 type Store struct {
 	db *db.DB
+
+	mu       sync.Mutex
+	dirty    map[string]Identity // waiting to be written
+	flushing map[string]Identity // being written now
+	wake     chan struct{}
+	stop     chan struct{}
+	stopped  chan struct{}
+	dropped  int64
+	log      *slog.Logger
 }
+
+// maxDirty bounds the identities waiting to be written; beyond it new
+// ones are dropped (and counted) rather than growing memory.
+const maxDirty = 50_000
 
 // migrations are the proxy's schema steps; append, never edit.
 var migrations = []string{
@@ -135,17 +159,137 @@ func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
 	if err := d.Migrate(ctx, "proxy", migrations); err != nil {
 		return nil, err
 	}
-	s := &Store{db: d}
+	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
 	if _, err := d.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
 		return nil, err
 	}
+	go s.flushLoop()
 	return s, nil
 }
+
+// Close writes what is waiting and stops the flusher.
+func (s *Store) Close() error {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.stopped
+	return nil
+}
+
+// PutLater records the identity of browser id for writing behind (see
+// Store). Get sees it at once.
+func (s *Store) PutLater(id string, idn Identity) {
+	s.mu.Lock()
+	if _, ok := s.dirty[id]; !ok && len(s.dirty) >= maxDirty {
+		s.dropped++
+		s.mu.Unlock()
+		return
+	}
+	s.dirty[id] = idn
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flushInterval spaces the flusher's transactions, so that a stream of
+// new browsers costs a few commits a second, not one each: on SQLite they
+// share the single writer with the outbox's group commits.
+const flushInterval = 250 * time.Millisecond
+
+func (s *Store) flushLoop() {
+	defer close(s.stopped)
+	for {
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			s.flush()
+			return
+		}
+		s.flush()
+		select {
+		case <-time.After(flushInterval):
+		case <-s.stop:
+			s.flush()
+			return
+		}
+	}
+}
+
+// flush writes every waiting identity in one transaction.
+func (s *Store) flush() {
+	s.mu.Lock()
+	batch := s.dirty
+	if len(batch) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	s.dirty, s.flushing = map[string]Identity{}, batch
+	s.mu.Unlock()
+	err := s.writeBatch(context.Background(), batch, time.Now())
+	s.mu.Lock()
+	s.flushing = nil
+	if err != nil {
+		// Put back what newer writes have not replaced, and try again on
+		// the next wake.
+		for id, idn := range batch {
+			if _, newer := s.dirty[id]; !newer && len(s.dirty) < maxDirty {
+				s.dirty[id] = idn
+			}
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Warn("proxy: writing browser identities failed; will retry", "n", len(batch), "err", err)
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (s *Store) writeBatch(ctx context.Context, batch map[string]Identity, now time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, s.db.Rebind(upsertQuery))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for id, idn := range batch {
+		if _, err := stmt.ExecContext(ctx, id, idn.Email, idn.PhoneNumber, idn.ExternalID, idn.FirstName, idn.LastName, idn.Kx, now.Unix()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+const upsertQuery = `INSERT INTO proxy_browsers (id, email, phone_number, external_id, first_name, last_name, kx, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone_number = excluded.phone_number,
+			external_id = excluded.external_id, first_name = excluded.first_name, last_name = excluded.last_name,
+			kx = excluded.kx, updated_at = excluded.updated_at`
 
 // Get returns the identity stored for browser id; ok is false when there
 // is none.
 func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err error) {
+	s.mu.Lock()
+	idn, ok = s.dirty[id]
+	if !ok {
+		idn, ok = s.flushing[id]
+	}
+	s.mu.Unlock()
+	if ok {
+		return idn, true, nil
+	}
 	row := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT email, phone_number, external_id, first_name, last_name, kx FROM proxy_browsers WHERE id = ?`), id)
 	err = row.Scan(&idn.Email, &idn.PhoneNumber, &idn.ExternalID, &idn.FirstName, &idn.LastName, &idn.Kx)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -155,18 +299,21 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 }
 
 // Put stores the identity of browser id, replacing what was there.
+// A pending PutLater for the same browser is superseded.
 func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO proxy_browsers (id, email, phone_number, external_id, first_name, last_name, kx, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET email = excluded.email, phone_number = excluded.phone_number,
-			external_id = excluded.external_id, first_name = excluded.first_name, last_name = excluded.last_name,
-			kx = excluded.kx, updated_at = excluded.updated_at`),
+	s.mu.Lock()
+	delete(s.dirty, id)
+	s.mu.Unlock()
+	_, err := s.db.ExecContext(ctx, s.db.Rebind(upsertQuery),
 		id, idn.Email, idn.PhoneNumber, idn.ExternalID, idn.FirstName, idn.LastName, idn.Kx, now.Unix())
 	return err
 }
 
 // Delete forgets browser id (consent withdrawn).
 func (s *Store) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	delete(s.dirty, id)
+	s.mu.Unlock()
 	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
 	return err
 }

@@ -150,8 +150,11 @@ func TestStore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := OpenStore(ctx, d); err != nil { // migrations are idempotent
+			defer s.Close()
+			if s2, err := OpenStore(ctx, d); err != nil { // migrations are idempotent
 				t.Fatal(err)
+			} else {
+				s2.Close()
 			}
 			id := newBrowserID()
 			if _, ok, err := s.Get(ctx, id); ok || err != nil {
@@ -182,11 +185,29 @@ func TestStore(t *testing.T) {
 			if err := s.Put(ctx, old, want, time.Now().Add(-browserCookieMaxAge-time.Hour)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := OpenStore(ctx, d); err != nil {
+			if s2, err := OpenStore(ctx, d); err != nil {
 				t.Fatal(err)
+			} else {
+				s2.Close()
 			}
 			if _, ok, _ := s.Get(ctx, old); ok {
 				t.Error("expired identity was not pruned")
+			}
+
+			// Written behind: visible at once, in the database after Close.
+			later := newBrowserID()
+			s.PutLater(later, want)
+			if got, ok, _ := s.Get(ctx, later); !ok || got != want {
+				t.Errorf("PutLater not visible: %+v %v", got, ok)
+			}
+			s.Close()
+			s3, err := OpenStore(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s3.Close()
+			if got, ok, err := s3.Get(ctx, later); !ok || got != want || err != nil {
+				t.Errorf("PutLater not written on Close: %+v %v %v", got, ok, err)
 			}
 		})
 	}

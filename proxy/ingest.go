@@ -3,9 +3,11 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -113,7 +115,7 @@ type wireEvent struct {
 	Properties    json.RawMessage `json:"properties"`
 	Time          json.RawMessage `json:"time"`
 	UniqueID      string          `json:"unique_id"`
-	Value         shop.Money      `json:"value,omitzero"`
+	Value         json.RawMessage `json:"value"`
 	Backfill      json.RawMessage `json:"backfill"`
 	ValueCurrency json.RawMessage `json:"value_currency"`
 }
@@ -130,11 +132,13 @@ type wireProfile struct {
 	// _kx with it); see wireIdentify.
 }
 
-// wireIdentify is the body of POST {prefix}i.
+// wireIdentify is the body of POST {prefix}i: the fields at the top level,
+// or inside "profile" (what the helper's proxy mode sends), not both.
 type wireIdentify struct {
 	wireProfile
-	Kx      string `json:"kx"`
-	Consent *bool  `json:"consent"`
+	Profile *wireProfile `json:"profile"`
+	Kx      string       `json:"kx"`
+	Consent *bool        `json:"consent"`
 }
 
 // Claim is what a browser claims about its shopper, validated.
@@ -280,7 +284,14 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err := shop.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
-	c, err := validateProfile(w.wireProfile, "")
+	prof, prefix := w.wireProfile, ""
+	if w.Profile != nil {
+		if w.wireProfile != (wireProfile{}) {
+			return Identify{}, snippetd.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
+		}
+		prof, prefix = *w.Profile, "profile"
+	}
+	c, err := validateProfile(prof, prefix)
 	if err != nil {
 		return Identify{}, err
 	}
@@ -331,17 +342,43 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (Eve
 		e.UniqueID = w.UniqueID
 	}
 
-	if w.Value.IsSet() {
-		switch c := w.Value.Cents(); {
+	if raw := bytes.TrimSpace(w.Value); len(raw) > 0 && string(raw) != "null" {
+		m, err := parseValue(raw)
+		if err != nil {
+			return e, snippetd.FieldErrorf(field+".value", "%s", err.Error())
+		}
+		switch c := m.Cents(); {
 		case c < 0:
 			return e, snippetd.FieldErrorf(field+".value", "must not be negative")
 		case c > v.limits.MaxValueCents:
 			return e, snippetd.FieldErrorf(field+".value", "must be at most %s", shop.Cents(v.limits.MaxValueCents))
 		}
-		e.Value = w.Value
+		e.Value = m
 	}
 	return e, nil
 }
+
+// parseValue reads an event value: a plain JSON number of at most 32
+// characters whose exponent, if any, is small. The limits keep a hostile
+// "1e100000" from costing big-number arithmetic before it is refused.
+func parseValue(raw []byte) (shop.Money, error) {
+	if len(raw) > 32 || !numberRe.Match(raw) {
+		return shop.Money{}, errors.New("must be a number such as 29.98")
+	}
+	if i := bytes.IndexAny(raw, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(strings.TrimPrefix(string(raw[i+1:]), "+"))
+		if err != nil || exp > 12 || exp < -12 {
+			return shop.Money{}, errors.New("must be a number such as 29.98")
+		}
+	}
+	var m shop.Money
+	if err := m.UnmarshalJSON(raw); err != nil {
+		return shop.Money{}, errors.New("must be a number such as 29.98")
+	}
+	return m, nil
+}
+
+var numberRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
 var uniqueIDRe = regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
 

@@ -75,7 +75,8 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"value_currency", ev(`{"metric":"Added to Cart","value":1,"value_currency":"USD"}`), snippetd.EINVALID, "events[0].value_currency"},
 		{"negative value", ev(`{"metric":"Added to Cart","value":-1}`), snippetd.EINVALID, "events[0].value"},
 		{"huge value", ev(`{"metric":"Added to Cart","value":1e12}`), snippetd.EINVALID, "events[0].value"},
-		{"value string", ev(`{"metric":"Added to Cart","value":"5"}`), snippetd.EBADREQUEST, ""},
+		{"value string", ev(`{"metric":"Added to Cart","value":"5"}`), snippetd.EINVALID, "events[0].value"},
+		{"value huge exponent", ev(`{"metric":"Added to Cart","value":1e100000}`), snippetd.EINVALID, "events[0].value"},
 		{"properties array", ev(`{"metric":"Viewed Product","properties":[1]}`), snippetd.EINVALID, "events[0].properties"},
 		{"properties too deep", ev(`{"metric":"Viewed Product","properties":` + deep + `}`), snippetd.EINVALID, "events[0].properties.a.b.c"},
 		{"bad time", ev(`{"metric":"Viewed Product","time":"yesterday"}`), snippetd.EINVALID, "events[0].time"},
@@ -112,10 +113,19 @@ func TestDecodeIdentify(t *testing.T) {
 	if d := cmp.Diff(want, id); d != "" {
 		t.Errorf("(-want +got):\n%s", d)
 	}
+	nested, err := v.DecodeIdentify([]byte(`{"profile":{"email":"a@b.co","phone_number":"+15005550006","first_name":"A"},"kx":"k.ABCDEF","consent":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, nested); d != "" {
+		t.Errorf("nested profile (-want +got):\n%s", d)
+	}
 	for body, field := range map[string]string{
-		`{"first_name":"A"}`:       "email",
-		`{"email":"x"}`:            "email",
-		`{"email":"a@b.co","x":1}`: "x",
+		`{"profile":{"email":"bad"}}`:                     "profile.email",
+		`{"email":"a@b.co","profile":{"email":"a@b.co"}}`: "profile",
+		`{"first_name":"A"}`:                              "email",
+		`{"email":"x"}`:                                   "email",
+		`{"email":"a@b.co","x":1}`:                        "x",
 	} {
 		if _, err := v.DecodeIdentify([]byte(body)); snippetd.ErrorField(err) != field {
 			t.Errorf("%s: got %v, want an error naming %q", body, err, field)

@@ -34,6 +34,7 @@ import (
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/metrics"
 )
 
 // Enqueuer is the part of the outbox the proxy needs: Enqueue returns only
@@ -79,6 +80,9 @@ type Options struct {
 	// RequireConsent drops (and counts) events and identifies whose body
 	// does not carry "consent": true.
 	RequireConsent bool
+	// Metrics counts accepted events and refusals by reason (default
+	// metrics.Nop).
+	Metrics metrics.BrowserEvents
 }
 
 // Stats counts what the proxy did since start.
@@ -127,6 +131,9 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.Nop{}
+	}
 	p := &Proxy{
 		opts:      opts,
 		validator: NewValidator(opts.CustomMetrics, opts.Limits),
@@ -167,9 +174,15 @@ type result struct {
 }
 
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away (wrk stopping, a tab closing): nobody to
+		// answer and nothing to log as an internal error.
+		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
+	}
 	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
 		p.Stats.Rejected.Add(1)
 	}
+	p.opts.Metrics.ObserveRejected("proxy", rejectReason(err), 1)
 	httpapi.Error(w, r, p.logger, err)
 }
 
@@ -273,6 +286,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
+		p.opts.Metrics.ObserveRejected("proxy", "consent", len(b.Events))
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
@@ -292,14 +306,12 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if next != stored {
-		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-			p.fail(w, r, err)
-			return
-		}
+		p.store.PutLater(bid, next)
 	}
 	if !profile.HasIdentifier() {
 		if !p.opts.KeepAnonymous {
 			p.Stats.DroppedAnonymous.Add(int64(len(b.Events)))
+			p.opts.Metrics.ObserveRejected("proxy", "anonymous", len(b.Events))
 			writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "anonymous"})
 			return
 		}
@@ -335,6 +347,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
+	p.opts.Metrics.ObserveAccepted("proxy", len(events))
 	writeJSON(w, http.StatusAccepted, result{Accepted: len(events)})
 }
 
@@ -476,3 +489,9 @@ func ParseOrigins(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// rejectReason names a refusal for the metrics by its error code:
+// "forbidden" (origin or metric), "rate_limited", "too_large",
+// "unsupported_media_type" (content type), "bad_request" (malformed JSON),
+// "invalid" and so on.
+func rejectReason(err error) string { return snippetd.ErrorCode(err) }

@@ -64,6 +64,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() })
 	if opts.AllowedOrigins == nil {
 		opts.AllowedOrigins = []string{shopOrigin}
 	}

@@ -1,0 +1,151 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+)
+
+// BenchmarkDeliveryBacklog delivers a 100,000-event backlog from a SQLite
+// outbox through the real Klaviyo client to the fake Klaviyo enforcing
+// Klaviyo's limits (bulk: burst 10/s, steady 150/min = 2,500 events/s).
+// Both token buckets (the client's and the fake's) are drained first with
+// 200 one-event bulk requests, so the figure is the sustained rate, not the
+// first minute's burst allowance. Beside it, in the same run and state: the
+// baseline of the bare client sending prebuilt 1,000-event requests in a
+// loop from three goroutines, with no outbox. It takes about 90 s.
+//
+//	go test ./outbox/ -run '^$' -bench DeliveryBacklog -benchtime 1x -v
+func BenchmarkDeliveryBacklog(b *testing.B) {
+	const backlog = 100_000
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for range b.N {
+		fake := klaviyotest.NewServer(b)
+		client, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		d, err := db.OpenSQLite(ctx, filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close()
+		o, err := Open(ctx, d, Options{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer o.Close()
+		for i := 0; i < backlog; i += 1000 {
+			batch := make([]klaviyo.Event, 1000)
+			for j := range batch {
+				batch[j] = benchEvent(i + j)
+			}
+			if err := o.Enqueue(ctx, batch, "bench"); err != nil {
+				b.Fatal(err)
+			}
+		}
+
+		// Drain the burst allowance of both buckets.
+		t0 := time.Now()
+		for i := range 200 {
+			e := benchEvent(i)
+			e.Metric, e.UniqueID = "Warm-up", fmt.Sprint("warm-", i)
+			if out := client.BulkCreateEvents(ctx, []klaviyo.Event{e}); out.Kind == klaviyo.Permanent {
+				b.Fatalf("warm-up request %d: %+v", i, out)
+			}
+		}
+		b.Logf("drained the burst allowance in %s", time.Since(t0).Round(time.Millisecond))
+
+		// Baseline: the bare client, prebuilt full requests, no outbox.
+		const baseReqs = 40
+		batches := make([][]klaviyo.Event, baseReqs)
+		for r := range batches {
+			for j := range 1000 {
+				e := benchEvent(j)
+				e.Metric, e.UniqueID = "Baseline", fmt.Sprint("base-", r, "-", j)
+				batches[r] = append(batches[r], e)
+			}
+		}
+		before := fake.StatsFor(klaviyotest.PathBulkEvents)
+		t0 = time.Now()
+		// Three senders, like the loop's BulkConcurrency.
+		next := make(chan []klaviyo.Event, len(batches))
+		for _, batch := range batches {
+			next <- batch
+		}
+		close(next)
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() {
+				for batch := range next {
+					for {
+						out := client.BulkCreateEvents(ctx, batch)
+						if out.Kind == klaviyo.Delivered {
+							break
+						}
+						if out.Kind == klaviyo.Permanent {
+							b.Errorf("baseline request: %+v", out)
+							return
+						}
+						time.Sleep(out.RetryAfter)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		baseRate := float64(baseReqs*1000) / time.Since(t0).Seconds()
+		afterBase := fake.StatsFor(klaviyotest.PathBulkEvents)
+
+		// The outbox: deliver the whole backlog.
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		b.ResetTimer()
+		t0 = time.Now()
+		go func() { o.Run(rctx, client); close(done) }()
+		for {
+			s, err := o.Status(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s.Pending == 0 {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		elapsed := time.Since(t0)
+		b.StopTimer()
+		stop()
+		<-done
+		after := fake.StatsFor(klaviyotest.PathBulkEvents)
+		reqs := after.Requests - afterBase.Requests
+		throttled := after.Throttled - afterBase.Throttled
+		rate := backlog / elapsed.Seconds()
+		got := 0
+		for _, e := range fake.Events() {
+			if e.Metric == "Placed Order" {
+				got++
+			}
+		}
+		if got != backlog {
+			b.Errorf("fake kept %d events, want %d", got, backlog)
+		}
+		b.ReportMetric(rate, "events/s")
+		b.ReportMetric(rate/2500*100, "%-of-2500/s")
+		b.ReportMetric(baseRate, "baseline-events/s")
+		b.ReportMetric(float64(throttled)/float64(max(reqs, 1))*100, "%-429")
+		b.ReportMetric(float64(backlog)/float64(max(reqs, 1)), "events/request")
+		b.ReportMetric(0, "ns/op")
+		b.Logf("outbox: %d events in %s = %.0f/s (%.1f%% of 2,500/s) in %d requests, %d throttled; baseline bare client %.0f/s (%d requests, %d throttled)",
+			backlog, elapsed.Round(time.Millisecond), rate, rate/25, reqs, throttled, baseRate, afterBase.Requests-before.Requests, afterBase.Throttled-before.Throttled)
+	}
+}

@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/outbox"
+)
+
+// BenchmarkEvents measures POST {prefix}e end to end in process: a
+// one-event batch from a shopper with an exchange id, through validation,
+// identity and the real SQLite outbox (group commit, synchronous=FULL).
+// Baseline in the same run: BenchmarkEventsNoStore, the same request with
+// an outbox that stores nothing, so the difference is the durable write.
+//
+//	go test ./proxy -run '^$' -bench 'BenchmarkEvents' -benchmem -cpu 2
+func BenchmarkEvents(b *testing.B) {
+	d := openTestDBs(&testing.T{})["sqlite"]
+	ob, err := outbox.Open(context.Background(), d, outbox.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ob.Close()
+	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }))
+}
+
+// BenchmarkEventsNoStore is BenchmarkEvents' baseline: everything but the
+// outbox write.
+func BenchmarkEventsNoStore(b *testing.B) {
+	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }))
+}
+
+func benchEvents(b *testing.B, out Enqueuer) {
+	d := openTestDBs(&testing.T{})["sqlite"]
+	store, err := OpenStore(context.Background(), d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := httpapi.NewServer()
+	p.Routes(s.Router())
+	kla := kxCookie("BenchShopper01.ABC123")
+	var n atomic.Int64
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			body := fmt.Sprintf(`{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","Price":12.5},"unique_id":"b-%d"}]}`, n.Add(1))
+			r := httptest.NewRequest("POST", "/s/e", strings.NewReader(body))
+			r.RemoteAddr = "203.0.113.7:1"
+			r.Header.Set("Origin", shopOrigin)
+			r.Header.Set("Content-Type", "text/plain")
+			r.AddCookie(kla)
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != http.StatusAccepted {
+				b.Fatalf("%d %s", w.Code, w.Body)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
