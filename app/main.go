@@ -196,4 +196,3 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		Logger:    logger,
 	}
 }
-
