@@ -53,6 +53,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		Burst:          c.ProxyBurst,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
+		Metrics:        m.Metrics,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		err := ob.Enqueue(ctx, events, "proxy")
 		if err == nil {

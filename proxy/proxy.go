@@ -34,6 +34,7 @@ import (
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/metrics"
 )
 
 // Enqueuer is the part of the outbox the proxy needs: Enqueue returns only
@@ -79,6 +80,9 @@ type Options struct {
 	// RequireConsent drops (and counts) events and identifies whose body
 	// does not carry "consent": true.
 	RequireConsent bool
+	// Metrics counts accepted events and refusals by reason (default
+	// metrics.Nop).
+	Metrics metrics.BrowserEvents
 }
 
 // Stats counts what the proxy did since start.
@@ -126,6 +130,9 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 	}
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.Nop{}
 	}
 	p := &Proxy{
 		opts:      opts,
@@ -175,6 +182,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
 		p.Stats.Rejected.Add(1)
 	}
+	p.opts.Metrics.ObserveRejected("proxy", rejectReason(err), 1)
 	httpapi.Error(w, r, p.logger, err)
 }
 
@@ -278,6 +286,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
+		p.opts.Metrics.ObserveRejected("proxy", "consent", len(b.Events))
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
@@ -302,6 +311,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !profile.HasIdentifier() {
 		if !p.opts.KeepAnonymous {
 			p.Stats.DroppedAnonymous.Add(int64(len(b.Events)))
+			p.opts.Metrics.ObserveRejected("proxy", "anonymous", len(b.Events))
 			writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "anonymous"})
 			return
 		}
@@ -337,6 +347,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
+	p.opts.Metrics.ObserveAccepted("proxy", len(events))
 	writeJSON(w, http.StatusAccepted, result{Accepted: len(events)})
 }
 
@@ -478,3 +489,9 @@ func ParseOrigins(s string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// rejectReason names a refusal for the metrics by its error code:
+// "forbidden" (origin or metric), "rate_limited", "too_large",
+// "unsupported_media_type" (content type), "bad_request" (malformed JSON),
+// "invalid" and so on.
+func rejectReason(err error) string { return snippetd.ErrorCode(err) }
