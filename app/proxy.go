@@ -53,10 +53,12 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		Burst:          c.ProxyBurst,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
+		Metrics:        m.Metrics,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		return ob.Enqueue(ctx, events, "proxy")
 	}), script, m.Logger)
 	p.Routes(s.Router())
+	s.ProxyPrefix = c.ProxyPrefix
 	m.Proxy = p
 	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
 	return nil
