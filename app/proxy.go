@@ -55,7 +55,11 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
-		return ob.Enqueue(ctx, events, "proxy")
+		err := ob.Enqueue(ctx, events, "proxy")
+		if err == nil {
+			m.Catalog.ObserveEvents(events) // catalog: count unknown product ids
+		}
+		return err
 	}), script, m.Logger)
 	p.Routes(s.Router())
 	s.ProxyPrefix = c.ProxyPrefix

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -480,4 +481,24 @@ func FuzzEncodersRoundTrip(f *testing.F) {
 			t.Fatalf("XML: %q -> %q (%v)", s, fromXML.V, err)
 		}
 	})
+}
+
+func TestObservePushesAndEvents(t *testing.T) {
+	c := openFile(t, "testdata/products.json", 0)
+	for _, p := range []string{
+		`["track","Viewed Product",{"ProductID":"tee-1","ProductName":"x"}]`,
+		`["trackViewedItem",{"ItemId":"ghost-viewed"}]`,
+		`["track","Viewed Product",{"ProductID":"ghost-1"}]`,
+		`["track","Added to Cart",{"AddedItemProductID":"ghost-2","Items":[{"ProductID":"tee-1"},{"ProductID":"ghost-x"}]}]`,
+		`["track","Started Checkout",{"Items":[{"ProductID":"mug-2"},{"ProductID":1234}]}]`,
+		`["identify",{"email":"a@b.c"}]`,
+		`not json`,
+	} {
+		c.ObservePush([]byte(p))
+	}
+	c.ObserveEvents([]klaviyo.Event{{Metric: "Ordered Product", Properties: json.RawMessage(`{"ProductID":"ghost-1"}`)}})
+	want := UnknownReport{Events: 4, Top: []UnknownID{{"ghost-1", 2}, {"1234", 1}, {"ghost-2", 1}}}
+	if d := cmp.Diff(want, c.Problems().UnknownProductIDs); d != "" {
+		t.Errorf("unknown ids (-want +got):\n%s", d)
+	}
 }

@@ -281,3 +281,26 @@ func TestCatalogAPIRefusedForFileCatalog(t *testing.T) {
 		t.Errorf("PATCH on a file catalog: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestRenderCountsUnknownProducts: the render API reports the product ids
+// of the events it renders to the catalog.
+func TestRenderCountsUnknownProducts(t *testing.T) {
+	s := catalogServer(t, catalog.Options{File: writeProducts(t, 3)})
+	for _, body := range []string{
+		`{"product":{"id":"a","name":"known","price":1}}`,
+		`{"product":{"id":"ghost","name":"unknown","price":1}}`,
+		`{"product":{"id":"ghost","name":"unknown","price":1}}`,
+	} {
+		if w := do(s, "POST", "/v1/render/viewed-product", body, "Content-Type", "application/json"); w.Code != 200 {
+			t.Fatalf("render: %d %s", w.Code, w.Body)
+		}
+	}
+	batch := `{"snippets":[{"type":"added-to-cart","cart":{"id":"c","items":[{"product":{"id":"b","name":"n","price":1},"quantity":1},{"product":{"id":"phantom","name":"n","price":1},"quantity":1}]},"added":{"product":{"id":"phantom","name":"n","price":1},"quantity":1}}]}`
+	if w := do(s, "POST", "/v1/render", batch, "Content-Type", "application/json"); w.Code != 200 {
+		t.Fatalf("batch: %d %s", w.Code, w.Body)
+	}
+	want := catalog.UnknownReport{Events: 3, Top: []catalog.UnknownID{{ID: "ghost", Count: 2}, {ID: "phantom", Count: 1}}}
+	if d := cmp.Diff(want, s.Catalog.Problems().UnknownProductIDs); d != "" {
+		t.Errorf("unknown ids (-want +got):\n%s", d)
+	}
+}

@@ -29,6 +29,9 @@ func (s *Server) renderer() render.Renderer {
 	if s.ProxyPrefix != "" {
 		rd.KlaviyoJSURL = s.ProxyPrefix + "k.js" // first-party proxy (package proxy)
 	}
+	if s.Catalog != nil {
+		rd.Observe = s.Catalog.Observe
+	}
 	return rd
 }
 
@@ -107,6 +110,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
+	s.observeRendered(res) // catalog: count events naming unknown products
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")

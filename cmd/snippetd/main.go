@@ -40,6 +40,7 @@ commands:
   serve      run the HTTP server (flags: snippetd serve -h)
   render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json] [--nonce N]
   outbox     inspect the event outbox: snippetd outbox status|dead-letters|replay (snippetd outbox -h)
+  catalog    send the catalog with Klaviyo's Catalog API: snippetd catalog sync [--dry-run] [--delete]
   backfill   send historical orders: snippetd backfill --orders FILE [--dry-run] (flags: snippetd backfill -h)
   version    print the version
 `
@@ -58,6 +59,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = renderCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "outbox":
 		err = outboxCmd(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "catalog":
+		err = catalogCmd(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "backfill":
 		err = backfill(ctx, args[1:], stdin, stdout, stderr)
 	case "version":
