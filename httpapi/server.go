@@ -37,6 +37,10 @@ type Server struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// ProxyPrefix is the first-party proxy's prefix when SNIPPETD_PROXY=on
+	// (empty otherwise): the render API's loader then takes klaviyo.js from
+	// {prefix}k.js on the shop's own domain.
+	ProxyPrefix string
 	// PublicKey is the default Klaviyo public key for the loader.
 	PublicKey string
 	// ReadyChecks run on GET /readyz.

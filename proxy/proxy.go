@@ -80,8 +80,8 @@ type Options struct {
 	// RequireConsent drops (and counts) events and identifies whose body
 	// does not carry "consent": true.
 	RequireConsent bool
-	// Metrics counts accepted events and refusals by reason (default
-	// metrics.Nop).
+	// Metrics counts accepted and refused events for GET /metrics
+	// (default metrics.Nop).
 	Metrics metrics.BrowserEvents
 }
 
@@ -179,10 +179,10 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// answer and nothing to log as an internal error.
 		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
 	}
-	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
+	if reason := rejectReason(err); reason != "" {
 		p.Stats.Rejected.Add(1)
+		p.opts.Metrics.ObserveRejected("proxy", reason, 1)
 	}
-	p.opts.Metrics.ObserveRejected("proxy", rejectReason(err), 1)
 	httpapi.Error(w, r, p.logger, err)
 }
 
@@ -211,6 +211,31 @@ func (p *Proxy) cors(w http.ResponseWriter, origin string) {
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Add("Vary", "Origin")
+}
+
+// rejectReason is the metrics token for a refused request, "" for
+// failures that are the server's.
+func rejectReason(err error) string {
+	switch snippetd.ErrorCode(err) {
+	case snippetd.EFORBIDDEN:
+		return "bad_origin"
+	case snippetd.ERATELIMIT:
+		return "rate_limited"
+	case snippetd.ETOOLARGE:
+		return "too_large"
+	case snippetd.EUNSUPPORTED:
+		return "content_type"
+	case snippetd.EBADREQUEST:
+		return "malformed"
+	case snippetd.EINVALID:
+		if strings.HasSuffix(snippetd.ErrorField(err), ".metric") {
+			return "forbidden_metric"
+		}
+		return "invalid"
+	case "method_not_allowed", snippetd.ENOTFOUND:
+		return "malformed"
+	}
+	return ""
 }
 
 // handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
@@ -286,7 +311,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
-		p.opts.Metrics.ObserveRejected("proxy", "consent", len(b.Events))
+		p.opts.Metrics.ObserveRejected("proxy", "no_consent", len(b.Events))
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
@@ -379,6 +404,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !id.Consent {
 		p.Stats.DroppedConsent.Add(1)
+		p.opts.Metrics.ObserveRejected("proxy", "no_consent", 1)
 		writeJSON(w, http.StatusAccepted, result{Dropped: 1, Reason: "consent"})
 		return
 	}
@@ -489,9 +515,3 @@ func ParseOrigins(s string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// rejectReason names a refusal for the metrics by its error code:
-// "forbidden" (origin or metric), "rate_limited", "too_large",
-// "unsupported_media_type" (content type), "bad_request" (malformed JSON),
-// "invalid" and so on.
-func rejectReason(err error) string { return snippetd.ErrorCode(err) }
