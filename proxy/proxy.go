@@ -156,8 +156,10 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 func (p *Proxy) Routes(r *mux.Router) {
 	r.HandleFunc(p.opts.Prefix+"e", p.handleEvents).Methods("POST")
 	r.HandleFunc(p.opts.Prefix+"i", p.handleIdentify).Methods("POST")
+	r.HandleFunc(p.opts.Prefix+"forget", p.handleForget).Methods("POST")
 	r.HandleFunc(p.opts.Prefix+"e", p.handlePreflight).Methods("OPTIONS")
 	r.HandleFunc(p.opts.Prefix+"i", p.handlePreflight).Methods("OPTIONS")
+	r.HandleFunc(p.opts.Prefix+"forget", p.handlePreflight).Methods("OPTIONS")
 	if p.script != nil {
 		r.HandleFunc(p.opts.Prefix+"k.js", p.handleScript).Methods("GET", "HEAD")
 	}
@@ -448,6 +450,34 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	p.Stats.Identified.Add(1)
 	writeJSON(w, http.StatusAccepted, result{Accepted: 1})
+}
+
+// handleForget serves POST {prefix}forget: the shopper withdrew consent,
+// so the identity stored for this browser is deleted and its HttpOnly
+// browser cookie expired (a page's script cannot delete it; the helper's
+// consent(false) only removes __kla_id). 204 either way.
+func (p *Proxy) handleForget(w http.ResponseWriter, r *http.Request) {
+	if _, err := p.admit(w, r); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
+		if err := p.store.Delete(r.Context(), c.Value); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     BrowserCookie,
+		Value:    "",
+		Path:     p.opts.Prefix,
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   isHTTPS(r, p.opts.TrustedProxies),
+		SameSite: http.SameSiteLaxMode,
+	})
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // handleScript serves GET and HEAD {prefix}k.js: klaviyo.js for the
