@@ -460,23 +460,26 @@ func TestRetrierStopsOnPermanentAndAttempts(t *testing.T) {
 	}
 }
 
-// TestClientRateLimit sends a burst through the client's token bucket at
-// the fake's own limit: the client must pace itself so the fake never
-// throttles, while an unlimited client against the same limit is throttled.
+// TestClientRateLimit sends requests through the client's token buckets
+// set to half the fake's limits: the client must pace itself so the fake
+// never throttles. Half, because requests leave the client's bucket evenly
+// but reach the fake's with scheduling delays; at half rate a delay of up
+// to a second is absorbed. The control, an unlimited client sending more
+// than the fake's steady bucket holds, is throttled whatever the timing.
 func TestClientRateLimit(t *testing.T) {
-	lim := klaviyotest.Limits{Burst: 40, Steady: -1}
-	// The client runs at 90% of the fake's limit: requests leave the
-	// client's bucket evenly but may reach the fake bunched up.
+	lim := klaviyotest.Limits{Burst: 40, Steady: 100}
 	for _, limited := range []bool{true, false} {
 		fake := klaviyotest.NewServer(t)
 		fake.SetLimits(klaviyotest.PathEvents, lim)
 		o := klaviyo.Options{}
+		n := 150
 		if limited {
-			o.EventLimits = klaviyo.Limits{Burst: lim.Burst * 9 / 10, Steady: -1}
+			o.EventLimits = klaviyo.Limits{Burst: lim.Burst / 2, Steady: lim.Steady / 2}
+			n = lim.Steady / 2
 		}
 		c := newClient(t, fake, o)
 		var wg sync.WaitGroup
-		for i := range 80 {
+		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
