@@ -278,7 +278,7 @@ func TestClassification(t *testing.T) {
 			if tt.key != "" {
 				fake.SetKeys(tt.key, klaviyotest.CompanyID)
 			}
-			c := newClient(t, fake, klaviyo.Options{Revision: tt.revision, Timeout: 200 * time.Millisecond, Backoff: bo})
+			c := newClient(t, fake, klaviyo.Options{Revision: tt.revision, Timeout: 2 * time.Second, Backoff: bo})
 			out := c.CreateEvent(context.Background(), sampleEvent("42"))
 			if out.Kind != tt.wantKind || out.Status != tt.wantStatus || out.RetryAfter != tt.wantWait || !strings.Contains(out.Detail, tt.wantDetail) {
 				t.Errorf("got %v status %d wait %v detail %q; want %v %d %v containing %q",
@@ -412,7 +412,7 @@ func TestRetrierAgainstFaults(t *testing.T) {
 				fake := klaviyotest.NewServer(t)
 				fake.FailNext(tt.n, tt.fault)
 				var sl sleeps
-				r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{Backoff: bo, Timeout: 200 * time.Millisecond}), Sleep: sl.sleep, MaxAttempts: 10}
+				r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{Backoff: bo, Timeout: time.Second}), Sleep: sl.sleep, MaxAttempts: 10}
 				var out klaviyo.Outcome
 				want := 1
 				if bulk {

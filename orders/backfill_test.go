@@ -126,7 +126,7 @@ func checkFake(t *testing.T, fake *klaviyotest.Server, os []shop.Order) {
 
 func backfillClient(t *testing.T, fake *klaviyotest.Server, bulk klaviyo.Limits) *klaviyo.Client {
 	t.Helper()
-	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, BulkLimits: bulk, Timeout: 2 * time.Second,
+	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, BulkLimits: bulk,
 		Backoff: klaviyo.Backoff{Base: time.Second, Max: 8 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
