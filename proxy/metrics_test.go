@@ -29,9 +29,9 @@ snippetd_browser_events_accepted_total{source="proxy"} 1
 # HELP snippetd_browser_events_rejected_total Events from browsers refused, by source and reason.
 # TYPE snippetd_browser_events_rejected_total counter
 snippetd_browser_events_rejected_total{reason="anonymous",source="proxy"} 1
-snippetd_browser_events_rejected_total{reason="bad_request",source="proxy"} 1
-snippetd_browser_events_rejected_total{reason="forbidden",source="proxy"} 1
-snippetd_browser_events_rejected_total{reason="invalid",source="proxy"} 1
+snippetd_browser_events_rejected_total{reason="bad_origin",source="proxy"} 1
+snippetd_browser_events_rejected_total{reason="forbidden_metric",source="proxy"} 1
+snippetd_browser_events_rejected_total{reason="malformed",source="proxy"} 1
 `
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), "snippetd_browser_events_accepted_total", "snippetd_browser_events_rejected_total"); err != nil {
 		t.Error(err)
