@@ -128,6 +128,7 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"email":"a@b.co","first_name":"A"}`},
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"first_name":"A"}`},
 		{"OPTIONS", "/s/e", "https://shop.example", "", ""},
+		{"POST", "/s/forget", "https://shop.example", "", ""},
 		{"GET", "/s/k.js", "", "", ""},
 		{"GET", "/s/k.js?key=" + klaviyotest.PrivateKey, "", "", ""},
 		{"GET", "/s/e", "", "", ""},

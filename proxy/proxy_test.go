@@ -349,3 +349,31 @@ func TestPreflight(t *testing.T) {
 		t.Errorf("evil preflight: %d", w.Code)
 	}
 }
+
+func TestForget(t *testing.T) {
+	h := newHarness(t, Options{})
+	w := h.do(req{path: "/s/i", body: `{"email":"ana@example.com"}`})
+	bid := w.Result().Cookies()[0]
+	h.out.take()
+	if _, ok, _ := h.p.store.Get(context.Background(), bid.Value); !ok {
+		t.Fatal("identify not stored")
+	}
+	w = h.do(req{path: "/s/forget", cookies: []*http.Cookie{bid}})
+	if w.Code != 204 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if c := w.Result().Cookies(); len(c) != 1 || c[0].Name != BrowserCookie || c[0].MaxAge != -1 || !c[0].HttpOnly {
+		t.Errorf("cookie not expired: %+v", c)
+	}
+	if _, ok, _ := h.p.store.Get(context.Background(), bid.Value); ok {
+		t.Error("identity still stored after forget")
+	}
+	// Later events from that browser id carry nothing remembered.
+	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid}})
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"reason":"anonymous"`) || len(h.out.take()) != 0 {
+		t.Errorf("after forget: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{path: "/s/forget", headers: map[string]string{"Origin": "https://evil.example"}}); w.Code != 403 {
+		t.Errorf("forget from another origin: %d", w.Code)
+	}
+}
