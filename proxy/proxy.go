@@ -420,33 +420,33 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	if next == stored {
-		writeJSON(w, http.StatusAccepted, result{Accepted: 1})
-		return
-	}
-	if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-		p.fail(w, r, err)
-		return
-	}
-	if next.Claim != stored.Claim {
-		profile := claimProfile(next.Claim)
-		if ip.IsValid() {
-			profile.Location = &klaviyo.Location{IP: ip.String()}
-		}
-		h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
-		ev := klaviyo.Event{
-			Metric:     IdentifyMetric,
-			Profile:    profile,
-			Properties: json.RawMessage(`{}`),
-			Time:       now.UTC().Truncate(time.Second),
-			UniqueID:   "sd-identify-" + hex.EncodeToString(h[:12]),
-		}
-		if err := p.outbox.Enqueue(r.Context(), []klaviyo.Event{ev}); err != nil {
-			p.logger.Error("proxy: enqueue identify failed", "err", err)
-			w.Header().Set("Retry-After", "5")
-			p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+	if next != stored {
+		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
+			p.fail(w, r, err)
 			return
 		}
+	}
+	// The profile update is enqueued even when the stored identity did
+	// not change: an event batch of the same tick may have stored it a
+	// moment earlier. Its unique_id makes Klaviyo keep one per browser and
+	// identity, however often it is sent.
+	profile := claimProfile(next.Claim)
+	if ip.IsValid() {
+		profile.Location = &klaviyo.Location{IP: ip.String()}
+	}
+	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
+	ev := klaviyo.Event{
+		Metric:     IdentifyMetric,
+		Profile:    profile,
+		Properties: json.RawMessage(`{}`),
+		Time:       now.UTC().Truncate(time.Second),
+		UniqueID:   "sd-identify-" + hex.EncodeToString(h[:12]),
+	}
+	if err := p.outbox.Enqueue(r.Context(), []klaviyo.Event{ev}); err != nil {
+		p.logger.Error("proxy: enqueue identify failed", "err", err)
+		w.Header().Set("Retry-After", "5")
+		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+		return
 	}
 	p.Stats.Identified.Add(1)
 	writeJSON(w, http.StatusAccepted, result{Accepted: 1})

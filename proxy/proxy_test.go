@@ -187,10 +187,11 @@ func TestIdentifyThenEvents(t *testing.T) {
 	if len(upd) != 1 || upd[0].Metric != IdentifyMetric || upd[0].Profile.Email != "ana@example.com" || upd[0].Profile.FirstName != "Ana" || upd[0].Profile.Kx != "" {
 		t.Fatalf("profile update %+v", upd)
 	}
-	// The same identify again stores nothing new and sends nothing.
+	// The same identify again sends the same update, with the same
+	// unique_id, so Klaviyo keeps one.
 	h.do(req{path: "/s/i", body: `{"email":"ana@example.com","first_name":"Ana"}`, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
-	if got := h.out.take(); len(got) != 0 {
-		t.Errorf("repeated identify sent %+v", got)
+	if got := h.out.take(); len(got) != 1 || got[0].UniqueID != upd[0].UniqueID {
+		t.Errorf("repeated identify sent %+v, want the same unique_id %s", got, upd[0].UniqueID)
 	}
 	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
 	if w.Code != http.StatusAccepted {
