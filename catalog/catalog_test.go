@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -500,5 +501,26 @@ func TestObservePushesAndEvents(t *testing.T) {
 	want := UnknownReport{Events: 4, Top: []UnknownID{{"ghost-1", 2}, {"1234", 1}, {"ghost-2", 1}}}
 	if d := cmp.Diff(want, c.Problems().UnknownProductIDs); d != "" {
 		t.Errorf("unknown ids (-want +got):\n%s", d)
+	}
+}
+
+func TestIDSet(t *testing.T) {
+	var s idSet
+	want := map[uint64]bool{}
+	for i := range 5000 {
+		h := uint64(i*7919) % 3001 // repeats, and 0
+		if got := s.add(h); got != !want[s.key(h)] {
+			t.Fatalf("add(%d) = %v", h, got)
+		}
+		want[s.key(h)] = true
+	}
+	got := s.sorted()
+	if len(got) != len(want) || !slices.IsSorted(got) {
+		t.Fatalf("sorted: %d members, want %d", len(got), len(want))
+	}
+	for _, h := range got {
+		if !want[h] {
+			t.Fatalf("unexpected member %d", h)
+		}
 	}
 }
