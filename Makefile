@@ -28,6 +28,13 @@ generate:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+## fuzz: the snippet and render fuzz targets, FUZZTIME each (a duration, or Nx executions)
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test ./snippets -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderBatch$$' -fuzztime $(FUZZTIME)
+
 ## lint: formatting, vet, and generated files that are fresh
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

@@ -53,6 +53,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		Burst:          c.ProxyBurst,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
+		Metrics:        m.Metrics,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		err := ob.Enqueue(ctx, events, "proxy")
 		if err == nil {
@@ -61,6 +62,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		return err
 	}), script, m.Logger)
 	p.Routes(s.Router())
+	s.ProxyPrefix = c.ProxyPrefix
 	m.Proxy = p
 	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
 	return nil

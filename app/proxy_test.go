@@ -76,6 +76,42 @@ func TestProxyThroughOutboxToKlaviyo(t *testing.T) {
 	if len(got) != 1 || got[0].Metric != "Viewed Product" || got[0].Profile["_kx"] != "Ab9x_k."+klaviyotest.CompanyID || got[0].UniqueID != "vp-1" {
 		t.Errorf("fake received %+v", got)
 	}
+
+	// A refused request, then both show in GET /metrics.
+	req, _ = http.NewRequest("POST", m.Server.URL()+"/s/e", strings.NewReader(`{"events":[{"metric":"Placed Order"}]}`))
+	req.Header.Set("Origin", "https://shop.example")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	resp, err = http.Get(m.Server.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`snippetd_browser_events_accepted_total{source="proxy"} 1`,
+		`snippetd_browser_events_rejected_total{reason="forbidden_metric",source="proxy"} 1`,
+	} {
+		if !strings.Contains(string(body), line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+}
+
+// TestLoaderUsesProxy checks that the render API's loader takes klaviyo.js
+// from the proxy when the proxy is on.
+func TestLoaderUsesProxy(t *testing.T) {
+	m, _ := startProxyMain(t)
+	resp, err := http.Post(m.Server.URL()+"/v1/render/loader", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `src="/s/k.js"`) || strings.Contains(string(body), "static.klaviyo.com") {
+		t.Errorf("loader: %d %s", resp.StatusCode, body)
+	}
 }
 
 // TestPrivateKeyInNoResponse sends every kind of proxy request, good and

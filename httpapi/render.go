@@ -25,7 +25,14 @@ func OpenAPI() []byte { return openAPI }
 
 // renderer returns the snippet renderer configured from the server.
 func (s *Server) renderer() render.Renderer {
-	return render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
+	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
+	if s.ProxyPrefix != "" {
+		rd.KlaviyoJSURL = s.ProxyPrefix + "k.js" // first-party proxy (package proxy)
+	}
+	if s.Catalog != nil {
+		rd.Observe = s.Catalog.Observe
+	}
+	return rd
 }
 
 // handleRender serves POST /v1/render/{snippet}: the body is the snippet's

@@ -37,6 +37,10 @@ type Server struct {
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// ProxyPrefix is the first-party proxy's prefix when SNIPPETD_PROXY=on
+	// (empty otherwise): the render API's loader then takes klaviyo.js from
+	// {prefix}k.js on the shop's own domain.
+	ProxyPrefix string
 	// PublicKey is the default Klaviyo public key for the loader.
 	PublicKey string
 	// ReadyChecks run on GET /readyz.
@@ -60,6 +64,8 @@ type Server struct {
 	// StreamPoll is how often the inspector's live stream re-reads the
 	// outbox (default 1s).
 	StreamPoll time.Duration
+	// Demo turns on the demo shop at /demo/ (nil: off).
+	Demo *Demo
 
 	// Orders API (issue 4).
 

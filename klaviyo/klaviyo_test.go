@@ -495,3 +495,31 @@ func TestClientRateLimit(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+// FuzzValidate: whatever the properties, Validate never panics, and an
+// event it accepts encodes to a body Klaviyo's schema accepts.
+// go test -run '^$' -fuzz FuzzValidate -fuzztime 60s ./klaviyo/
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,{"b":"c"}]}`, `[]`, `"x"`, `{"a":`, `{"a":1}{"b":2}`, `null`, `{"\u0000":"\ud800"}`} {
+		f.Add(s, "Placed Order", "a@example.com")
+	}
+	sch, _ := klaviyotest.LoadSchemas()
+	f.Fuzz(func(t *testing.T, props, metric, email string) {
+		e := klaviyo.Event{Metric: metric, Profile: klaviyo.Profile{Email: email}, Properties: json.RawMessage(props), Time: now}
+		if err := e.ValidateAt(now); err != nil {
+			if snippetd.ErrorCode(err) != snippetd.EINVALID {
+				t.Fatalf("error is not EINVALID: %v", err)
+			}
+			return
+		}
+		b, err := klaviyo.EncodeEvent(e)
+		if err != nil {
+			t.Fatalf("valid event does not encode: %v", err)
+		}
+		if sch != nil {
+			if err := sch.ValidateJSON("create_event.json", b); err != nil {
+				t.Fatalf("valid event breaks the schema: %v\n%s", err, b)
+			}
+		}
+	})
+}

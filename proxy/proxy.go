@@ -34,6 +34,7 @@ import (
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/metrics"
 )
 
 // Enqueuer is the part of the outbox the proxy needs: Enqueue returns only
@@ -79,6 +80,9 @@ type Options struct {
 	// RequireConsent drops (and counts) events and identifies whose body
 	// does not carry "consent": true.
 	RequireConsent bool
+	// Metrics counts accepted and refused events for GET /metrics
+	// (default metrics.Nop).
+	Metrics metrics.BrowserEvents
 }
 
 // Stats counts what the proxy did since start.
@@ -127,6 +131,9 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 	if logger == nil {
 		logger = slog.Default()
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.Nop{}
+	}
 	p := &Proxy{
 		opts:      opts,
 		validator: NewValidator(opts.CustomMetrics, opts.Limits),
@@ -172,8 +179,9 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// answer and nothing to log as an internal error.
 		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
 	}
-	if c := snippetd.ErrorCode(err); c != snippetd.EINTERNAL && c != snippetd.EUNAVAILABLE {
+	if reason := rejectReason(err); reason != "" {
 		p.Stats.Rejected.Add(1)
+		p.opts.Metrics.ObserveRejected("proxy", reason, 1)
 	}
 	httpapi.Error(w, r, p.logger, err)
 }
@@ -203,6 +211,31 @@ func (p *Proxy) cors(w http.ResponseWriter, origin string) {
 	h.Set("Access-Control-Allow-Origin", origin)
 	h.Set("Access-Control-Allow-Credentials", "true")
 	h.Add("Vary", "Origin")
+}
+
+// rejectReason is the metrics token for a refused request, "" for
+// failures that are the server's.
+func rejectReason(err error) string {
+	switch snippetd.ErrorCode(err) {
+	case snippetd.EFORBIDDEN:
+		return "bad_origin"
+	case snippetd.ERATELIMIT:
+		return "rate_limited"
+	case snippetd.ETOOLARGE:
+		return "too_large"
+	case snippetd.EUNSUPPORTED:
+		return "content_type"
+	case snippetd.EBADREQUEST:
+		return "malformed"
+	case snippetd.EINVALID:
+		if strings.HasSuffix(snippetd.ErrorField(err), ".metric") {
+			return "forbidden_metric"
+		}
+		return "invalid"
+	case "method_not_allowed", snippetd.ENOTFOUND:
+		return "malformed"
+	}
+	return ""
 }
 
 // handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
@@ -278,6 +311,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
+		p.opts.Metrics.ObserveRejected("proxy", "no_consent", len(b.Events))
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
@@ -302,6 +336,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !profile.HasIdentifier() {
 		if !p.opts.KeepAnonymous {
 			p.Stats.DroppedAnonymous.Add(int64(len(b.Events)))
+			p.opts.Metrics.ObserveRejected("proxy", "anonymous", len(b.Events))
 			writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "anonymous"})
 			return
 		}
@@ -337,6 +372,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
+	p.opts.Metrics.ObserveAccepted("proxy", len(events))
 	writeJSON(w, http.StatusAccepted, result{Accepted: len(events)})
 }
 
@@ -368,6 +404,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.opts.RequireConsent && !id.Consent {
 		p.Stats.DroppedConsent.Add(1)
+		p.opts.Metrics.ObserveRejected("proxy", "no_consent", 1)
 		writeJSON(w, http.StatusAccepted, result{Dropped: 1, Reason: "consent"})
 		return
 	}

@@ -57,6 +57,10 @@ type Renderer struct {
 	// Now is the clock for a Started Checkout request without a time (nil:
 	// time.Now); tests pin it.
 	Now func() time.Time
+	// Observe, when set, is called with the ProductID of every product a
+	// rendered snippet names (the catalog counts ids it lacks, since
+	// Klaviyo joins events to the catalog by id).
+	Observe func(productID string)
 }
 
 // Result is a rendered partial and the arrays it pushes, in page order.
@@ -232,6 +236,9 @@ func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, er
 		return snippets.Snippet{}, snippetd.FieldErrorf("product", "is required")
 	}
 	s := snippets.ViewedProduct(*req.Product)
+	if s.Err() == nil && rd.Observe != nil {
+		rd.Observe(req.Product.ID)
+	}
 	return s, s.Err()
 }
 
@@ -243,6 +250,7 @@ func (rd Renderer) addedToCart(req addedToCartRequest) (snippets.Snippet, error)
 		return snippets.Snippet{}, snippetd.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
 	}
 	s := snippets.AddedToCart(*req.Cart, *req.Added)
+	rd.observeCart(s, req.Cart)
 	return s, s.Err()
 }
 
@@ -263,7 +271,18 @@ func (rd Renderer) startedCheckout(req startedCheckoutRequest) (snippets.Snippet
 		at = time.Now()
 	}
 	s := snippets.StartedCheckout(*req.Cart, at)
+	rd.observeCart(s, req.Cart)
 	return s, s.Err()
+}
+
+// observeCart reports the products of a cart that rendered.
+func (rd Renderer) observeCart(s snippets.Snippet, c *shop.Cart) {
+	if s.Err() != nil || rd.Observe == nil {
+		return
+	}
+	for _, l := range c.Items {
+		rd.Observe(l.Product.ID)
+	}
 }
 
 func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {

@@ -245,3 +245,18 @@ func checkErr(t *testing.T, err error, code, field string) {
 		t.Error("empty message")
 	}
 }
+
+func TestObserveProducts(t *testing.T) {
+	var got []string
+	rd := Renderer{PublicKey: "AbC123", Observe: func(id string) { got = append(got, id) }}
+	for _, name := range Names {
+		if _, err := rd.Render(context.Background(), name, []byte(okBodies[name])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd.Render(context.Background(), ViewedProduct, []byte(`{"product":{"id":"bad","name":"n","price":-1}}`))
+	want := []string{"1", "1111", "1112", "1111", "1112"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("observed ids (-want +got):\n%s", diff)
+	}
+}

@@ -39,7 +39,7 @@ const MaxGzipBytes = 1500
 
 // MaxGzipBytesWithFeatures is the budget of the builds with consent gating
 // or proxy mode, which only pages using them download.
-const MaxGzipBytesWithFeatures = 2000
+const MaxGzipBytesWithFeatures = 2048
 
 // Bundle is a built helper: its bytes, their identity for caching and
 // subresource integrity, and precompressed variants to serve.

@@ -50,15 +50,27 @@ const safe =
 
 const on = (name: string, f: Fn) => d.addEventListener(name, safe(f), true);
 
-/** attr reads the JSON of data-snippetd-{name} on el or its closest ancestor having it. */
+/** attr reads the JSON of data-snippetd-{name} on el or its closest ancestor having it (empty: 0). */
 const attr = (el: Element | null, name: string) =>
-  (el = el && el.closest("[data-snippetd-" + name + "]")) && JSON.parse(el.getAttribute("data-snippetd-" + name)!);
+  (el = el && el.closest("[data-snippetd-" + name + "]")) && JSON.parse(el.getAttribute("data-snippetd-" + name) || "0");
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
   PROXY ? toProxy(cfg.proxy!, x) : (w.klaviyo || (w._klOnsite = w._klOnsite || [])).push(x);
 
+/** queue makes an API method: build the pushes, then deliver, hold or drop them by consent. */
+const queue =
+  (build: Fn): Fn =>
+  (...a) =>
+    B.clean(build(...a)).forEach((x: Push) =>
+      CONSENT ? (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver(x),
+    );
+
 const api: { [k: string]: Fn } = {
+  viewedProduct: queue(B.viewedProduct),
+  addedToCart: queue(B.addedToCart),
+  startedCheckout: queue(B.startedCheckout),
+  identify: queue(B.identify),
   /** setCart tells the helper the cart as it is now, before the next click. */
   setCart: (c: Cart) => (state.k = c),
   consent: (ok: boolean) => {
@@ -80,18 +92,9 @@ const api: { [k: string]: Fn } = {
       state.c = ok;
     }
   },
+  /** push runs a call queued as ["method", ...args] before the helper loaded. */
+  push: (a: [string, ...unknown[]]) => api[a[0]](...a.slice(1)),
 };
-for (const [k, build] of [
-  ["viewedProduct", B.viewedProduct],
-  ["addedToCart", B.addedToCart],
-  ["startedCheckout", B.startedCheckout],
-  ["identify", B.identify],
-] as [string, Fn][])
-  api[k] = (...a) =>
-    B.clean(build(...a)).forEach((x: Push) =>
-      CONSENT ? (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver(x),
-    );
-
 // Declarative Added to Cart.
 on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, line?: LineItem) => {
   v &&
@@ -104,7 +107,7 @@ on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, li
 const seen: { [k: string]: any } = {};
 on("input", (e: Event, t = e.target as HTMLInputElement, co = d.querySelector("[data-snippetd-checkout]")) => {
   for (const [k, sel, junk, valid] of [
-    ["email", cfg.email || "input[type=email],input[autocomplete=email]", /^\s+|\s+$/g, /^[^\s@]+@[^\s@]+\.[^\s@]+$/],
+    ["email", cfg.email || "input[type=email],input[autocomplete=email]", /\s/g, /^[^\s@]+@[^\s@]+\.[^\s@]+$/],
     ["phone_number", cfg.phone || "input[type=tel],input[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
   ] as [string, string, RegExp, RegExp][])
     co &&
@@ -120,4 +123,8 @@ on("input", (e: Event, t = e.target as HTMLInputElement, co = d.querySelector("[
       )));
 });
 
+// Replay calls queued before the helper loaded (window.snippetd as an
+// array), then take their place.
+const queued = w.snippetd;
 w.snippetd = api;
+Array.isArray(queued) && queued.forEach(api.push);

@@ -19,7 +19,7 @@ const money = (n?: number) => (n == null ? n : cents(n) / 100);
  * "" and empty arrays, as the Go builders leave them out.
  */
 export const clean = <T>(x: T): T =>
-  JSON.parse(JSON.stringify(x, (_, v) => (v == null || v + "" == "" ? undefined : v)));
+  JSON.parse(JSON.stringify(x, (_, v) => ([v] + "" == "" ? undefined : v)));
 
 /** union joins the categories of ls in order, without duplicates. */
 const union = (ls: LineItem[], out: string[] = []) => {
@@ -84,7 +84,6 @@ export const addedToCart = (c: Cart, l: LineItem, p = l.product): Push[] => [
     "track",
     "Added to Cart",
     cart(c, {
-      $value: 0,
       AddedItemProductName: p.name,
       AddedItemProductID: p.id,
       AddedItemSKU: p.sku,
@@ -106,7 +105,7 @@ export const startedCheckout = (c: Cart, t?: string | number | Date): Push[] => 
     "track",
     "Started Checkout",
     cart(c, {
-      $event_id: c.id + "_" + Math.floor(+(t ? new Date(t) : new Date()) / 1000),
+      $event_id: c.id + "_" + Math.floor(+new Date(t || Date.now()) / 1000),
       Categories: union(c.items),
     }),
   ],

@@ -4,6 +4,8 @@
 
 import type { Props, Push } from "./types";
 
+declare const CONSENT: boolean;
+
 let events: Props[] = [];
 let profile: Props = {};
 let identified: unknown;
@@ -15,9 +17,22 @@ const post = (url: string, body: Props, data = JSON.stringify(body)) =>
   fetch(url, { method: "POST", body: data, keepalive: true }).catch(() => 0);
 
 /**
+ * kx is the landing page's _kx (from a Klaviyo email click), kept for the
+ * session: the proxy sees it in the Referer only on that first page.
+ */
+const kx = () => {
+  try {
+    const s = sessionStorage;
+    return (s.snippetdKx = new URLSearchParams(location.search).get("_kx") || s.snippetdKx || "");
+  } catch (_) {}
+};
+
+/**
  * toProxy queues one push for prefix: identify merges into the profile
- * (POSTed to {prefix}i), track becomes an event (POSTed to {prefix}e with
- * the profile). trackViewedItem only feeds klaviyo.js and is dropped.
+ * (POSTed flat to {prefix}i), track becomes an event (POSTed to {prefix}e
+ * with the profile). Both carry kx and, in the consent build (which only
+ * sends after snippetd.consent(true)), "consent": true. trackViewedItem
+ * only feeds klaviyo.js and is dropped.
  */
 export const toProxy = (prefix: string, x: Push, p?: any) => {
   x[0] == "identify"
@@ -26,15 +41,15 @@ export const toProxy = (prefix: string, x: Push, p?: any) => {
       events.push({
         metric: x[1],
         properties: (p = Object.assign({}, x[2])),
-        time: new Date().toISOString(),
+        time: Date.now(), // milliseconds since the epoch
         unique_id: p.$event_id || Date.now() + (Math.random() + "").slice(1),
         value: p.$value,
       }) &&
       // undefined vanishes in JSON.stringify
       (p.$value = p.$event_id = undefined);
-  timer ||= setTimeout(() => {
-    identified && post(prefix + "i", { profile });
-    events[0] && post(prefix + "e", { events, profile });
+  timer ||= setTimeout((extra = { kx: kx() || undefined, consent: CONSENT || undefined }) => {
+    identified && post(prefix + "i", Object.assign({}, profile, extra));
+    events[0] && post(prefix + "e", Object.assign({ events, profile }, extra));
     timer = identified = 0;
     events = [];
   });

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+)
+
+// syncBuf is a bytes.Buffer safe for the server goroutine and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestStandalone runs the fake as a real listener on a free port and sends
+// an event to it with the real client.
+func TestStandalone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuf
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, &out, &errb) }()
+	var url string
+	for deadline := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
+		if m := regexp.MustCompile(`at (http://\S+)`).FindStringSubmatch(out.String()); m != nil {
+			url = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no URL printed: %q %q", out.String(), errb.String())
+		}
+	}
+	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := klaviyo.Event{Metric: "Placed Order", Profile: klaviyo.Profile{Email: "a@example.com"}, UniqueID: "1"}
+	if out := c.CreateEvent(context.Background(), e); out.Kind != klaviyo.Delivered {
+		t.Fatalf("%+v", out)
+	}
+	if resp, err := http.Get(url + "/api/events"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("GET /api/events: %v %v", resp, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "events 1 (duplicates dropped 0)") {
+		t.Errorf("summary %q", s)
+	}
+}

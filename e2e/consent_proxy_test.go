@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"encoding/json"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/snippetd/snippetd/shop"
+	"github.com/snippetd/snippetd/snippets"
+)
+
+// With consent required nothing is pushed or sent and klaviyo.js is not
+// requested until consent(true); then the held calls are flushed in order
+// and klaviyo.js loads (under the page's nonce-based CSP).
+func TestConsentGranted(t *testing.T) {
+	key := Klaviyo().Key(t, KlaviyoServe)
+	body := queuedCalls + `<div data-snippetd-cart='` + mugCart + `'><button id=add data-snippetd-add-to-cart='` + seedLine(1) + `'>Add</button></div>`
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: key, ConsentRequired: true}, body)
+	tab.Click("#add")
+	tab.Eval(`snippetd.identify({"email":"held@example.com"}), 0`, nil)
+	time.Sleep(300 * time.Millisecond)
+	if got := tab.Pushes(); len(got) != 0 {
+		t.Fatalf("pushed before consent: %s", got)
+	}
+	var scripts int
+	tab.Eval(`document.querySelectorAll('script[src*="klaviyo.js"]').length`, &scripts)
+	if scripts != 0 || Klaviyo().Hits(key) != 0 {
+		t.Fatalf("klaviyo.js before consent: %d elements, %d requests", scripts, Klaviyo().Hits(key))
+	}
+
+	tab.Eval(`snippetd.consent(true), 0`, nil)
+	tab.WaitFor("window.__klaviyoLoaded")
+	tab.Eval(`snippetd.consent(true), snippetd.identify({"email":"after@example.com"}), 0`, nil)
+
+	tl := dec[shop.LineItem](t, seedLine(1))
+	var want [][]byte
+	want = append(want, built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, pooh)))...)
+	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "early@example.com"}))...)
+	want = append(want, built(t)(snippets.AddedToCartPushes(addLine(dec[shop.Cart](t, mugCart), tl), tl))...)
+	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "held@example.com"}))...)
+	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "after@example.com"}))...)
+	diffPushes(t, want, raws(tab.Pushes()))
+	if n := Klaviyo().Hits(key); n != 1 {
+		t.Errorf("klaviyo.js requested %d times, want once", n)
+	}
+}
+
+// consent(false) discards what was held and what the server-rendered
+// snippets queued, deletes the __kla_id cookie, and drops later calls.
+func TestConsentRefused(t *testing.T) {
+	key := Klaviyo().Key(t, KlaviyoServe)
+	serverSide := Render(t, snippets.ViewedProduct(dec[shop.Product](t, mug)))
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: key, ConsentRequired: true}, serverSide)
+	tab.Eval(`document.cookie = "__kla_id=eyJjaWQiOiJ4In0=; path=/", document.cookie = "other=1; path=/", 0`, nil)
+	tab.Eval(`snippetd.identify({"email":"held@example.com"}), 0`, nil)
+	if got := tab.Pushes(); len(got) != 2 {
+		t.Fatalf("want the 2 server-rendered pushes queued, got %s", got)
+	}
+	tab.Eval(`snippetd.consent(false), snippetd.identify({"email":"later@example.com"}), 0`, nil)
+	time.Sleep(300 * time.Millisecond)
+	if got := tab.Pushes(); len(got) != 0 {
+		t.Errorf("queue after consent(false): %s", got)
+	}
+	var cookie string
+	tab.Eval(`document.cookie`, &cookie)
+	if cookie != "other=1" {
+		t.Errorf("cookies after consent(false): %q, want only other=1", cookie)
+	}
+	if n := Klaviyo().Hits(key); n != 0 {
+		t.Errorf("klaviyo.js requested %d times after refusal", n)
+	}
+}
+
+// Proxy mode: calls of one tick go out as one POST to {prefix}e (and one
+// to {prefix}i for identify), with one unique id per event; Started
+// Checkout's id is its $event_id.
+func TestProxyBatches(t *testing.T) {
+	site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe), ProxyEndpoint: CollectPrefix}, "")
+	tab.Eval(`snippetd.viewedProduct(`+pooh+`), snippetd.identify({"email":"p@example.com","first_name":"Pat"}),
+		snippetd.addedToCart(`+seedCart+`,`+seedLine(1)+`), snippetd.startedCheckout(`+seedCart+`,"2013-12-17T16:57:03Z"), 0`, nil)
+	reqs := site.WaitRequests(t, 2)
+	time.Sleep(200 * time.Millisecond)
+	if reqs = site.Requests(); len(reqs) != 2 {
+		t.Fatalf("want 2 requests for one tick, got %d: %+v", len(reqs), reqs)
+	}
+	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Path < reqs[j].Path })
+	for i, path := range []string{CollectPrefix + "e", CollectPrefix + "i"} {
+		if reqs[i].Method != "POST" || reqs[i].Path != path || reqs[i].ContentType != "application/json" {
+			t.Errorf("request %d: %s %s %q, want POST %s application/json", i, reqs[i].Method, reqs[i].Path, reqs[i].ContentType, path)
+		}
+	}
+	var ev proxyBody
+	if err := json.Unmarshal(reqs[0].Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var id map[string]any
+	if err := json.Unmarshal(reqs[1].Body, &id); err != nil {
+		t.Fatal(err)
+	}
+	profile := map[string]any{"email": "p@example.com", "first_name": "Pat"}
+	if d := cmp.Diff(profile, id); d != "" {
+		t.Errorf("identify body (-want +got):\n%s", d)
+	}
+	if ev.Consent != nil || ev.Kx != "" {
+		t.Errorf("consent %v, kx %q: want neither without consent gating or _kx", ev.Consent, ev.Kx)
+	}
+	if d := cmp.Diff(profile, ev.Profile); d != "" {
+		t.Errorf("events profile (-want +got):\n%s", d)
+	}
+
+	// Each event is the Go builder's push: metric = name, value = $value,
+	// unique_id = $event_id or a fresh id, properties = the rest.
+	c := dec[shop.Cart](t, seedCart)
+	var want []any
+	var tracks [][]byte
+	tracks = append(tracks, built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, pooh)))[0]) // not trackViewedItem
+	tracks = append(tracks, built(t)(snippets.AddedToCartPushes(c, c.Items[1]))...)
+	tracks = append(tracks, built(t)(snippets.StartedCheckoutPushes(c, time.Date(2013, 12, 17, 16, 57, 3, 0, time.UTC)))...)
+	for _, p := range tracks {
+		var push []any
+		json.Unmarshal(p, &push)
+		props := push[2].(map[string]any)
+		e := map[string]any{"metric": push[1]}
+		if v, ok := props["$value"]; ok {
+			e["value"] = v
+		}
+		if id, ok := props["$event_id"]; ok {
+			e["unique_id"] = id
+		}
+		delete(props, "$value")
+		delete(props, "$event_id")
+		e["properties"] = props
+		want = append(want, e)
+	}
+	var got []any
+	ids := map[string]bool{}
+	for _, e := range ev.Events {
+		var props any
+		json.Unmarshal(e.Properties, &props)
+		g := map[string]any{"metric": e.Metric, "properties": props}
+		if e.Value != nil {
+			g["value"] = *e.Value
+		}
+		if e.Metric == "Started Checkout" {
+			g["unique_id"] = e.UniqueID
+		}
+		got = append(got, g)
+		if e.UniqueID == "" || ids[e.UniqueID] {
+			t.Errorf("event %s: unique_id %q missing or repeated", e.Metric, e.UniqueID)
+		}
+		ids[e.UniqueID] = true
+		if at := time.UnixMilli(e.Time); time.Since(at) > time.Minute || at.After(time.Now().Add(time.Second)) {
+			t.Errorf("event %s: time %v is not now", e.Metric, e.Time)
+		}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events (-want +got):\n%s", d)
+	}
+
+	// A later tick is a new batch with new ids for the same calls.
+	tab.Eval(`snippetd.addedToCart(`+seedCart+`,`+seedLine(1)+`), 0`, nil)
+	reqs = site.WaitRequests(t, 3)
+	var again proxyBody
+	json.Unmarshal(reqs[2].Body, &again)
+	if len(again.Events) != 1 || ids[again.Events[0].UniqueID] {
+		t.Errorf("second batch %s: want one event with a new unique_id", reqs[2].Body)
+	}
+}
+
+// Consent and proxy together: nothing is sent before consent, the held
+// events go out in one batch after it.
+func TestConsentProxy(t *testing.T) {
+	site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ConsentRequired: true, ProxyEndpoint: CollectPrefix}, "")
+	tab.Eval(`snippetd.viewedProduct(`+pooh+`), snippetd.startedCheckout(`+seedCart+`), 0`, nil)
+	time.Sleep(300 * time.Millisecond)
+	if reqs := site.Requests(); len(reqs) != 0 {
+		t.Fatalf("sent before consent: %+v", reqs)
+	}
+	tab.Eval(`snippetd.consent(true), 0`, nil)
+	reqs := site.WaitRequests(t, 1)
+	var body proxyBody
+	json.Unmarshal(reqs[0].Body, &body)
+	if len(reqs) != 1 || len(body.Events) != 2 || body.Events[0].Metric != "Viewed Product" || body.Events[1].Metric != "Started Checkout" {
+		t.Errorf("after consent: %+v", reqs)
+	}
+}
