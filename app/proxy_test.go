@@ -128,6 +128,7 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"email":"a@b.co","first_name":"A"}`},
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"first_name":"A"}`},
 		{"OPTIONS", "/s/e", "https://shop.example", "", ""},
+		{"POST", "/s/forget", "https://shop.example", "", ""},
 		{"GET", "/s/k.js", "", "", ""},
 		{"GET", "/s/k.js?key=" + klaviyotest.PrivateKey, "", "", ""},
 		{"GET", "/s/e", "", "", ""},
@@ -156,5 +157,30 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 		if r.path == "/s/k.js" && (resp.StatusCode != 200 || !strings.Contains(string(body), "__klaviyoFromUpstream")) {
 			t.Errorf("k.js: %d %q", resp.StatusCode, body)
 		}
+	}
+}
+
+// TestIdentifyReachesKlaviyo posts an identify and waits for the fake to
+// receive the profile update (Active on Site carrying the attributes).
+func TestIdentifyReachesKlaviyo(t *testing.T) {
+	m, fake := startProxyMain(t)
+	req, _ := http.NewRequest("POST", m.Server.URL()+"/s/i", strings.NewReader(`{"email":"Ana@Example.com","first_name":"Ana","last_name":"Lee","consent":true}`))
+	req.Header.Set("Origin", "https://shop.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(fake.Events()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fake received nothing; requests: %+v", fake.Requests())
+		}
+	}
+	e := fake.Events()[0]
+	if e.Metric != "Active on Site" || e.Profile["email"] != "ana@example.com" || e.Profile["first_name"] != "Ana" || e.Profile["last_name"] != "Lee" || e.Profile["_kx"] != nil {
+		t.Errorf("fake received %+v", e)
 	}
 }
