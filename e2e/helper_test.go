@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
+	"github.com/snippetd/snippetd/web"
 )
 
 // The inputs below are JSON as a storefront sends it. Each test feeds the
@@ -352,4 +353,21 @@ func TestCheckoutSelectors(t *testing.T) {
 	if got := tab.Pushes(); len(got) != 0 {
 		t.Errorf("identified outside checkout: %s", got)
 	}
+}
+
+// A page that includes the helper twice (a theme and an app both add it)
+// still tracks each click once: the second copy stays idle.
+func TestHelperIncludedTwice(t *testing.T) {
+	b := Helper(t, web.Features{})
+	again := `<script async src="` + b.Path + `" integrity="` + b.Integrity + `" crossorigin="anonymous" nonce="` + Nonce + `"></script>`
+	body := again + `<div data-snippetd-cart='` + mugCart + `'><button id=add data-snippetd-add-to-cart='` + seedLine(0) + `'>Add</button></div>`
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, body)
+	var scripts int
+	tab.Eval(`performance.getEntriesByType("resource").filter(e => e.name.includes("/assets/helper.")).length + document.querySelectorAll('script[src*="/assets/helper."]').length`, &scripts)
+	if scripts < 2 {
+		t.Fatalf("the page does not include the helper twice (%d)", scripts)
+	}
+	tab.Click("#add")
+	pl := dec[shop.LineItem](t, seedLine(0))
+	diffPushes(t, built(t)(snippets.AddedToCartPushes(addLine(dec[shop.Cart](t, mugCart), pl), pl)), raws(tab.Pushes()))
 }
