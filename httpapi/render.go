@@ -27,7 +27,9 @@ func OpenAPI() []byte { return openAPI }
 func (s *Server) renderer() render.Renderer {
 	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
 	if s.ProxyPrefix != "" {
-		rd.KlaviyoJSURL = s.ProxyPrefix + "k.js" // first-party proxy (package proxy)
+		// First-party proxy (package proxy): klaviyo.js from the shop's
+		// domain, and the helper in proxy mode.
+		rd.KlaviyoJSURL, rd.ProxyEndpoint = s.ProxyPrefix+"k.js", s.ProxyPrefix
 	}
 	if s.Catalog != nil {
 		rd.Observe = s.Catalog.Observe
