@@ -112,7 +112,6 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
-	s.observeRendered(res) // catalog: count events naming unknown products
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
