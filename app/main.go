@@ -14,6 +14,7 @@ import (
 	"github.com/snippetd/snippetd/catalog"
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/demo"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/inspect"
 	"github.com/snippetd/snippetd/klaviyo"
@@ -147,6 +148,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	// Event inspector (issue 8): the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
+	// Demo shop (issue 8): on by default in local-sink mode.
+	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
+		key := m.Config.PublicKey
+		if key == "" {
+			key = demo.PublicKey
+		}
+		s.Demo = &httpapi.Demo{PublicKey: key, Ring: m.Inspector.Ring, LocalSink: m.Sink != nil}
+		if m.Config.Proxy {
+			s.Demo.ProxyPrefix = m.Config.ProxyPrefix
+		}
+	}
 
 	// Orders API (issue 4). Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
@@ -169,6 +181,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.closers = append(m.closers, s.Close)
 	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir)
+	if s.Demo != nil {
+		m.Logger.Info("demo shop: open "+s.URL()+"/demo/ and watch the events at "+s.URL()+"/debug/events", "local_sink", m.Sink != nil)
+	}
 	return nil
 }
 

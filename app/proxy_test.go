@@ -13,6 +13,7 @@ import (
 
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/web"
 )
 
 // startProxyMain runs Main with the proxy on, the outbox delivering to the
@@ -112,6 +113,22 @@ func TestLoaderUsesProxy(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `src="/s/k.js"`) || strings.Contains(string(body), "static.klaviyo.com") {
 		t.Errorf("loader: %d %s", resp.StatusCode, body)
 	}
+	// With the helper, it is the proxy build posting to the proxy.
+	resp, err = http.Post(m.Server.URL()+"/v1/render/loader", "application/json", strings.NewReader(`{"helper":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h, err := web.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`data-proxy="/s/"`, h.Get(web.Features{Proxy: true}).Path, `src="/s/k.js"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("loader with helper lacks %s: %s", want, body)
+		}
+	}
 }
 
 // TestPrivateKeyInNoResponse sends every kind of proxy request, good and
@@ -128,6 +145,7 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"email":"a@b.co","first_name":"A"}`},
 		{"POST", "/s/i", "https://shop.example", "text/plain", `{"first_name":"A"}`},
 		{"OPTIONS", "/s/e", "https://shop.example", "", ""},
+		{"POST", "/s/forget", "https://shop.example", "", ""},
 		{"GET", "/s/k.js", "", "", ""},
 		{"GET", "/s/k.js?key=" + klaviyotest.PrivateKey, "", "", ""},
 		{"GET", "/s/e", "", "", ""},
@@ -156,5 +174,30 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 		if r.path == "/s/k.js" && (resp.StatusCode != 200 || !strings.Contains(string(body), "__klaviyoFromUpstream")) {
 			t.Errorf("k.js: %d %q", resp.StatusCode, body)
 		}
+	}
+}
+
+// TestIdentifyReachesKlaviyo posts an identify and waits for the fake to
+// receive the profile update (Active on Site carrying the attributes).
+func TestIdentifyReachesKlaviyo(t *testing.T) {
+	m, fake := startProxyMain(t)
+	req, _ := http.NewRequest("POST", m.Server.URL()+"/s/i", strings.NewReader(`{"email":"Ana@Example.com","first_name":"Ana","last_name":"Lee","consent":true}`))
+	req.Header.Set("Origin", "https://shop.example")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(fake.Events()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fake received nothing; requests: %+v", fake.Requests())
+		}
+	}
+	e := fake.Events()[0]
+	if e.Metric != "Active on Site" || e.Profile["email"] != "ana@example.com" || e.Profile["first_name"] != "Ana" || e.Profile["last_name"] != "Lee" || e.Profile["_kx"] != nil {
+		t.Errorf("fake received %+v", e)
 	}
 }

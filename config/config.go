@@ -117,6 +117,13 @@ type Config struct {
 	// ProxyMaxBodyBytes caps a proxy request body
 	// (SNIPPETD_PROXY_MAX_BODY_BYTES, default 65536 bytes).
 	ProxyMaxBodyBytes int64
+	// Demo shop and inspector (issue 8).
+
+	// Demo serves the demo shop at /demo/: "on", "off", or "" (the
+	// default: on when no private key is configured, that is in local-sink
+	// mode) (SNIPPETD_DEMO).
+	Demo string
+
 	// Outbox settings.
 
 	// OutboxRetention is how long delivered events stay in the outbox
@@ -212,6 +219,8 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&pburst, "proxy-burst", "SNIPPETD_PROXY_BURST", "20", "proxy request burst per client IP")
 	str(&pmaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", "50", "most events per proxy request")
 	str(&pmaxBody, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", "65536", "largest proxy request body, in bytes")
+	// Demo shop (issue 8).
+	str(&c.Demo, "demo", "SNIPPETD_DEMO", "", "demo shop at /demo/: on or off (default: on when no private key is set)")
 	// Outbox settings.
 	var retention, maxBackoff string
 	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
@@ -257,6 +266,10 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 		c.CatalogMaxBodyBytes = n
 	}
 	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
+	// Demo shop (issue 8).
+	if c.Demo != "" && c.Demo != "on" && c.Demo != "off" {
+		errs = append(errs, fmt.Errorf("demo (SNIPPETD_DEMO) %q: want on or off", c.Demo))
+	}
 	// Outbox settings.
 	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
 		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %q: want a duration of at least 1m such as 168h", retention))

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
+	"github.com/snippetd/snippetd/web"
 )
 
 // The inputs below are JSON as a storefront sends it. Each test feeds the
@@ -270,7 +271,8 @@ func addLine(c shop.Cart, l shop.LineItem) shop.Cart {
 func TestSetCart(t *testing.T) {
 	body := `<button id=tale data-snippetd-add-to-cart='` + seedLine(1) + `'>Add</button>`
 	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, body)
-	tab.Click("#tale") // no cart known: a cart of this line alone
+	tab.Eval(`snippetd.consent(false), snippetd.consent(true), 0`, nil) // no-ops without the consent build
+	tab.Click("#tale")                                                  // no cart known: a cart of this line alone
 	tab.Eval(`snippetd.setCart(`+mugCart+`), 0`, nil)
 	tab.Click("#tale")
 
@@ -325,6 +327,22 @@ func TestCheckoutIdentify(t *testing.T) {
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "second@example.org"}))...)
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{PhoneNumber: "+15551234567"}))...)
 	diffPushes(t, want, raws(tab.Pushes()))
+
+	// The cart changes on the page (a single-page checkout): the next
+	// identify is followed by Started Checkout for the new cart.
+	tab.Eval(`document.querySelector("[data-snippetd-checkout]").setAttribute("data-snippetd-checkout", JSON.stringify(`+mugCart+`)), window._klOnsite.length = 0`, nil)
+	tab.Type("#email", ".uk")
+	tab.WaitFor("window._klOnsite.length >= 2")
+	settle()
+	pushes = tab.Pushes()
+	json.Unmarshal(pushes[len(pushes)-1], &[]any{nil, nil, &props})
+	secs, err = strconv.ParseInt(strings.TrimPrefix(props.EventID, "c3_"), 10, 64)
+	if err != nil {
+		t.Fatalf("$event_id %q: %v", props.EventID, err)
+	}
+	want = built(t)(snippets.IdentifyPushes(shop.Customer{Email: "shopper@example.com.uk"}))
+	want = append(want, built(t)(snippets.StartedCheckoutPushes(dec[shop.Cart](t, mugCart), time.Unix(secs, 0)))...)
+	diffPushes(t, want, raws(pushes))
 }
 
 // Configured selectors replace the defaults; without a checkout element the
@@ -352,4 +370,21 @@ func TestCheckoutSelectors(t *testing.T) {
 	if got := tab.Pushes(); len(got) != 0 {
 		t.Errorf("identified outside checkout: %s", got)
 	}
+}
+
+// A page that includes the helper twice (a theme and an app both add it)
+// still tracks each click once: the second copy stays idle.
+func TestHelperIncludedTwice(t *testing.T) {
+	b := Helper(t, web.Features{})
+	again := `<script async src="` + b.Path + `" integrity="` + b.Integrity + `" crossorigin="anonymous" nonce="` + Nonce + `"></script>`
+	body := again + `<div data-snippetd-cart='` + mugCart + `'><button id=add data-snippetd-add-to-cart='` + seedLine(0) + `'>Add</button></div>`
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, body)
+	var scripts int
+	tab.Eval(`performance.getEntriesByType("resource").filter(e => e.name.includes("/assets/helper.")).length + document.querySelectorAll('script[src*="/assets/helper."]').length`, &scripts)
+	if scripts < 2 {
+		t.Fatalf("the page does not include the helper twice (%d)", scripts)
+	}
+	tab.Click("#add")
+	pl := dec[shop.LineItem](t, seedLine(0))
+	diffPushes(t, built(t)(snippets.AddedToCartPushes(addLine(dec[shop.Cart](t, mugCart), pl), pl)), raws(tab.Pushes()))
 }

@@ -34,7 +34,7 @@ type proxyShop struct {
 	pages  map[string]string
 }
 
-func startProxyShop(t *testing.T) *proxyShop {
+func startProxyShop(t *testing.T, extra map[string]string) *proxyShop {
 	t.Helper()
 	if browserCtx == nil {
 		t.Skipf("e2e: no browser: %v", browserErr)
@@ -58,6 +58,9 @@ func startProxyShop(t *testing.T) *proxyShop {
 		"SNIPPETD_ALLOWED_ORIGINS": s.origin,
 		// klaviyo.js is blocked in the browser; the server is never asked.
 		"SNIPPETD_KLAVIYO_STATIC_URL": "http://127.0.0.1:1",
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -123,7 +126,7 @@ func productPage(t *testing.T, o snippets.LoaderOptions) string {
 // the outbox, with _kx set, as valid JSON:API requests, and nothing else
 // is sent.
 func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
-	s := startProxyShop(t)
+	s := startProxyShop(t, nil)
 	tab := NewTab(t)
 	blockKlaviyo(t, tab)
 	kx := "e2eShopper_0123-xyz." + klaviyotest.CompanyID
@@ -204,8 +207,10 @@ func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
 
 // With consent required and withheld, the same shopper's view and add to
 // cart send nothing: no request reaches the proxy, nothing reaches Klaviyo.
+// The server enforces consent too (SNIPPETD_PROXY_REQUIRE_CONSENT), so
+// the events accepted after consent(true) prove the helper sends the flag.
 func TestProxyStorefrontConsentWithheld(t *testing.T) {
-	s := startProxyShop(t)
+	s := startProxyShop(t, map[string]string{"SNIPPETD_PROXY_REQUIRE_CONSENT": "true"})
 	tab := NewTab(t)
 	blockKlaviyo(t, tab)
 	kla := base64.StdEncoding.EncodeToString([]byte(`{"$exchange_id":"e2eWithheld.` + klaviyotest.CompanyID + `"}`))
@@ -228,8 +233,11 @@ func TestProxyStorefrontConsentWithheld(t *testing.T) {
 	tab.Eval(`snippetd.consent(true), 0`, nil)
 	for deadline := time.Now().Add(actionTimeout); st.Accepted.Load() < 2; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("after consent the proxy accepted %d events, want 2", st.Accepted.Load())
+			t.Fatalf("after consent the proxy accepted %d events (dropped for consent: %d), want 2", st.Accepted.Load(), st.DroppedConsent.Load())
 		}
+	}
+	if n := st.DroppedConsent.Load(); n != 0 {
+		t.Errorf("%d events dropped for missing consent after consent(true)", n)
 	}
 }
 

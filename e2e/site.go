@@ -46,20 +46,28 @@ type Request struct {
 // NewSite starts a Site on 127.0.0.1 for t, closed when t ends.
 func NewSite(t testing.TB) *Site {
 	t.Helper()
-	s := &Site{Server: httpapi.NewServer(), pages: map[string]string{}}
-	s.Server.Addr = "127.0.0.1:0"
-	s.Server.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	r := s.Server.Router()
-	r.PathPrefix("/t/").HandlerFunc(s.servePage)
-	r.PathPrefix(CollectPrefix).HandlerFunc(s.record)
-	if err := s.Server.Open(); err != nil {
+	srv := httpapi.NewServer()
+	srv.Addr = "127.0.0.1:0"
+	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := MountSite(srv)
+	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s.Server.Close(ctx)
+		srv.Close(ctx)
 	})
+	return s
+}
+
+// MountSite adds the test pages and the recorder to srv (before it
+// serves), for tests that run the whole server through app.Main.
+func MountSite(srv *httpapi.Server) *Site {
+	s := &Site{Server: srv, pages: map[string]string{}}
+	r := srv.Router()
+	r.PathPrefix("/t/").HandlerFunc(s.servePage)
+	r.PathPrefix(CollectPrefix).HandlerFunc(s.record)
 	return s
 }
 

@@ -1,5 +1,7 @@
 package httpapi
 
+import "net/http"
+
 // routes registers every route of the server. Keep this the one place
 // where paths are named.
 func (s *Server) routes() {
@@ -33,6 +35,20 @@ func (s *Server) routes() {
 	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
 	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
 	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
+	// Demo shop (issue 8): on with SNIPPETD_DEMO, 404 otherwise.
+	r.Handle("/demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/", s.demoOn(s.handleDemoHome)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/products/{id}", s.demoOn(s.handleDemoProduct)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/cart", s.demoOn(s.handleDemoCart)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/cart/add", s.demoOn(s.handleDemoCartChange)).Methods("POST")
+	r.HandleFunc("/demo/cart/remove", s.demoOn(s.handleDemoCartChange)).Methods("POST")
+	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoCheckout)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoPlaceOrder)).Methods("POST")
+	r.HandleFunc("/demo/orders/{id}", s.demoOn(s.handleDemoOrder)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/mode", s.demoOn(s.handleDemoMode)).Methods("GET")
+	r.HandleFunc("/demo/img/{file}", s.demoOn(s.handleDemoImage)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/static/{file}", s.demoOn(s.handleDemoStatic)).Methods("GET", "HEAD")
+	r.HandleFunc("/demo/onsite", s.demoOn(s.handleDemoOnsite)).Methods("POST")
 
 	r.NotFoundHandler = http404(s)
 	r.MethodNotAllowedHandler = http405(s)

@@ -64,6 +64,8 @@ type Server struct {
 	// StreamPoll is how often the inspector's live stream re-reads the
 	// outbox (default 1s).
 	StreamPoll time.Duration
+	// Demo turns on the demo shop at /demo/ (nil: off).
+	Demo *Demo
 
 	// Orders API (issue 4).
 

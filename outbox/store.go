@@ -229,7 +229,7 @@ func (o *Outbox) Status(ctx context.Context) (Status, error) {
 	if e := o.lastErr.Load(); e != nil {
 		s.LastError, s.LastErrorAt = e.msg, e.at
 	}
-	c, err := Counts(ctx, o.db)
+	c, err := counts(ctx, o.db)
 	s.Pending, s.Delivered, s.Dead, s.OldestPendingAge = c.Pending, c.Delivered, c.Dead, c.OldestPendingAge
 	return s, err
 }
@@ -237,10 +237,14 @@ func (o *Outbox) Status(ctx context.Context) (Status, error) {
 // Counts reads the counts by state and the oldest pending age straight
 // from the database: the CLI uses it without opening an Outbox.
 func Counts(ctx context.Context, d *db.DB) (Status, error) {
-	var s Status
 	if err := migrate(ctx, d); err != nil {
-		return s, err
+		return Status{}, err
 	}
+	return counts(ctx, d)
+}
+
+func counts(ctx context.Context, d *db.DB) (Status, error) {
+	var s Status
 	rs, err := d.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox_events GROUP BY state`)
 	if err != nil {
 		return s, err

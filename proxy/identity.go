@@ -112,7 +112,9 @@ type Identity struct {
 
 // Store keeps browser identities in the shared database (table
 // proxy_browsers), so every instance behind a load balancer sees the same
-// identity for a browser.
+// identity for a browser. Writes go through db.Write (on SQLite the one
+// write connection the outbox also queues on), never racing for SQLite's
+// write lock.
 //
 // What events teach (an exchange id from __kla_id, a profile sent along)
 // is written behind: PutLater keeps it in memory, visible to Get at once,
@@ -161,7 +163,7 @@ func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
 	}
 	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
-	if _, err := d.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
+	if _, err := d.Write.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
 		return nil, err
 	}
 	go s.flushLoop()
@@ -254,7 +256,7 @@ func (s *Store) flush() {
 }
 
 func (s *Store) writeBatch(ctx context.Context, batch map[string]Identity, now time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -304,7 +306,7 @@ func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time)
 	s.mu.Lock()
 	delete(s.dirty, id)
 	s.mu.Unlock()
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(upsertQuery),
+	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(upsertQuery),
 		id, idn.Email, idn.PhoneNumber, idn.ExternalID, idn.FirstName, idn.LastName, idn.Kx, now.Unix())
 	return err
 }
@@ -314,7 +316,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.dirty, id)
 	s.mu.Unlock()
-	_, err := s.db.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
+	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
 	return err
 }
 

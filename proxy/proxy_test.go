@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -69,7 +71,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 		opts.AllowedOrigins = []string{shopOrigin}
 	}
 	out := &recorder{}
-	p := New(opts, store, out, nil, nil)
+	p := New(opts, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := httpapi.NewServer()
 	p.Routes(s.Router())
 	return &harness{p: p, out: out, h: s}
@@ -187,10 +189,11 @@ func TestIdentifyThenEvents(t *testing.T) {
 	if len(upd) != 1 || upd[0].Metric != IdentifyMetric || upd[0].Profile.Email != "ana@example.com" || upd[0].Profile.FirstName != "Ana" || upd[0].Profile.Kx != "" {
 		t.Fatalf("profile update %+v", upd)
 	}
-	// The same identify again stores nothing new and sends nothing.
+	// The same identify again sends the same update, with the same
+	// unique_id, so Klaviyo keeps one.
 	h.do(req{path: "/s/i", body: `{"email":"ana@example.com","first_name":"Ana"}`, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
-	if got := h.out.take(); len(got) != 0 {
-		t.Errorf("repeated identify sent %+v", got)
+	if got := h.out.take(); len(got) != 1 || got[0].UniqueID != upd[0].UniqueID {
+		t.Errorf("repeated identify sent %+v, want the same unique_id %s", got, upd[0].UniqueID)
 	}
 	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid, kxCookie("k.ABC123")}})
 	if w.Code != http.StatusAccepted {
@@ -347,5 +350,50 @@ func TestPreflight(t *testing.T) {
 	w = h.do(req{method: "OPTIONS", path: "/s/e", headers: map[string]string{"Origin": "https://evil.example"}})
 	if w.Code != 403 {
 		t.Errorf("evil preflight: %d", w.Code)
+	}
+}
+
+func TestForget(t *testing.T) {
+	h := newHarness(t, Options{})
+	w := h.do(req{path: "/s/i", body: `{"email":"ana@example.com"}`})
+	bid := w.Result().Cookies()[0]
+	h.out.take()
+	if _, ok, _ := h.p.store.Get(context.Background(), bid.Value); !ok {
+		t.Fatal("identify not stored")
+	}
+	w = h.do(req{path: "/s/forget", cookies: []*http.Cookie{bid}})
+	if w.Code != 204 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if c := w.Result().Cookies(); len(c) != 1 || c[0].Name != BrowserCookie || c[0].MaxAge != -1 || !c[0].HttpOnly {
+		t.Errorf("cookie not expired: %+v", c)
+	}
+	if _, ok, _ := h.p.store.Get(context.Background(), bid.Value); ok {
+		t.Error("identity still stored after forget")
+	}
+	// Later events from that browser id carry nothing remembered.
+	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid}})
+	if w.Code != 202 || !strings.Contains(w.Body.String(), `"reason":"anonymous"`) || len(h.out.take()) != 0 {
+		t.Errorf("after forget: %d %s", w.Code, w.Body)
+	}
+	if w := h.do(req{path: "/s/forget", headers: map[string]string{"Origin": "https://evil.example"}}); w.Code != 403 {
+		t.Errorf("forget from another origin: %d", w.Code)
+	}
+}
+
+// With the database gone, requests that need it get 503 with Retry-After,
+// never a 500 or a 202 for something not stored.
+func TestStoreUnavailable(t *testing.T) {
+	h := newHarness(t, Options{})
+	bid := &http.Cookie{Name: BrowserCookie, Value: newBrowserID()}
+	h.p.store.db.Close()
+	for _, r := range []req{
+		{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid}},
+		{path: "/s/i", body: `{"email":"a@b.co"}`},
+	} {
+		w := h.do(r)
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" || errorCode(t, w) != "unavailable" {
+			t.Errorf("%s: %d %s", r.path, w.Code, w.Body)
+		}
 	}
 }

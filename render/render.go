@@ -6,7 +6,8 @@
 // component, returning the HTML and the pushes it carries. The HTTP adapter
 // and the CLI share it, so both give the same partial for the same body.
 //
-// It imports the root package, shop and snippets; nothing imports it but
+// It imports the root package, shop, snippets and web (for the browser
+// helper's build on the loader); nothing imports it but
 // the adapters.
 package render
 
@@ -23,6 +24,7 @@ import (
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
+	"github.com/snippetd/snippetd/web"
 )
 
 // Snippet names, as they appear in /v1/render/{snippet}, in a batch's
@@ -54,6 +56,10 @@ type Renderer struct {
 	// KlaviyoJSURL replaces the klaviyo.js URL of the loader when a request
 	// names none (empty: Klaviyo's own URL for the key).
 	KlaviyoJSURL string
+	// ProxyEndpoint is the helper's first-party endpoint prefix when a
+	// request asks for the helper and names none (the server's proxy prefix
+	// when SNIPPETD_PROXY=on, so the loader renders in proxy mode).
+	ProxyEndpoint string
 	// Now is the clock for a Started Checkout request without a time (nil:
 	// time.Now); tests pin it.
 	Now func() time.Time
@@ -87,6 +93,15 @@ type (
 	loaderRequest struct {
 		PublicKey    string `json:"public_key,omitempty"`
 		KlaviyoJSURL string `json:"klaviyo_js_url,omitempty"`
+		// Browser helper (web): included when Helper is true, the build
+		// matching ConsentRequired and ProxyEndpoint, served from HelperBase
+		// (a CDN origin; default this server's path).
+		Helper                bool   `json:"helper,omitempty"`
+		HelperBase            string `json:"helper_base,omitempty"`
+		ConsentRequired       bool   `json:"consent_required,omitempty"`
+		ProxyEndpoint         string `json:"proxy_endpoint,omitempty"`
+		CheckoutEmailSelector string `json:"checkout_email_selector,omitempty"`
+		CheckoutPhoneSelector string `json:"checkout_phone_selector,omitempty"`
 	}
 	viewedProductRequest struct {
 		Product *shop.Product `json:"product"`
@@ -226,6 +241,21 @@ func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
 	o := snippets.LoaderOptions{PublicKey: req.PublicKey, KlaviyoJSURL: req.KlaviyoJSURL}
 	if o.PublicKey == "" && o.KlaviyoJSURL == "" {
 		o.PublicKey, o.KlaviyoJSURL = rd.PublicKey, rd.KlaviyoJSURL
+	}
+	o.ConsentRequired, o.ProxyEndpoint = req.ConsentRequired, req.ProxyEndpoint
+	if req.Helper && o.ProxyEndpoint == "" {
+		o.ProxyEndpoint = rd.ProxyEndpoint
+	}
+	o.CheckoutEmailSelector, o.CheckoutPhoneSelector = req.CheckoutEmailSelector, req.CheckoutPhoneSelector
+	if req.Helper {
+		h, err := web.Default()
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		b := h.Get(web.Features{Consent: o.ConsentRequired, Proxy: o.ProxyEndpoint != ""})
+		o.HelperSrc, o.HelperIntegrity = strings.TrimSuffix(req.HelperBase, "/")+b.Path, b.Integrity
+	} else if req.HelperBase != "" {
+		return snippets.Snippet{}, snippetd.FieldErrorf("helper_base", "needs \"helper\": true")
 	}
 	s := snippets.Loader(o)
 	return s, s.Err()

@@ -136,11 +136,11 @@ func (s *Server) takeFault(path string) *Fault {
 }
 
 // faultReply builds the answer for an injected fault.
-func (s *Server) faultReply(f Fault, r *http.Request, body []byte, idx int, st *Stats) (reply, time.Duration, bool) {
+func (s *Server) faultReply(f Fault, r *http.Request, body []byte, pre parsed, idx int, st *Stats) (reply, time.Duration, bool) {
 	name := f.name()
 	var normal reply
 	if f.AfterAccept || (f.Status == 0 && !f.Drop) {
-		normal = s.serve(r, body, idx, st)
+		normal = s.serve(r, body, pre, idx, st)
 	}
 	switch {
 	case f.Drop:

@@ -16,6 +16,7 @@ package klaviyotest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,6 +178,9 @@ type Server struct {
 	jobs        map[string]map[string]any
 	stats       map[string]*Stats
 	idSeq       int
+	// changed is closed (and replaced) whenever a request finishes, to
+	// wake WaitEvents.
+	changed chan struct{}
 }
 
 // NewServer starts a fake Klaviyo on a free loopback port for a test and
@@ -240,6 +244,7 @@ func newServer(logf func(string, ...any)) (*Server, error) {
 		catalog:    map[string]map[string]any{},
 		jobs:       map[string]map[string]any{},
 		stats:      map[string]*Stats{},
+		changed:    make(chan struct{}),
 	}
 	for p, l := range DefaultLimits {
 		s.limits[p] = l
@@ -300,6 +305,25 @@ func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events...)
+}
+
+// WaitEvents waits until the fake holds at least n accepted events (for
+// asynchronous senders such as the outbox) and returns them, or returns
+// what it holds with ctx's error when ctx ends first.
+func (s *Server) WaitEvents(ctx context.Context, n int) ([]Event, error) {
+	for {
+		s.mu.Lock()
+		evs, ch := append([]Event(nil), s.events...), s.changed
+		s.mu.Unlock()
+		if len(evs) >= n {
+			return evs, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return evs, ctx.Err()
+		}
+	}
 }
 
 // EventsFor returns the accepted events of one metric.
@@ -450,6 +474,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	// Decoding and schema validation need no state: do them before taking
+	// the lock, so concurrent requests are checked in parallel.
+	pre := s.parse(r, body)
 	s.mu.Lock()
 	idx := len(s.requests)
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
@@ -460,7 +487,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats[r.URL.Path] = st
 	}
 	st.Requests++
-	rep, delay, afterAccept := s.decide(r, body, idx, st)
+	rep, delay, afterAccept := s.decide(r, body, pre, idx, st)
 	s.mu.Unlock()
 
 	if delay > 0 {
@@ -490,6 +517,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rep.status >= 400:
 		st.Rejected++
 	}
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 
 	if rep.drop {
@@ -520,19 +549,19 @@ func hijackClose(w http.ResponseWriter) {
 // decide runs every check in Klaviyo's order (fault injection first, then
 // routing, auth, revision, rate limit, content type, body) and returns the
 // answer. Called with s.mu held.
-func (s *Server) decide(r *http.Request, body []byte, idx int, st *Stats) (rep reply, delay time.Duration, afterAccept bool) {
+func (s *Server) decide(r *http.Request, body []byte, pre parsed, idx int, st *Stats) (rep reply, delay time.Duration, afterAccept bool) {
 	if s.down {
 		return reply{drop: true, fault: "down"}, 0, false
 	}
 	if f := s.takeFault(r.URL.Path); f != nil {
-		rep, delay, afterAccept = s.faultReply(*f, r, body, idx, st)
+		rep, delay, afterAccept = s.faultReply(*f, r, body, pre, idx, st)
 		return rep, delay, afterAccept
 	}
-	return s.serve(r, body, idx, st), 0, false
+	return s.serve(r, body, pre, idx, st), 0, false
 }
 
 // serve answers a request with no fault injected.
-func (s *Server) serve(r *http.Request, body []byte, idx int, st *Stats) reply {
+func (s *Server) serve(r *http.Request, body []byte, pre parsed, idx int, st *Stats) reply {
 	if r.Method == http.MethodOptions && strings.HasPrefix(r.URL.Path, "/client/") {
 		return reply{status: 204, header: http.Header{
 			"Access-Control-Allow-Origin":  {"*"},
@@ -593,20 +622,13 @@ func (s *Server) serve(r *http.Request, body []byte, idx int, st *Stats) reply {
 			return s.errReply(413, "payload_too_large", "Payload too large.", fmt.Sprintf("the payload is %d bytes, more than 5 MB", len(body)), "", "")
 		}
 	}
-	var doc any
-	if r.Method == http.MethodPost || r.Method == http.MethodPatch {
-		var err error
-		doc, err = decodeJSON(body)
-		if err != nil {
-			return s.errReply(400, "parse_error", "Malformed request.", "JSON parse error: "+err.Error(), "", "")
-		}
-		if route.schema != "" && s.schemas != nil {
-			if ptr, err := s.schemas.Validate(route.schema, doc); err != nil {
-				return s.invalid(err.Error(), ptr)
-			}
-		}
+	if pre.parseErr != nil {
+		return s.errReply(400, "parse_error", "Malformed request.", "JSON parse error: "+pre.parseErr.Error(), "", "")
 	}
-	rep := route.handle(s, &call{r: r, body: body, doc: doc, idx: idx, st: st, rev: m[1], id: route.id})
+	if pre.schemaErr != nil {
+		return s.invalid(pre.schemaErr.Error(), pre.pointer)
+	}
+	rep := route.handle(s, &call{r: r, body: body, doc: pre.doc, idx: idx, st: st, rev: m[1], id: route.id})
 	if rep.status >= 200 && rep.status < 300 {
 		if rep.header == nil {
 			rep.header = http.Header{}
@@ -626,6 +648,34 @@ func (s *Server) serve(r *http.Request, body []byte, idx int, st *Stats) reply {
 }
 
 const maxPayload = 5 * 1024 * 1024
+
+// parsed is a request body decoded and checked against its endpoint's
+// OpenAPI slice; serve reports the errors in Klaviyo's order (after auth,
+// revision, rate limit and content type).
+type parsed struct {
+	doc       any
+	parseErr  error
+	schemaErr error
+	pointer   string
+}
+
+// parse decodes and schema-checks a POST or PATCH body. It reads no
+// server state, so it runs without the lock.
+func (s *Server) parse(r *http.Request, body []byte) parsed {
+	var p parsed
+	if r.Method != http.MethodPost && r.Method != http.MethodPatch {
+		return p
+	}
+	route, ok := s.route(r)
+	if !ok || len(body) > maxPayload {
+		return p
+	}
+	p.doc, p.parseErr = decodeJSON(body)
+	if p.parseErr == nil && route.schema != "" && s.schemas != nil {
+		p.pointer, p.schemaErr = s.schemas.Validate(route.schema, p.doc)
+	}
+	return p
+}
 
 func (s *Server) bucket(key string) [2]*rate.Limiter {
 	b, ok := s.buckets[key]

@@ -36,8 +36,12 @@ const d = document;
 const script = (d.currentScript || {}) as HTMLScriptElement;
 const cfg: DOMStringMap = script.dataset || {};
 
-/** state.c: true sends, false drops, undefined holds until decided; state.h: held pushes. */
-const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown } = { c: !CONSENT || undefined, h: [] };
+/**
+ * state.c (consent build): true sends, false drops, undefined holds until
+ * decided; state.h: held pushes; state.k: the kept cart; state.l: klaviyo.js
+ * was loaded.
+ */
+const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown } = { h: [] };
 
 /** safe runs f, swallowing errors from malformed page data. */
 const safe =
@@ -48,11 +52,14 @@ const safe =
     } catch (_) {}
   };
 
-const on = (name: string, f: Fn) => d.addEventListener(name, safe(f), true);
+/** first is false when another copy of the helper already runs on the page: this one stays idle. */
+const first = !((w.snippetd || 0) as any).setCart;
+
+const on = (name: string, f: Fn) => first && d.addEventListener(name, safe(f), true);
 
 /** attr reads the JSON of data-snippetd-{name} on el or its closest ancestor having it (empty: 0). */
 const attr = (el: Element | null, name: string) =>
-  (el = el && el.closest("[data-snippetd-" + name + "]")) && JSON.parse(el.getAttribute("data-snippetd-" + name) || "0");
+  (el = el && el.closest("[" + (name = "data-snippetd-" + name) + "]")) && JSON.parse(el.getAttribute(name) || "0");
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
@@ -62,8 +69,8 @@ const deliver = (x: Push) =>
 const queue =
   (build: Fn): Fn =>
   (...a) =>
-    B.clean(build(...a)).forEach((x: Push) =>
-      CONSENT ? (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver(x),
+    B.clean(build(...a)).forEach(
+      CONSENT ? (x: Push) => (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver,
     );
 
 const api: { [k: string]: Fn } = {
@@ -104,27 +111,35 @@ on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, li
 });
 
 // Checkout identify, then Started Checkout once per cart on this visit.
+// The cart is read on each keystroke (inside on's error guard), so the
+// debounced callback cannot throw.
 const seen: { [k: string]: any } = {};
-on("input", (e: Event, t = e.target as HTMLInputElement, co = d.querySelector("[data-snippetd-checkout]")) => {
-  for (const [k, sel, junk, valid] of [
-    ["email", cfg.email || "input[type=email],input[autocomplete=email]", /\s/g, /^[^\s@]+@[^\s@]+\.[^\s@]+$/],
-    ["phone_number", cfg.phone || "input[type=tel],input[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
-  ] as [string, string, RegExp, RegExp][])
-    co &&
-      t.matches(sel) &&
-      (clearTimeout(seen[k]),
-      (seen[k] = setTimeout(
-        safe((v = t.value.replace(junk, ""), cart = attr(co, "checkout") || state.k, key = JSON.stringify(cart)) => {
+on(
+  "input",
+  (
+    e: Event,
+    t = e.target as HTMLInputElement,
+    co = d.querySelector("[data-snippetd-checkout]"),
+    cart = co && (attr(co, "checkout") || state.k),
+    key = JSON.stringify(cart),
+  ) => {
+    for (const [k, sel, junk, valid] of [
+      ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
+      ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
+    ] as [string, string, RegExp, RegExp][])
+      co &&
+        t.matches(sel) &&
+        (clearTimeout(seen[k]),
+        (seen[k] = setTimeout((v = t.value.replace(junk, "")) => {
           valid.test(v) &&
             !seen[k + v] &&
             (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
-        }),
-        750,
-      )));
-});
+        }, 750)));
+  },
+);
 
 // Replay calls queued before the helper loaded (window.snippetd as an
 // array), then take their place.
 const queued = w.snippetd;
-w.snippetd = api;
+first && (w.snippetd = api);
 Array.isArray(queued) && queued.forEach(api.push);

@@ -1,0 +1,57 @@
+// snippetd demo shop: the shop's own behaviour, nothing Klaviyo-specific.
+// Add to Cart forms post in the background (the helper has already pushed
+// Added to Cart from the click), product pages in proxy mode report the
+// view through the helper, and ?debug=1 shows what the page pushed.
+(function (w, d) {
+  function $(sel) { return d.querySelector(sel); }
+  function toast(text) {
+    var t = $("#toast");
+    if (!t) return;
+    t.textContent = text;
+    t.className = "toast show";
+    clearTimeout(t._h);
+    t._h = setTimeout(function () { t.className = "toast"; }, 1800);
+  }
+  d.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!f.matches || !f.matches("form[data-demo-add]") || !w.fetch) return;
+    e.preventDefault();
+    fetch(f.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(f)),
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (c) {
+        var b = $("#cart-count");
+        if (b) b.textContent = c.count;
+        toast("Added " + f.getAttribute("data-demo-add") + " to your cart");
+      })
+      .catch(function () { toast("Could not add to cart"); });
+  });
+  // Proxy mode: the helper sends the product view to the first-party proxy.
+  w.addEventListener("load", function () {
+    var p = $("[data-demo-viewed]");
+    if (p && w.snippetd && w.snippetd.viewedProduct) {
+      w.snippetd.viewedProduct(JSON.parse(p.getAttribute("data-demo-viewed")));
+    }
+  });
+  // ?debug=1: list every push of this page (window._klOnsite).
+  var list = $("#kl-debug ol");
+  if (list) {
+    var shown = -1;
+    setInterval(function () {
+      var q = w._klOnsite || [];
+      if (q.length === shown) return;
+      shown = q.length;
+      list.innerHTML = "";
+      for (var i = 0; i < q.length; i++) {
+        var li = d.createElement("li");
+        li.textContent = JSON.stringify(q[i], function (k, v) { return typeof v === "function" ? undefined : v; });
+        list.appendChild(li);
+      }
+      var n = $("#kl-debug-count");
+      if (n) n.textContent = q.length;
+    }, 250);
+  }
+})(window, document);
