@@ -13,6 +13,7 @@ import (
 
 	"github.com/snippetd/snippetd/config"
 	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/web"
 )
 
 // startProxyMain runs Main with the proxy on, the outbox delivering to the
@@ -111,6 +112,22 @@ func TestLoaderUsesProxy(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `src="/s/k.js"`) || strings.Contains(string(body), "static.klaviyo.com") {
 		t.Errorf("loader: %d %s", resp.StatusCode, body)
+	}
+	// With the helper, it is the proxy build posting to the proxy.
+	resp, err = http.Post(m.Server.URL()+"/v1/render/loader", "application/json", strings.NewReader(`{"helper":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h, err := web.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`data-proxy="/s/"`, h.Get(web.Features{Proxy: true}).Path, `src="/s/k.js"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("loader with helper lacks %s: %s", want, body)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -483,22 +484,108 @@ func FuzzEncodersRoundTrip(f *testing.F) {
 	})
 }
 
-func TestObservePushesAndEvents(t *testing.T) {
+func TestObserveEvents(t *testing.T) {
 	c := openFile(t, "testdata/products.json", 0)
-	for _, p := range []string{
-		`["track","Viewed Product",{"ProductID":"tee-1","ProductName":"x"}]`,
-		`["trackViewedItem",{"ItemId":"ghost-viewed"}]`,
-		`["track","Viewed Product",{"ProductID":"ghost-1"}]`,
-		`["track","Added to Cart",{"AddedItemProductID":"ghost-2","Items":[{"ProductID":"tee-1"},{"ProductID":"ghost-x"}]}]`,
-		`["track","Started Checkout",{"Items":[{"ProductID":"mug-2"},{"ProductID":1234}]}]`,
-		`["identify",{"email":"a@b.c"}]`,
-		`not json`,
+	var events []klaviyo.Event
+	for _, props := range []string{
+		`{"ProductID":"tee-1","ProductName":"x"}`,
+		`{"ProductID":"ghost-1"}`,
+		`{"AddedItemProductID":"ghost-2","Items":[{"ProductID":"tee-1"},{"ProductID":"ghost-x"}]}`,
+		`{"Items":[{"ProductID":"mug-2"},{"ProductID":1234}]}`,
+		`{"ProductName":"no id"}`,
+		`{"ProductID":"ghost-1"}`,
 	} {
-		c.ObservePush([]byte(p))
+		events = append(events, klaviyo.Event{Metric: "m", Properties: json.RawMessage(props)})
 	}
-	c.ObserveEvents([]klaviyo.Event{{Metric: "Ordered Product", Properties: json.RawMessage(`{"ProductID":"ghost-1"}`)}})
+	c.ObserveEvents(events)
 	want := UnknownReport{Events: 4, Top: []UnknownID{{"ghost-1", 2}, {"1234", 1}, {"ghost-2", 1}}}
 	if d := cmp.Diff(want, c.Problems().UnknownProductIDs); d != "" {
 		t.Errorf("unknown ids (-want +got):\n%s", d)
+	}
+}
+
+func TestIDSet(t *testing.T) {
+	var s idSet
+	want := map[uint64]bool{}
+	for i := range 5000 {
+		h := uint64(i*7919) % 3001 // repeats, and 0
+		if got := s.add(h); got != !want[s.key(h)] {
+			t.Fatalf("add(%d) = %v", h, got)
+		}
+		want[s.key(h)] = true
+	}
+	got := s.sorted()
+	if len(got) != len(want) || !slices.IsSorted(got) {
+		t.Fatalf("sorted: %d members, want %d", len(got), len(want))
+	}
+	for _, h := range got {
+		if !want[h] {
+			t.Fatalf("unexpected member %d", h)
+		}
+	}
+}
+
+// TestReadersDuringReloads serves the feed from several goroutines while
+// the file is replaced and reloaded over and over: every document read
+// must be complete and hold one whole version.
+func TestReadersDuringReloads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.jsonl")
+	version := func(n int) {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(productLine(fmt.Sprintf("v%d-%d", n, i)))
+		}
+		tmp := filepath.Join(dir, "tmp")
+		os.WriteFile(tmp, []byte(b.String()), 0o644)
+		os.Rename(tmp, path)
+	}
+	version(1)
+	c := openFile(t, path, 0)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				s, release := c.Acquire()
+				var buf bytes.Buffer
+				err := s.Write(&buf, JSON, 0)
+				release()
+				var items []Item
+				if err == nil {
+					err = json.Unmarshal(buf.Bytes(), &items)
+				}
+				if err == nil {
+					prefix := fmt.Sprintf("v%d-", len(items))
+					for _, it := range items {
+						if !strings.HasPrefix(it.ID, prefix) {
+							err = fmt.Errorf("document mixes versions: %s in a %d-item feed", it.ID, len(items))
+						}
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for n := 2; n <= 30; n++ {
+		version(n)
+		if err := c.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -62,25 +62,6 @@ func (c *Catalog) observeProps(props []byte) {
 	}
 }
 
-// ObservePush observes a rendered klaviyo.js push such as
-// ["track", "Viewed Product", {...}]. Other pushes (identify,
-// trackViewedItem, which repeats the Viewed Product's id) are ignored.
-// The render API calls it for every push it renders.
-func (c *Catalog) ObservePush(push []byte) {
-	if c == nil || !c.Configured() {
-		return
-	}
-	var arr []json.RawMessage
-	if json.Unmarshal(push, &arr) != nil || len(arr) < 3 {
-		return
-	}
-	var verb string
-	if json.Unmarshal(arr[0], &verb) != nil || verb != "track" {
-		return
-	}
-	c.observeProps(arr[2])
-}
-
 // ObserveEvents observes the products named by server-side or proxied
 // events. The proxy calls it for every batch it accepts.
 func (c *Catalog) ObserveEvents(events []klaviyo.Event) {

@@ -30,7 +30,12 @@ const maxListed = 100
 // probability of about n²/2⁶⁵ (3·10⁻⁸ for a million products).
 var idSeed = maphash.MakeSeed()
 
-func idHash(id string) uint64 { return maphash.String(idSeed, id) }
+func idHash(id string) uint64 {
+	if h := maphash.String(idSeed, id); h != 0 {
+		return h
+	}
+	return 1 // idSet reserves 0
+}
 
 // Part is one numbered document of a feed split to stay under the part
 // size. Part numbers start at 1.
@@ -41,7 +46,7 @@ type Part struct {
 	// Bytes is the size of the part before compression.
 	Bytes int64 `json:"bytes"`
 	// first is the 0-based index of its first item; offset the byte
-	// offset of that item's line in the snapshot file.
+	// offset of that item's line in the format's snapshot file.
 	first  int
 	offset int64
 }
@@ -60,13 +65,14 @@ func (g *ProblemGroup) add(p Problem) {
 	}
 }
 
-// Snapshot is one loaded, validated version of the catalog: a private,
-// already unlinked file of feed items (one JSON object per line), the
+// Snapshot is one loaded, validated version of the catalog: two private,
+// already unlinked files of feed items (one JSON object per line, and the
+// same items as one <Product> element per line), the
 // part tables of both formats, the id index and the problems found. It is
 // immutable; a reload builds a new one and swaps it in.
 type Snapshot struct {
-	f        *os.File
-	size     int64
+	files    [2]*os.File // per format: JSON lines, and the XML <Product> lines
+	sizes    [2]int64
 	count    int
 	etag     string
 	modified time.Time
@@ -120,7 +126,8 @@ func (s *Snapshot) retire() {
 	defer s.mu.Unlock()
 	s.retired = true
 	if s.refs == 0 {
-		s.f.Close()
+		s.files[JSON].Close()
+		s.files[XML].Close()
 	}
 }
 
@@ -141,14 +148,14 @@ func (s *Snapshot) release() {
 	defer s.mu.Unlock()
 	s.refs--
 	if s.retired && s.refs == 0 {
-		s.f.Close()
+		s.files[JSON].Close()
+		s.files[XML].Close()
 	}
 }
 
 // Write streams part (1-based; 0 for the whole feed) of the feed in f to
-// w. It reads the snapshot line by line, so memory does not grow with the
-// number of products; the JSON feed copies the stored bytes, the XML feed
-// re-encodes each item.
+// w. It copies the snapshot's pre-encoded lines, so memory does not grow
+// with the number of products and nothing is encoded per request.
 func (s *Snapshot) Write(w io.Writer, f Format, part int) error {
 	first, n, offset := 0, s.count, int64(0)
 	if part > 0 {
@@ -159,53 +166,44 @@ func (s *Snapshot) Write(w io.Writer, f Format, part int) error {
 	if !ok {
 		bw = bufio.NewWriterSize(w, 64<<10)
 	}
-	if f == JSON && n == 0 {
+	if f == XML {
+		// The XML lines are the document's body as is: one byte range.
+		bw.Write(xmlHeader)
+		size := s.Size(XML, part) - int64(len(xmlHeader)+len(xmlFooter))
+		if _, err := io.Copy(bw, io.NewSectionReader(s.files[XML], offset, size)); err != nil {
+			return fmt.Errorf("catalog snapshot: %w", err)
+		}
+		bw.Write(xmlFooter)
+		return bw.Flush()
+	}
+	if n == 0 {
 		bw.Write(jsonEmpty)
 		return bw.Flush()
 	}
-	if f == JSON {
-		bw.Write(jsonHeader)
-	} else {
-		bw.Write(xmlHeader)
-	}
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, offset, s.size-offset), 64<<10)
-	var line, buf []byte
+	bw.Write(jsonHeader)
+	r := bufio.NewReaderSize(io.NewSectionReader(s.files[JSON], offset, s.sizes[JSON]-offset), 64<<10)
+	var line []byte
 	for i := 0; i < n; i++ {
 		var err error
 		line, err = readLine(r, line[:0])
 		if err != nil {
 			return fmt.Errorf("catalog snapshot item %d: %w", first+i, err)
 		}
-		if f == JSON {
-			if i > 0 {
-				bw.Write(jsonSep)
-			}
-			if _, err := bw.Write(line); err != nil {
-				return err
-			}
-			continue
+		if i > 0 {
+			bw.Write(jsonSep)
 		}
-		var it Item
-		if err := json.Unmarshal(line, &it); err != nil {
-			return fmt.Errorf("catalog snapshot item %d: %w", first+i, err)
-		}
-		buf = appendXML(buf[:0], it)
-		if _, err := bw.Write(buf); err != nil {
+		if _, err := bw.Write(line); err != nil {
 			return err
 		}
 	}
-	if f == JSON {
-		bw.Write(jsonFooter)
-	} else {
-		bw.Write(xmlFooter)
-	}
+	bw.Write(jsonFooter)
 	return bw.Flush()
 }
 
 // Each calls fn for every served item in order, stopping at the first
 // error.
 func (s *Snapshot) Each(fn func(Item) error) error {
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, s.size), 64<<10)
+	r := bufio.NewReaderSize(io.NewSectionReader(s.files[JSON], 0, s.sizes[JSON]), 64<<10)
 	var line []byte
 	for i := 0; i < s.count; i++ {
 		var err error
@@ -245,13 +243,13 @@ func readLine(r *bufio.Reader, buf []byte) ([]byte, error) {
 // validates each, drops duplicates and problems, and lays out the parts
 // of both formats.
 type builder struct {
-	f         *os.File
-	w         *bufio.Writer
+	files     [2]*os.File
+	ws        [2]*bufio.Writer
+	offsets   [2]int64
 	sum       hash.Hash
 	partBytes int64
-	offset    int64
 	count     int
-	seen      map[uint64]struct{}
+	seen      idSet
 	parts     [2][]Part
 	cur       [2]Part
 	curItems  [2]int64 // bytes of the current part's items
@@ -264,17 +262,20 @@ func newBuilder(dir string, partBytes int64) (*builder, error) {
 	if partBytes <= 0 {
 		partBytes = DefaultPartBytes
 	}
-	f, err := os.CreateTemp(dir, "catalog-snapshot-*")
-	if err != nil {
-		return nil, err
-	}
-	// Unlink at once: the open descriptor keeps the data for as long as a
-	// request reads it, and a crash leaves nothing behind.
-	os.Remove(f.Name())
 	b := &builder{
-		f: f, w: bufio.NewWriterSize(f, 256<<10), sum: sha256.New(),
-		partBytes: partBytes, seen: map[uint64]struct{}{},
+		sum: sha256.New(), partBytes: partBytes,
 		problems: map[string]*ProblemGroup{KindMissing: {}, KindDuplicate: {}, KindInvalid: {}},
+	}
+	for _, f := range Formats {
+		file, err := os.CreateTemp(dir, "catalog-snapshot-*."+f.String())
+		if err != nil {
+			b.abort()
+			return nil, err
+		}
+		// Unlink at once: the open descriptor keeps the data for as long
+		// as a request reads it, and a crash leaves nothing behind.
+		os.Remove(file.Name())
+		b.files[f], b.ws[f] = file, bufio.NewWriterSize(file, 256<<10)
 	}
 	for _, f := range Formats {
 		b.cur[f] = Part{Number: 1}
@@ -294,12 +295,10 @@ func (b *builder) add(pos int, p shop.Product) error {
 		b.reject(kind, prob)
 		return nil
 	}
-	h := idHash(it.ID)
-	if _, dup := b.seen[h]; dup {
+	if !b.seen.add(idHash(it.ID)) {
 		b.reject(KindDuplicate, Problem{ID: it.ID, Position: pos, Field: "id", Message: "repeats the id of an earlier product (the first one is kept)"})
 		return nil
 	}
-	b.seen[h] = struct{}{}
 
 	b.line = appendJSON(b.line[:0], it)
 	b.xml = appendXML(b.xml[:0], it)
@@ -316,18 +315,20 @@ func (b *builder) add(pos int, p shop.Product) error {
 			b.curItems[f] = 0
 		}
 		if cur.Products == 0 {
-			cur.first, cur.offset = b.count, b.offset
+			cur.first, cur.offset = b.count, b.offsets[f]
 		}
 		cur.Products++
 		b.curItems[f] += n
 		b.allItems[f] += n
 	}
 	b.line = append(b.line, '\n')
-	if _, err := b.w.Write(b.line); err != nil {
-		return err
+	for f, data := range [2][]byte{b.line, b.xml} {
+		if _, err := b.ws[f].Write(data); err != nil {
+			return err
+		}
+		b.offsets[f] += int64(len(data))
 	}
 	b.sum.Write(b.line)
-	b.offset += int64(len(b.line))
 	b.count++
 	return nil
 }
@@ -335,9 +336,11 @@ func (b *builder) add(pos int, p shop.Product) error {
 // finish flushes the snapshot and returns it; modified is the source's
 // change time.
 func (b *builder) finish(source string, modified time.Time) (*Snapshot, error) {
-	if err := b.w.Flush(); err != nil {
-		b.f.Close()
-		return nil, err
+	for _, w := range b.ws {
+		if err := w.Flush(); err != nil {
+			b.abort()
+			return nil, err
+		}
 	}
 	for _, f := range Formats {
 		cur := b.cur[f]
@@ -346,14 +349,9 @@ func (b *builder) finish(source string, modified time.Time) (*Snapshot, error) {
 			b.parts[f] = append(b.parts[f], cur)
 		}
 	}
-	ids := make([]uint64, 0, len(b.seen))
-	for h := range b.seen {
-		ids = append(ids, h)
-	}
-	b.seen = nil
-	slices.Sort(ids)
+	ids := b.seen.sorted()
 	return &Snapshot{
-		f: b.f, size: b.offset, count: b.count,
+		files: b.files, sizes: b.offsets, count: b.count,
 		etag:     hex.EncodeToString(b.sum.Sum(nil)[:12]),
 		modified: modified.UTC().Truncate(time.Second),
 		parts:    b.parts, ids: ids,
@@ -361,4 +359,10 @@ func (b *builder) finish(source string, modified time.Time) (*Snapshot, error) {
 	}, nil
 }
 
-func (b *builder) abort() { b.f.Close() }
+func (b *builder) abort() {
+	for _, f := range b.files {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,5 +185,27 @@ func TestConsentProxy(t *testing.T) {
 	json.Unmarshal(reqs[0].Body, &body)
 	if len(reqs) != 1 || len(body.Events) != 2 || body.Events[0].Metric != "Viewed Product" || body.Events[1].Metric != "Started Checkout" {
 		t.Errorf("after consent: %+v", reqs)
+	}
+}
+
+// When the browser refuses the beacon (it throws, or its queue is full),
+// the batch goes out with fetch keepalive instead, and nothing is thrown.
+func TestProxyFetchFallback(t *testing.T) {
+	for name, stub := range map[string]string{
+		"throws":  `navigator.sendBeacon = () => { throw new TypeError("beacon refused") };`,
+		"refuses": `navigator.sendBeacon = () => false;`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ProxyEndpoint: CollectPrefix}, Script(stub))
+			tab.Eval(`snippetd.startedCheckout(`+seedCart+`,"2013-12-17T16:57:03Z"), 0`, nil)
+			reqs := site.WaitRequests(t, 1)
+			var body proxyBody
+			if err := json.Unmarshal(reqs[0].Body, &body); err != nil || reqs[0].Path != CollectPrefix+"e" || !strings.HasPrefix(reqs[0].ContentType, "text/plain") {
+				t.Fatalf("request %s %q %s: %v", reqs[0].Path, reqs[0].ContentType, reqs[0].Body, err)
+			}
+			if len(body.Events) != 1 || body.Events[0].UniqueID != "1000123_1387299423" {
+				t.Errorf("events %+v", body.Events)
+			}
+		})
 	}
 }

@@ -271,7 +271,8 @@ func addLine(c shop.Cart, l shop.LineItem) shop.Cart {
 func TestSetCart(t *testing.T) {
 	body := `<button id=tale data-snippetd-add-to-cart='` + seedLine(1) + `'>Add</button>`
 	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, body)
-	tab.Click("#tale") // no cart known: a cart of this line alone
+	tab.Eval(`snippetd.consent(false), snippetd.consent(true), 0`, nil) // no-ops without the consent build
+	tab.Click("#tale")                                                  // no cart known: a cart of this line alone
 	tab.Eval(`snippetd.setCart(`+mugCart+`), 0`, nil)
 	tab.Click("#tale")
 
@@ -326,6 +327,22 @@ func TestCheckoutIdentify(t *testing.T) {
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "second@example.org"}))...)
 	want = append(want, built(t)(snippets.IdentifyPushes(shop.Customer{PhoneNumber: "+15551234567"}))...)
 	diffPushes(t, want, raws(tab.Pushes()))
+
+	// The cart changes on the page (a single-page checkout): the next
+	// identify is followed by Started Checkout for the new cart.
+	tab.Eval(`document.querySelector("[data-snippetd-checkout]").setAttribute("data-snippetd-checkout", JSON.stringify(`+mugCart+`)), window._klOnsite.length = 0`, nil)
+	tab.Type("#email", ".uk")
+	tab.WaitFor("window._klOnsite.length >= 2")
+	settle()
+	pushes = tab.Pushes()
+	json.Unmarshal(pushes[len(pushes)-1], &[]any{nil, nil, &props})
+	secs, err = strconv.ParseInt(strings.TrimPrefix(props.EventID, "c3_"), 10, 64)
+	if err != nil {
+		t.Fatalf("$event_id %q: %v", props.EventID, err)
+	}
+	want = built(t)(snippets.IdentifyPushes(shop.Customer{Email: "shopper@example.com.uk"}))
+	want = append(want, built(t)(snippets.StartedCheckoutPushes(dec[shop.Cart](t, mugCart), time.Unix(secs, 0)))...)
+	diffPushes(t, want, raws(pushes))
 }
 
 // Configured selectors replace the defaults; without a checkout element the

@@ -11,7 +11,6 @@ import (
 
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/catalog"
-	"github.com/snippetd/snippetd/render"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -279,17 +278,6 @@ func (s *Server) handleCatalogProblems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCatalogJSON(w, http.StatusOK, s.Catalog.Problems())
-}
-
-// observeRendered lets the catalog count the product ids of a rendered
-// partial's tracking pushes that it does not know.
-func (s *Server) observeRendered(res render.Result) {
-	if s.Catalog == nil {
-		return
-	}
-	for _, p := range res.Pushes {
-		s.Catalog.ObservePush(p)
-	}
 }
 
 // writeCatalogJSON writes v as a JSON response with status.

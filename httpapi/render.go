@@ -27,7 +27,9 @@ func OpenAPI() []byte { return openAPI }
 func (s *Server) renderer() render.Renderer {
 	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
 	if s.ProxyPrefix != "" {
-		rd.KlaviyoJSURL = s.ProxyPrefix + "k.js" // first-party proxy (package proxy)
+		// First-party proxy (package proxy): klaviyo.js from the shop's
+		// domain, and the helper in proxy mode.
+		rd.KlaviyoJSURL, rd.ProxyEndpoint = s.ProxyPrefix+"k.js", s.ProxyPrefix
 	}
 	if s.Catalog != nil {
 		rd.Observe = s.Catalog.Observe
@@ -110,7 +112,6 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
-	s.observeRendered(res) // catalog: count events naming unknown products
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -265,7 +265,14 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error)
 func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identity, error) {
 	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
 		idn, _, err := p.store.Get(r.Context(), c.Value)
-		return c.Value, idn, err
+		if err != nil {
+			// The database is unreachable: ask the client to retry rather
+			// than guess the identity (a 500 would say it is our bug).
+			p.logger.Error("proxy: reading browser identity failed", "err", err)
+			w.Header().Set("Retry-After", "5")
+			return "", Identity{}, snippetd.Errorf(snippetd.EUNAVAILABLE, "identity store unavailable; retry")
+		}
+		return c.Value, idn, nil
 	}
 	id := newBrowserID()
 	http.SetCookie(w, &http.Cookie{
@@ -422,7 +429,9 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	if next != stored {
 		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-			p.fail(w, r, err)
+			p.logger.Error("proxy: storing identify failed", "err", err)
+			w.Header().Set("Retry-After", "5")
+			p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
 			return
 		}
 	}

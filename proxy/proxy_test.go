@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -69,7 +71,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 		opts.AllowedOrigins = []string{shopOrigin}
 	}
 	out := &recorder{}
-	p := New(opts, store, out, nil, nil)
+	p := New(opts, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := httpapi.NewServer()
 	p.Routes(s.Router())
 	return &harness{p: p, out: out, h: s}
@@ -376,5 +378,22 @@ func TestForget(t *testing.T) {
 	}
 	if w := h.do(req{path: "/s/forget", headers: map[string]string{"Origin": "https://evil.example"}}); w.Code != 403 {
 		t.Errorf("forget from another origin: %d", w.Code)
+	}
+}
+
+// With the database gone, requests that need it get 503 with Retry-After,
+// never a 500 or a 202 for something not stored.
+func TestStoreUnavailable(t *testing.T) {
+	h := newHarness(t, Options{})
+	bid := &http.Cookie{Name: BrowserCookie, Value: newBrowserID()}
+	h.p.store.db.Close()
+	for _, r := range []req{
+		{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid}},
+		{path: "/s/i", body: `{"email":"a@b.co"}`},
+	} {
+		w := h.do(r)
+		if w.Code != 503 || w.Header().Get("Retry-After") == "" || errorCode(t, w) != "unavailable" {
+			t.Errorf("%s: %d %s", r.path, w.Code, w.Body)
+		}
 	}
 }

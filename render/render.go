@@ -56,6 +56,10 @@ type Renderer struct {
 	// KlaviyoJSURL replaces the klaviyo.js URL of the loader when a request
 	// names none (empty: Klaviyo's own URL for the key).
 	KlaviyoJSURL string
+	// ProxyEndpoint is the helper's first-party endpoint prefix when a
+	// request asks for the helper and names none (the server's proxy prefix
+	// when SNIPPETD_PROXY=on, so the loader renders in proxy mode).
+	ProxyEndpoint string
 	// Now is the clock for a Started Checkout request without a time (nil:
 	// time.Now); tests pin it.
 	Now func() time.Time
@@ -239,13 +243,16 @@ func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
 		o.PublicKey, o.KlaviyoJSURL = rd.PublicKey, rd.KlaviyoJSURL
 	}
 	o.ConsentRequired, o.ProxyEndpoint = req.ConsentRequired, req.ProxyEndpoint
+	if req.Helper && o.ProxyEndpoint == "" {
+		o.ProxyEndpoint = rd.ProxyEndpoint
+	}
 	o.CheckoutEmailSelector, o.CheckoutPhoneSelector = req.CheckoutEmailSelector, req.CheckoutPhoneSelector
 	if req.Helper {
 		h, err := web.Default()
 		if err != nil {
 			return snippets.Snippet{}, err
 		}
-		b := h.Get(web.Features{Consent: req.ConsentRequired, Proxy: req.ProxyEndpoint != ""})
+		b := h.Get(web.Features{Consent: o.ConsentRequired, Proxy: o.ProxyEndpoint != ""})
 		o.HelperSrc, o.HelperIntegrity = strings.TrimSuffix(req.HelperBase, "/")+b.Path, b.Integrity
 	} else if req.HelperBase != "" {
 		return snippets.Snippet{}, snippetd.FieldErrorf("helper_base", "needs \"helper\": true")

@@ -16,6 +16,7 @@ package klaviyotest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,6 +178,9 @@ type Server struct {
 	jobs        map[string]map[string]any
 	stats       map[string]*Stats
 	idSeq       int
+	// changed is closed (and replaced) whenever a request finishes, to
+	// wake WaitEvents.
+	changed chan struct{}
 }
 
 // NewServer starts a fake Klaviyo on a free loopback port for a test and
@@ -240,6 +244,7 @@ func newServer(logf func(string, ...any)) (*Server, error) {
 		catalog:    map[string]map[string]any{},
 		jobs:       map[string]map[string]any{},
 		stats:      map[string]*Stats{},
+		changed:    make(chan struct{}),
 	}
 	for p, l := range DefaultLimits {
 		s.limits[p] = l
@@ -300,6 +305,25 @@ func (s *Server) Events() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Event(nil), s.events...)
+}
+
+// WaitEvents waits until the fake holds at least n accepted events (for
+// asynchronous senders such as the outbox) and returns them, or returns
+// what it holds with ctx's error when ctx ends first.
+func (s *Server) WaitEvents(ctx context.Context, n int) ([]Event, error) {
+	for {
+		s.mu.Lock()
+		evs, ch := append([]Event(nil), s.events...), s.changed
+		s.mu.Unlock()
+		if len(evs) >= n {
+			return evs, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return evs, ctx.Err()
+		}
+	}
 }
 
 // EventsFor returns the accepted events of one metric.
@@ -493,6 +517,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rep.status >= 400:
 		st.Rejected++
 	}
+	close(s.changed)
+	s.changed = make(chan struct{})
 	s.mu.Unlock()
 
 	if rep.drop {

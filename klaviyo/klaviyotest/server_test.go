@@ -1,6 +1,7 @@
 package klaviyotest_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -345,5 +346,31 @@ func TestClientProfilesAndCatalog(t *testing.T) {
 	}
 	if n := len(s.CatalogItems()); n != 0 {
 		t.Errorf("%d items left", n)
+	}
+}
+
+func TestWaitEvents(t *testing.T) {
+	s := klaviyotest.NewServer(t)
+	go func() { // no t.Fatal off the test goroutine: plain requests
+		for i := range 3 {
+			r, _ := http.NewRequest("POST", s.URL+"/api/events", strings.NewReader(mutate(eventBody, `"unique_id":"1"`, `"unique_id":"w`+itoa(i)+`"`)))
+			r.Header.Set("Authorization", "Klaviyo-API-Key "+klaviyotest.PrivateKey)
+			r.Header.Set("revision", "2026-07-15")
+			r.Header.Set("Content-Type", "application/vnd.api+json")
+			if resp, err := http.DefaultClient.Do(r); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs, err := s.WaitEvents(ctx, 3)
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel2()
+	if evs, err := s.WaitEvents(short, 4); err == nil || len(evs) != 3 {
+		t.Errorf("waiting for a 4th: %d, %v", len(evs), err)
 	}
 }

@@ -11,10 +11,16 @@ let profile: Props = {};
 let identified: unknown;
 let timer: unknown;
 
-/** post sends body with sendBeacon (it survives the page unloading), else fetch with keepalive. */
-const post = (url: string, body: Props, data = JSON.stringify(body)) =>
-  navigator.sendBeacon(url, new Blob([data], { type: "application/json" })) ||
+/**
+ * post sends body with sendBeacon (it survives the page unloading), else
+ * (queue full, or a browser that refuses a JSON beacon) fetch with keepalive.
+ */
+const post = (url: string, body: Props, data = JSON.stringify(body)) => {
+  try {
+    if (navigator.sendBeacon(url, new Blob([data], { type: "application/json" }))) return;
+  } catch (_) {}
   fetch(url, { method: "POST", body: data, keepalive: true }).catch(() => 0);
+};
 
 /**
  * kx is the landing page's _kx (from a Klaviyo email click), kept for the
