@@ -28,12 +28,14 @@ generate:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-## fuzz: the snippet and render fuzz targets, FUZZTIME each (a duration, or Nx executions)
+## fuzz: the snippet, render and proxy fuzz targets, FUZZTIME each (a duration, or Nx executions)
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./snippets -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeIdentify$$' -fuzztime $(FUZZTIME)
 
 ## lint: formatting, vet, and generated files that are fresh
 lint:

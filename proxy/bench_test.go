@@ -24,7 +24,7 @@ import (
 //
 //	go test ./proxy -run '^$' -bench 'BenchmarkEvents' -benchmem -cpu 2
 func BenchmarkEvents(b *testing.B) {
-	d := openTestDBs(&testing.T{})["sqlite"]
+	d := openTestDBs(b)["sqlite"]
 	ob, err := outbox.Open(context.Background(), d, outbox.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
@@ -40,7 +40,7 @@ func BenchmarkEventsNoStore(b *testing.B) {
 }
 
 func benchEvents(b *testing.B, out Enqueuer) {
-	d := openTestDBs(&testing.T{})["sqlite"]
+	d := openTestDBs(b)["sqlite"]
 	store, err := OpenStore(context.Background(), d)
 	if err != nil {
 		b.Fatal(err)

@@ -120,7 +120,7 @@ func TestResolve(t *testing.T) {
 
 // openTestDBs returns a temp SQLite DB and, when reachable, the local
 // PostgreSQL test database.
-func openTestDBs(t *testing.T) map[string]*db.DB {
+func openTestDBs(t testing.TB) map[string]*db.DB {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]*db.DB{}
