@@ -63,14 +63,14 @@ type Catalog struct {
 	store store
 	cur   atomic.Pointer[Snapshot]
 
-	loadMu   sync.Mutex // one load at a time
-	stamp    fileStamp  // the file as last loaded
-	pending  fileStamp  // a change seen once, loaded when seen again unchanged
-	dbVer    int64      // the database counter as last loaded
-	loadedAt time.Time
+	loadMu  sync.Mutex // one load at a time
+	stamp   fileStamp  // the file as last loaded
+	pending fileStamp  // a change seen once, loaded when seen again unchanged
+	dbVer   int64      // the database counter as last loaded
 
-	errMu   sync.Mutex
-	loadErr string
+	errMu    sync.Mutex // guards loadErr and loadedAt (never held during a load)
+	loadErr  string
+	loadedAt time.Time
 
 	unknown unknownIDs
 	stop    context.CancelFunc
@@ -227,7 +227,9 @@ func (c *Catalog) Reload(ctx context.Context) error {
 		return err
 	}
 	c.setLoadErr(nil)
+	c.errMu.Lock()
 	c.loadedAt = time.Now().UTC()
+	c.errMu.Unlock()
 	if old := c.cur.Swap(s); old != nil {
 		old.retire()
 	}
@@ -395,11 +397,9 @@ type Report struct {
 func (c *Catalog) Problems() Report {
 	s, release := c.Acquire()
 	defer release()
-	c.loadMu.Lock()
-	r := Report{Mode: c.opts.Mode, LoadedAt: c.loadedAt}
-	c.loadMu.Unlock()
+	r := Report{Mode: c.opts.Mode}
 	c.errMu.Lock()
-	r.LoadError = c.loadErr
+	r.LoadError, r.LoadedAt = c.loadErr, c.loadedAt
 	c.errMu.Unlock()
 	if s != nil {
 		r.Source, r.Products, r.Modified = s.source, s.count, s.modified

@@ -524,3 +524,68 @@ func TestIDSet(t *testing.T) {
 		}
 	}
 }
+
+// TestReadersDuringReloads serves the feed from several goroutines while
+// the file is replaced and reloaded over and over: every document read
+// must be complete and hold one whole version.
+func TestReadersDuringReloads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.jsonl")
+	version := func(n int) {
+		var b strings.Builder
+		for i := range n {
+			b.WriteString(productLine(fmt.Sprintf("v%d-%d", n, i)))
+		}
+		tmp := filepath.Join(dir, "tmp")
+		os.WriteFile(tmp, []byte(b.String()), 0o644)
+		os.Rename(tmp, path)
+	}
+	version(1)
+	c := openFile(t, path, 0)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				s, release := c.Acquire()
+				var buf bytes.Buffer
+				err := s.Write(&buf, JSON, 0)
+				release()
+				var items []Item
+				if err == nil {
+					err = json.Unmarshal(buf.Bytes(), &items)
+				}
+				if err == nil {
+					prefix := fmt.Sprintf("v%d-", len(items))
+					for _, it := range items {
+						if !strings.HasPrefix(it.ID, prefix) {
+							err = fmt.Errorf("document mixes versions: %s in a %d-item feed", it.ID, len(items))
+						}
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for n := 2; n <= 30; n++ {
+		version(n)
+		if err := c.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

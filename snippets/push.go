@@ -11,9 +11,14 @@ import (
 // The JavaScript around the pushes: they go to window.klaviyo, or straight
 // onto the queue klaviyo.js drains when the loader has not run yet, so that
 // a page never throws when the loader is missing or placed later.
-const (
-	pushPrologue = `(function(klaviyo){`
-	pushEpilogue = `})(window.klaviyo||(window._klOnsite=window._klOnsite||[]));</script>`
+var (
+	scriptOpen       = []byte(`<script>`)
+	scriptNonceOpen  = []byte(`<script nonce="`)
+	scriptNonceClose = []byte(`">`)
+	pushPrologue     = []byte(`(function(klaviyo){`)
+	pushCallOpen     = []byte(`klaviyo.push(`)
+	pushCallClose    = []byte(`);`)
+	pushEpilogue     = []byte(`})(window.klaviyo||(window._klOnsite=window._klOnsite||[]));</script>`)
 )
 
 // pushScript writes one <script> element (with the context's CSP nonce)
@@ -27,27 +32,28 @@ const (
 // templ escapes attributes.
 func pushScript(ps ...Push) templ.Component {
 	return templ.ComponentFunc(func(ctx context.Context, w io.Writer) error {
-		n := 0
+		// w is templ's buffered writer: small writes cost a copy each and
+		// no allocation.
+		var err error
+		write := func(b []byte) {
+			if err == nil {
+				_, err = w.Write(b)
+			}
+		}
+		if nonce := templ.GetNonce(ctx); nonce != "" {
+			write(scriptNonceOpen)
+			write([]byte(html.EscapeString(nonce)))
+			write(scriptNonceClose)
+		} else {
+			write(scriptOpen)
+		}
+		write(pushPrologue)
 		for _, p := range ps {
-			n += len(p) + len("klaviyo.push();")
+			write(pushCallOpen)
+			write(p)
+			write(pushCallClose)
 		}
-		nonce := templ.GetNonce(ctx)
-		b := make([]byte, 0, len(`<script nonce="">`)+len(nonce)+len(pushPrologue)+n+len(pushEpilogue))
-		b = append(b, "<script"...)
-		if nonce != "" {
-			b = append(b, ` nonce="`...)
-			b = append(b, html.EscapeString(nonce)...)
-			b = append(b, '"')
-		}
-		b = append(b, '>')
-		b = append(b, pushPrologue...)
-		for _, p := range ps {
-			b = append(b, "klaviyo.push("...)
-			b = append(b, p...)
-			b = append(b, ");"...)
-		}
-		b = append(b, pushEpilogue...)
-		_, err := w.Write(b)
+		write(pushEpilogue)
 		return err
 	})
 }
