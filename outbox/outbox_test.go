@@ -567,3 +567,46 @@ func TestSQLiteOneDeliveringProcess(t *testing.T) {
 	stop1()
 	waitFor(t, "o2 to take over", func() bool { return o2.leader.Load() })
 }
+
+func TestDeliverBulkKeepsProfileOrderThroughRetries(t *testing.T) {
+	for name, d := range dbtest.Open(t) {
+		t.Run(name, func(t *testing.T) {
+			opts := testOptions()
+			opts.MaxBulkEvents = 50 // many requests per round, sharing profiles
+			o := openOutbox(t, d, opts)
+			var want []klaviyo.Event
+			for n := range 400 {
+				e := []klaviyo.Event{ev(fmt.Sprint("p", n%5), n)}
+				want = append(want, e...)
+			}
+			if err := o.Enqueue(context.Background(), want, "test"); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			rng := rand.New(rand.NewPCG(3, 4))
+			s := &fakeSender{fn: func([]klaviyo.Event, bool) klaviyo.Outcome {
+				mu.Lock()
+				defer mu.Unlock()
+				if rng.IntN(10) < 3 {
+					return klaviyo.Outcome{Kind: klaviyo.Retryable, Status: 429, RetryAfter: time.Millisecond}
+				}
+				return klaviyo.Outcome{Kind: klaviyo.Delivered, Status: 202}
+			}}
+			run(t, o, s)
+			waitFor(t, "delivery", func() bool { return status(t, o).Pending == 0 })
+			checkExactlyOnceInOrder(t, want, s.delivered())
+			bulk, failed := 0, 0
+			for _, r := range s.allRequests() {
+				if r.bulk {
+					bulk++
+				}
+				if r.kind == klaviyo.Retryable {
+					failed++
+				}
+			}
+			if bulk < 8 || failed == 0 {
+				t.Errorf("%d bulk requests, %d retryable: the test did not exercise what it should", bulk, failed)
+			}
+		})
+	}
+}
