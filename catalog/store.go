@@ -118,9 +118,9 @@ func (s store) load(ctx context.Context, b *builder) error {
 		if err := rows.Scan(&data); err != nil {
 			return err
 		}
-		var p shop.Product
-		if err := json.Unmarshal(data, &p); err != nil {
-			b.reject(KindInvalid, decodeProblem(pos, p.ID, err))
+		p, prob := decodeProduct(data, pos)
+		if prob != nil {
+			b.reject(KindInvalid, *prob)
 			continue
 		}
 		if err := b.add(pos, p); err != nil {

@@ -203,7 +203,9 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		tab.WaitFor(`document.querySelectorAll("#kl-debug li").length === 4`)
 	}
 	diffPushes(t, want, raws(tab.Pushes()))
-	if direct {
+	if direct && os.Getenv("UPDATE_SCREENSHOTS") == "1" {
+		tab.Eval(`window.scrollTo(0, 0), 0`, nil)
+		time.Sleep(300 * time.Millisecond)
 		screenshot(t, tab, "demo-product")
 	}
 
@@ -238,6 +240,7 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		wantCheckout = append(wantCheckout, built(t)(snippets.IdentifyPushes(shop.Customer{Email: email}))...)
 		wantCheckout = append(wantCheckout, built(t)(snippets.StartedCheckoutPushes(cart, time.Unix(sec, 0)))...)
 		diffPushes(t, wantCheckout, got)
+		tab.WaitFor(`document.querySelectorAll("#kl-debug li").length === 2`)
 		screenshot(t, tab, "demo-checkout")
 	} else {
 		time.Sleep(time.Second) // the helper's identify debounce (750ms)

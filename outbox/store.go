@@ -137,8 +137,13 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 		return err
 	}
 	defer tx.Rollback()
-	// Delivered rows share one statement per chunk; dead letters and
-	// retries carry their own detail.
+	// Delivered rows share one statement per chunk; dead letters carry
+	// their own detail.
+	type retryKey struct {
+		status int
+		detail string
+	}
+	retried := map[retryKey][]any{}
 	var delivered []any
 	flush := func() error {
 		if len(delivered) == 0 {
@@ -163,7 +168,17 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 				return err
 			}
 		default:
-			if _, err := tx.ExecContext(ctx, o.db.Rebind(`UPDATE outbox_events SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id = ?`), r.status, r.detail, r.id); err != nil {
+			// A failed bulk request gives its 1,000 rows one outcome:
+			// one statement per distinct outcome, not per row.
+			k := retryKey{r.status, r.detail}
+			retried[k] = append(retried[k], r.id)
+		}
+	}
+	for k, ids := range retried {
+		for start := 0; start < len(ids); start += 500 {
+			chunk := ids[start:min(start+500, len(ids))]
+			q := o.db.Rebind(`UPDATE outbox_events SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`)
+			if _, err := tx.ExecContext(ctx, q, append([]any{k.status, k.detail}, chunk...)...); err != nil {
 				return err
 			}
 		}

@@ -10,7 +10,8 @@
 // an earlier identify remembered per browser in the shared database).
 // Accepted events become klaviyo.Event values and go into the outbox; the
 // private key stays on the server. It imports the root package, shop,
-// klaviyo, db and httpapi (for the error funnel and body reading).
+// klaviyo, db, httpapi (for the error funnel and body reading) and metrics
+// (its hook interface).
 package proxy
 
 import (

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/shop"
@@ -61,7 +62,11 @@ type harness struct {
 
 func newHarness(t *testing.T, opts Options) *harness {
 	t.Helper()
-	d := openTestDBs(t)["sqlite"]
+	return newHarnessOn(t, openTestDBs(t)["sqlite"], opts)
+}
+
+func newHarnessOn(t *testing.T, d *db.DB, opts Options) *harness {
+	t.Helper()
 	store, err := OpenStore(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +184,12 @@ func TestEventsAccepted(t *testing.T) {
 }
 
 func TestIdentifyThenEvents(t *testing.T) {
-	h := newHarness(t, Options{})
+	for name, d := range openTestDBs(t) {
+		t.Run(name, func(t *testing.T) { testIdentifyThenEvents(t, newHarnessOn(t, d, Options{})) })
+	}
+}
+
+func testIdentifyThenEvents(t *testing.T, h *harness) {
 	w := h.do(req{path: "/s/i", body: `{"email":"ana@example.com","first_name":"Ana"}`, cookies: []*http.Cookie{kxCookie("k.ABC123")}})
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("identify: %d %s", w.Code, w.Body)

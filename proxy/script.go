@@ -298,7 +298,7 @@ func gzipBytes(b []byte) []byte {
 	return buf.Bytes()
 }
 
-// ServeHTTP serves GET and HEAD {prefix}k.js.
+// serve answers GET and HEAD {prefix}k.js from the cache.
 func (s *Script) serve(w http.ResponseWriter, r *http.Request) error {
 	e, err := s.get(r.Context())
 	if err != nil {
