@@ -37,8 +37,9 @@ fuzz:
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeIdentify$$' -fuzztime $(FUZZTIME)
 
-## lint: formatting, vet, and generated files that are fresh
+## lint: formatting, vet, no merge-conflict markers, and generated files that are fresh
 lint:
+	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.golden' || { echo 'merge-conflict markers above'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet ./...
 	$(GO) tool templ generate

@@ -108,8 +108,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			BaseURL:  m.Config.KlaviyoURL,
 			Revision: m.Config.KlaviyoRevision,
 			// The outbox's retry cap bounds the client's backoff too.
-			Backoff: klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
-			Logger:  m.Logger,
+			Backoff:     klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
+			Logger:      m.Logger,
+			OnLimitWait: m.Metrics.ObserveClientWait, // issue 8: rate-limit waits
 		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)

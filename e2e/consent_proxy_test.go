@@ -209,3 +209,25 @@ func TestProxyFetchFallback(t *testing.T) {
 		})
 	}
 }
+
+// An Add to Cart button that submits its form leaves the page at once; the
+// batch goes out before the page unloads.
+func TestProxySurvivesNavigation(t *testing.T) {
+	site := NewSite(t)
+	next := site.Page("next", HTML("", "<p id=next>next page</p>"))
+	body := `<form action="` + next + `" data-snippetd-cart='` + mugCart + `'><input name=quantity value=2><button id=add data-snippetd-add-to-cart='` + tale + `'>Add</button></form>`
+	tab := NewTab(t)
+	tab.Navigate(site.Page("form", HTML(Loader(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ProxyEndpoint: CollectPrefix}), body)))
+	tab.WaitHelper()
+	tab.Click("#add")
+	tab.WaitFor(`document.getElementById("next")`)
+	reqs := site.WaitRequests(t, 1)
+	var got proxyBody
+	if err := json.Unmarshal(reqs[0].Body, &got); err != nil || len(got.Events) != 1 || got.Events[0].Metric != "Added to Cart" {
+		t.Fatalf("request %s: %v", reqs[0].Body, err)
+	}
+	// 3 × 19.99 + 2 × 19.99
+	if v := got.Events[0].Value; v == nil || *v != 99.95 {
+		t.Errorf("value %v, want 99.95", v)
+	}
+}

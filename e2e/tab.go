@@ -152,7 +152,7 @@ func (tab *Tab) WaitFor(expression string) {
 		}
 		// A navigation that is still settling replaces the page's
 		// JavaScript context under the poll: poll again in the new one.
-		if ctx.Err() == nil && (strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed")) {
+		if ctx.Err() == nil && (strings.Contains(err.Error(), "Cannot find context") || strings.Contains(err.Error(), "context was destroyed") || strings.Contains(err.Error(), "navigated or closed")) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}

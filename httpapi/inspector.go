@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/inspect"
+	"github.com/snippetd/snippetd/render"
 )
 
 // inspectorCookie carries the API token for browsers, which cannot add an
@@ -64,10 +64,6 @@ func (s *Server) requireInspector(h http.HandlerFunc) http.HandlerFunc {
 		}
 		Error(w, r, s.Logger, snippetd.Errorf(snippetd.EUNAUTHORIZED, "%s", msg))
 	}
-}
-
-func (s *Server) tokenOK(tok string) bool {
-	return s.APIToken != "" && tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.APIToken)) == 1
 }
 
 // directLoopback reports whether r came from this machine and not through
@@ -263,4 +259,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(append(b, '\n'))
+}
+
+// recordRendered puts the pushes of a render API answer in the
+// inspector's ring (source render, state rendered: the storefront's page
+// runs them, out of snippetd's sight).
+func (s *Server) recordRendered(res render.Result) {
+	if s.Inspector == nil || s.Inspector.Ring == nil || len(res.Pushes) == 0 {
+		return
+	}
+	raw := make([]json.RawMessage, len(res.Pushes))
+	for i, p := range res.Pushes {
+		raw[i] = json.RawMessage(p)
+	}
+	s.Inspector.Ring.RecordRender("", raw)
 }

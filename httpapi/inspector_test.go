@@ -201,3 +201,18 @@ func TestInspectorStreamSendsChanges(t *testing.T) {
 		t.Fatalf("after a push: %+v", es)
 	}
 }
+
+func TestRenderAPIFeedsTheInspector(t *testing.T) {
+	s, in := inspectorServer(t, localsink.New(0), "")
+	req := httptest.NewRequest("POST", "/v1/render/identify", strings.NewReader(bodies["identify"]))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("render: %d %s", rec.Code, rec.Body)
+	}
+	es, err := in.List(context.Background(), inspect.Filter{Source: "render", Metric: "identify"})
+	if err != nil || len(es) != 1 || es[0].State != inspect.StateRendered || es[0].Profile != "shopper@example.com" {
+		t.Errorf("ring after a render: %+v, %v", es, err)
+	}
+}

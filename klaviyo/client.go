@@ -88,6 +88,10 @@ type Options struct {
 	// Now and Rand are the clock and the jitter source (tests inject them).
 	Now  func() time.Time
 	Rand func() float64
+	// OnLimitWait, when set, is told each time a request waited for the
+	// client's own token buckets (path, how long), for the rate-limit
+	// metrics.
+	OnLimitWait func(path string, d time.Duration)
 }
 
 // secret holds the private key. Every way of printing or logging it says
@@ -124,6 +128,7 @@ type client struct {
 	logger   *slog.Logger
 	now      func() time.Time
 	rnd      func() float64
+	onWait   func(path string, d time.Duration)
 
 	mu       sync.Mutex
 	limiters map[string][2]*rate.Limiter
@@ -181,7 +186,7 @@ func NewClient(privateKey string, o Options) (*Client, error) {
 	}
 	c := &client{
 		key: secret(privateKey), baseURL: strings.TrimRight(o.BaseURL, "/"), revision: o.Revision,
-		hc: o.HTTPClient, timeout: o.Timeout, backoff: o.Backoff, logger: o.Logger, now: o.Now, rnd: o.Rand,
+		hc: o.HTTPClient, timeout: o.Timeout, backoff: o.Backoff, logger: o.Logger, now: o.Now, rnd: o.Rand, onWait: o.OnLimitWait,
 		limiters: map[string][2]*rate.Limiter{}, failures: map[string]int{}, last: map[string]RateLimit{},
 	}
 	if o.EventLimits == (Limits{}) {
@@ -245,12 +250,16 @@ func (c *client) wait(ctx context.Context, path string) error {
 	c.mu.Lock()
 	p := c.limiters[path]
 	c.mu.Unlock()
+	start := time.Now()
 	for _, l := range p {
 		if l != nil {
 			if err := l.Wait(ctx); err != nil {
 				return err
 			}
 		}
+	}
+	if d := time.Since(start); c.onWait != nil && d >= time.Millisecond {
+		c.onWait(path, d)
 	}
 	return nil
 }

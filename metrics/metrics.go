@@ -40,6 +40,14 @@ type Deliveries interface {
 	ObserveRateLimitWait(d time.Duration)
 }
 
+// ClientWaits is the hook of the Klaviyo client's token buckets.
+type ClientWaits interface {
+	// ObserveClientWait counts one request that waited for the Klaviyo
+	// client's own token buckets (Klaviyo's documented limits) before it
+	// was sent, by endpoint path.
+	ObserveClientWait(path string, d time.Duration)
+}
+
 // BrowserEvents is the hook of the endpoints that take events from
 // browsers: the helper (through the demo's local klaviyo.js stand-in) and
 // the first-party proxy.
@@ -75,6 +83,9 @@ func (Nop) ObserveDeadLetters(int) {}
 // ObserveRateLimitWait does nothing.
 func (Nop) ObserveRateLimitWait(time.Duration) {}
 
+// ObserveClientWait does nothing.
+func (Nop) ObserveClientWait(string, time.Duration) {}
+
 // ObserveAccepted does nothing.
 func (Nop) ObserveAccepted(string, int) {}
 
@@ -96,6 +107,8 @@ type Registry struct {
 	deadLetters    prometheus.Counter
 	rateLimitWaits prometheus.Counter
 	rateLimitSecs  prometheus.Counter
+	clientWaits    *prometheus.CounterVec
+	clientWaitSecs *prometheus.CounterVec
 }
 
 // New returns a Registry with every metric registered, plus the Go runtime
@@ -140,7 +153,15 @@ func New(depth func(context.Context) (OutboxDepth, error)) *Registry {
 		Name: "snippetd_rate_limit_wait_seconds_total",
 		Help: "Time the delivery loop spent waiting after 429 answers.",
 	})
-	m.reg.MustRegister(m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
+	m.clientWaits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_klaviyo_client_waits_total",
+		Help: "Requests that waited for the Klaviyo client's token buckets (Klaviyo's documented rate limits), by endpoint path.",
+	}, []string{"path"})
+	m.clientWaitSecs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_klaviyo_client_wait_seconds_total",
+		Help: "Time requests waited for the Klaviyo client's token buckets, by endpoint path.",
+	}, []string{"path"})
+	m.reg.MustRegister(m.clientWaits, m.clientWaitSecs, m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
 		m.deliveredEvts, m.deadLetters, m.rateLimitWaits, m.rateLimitSecs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
@@ -176,6 +197,12 @@ func (m *Registry) ObserveDeadLetters(n int) { m.deadLetters.Add(float64(n)) }
 func (m *Registry) ObserveRateLimitWait(d time.Duration) {
 	m.rateLimitWaits.Inc()
 	m.rateLimitSecs.Add(d.Seconds())
+}
+
+// ObserveClientWait implements ClientWaits.
+func (m *Registry) ObserveClientWait(path string, d time.Duration) {
+	m.clientWaits.WithLabelValues(path).Inc()
+	m.clientWaitSecs.WithLabelValues(path).Add(d.Seconds())
 }
 
 // ObserveAccepted implements BrowserEvents.

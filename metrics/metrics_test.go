@@ -22,6 +22,8 @@ var (
 	_ metrics.Renders       = metrics.Nop{}
 	_ metrics.Deliveries    = metrics.Nop{}
 	_ metrics.BrowserEvents = metrics.Nop{}
+	_ metrics.ClientWaits   = (*metrics.Registry)(nil)
+	_ metrics.ClientWaits   = metrics.Nop{}
 )
 
 func TestRegistryExposesObservations(t *testing.T) {
@@ -38,6 +40,8 @@ func TestRegistryExposesObservations(t *testing.T) {
 	m.ObserveRateLimitWait(500 * time.Millisecond)
 	m.ObserveAccepted("helper", 4)
 	m.ObserveRejected("proxy", "forbidden_metric", 1)
+	m.ObserveClientWait("/api/events", 250*time.Millisecond)
+	m.ObserveClientWait("/api/events", 250*time.Millisecond)
 
 	want := `
 # HELP snippetd_renders_total Snippets rendered, by snippet and HTTP status (200, or the status of the error).
@@ -67,6 +71,12 @@ snippetd_browser_events_accepted_total{source="helper"} 4
 # HELP snippetd_browser_events_rejected_total Events from browsers refused, by source and reason.
 # TYPE snippetd_browser_events_rejected_total counter
 snippetd_browser_events_rejected_total{reason="forbidden_metric",source="proxy"} 1
+# HELP snippetd_klaviyo_client_waits_total Requests that waited for the Klaviyo client's token buckets (Klaviyo's documented rate limits), by endpoint path.
+# TYPE snippetd_klaviyo_client_waits_total counter
+snippetd_klaviyo_client_waits_total{path="/api/events"} 2
+# HELP snippetd_klaviyo_client_wait_seconds_total Time requests waited for the Klaviyo client's token buckets, by endpoint path.
+# TYPE snippetd_klaviyo_client_wait_seconds_total counter
+snippetd_klaviyo_client_wait_seconds_total{path="/api/events"} 0.5
 # HELP snippetd_outbox_events Events in the outbox, by state (pending, delivered, dead).
 # TYPE snippetd_outbox_events gauge
 snippetd_outbox_events{state="dead"} 1
@@ -79,7 +89,7 @@ snippetd_outbox_oldest_pending_age_seconds 1.5
 	names := []string{"snippetd_renders_total", "snippetd_klaviyo_requests_total", "snippetd_klaviyo_request_events_total",
 		"snippetd_outbox_dead_letters_total", "snippetd_rate_limit_waits_total", "snippetd_rate_limit_wait_seconds_total",
 		"snippetd_browser_events_accepted_total", "snippetd_browser_events_rejected_total", "snippetd_outbox_events",
-		"snippetd_outbox_oldest_pending_age_seconds"}
+		"snippetd_outbox_oldest_pending_age_seconds", "snippetd_klaviyo_client_waits_total", "snippetd_klaviyo_client_wait_seconds_total"}
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,9 @@ export const toProxy = (prefix: string, x: Push, p?: any) => {
       }) &&
       // undefined vanishes in JSON.stringify
       (p.$value = p.$event_id = undefined);
-  timer ||= setTimeout((extra = { kx: kx() || undefined, consent: CONSENT || undefined }) => {
+  // A microtask, not a timer: it still batches every call of this task,
+  // and runs before a click that submits a form can unload the page.
+  timer ||= Promise.resolve().then((_: void, extra = { kx: kx() || undefined, consent: CONSENT || undefined }) => {
     identified && post(prefix + "i", Object.assign({}, profile, extra));
     events[0] && post(prefix + "e", Object.assign({ events, profile }, extra));
     timer = identified = 0;
