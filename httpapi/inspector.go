@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -65,10 +64,6 @@ func (s *Server) requireInspector(h http.HandlerFunc) http.HandlerFunc {
 		}
 		Error(w, r, s.Logger, snippetd.Errorf(snippetd.EUNAUTHORIZED, "%s", msg))
 	}
-}
-
-func (s *Server) tokenOK(tok string) bool {
-	return s.APIToken != "" && tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.APIToken)) == 1
 }
 
 // directLoopback reports whether r came from this machine and not through

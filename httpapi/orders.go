@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,25 +10,6 @@ import (
 	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/shop"
 )
-
-// requireToken guards a write API with `Authorization: Bearer <APIToken>`,
-// compared in constant time so the token cannot be guessed byte by byte.
-func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.APIToken == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="snippetd"`)
-			Error(w, r, s.Logger, snippetd.Errorf(snippetd.EUNAUTHORIZED, "the write API is disabled: set SNIPPETD_API_TOKEN"))
-			return
-		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.APIToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="snippetd"`)
-			Error(w, r, s.Logger, snippetd.Errorf(snippetd.EUNAUTHORIZED, "missing or wrong bearer token"))
-			return
-		}
-		h(w, r)
-	})
-}
 
 // OrderAccepted is the 202 answer of the orders API: the unique_id of
 // every event created, in the order they were published.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/snippetd/snippetd"
 )
@@ -48,7 +49,7 @@ func (e Event) ValidateAt(now time.Time) error {
 		return snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
 	case e.Metric == "":
 		return snippetd.FieldErrorf("metric", "is required")
-	case len([]rune(e.Metric)) >= MaxMetricName:
+	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
 		return snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
 		return snippetd.FieldErrorf("time", "must not be before 1990")
@@ -57,18 +58,29 @@ func (e Event) ValidateAt(now time.Time) error {
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
 		return snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
-	if err := checkProperties(e.Properties); err != nil {
-		return err
-	}
-	for _, s := range []struct{ field, v string }{
-		{"unique_id", e.UniqueID},
-		{"profile.email", e.Profile.Email},
-		{"profile.first_name", e.Profile.FirstName},
-		{"profile.last_name", e.Profile.LastName},
-	} {
-		if len(s.v) > MaxStringBytes {
-			return snippetd.FieldErrorf(s.field, "must be at most %d bytes", MaxStringBytes)
+	// The one-pass scanner accepts only what the token walker accepts;
+	// anything it cannot vouch for (an error, or a string long enough
+	// that its decoded length needs decoding) goes to the walker, which
+	// gives the exact answer and names the field.
+	if !propertiesOK(e.Properties) {
+		if err := checkProperties(e.Properties); err != nil {
+			return err
 		}
+	}
+	switch {
+	case len(e.UniqueID) > MaxStringBytes:
+		return snippetd.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+	case len(e.Profile.Email) > MaxStringBytes:
+		return snippetd.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+	case len(e.Profile.FirstName) > MaxStringBytes:
+		return snippetd.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+	case len(e.Profile.LastName) > MaxStringBytes:
+		return snippetd.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+	}
+	// Encoding only to measure is the expensive part; skip it when even
+	// the worst case of escaping cannot reach the limit.
+	if encodedSizeBound(e) <= MaxPayloadBytes {
+		return nil
 	}
 	b, err := EncodeEvent(e)
 	if err != nil {

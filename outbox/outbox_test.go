@@ -210,6 +210,14 @@ func TestEnqueueRejectsInvalidEvents(t *testing.T) {
 	noMetric.Metric = ""
 	future := ev("a", 3)
 	future.Time = time.Now().AddDate(2, 0, 0)
+	// These only the full validation catches (they were acknowledged and
+	// dead-lettered before Enqueue ran klaviyo.Event.ValidateAt).
+	notObject := ev("a", 4)
+	notObject.Properties = json.RawMessage(`[1,2]`)
+	tooDeep := ev("a", 5)
+	tooDeep.Properties = json.RawMessage(`{"a":` + strings.Repeat(`{"a":`, 10) + `1` + strings.Repeat(`}`, 11))
+	badCurrency := ev("a", 6)
+	badCurrency.ValueCurrency = "usd"
 	tests := []struct {
 		name  string
 		event klaviyo.Event
@@ -218,6 +226,9 @@ func TestEnqueueRejectsInvalidEvents(t *testing.T) {
 		{"no identifier", noID, "events[1].profile"},
 		{"no metric", noMetric, "events[1].metric"},
 		{"time too far ahead", future, "events[1].time"},
+		{"properties not an object", notObject, "events[1].properties"},
+		{"properties nested too deep", tooDeep, "events[1].properties.a.a.a.a.a.a.a.a.a.a"},
+		{"currency not ISO 4217", badCurrency, "events[1].value_currency"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
