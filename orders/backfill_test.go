@@ -5,22 +5,18 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/klaviyo"
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
 	"github.com/snippetd/snippetd/orders"
 	"github.com/snippetd/snippetd/shop"
 )
@@ -73,169 +69,71 @@ func sqliteStore(t *testing.T) *orders.Store {
 	return st
 }
 
-type waits struct {
-	mu sync.Mutex
-	d  []time.Duration
+// recordingPublisher stores what it is given; refuse makes it answer
+// EINVALID for any batch holding an event of that order id.
+type recordingPublisher struct {
+	refuse string
+	calls  int
+	got    []klaviyo.Event
 }
 
-func (w *waits) sleep(ctx context.Context, d time.Duration) error {
-	w.mu.Lock()
-	w.d = append(w.d, d)
-	w.mu.Unlock()
-	return ctx.Err()
+func (p *recordingPublisher) Publish(ctx context.Context, evs []klaviyo.Event) error {
+	p.calls++
+	for _, e := range evs {
+		if p.refuse != "" && strings.HasPrefix(e.UniqueID, p.refuse) {
+			return snippetd.FieldErrorf("events[0].time", "must be between 1990 and one year from now")
+		}
+	}
+	p.got = append(p.got, evs...)
+	return nil
 }
 
-// checkFake asserts the fake holds every event of os exactly once, all
-// with backfill=true, in requests of at most 1,000 events.
-func checkFake(t *testing.T, fake *klaviyotest.Server, os []shop.Order) {
-	t.Helper()
+// TestBackfillEnqueuesInChunksAndResumes: whole orders in chunks of about
+// 1,000 events, backfill=true, each order recorded; a chunk the outbox
+// refuses is retried order by order so only the refused order fails; the
+// re-run publishes nothing.
+func TestBackfillEnqueuesInChunksAndResumes(t *testing.T) {
+	os := genOrders(900, 3)
+	st := sqliteStore(t)
+	pub := &recordingPublisher{refuse: os[500].ID}
+	b := &orders.Backfill{Publisher: pub, Store: st}
+	sum, err := b.Run(context.Background(), inputs(os))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Enqueued != len(os)-1 || len(sum.Failures) != 1 || sum.Failures[0].OrderID != os[500].ID || !strings.Contains(sum.Failures[0].Reason, "refused by the outbox: events[0].time") {
+		t.Fatalf("summary %+v", sum)
+	}
 	want := map[string]bool{}
-	for _, o := range os {
+	for i, o := range os {
+		if i == 500 {
+			continue
+		}
 		want["Placed Order/"+o.ID] = true
-		for i := range o.Items {
-			want["Ordered Product/"+orders.LineUniqueID(o.ID, i)] = true
+		for j := range o.Items {
+			want["Ordered Product/"+orders.LineUniqueID(o.ID, j)] = true
 		}
 	}
 	got := map[string]bool{}
-	perReq := map[int]int{}
-	for _, e := range fake.Events() {
+	for _, e := range pub.got {
 		k := e.Metric + "/" + e.UniqueID
-		if got[k] {
-			t.Fatalf("%s recorded twice", k)
+		if got[k] || !e.Backfill {
+			t.Fatalf("%s published twice or without backfill", k)
 		}
 		got[k] = true
-		if !e.Backfill {
-			t.Fatalf("%s without backfill", k)
-		}
-		perReq[e.Request]++
 	}
-	for k := range want {
-		if !got[k] {
-			t.Fatalf("%s lost", k)
-		}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("published (-want +got):\n%s", diff)
 	}
-	if len(got) != len(want) {
-		t.Fatalf("fake holds %d events, want %d", len(got), len(want))
-	}
-	for r, n := range perReq {
-		if n > klaviyo.MaxBulkEvents {
-			t.Fatalf("request %d carried %d events", r, n)
-		}
-	}
-}
-
-func backfillClient(t *testing.T, fake *klaviyotest.Server, bulk klaviyo.Limits) *klaviyo.Client {
-	t.Helper()
-	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, BulkLimits: bulk,
-		Backoff: klaviyo.Backoff{Base: time.Second, Max: 8 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// TestBackfillFaultsAndResume backfills 2,000 orders against the fake
-// enforcing Klaviyo's bulk limits, through every fault class, then runs
-// again: nothing lost, nothing recorded twice, waits honoured, the re-run
-// skips everything.
-func TestBackfillFaultsAndResume(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	os := genOrders(2000, 7)
-	st := sqliteStore(t)
-	var w waits
-	fake.FailNext(2, klaviyotest.Throttle(3))
-	fake.FailNext(2, klaviyotest.ThrottleNoRetryAfter(2))
-	fake.FailNext(1, klaviyotest.ServerError(503))
-	fake.FailNext(1, klaviyotest.DropAfterAccept())
-	fake.FailNext(1, klaviyotest.Drop())
-	fake.FailNext(1, klaviyotest.ServerError(524))
-	b := &orders.Backfill{Sender: backfillClient(t, fake, klaviyo.BulkLimits), Store: st, Sleep: w.sleep, Concurrency: 1}
-	sum, err := b.Run(context.Background(), inputs(os))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 8 injected faults, plus any real throttle (a request can reach the
-	// fake's bucket later than it left the client's).
-	if sum.Sent != len(os) || sum.Events != totalEvents(os) || len(sum.Failures) != 0 || sum.Retries != 8+fake.Stats().Throttled {
-		t.Fatalf("summary %+v", sum)
-	}
-	checkFake(t, fake, os)
-	if got := w.d[:4]; !cmp.Equal(got, []time.Duration{3 * time.Second, 3 * time.Second, 2 * time.Second, 2 * time.Second}) {
-		t.Errorf("waits %v: Retry-After and the throttled detail not honoured", got)
-	}
-	if dups := fake.Stats().Duplicates; dups == 0 {
-		t.Errorf("the drop-after-accept batch should have been resent and deduped")
+	if sum.Events != len(pub.got) {
+		t.Errorf("summary counts %d events, %d published", sum.Events, len(pub.got))
 	}
 
-	// Re-run: everything is skipped, no request.
-	before := fake.Stats().Requests
+	calls := pub.calls
+	pub.refuse = ""
 	sum, err = b.Run(context.Background(), inputs(os))
-	if err != nil || sum.Sent != 0 || sum.Skipped["already sent"] != len(os) || fake.Stats().Requests != before {
-		t.Fatalf("re-run: %+v %v, %d new requests", sum, err, fake.Stats().Requests-before)
-	}
-}
-
-// TestBackfillResumesAfterGivingUp: batches that exhaust their attempts
-// are failures; the re-run sends exactly those orders.
-func TestBackfillResumesAfterGivingUp(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	os := genOrders(900, 3) // about 2,700 events: 3 requests
-	st := sqliteStore(t)
-	var w waits
-	fake.FailNext(1, klaviyotest.Throttle(1))
-	fake.FailNext(3, klaviyotest.ServerError(503)) // the second batch gives up after 3 attempts
-	b := &orders.Backfill{Sender: backfillClient(t, fake, klaviyo.BulkLimits), Store: st, Sleep: w.sleep, Concurrency: 1, MaxAttempts: 3}
-	sum, err := b.Run(context.Background(), inputs(os))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sum.Failures) == 0 || sum.Sent+len(sum.Failures) != len(os) || !strings.Contains(sum.Failures[0].Reason, "gave up after 3 attempts") {
-		t.Fatalf("summary: sent %d, failures %d %v", sum.Sent, len(sum.Failures), sum.Failures[:min(1, len(sum.Failures))])
-	}
-	failed := len(sum.Failures)
-	sum, err = b.Run(context.Background(), inputs(os))
-	if err != nil || sum.Sent != failed || sum.Skipped["already sent"] != len(os)-failed || len(sum.Failures) != 0 {
-		t.Fatalf("resume: %+v %v", sum, err)
-	}
-	checkFake(t, fake, os)
-	if d := fake.Stats().Duplicates; d != 0 {
-		t.Errorf("%d duplicates: the resume re-sent delivered orders", d)
-	}
-}
-
-// TestBackfillIsolatesRejectedOrder: Klaviyo rejects a whole bulk request
-// for one bad event; the batch is split until only that order fails.
-func TestBackfillIsolatesRejectedOrder(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	os := genOrders(300, 5)
-	// The fake's clock is the real one; the client and the backfill think
-	// it is 2029, so an order "placed" in 2028-12 passes their validation
-	// but is more than a year ahead for Klaviyo, which rejects it (400).
-	future := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
-	os[123].PlacedAt = future.AddDate(0, -1, 0)
-	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, Now: func() time.Time { return future }, BulkLimits: klaviyo.Unlimited})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &orders.Backfill{Sender: c, Store: sqliteStore(t), Now: func() time.Time { return future }, Concurrency: 1}
-	sum, err := b.Run(context.Background(), inputs(os))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(sum.Failures) != 1 || sum.Failures[0].OrderID != os[123].ID || !strings.Contains(sum.Failures[0].Reason, "status 400") || sum.Sent != len(os)-1 {
-		t.Fatalf("summary: sent %d failures %+v", sum.Sent, sum.Failures)
-	}
-	checkFake(t, fake, append(append([]shop.Order(nil), os[:123]...), os[124:]...))
-}
-
-func TestBackfillStopsOnRefusedKey(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	fake.SetKeys("pk_another_account", klaviyotest.CompanyID)
-	os := genOrders(50, 1)
-	b := &orders.Backfill{Sender: backfillClient(t, fake, klaviyo.Unlimited), Store: sqliteStore(t)}
-	sum, err := b.Run(context.Background(), inputs(os))
-	if !errors.Is(err, orders.ErrAccount) || sum.Sent != 0 || len(sum.Failures) != len(os) {
-		t.Fatalf("%v, sent %d, failures %d", err, sum.Sent, len(sum.Failures))
+	if err != nil || sum.Enqueued != 1 || sum.Skipped["already enqueued"] != len(os)-1 || pub.calls != calls+1 {
+		t.Fatalf("resume: %+v %v, %d publishes", sum, err, pub.calls-calls)
 	}
 }
 
@@ -306,10 +204,10 @@ func TestBackfillDryRunAndInputs(t *testing.T) {
 	}
 	var out bytes.Buffer
 	sum.Write(&out)
-	if sum.Sent != 18 || sum.Events != totalEvents(os[2:]) || sum.Skipped["already sent"] != 2 || sum.Skipped["duplicate order id in the file"] != 1 || len(sum.Failures) != 2 {
+	if sum.Enqueued != 18 || sum.Events != totalEvents(os[2:]) || sum.Skipped["already enqueued"] != 2 || sum.Skipped["duplicate order id in the file"] != 1 || len(sum.Failures) != 2 {
 		t.Fatalf("dry run summary:\n%s", out.String())
 	}
-	for _, want := range []string{"(dry run)", "would send 18 orders", "line 6, order bad: invalid: customer: needs at least one of", "line 7, order ?: unreadable"} {
+	for _, want := range []string{"(dry run)", "would enqueue 18 orders", "line 6, order bad: invalid: customer: needs at least one of", "line 7, order ?: unreadable"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
@@ -321,76 +219,24 @@ func TestProgressBar(t *testing.T) {
 	clock := func() time.Time { return now }
 	var plain bytes.Buffer
 	p := &orders.ProgressBar{W: &plain, Every: 5 * time.Second, Now: clock}
-	p.Start(100)
+	p.Start(300)
 	for i := 1; i <= 100; i++ {
 		now = now.Add(time.Second)
-		p.Update(orders.Progress{OrdersDone: i, OrdersTotal: 100, EventsSent: 3 * i, Requests: i})
+		p.Update(orders.Progress{EventsDone: 3 * i, EventsTotal: 300, Dead: i / 50})
 	}
 	p.Finish()
 	lines := strings.Split(strings.TrimSpace(plain.String()), "\n")
 	// First update, then one every 5 s (20 of 100 s), the last, and Finish.
-	if len(lines) != 22 || !strings.Contains(lines[0], "1/100 orders") || !strings.Contains(lines[1], "3 events/s") || !strings.Contains(lines[1], "ETA 1m34s") {
+	if len(lines) != 22 || !strings.Contains(lines[0], "3/300 events") || !strings.Contains(lines[1], "3 events/s") || !strings.Contains(lines[1], "ETA 1m34s") || !strings.Contains(lines[len(lines)-1], "2 dead-lettered") {
 		t.Errorf("%d plain lines:\n%s", len(lines), plain.String())
 	}
 	var term bytes.Buffer
 	p = &orders.ProgressBar{W: &term, Terminal: true, Now: clock}
 	p.Start(10)
 	now = now.Add(2 * time.Second)
-	p.Update(orders.Progress{OrdersDone: 5, OrdersTotal: 10, EventsSent: 10})
+	p.Update(orders.Progress{EventsDone: 5, EventsTotal: 10})
 	p.Finish()
-	if s := term.String(); !strings.Contains(s, "\r\x1b[K[===============               ] 5/10 orders  50.0%") || !strings.Contains(s, "ETA 2s") || !strings.HasSuffix(s, "\n") {
+	if s := term.String(); !strings.Contains(s, "\r\x1b[K[===============               ] 5/10 events  50.0%") || !strings.Contains(s, "ETA 2s") || !strings.HasSuffix(s, "\n") {
 		t.Errorf("terminal bar %q", s)
 	}
-}
-
-// TestBackfill20000 is the benchmark of docs/benchmarks.md: 20,000 orders
-// against the fake enforcing Klaviyo's bulk limits (10/s, 150/min) with the
-// client's default limits. Opt in with SNIPPETD_BACKFILL_20K=1.
-func TestBackfill20000(t *testing.T) {
-	if os.Getenv("SNIPPETD_BACKFILL_20K") != "1" {
-		t.Skip("set SNIPPETD_BACKFILL_20K=1 to run the 20,000-order backfill benchmark")
-	}
-	ords := genOrders(20000, 42)
-	type result struct {
-		el, cpu  time.Duration
-		events   int
-		requests int
-		throttle int
-	}
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
-	run := func(limited bool) result {
-		fake := klaviyotest.NewServer(t)
-		lim := klaviyo.BulkLimits
-		if !limited {
-			fake.SetLimits(klaviyotest.PathBulkEvents, klaviyotest.Limits{})
-			lim = klaviyo.Unlimited
-		}
-		c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, BulkLimits: lim})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := &orders.Backfill{Sender: c, Store: sqliteStore(t)}
-		start, cpu0 := time.Now(), cpu()
-		sum, err := b.Run(context.Background(), inputs(ords))
-		el, used := time.Since(start), cpu()-cpu0
-		if err != nil || sum.Sent != len(ords) {
-			t.Fatalf("%v %+v", err, sum)
-		}
-		checkFake(t, fake, ords)
-		return result{el, used, sum.Events, fake.StatsFor(klaviyotest.PathBulkEvents).Requests, fake.Stats().Throttled + sum.Retries}
-	}
-	base := run(false)
-	lim := run(true)
-	n := lim.requests
-	// The limits' floor for n requests from full buckets: the burst bucket
-	// (10, refilling 10/s) and the steady one (150, refilling 2.5/s).
-	floor := max(float64(n-10)/10, float64(n-150)/2.5, 0)
-	t.Logf("baseline (no limits): orders %d, events %d, requests %d, took %s (CPU %s) = %.0f events/s",
-		len(ords), base.events, base.requests, base.el.Round(time.Millisecond), base.cpu.Round(time.Millisecond), float64(base.events)/base.el.Seconds())
-	t.Logf("Klaviyo's bulk limits: requests %d (throttled or retried %d), took %s (CPU %s, %.2fx) = %.0f events/s, %.2fx the baseline's time; the limits allow these %d requests in %.1fs at best (%.0f events/s), %d events/s sustained beyond the first 150 requests",
-		n, lim.throttle, lim.el.Round(time.Millisecond), lim.cpu.Round(time.Millisecond), lim.cpu.Seconds()/base.cpu.Seconds(), float64(lim.events)/lim.el.Seconds(), lim.el.Seconds()/base.el.Seconds(), n, floor, float64(lim.events)/floor, 150*1000/60)
 }

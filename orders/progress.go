@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// ProgressBar renders backfill progress: a redrawn bar with rate and ETA
+// ProgressBar renders backfill delivery progress (events delivered or
+// dead-lettered by the outbox): a redrawn bar with rate and ETA
 // on a terminal, plain periodic lines otherwise (logs, CI, pipes).
 type ProgressBar struct {
 	W io.Writer
@@ -39,11 +40,10 @@ func (p *ProgressBar) Start(total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.start = p.now()
-	p.cur = Progress{OrdersTotal: total}
+	p.cur = Progress{EventsTotal: total}
 }
 
-// Update records progress and draws when due; use it as
-// Backfill.OnProgress.
+// Update records progress and draws when due.
 func (p *ProgressBar) Update(pr Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -56,7 +56,7 @@ func (p *ProgressBar) Update(pr Progress) {
 	if p.Terminal {
 		every = 100 * time.Millisecond
 	}
-	if p.drawn && now.Sub(p.last) < every && pr.OrdersDone < pr.OrdersTotal {
+	if p.drawn && now.Sub(p.last) < every && pr.EventsDone < pr.EventsTotal {
 		return
 	}
 	p.last, p.drawn = now, true
@@ -73,24 +73,24 @@ func (p *ProgressBar) Finish() {
 	}
 }
 
-// Line renders one progress line: counts, percentage, event rate and ETA.
+// line renders one progress line: counts, percentage, event rate and ETA.
 func (p *ProgressBar) line(now time.Time) string {
 	pr := p.cur
 	el := now.Sub(p.start).Seconds()
 	pct := 100.0
-	if pr.OrdersTotal > 0 {
-		pct = 100 * float64(pr.OrdersDone) / float64(pr.OrdersTotal)
+	if pr.EventsTotal > 0 {
+		pct = 100 * float64(pr.EventsDone) / float64(pr.EventsTotal)
 	}
 	rate, eta := 0.0, "?"
 	if el > 0 {
-		rate = float64(pr.EventsSent) / el
-		if pr.OrdersDone > 0 {
-			left := float64(pr.OrdersTotal-pr.OrdersDone) / (float64(pr.OrdersDone) / el)
+		rate = float64(pr.EventsDone) / el
+		if pr.EventsDone > 0 {
+			left := float64(pr.EventsTotal-pr.EventsDone) / rate
 			eta = (time.Duration(left) * time.Second).Round(time.Second).String()
 		}
 	}
-	return fmt.Sprintf("%d/%d orders %5.1f%%  %d events  %.0f events/s  %d requests  ETA %s",
-		pr.OrdersDone, pr.OrdersTotal, pct, pr.EventsSent, rate, pr.Requests, eta)
+	return fmt.Sprintf("%d/%d events %5.1f%%  %d dead-lettered  %.0f events/s  ETA %s",
+		pr.EventsDone, pr.EventsTotal, pct, pr.Dead, rate, eta)
 }
 
 func (p *ProgressBar) draw(now time.Time) {
@@ -100,8 +100,8 @@ func (p *ProgressBar) draw(now time.Time) {
 	}
 	const width = 30
 	fill := width
-	if p.cur.OrdersTotal > 0 {
-		fill = width * p.cur.OrdersDone / p.cur.OrdersTotal
+	if p.cur.EventsTotal > 0 {
+		fill = width * p.cur.EventsDone / p.cur.EventsTotal
 	}
 	bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
 	fmt.Fprintf(p.W, "\r\x1b[K[%s] %s", bar, p.line(now))

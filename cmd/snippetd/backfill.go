@@ -18,9 +18,8 @@ func backfill(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Orders, "orders", "", "file of historical orders: JSON lines, a JSON array or CSV (- for standard input)")
 	fs.StringVar(&o.Format, "format", "auto", "auto, jsonl, json or csv")
-	fs.BoolVar(&o.DryRun, "dry-run", false, "validate and print the summary without sending")
-	fs.IntVar(&o.BatchSize, "batch-size", 1000, "most events per bulk request (at most 1000)")
-	fs.IntVar(&o.Concurrency, "concurrency", 2, "bulk requests in flight (the rate limiter sets the pace)")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "validate and print the summary without storing anything")
+	fs.BoolVar(&o.NoWait, "no-wait", false, "return once the events are in the outbox; snippetd serve delivers them")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ commands:
   render     render a snippet from JSON: snippetd render <snippet> [--in file.json] [--json] [--nonce N]
   outbox     inspect the event outbox: snippetd outbox status|dead-letters|replay (snippetd outbox -h)
   catalog    send the catalog with Klaviyo's Catalog API: snippetd catalog sync [--dry-run] [--delete]
-  backfill   send historical orders: snippetd backfill --orders FILE [--dry-run] (flags: snippetd backfill -h)
+  backfill   queue historical orders in the outbox and deliver them: snippetd backfill --orders FILE [--dry-run] [--no-wait] (flags: snippetd backfill -h)
   version    print the version
 `
 
