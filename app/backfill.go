@@ -69,7 +69,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		if cfg.PrivateKey == "" {
 			return orders.Summary{}, errors.New("backfill: set SNIPPETD_PRIVATE_KEY (or SNIPPETD_PRIVATE_KEY_FILE) to send, or use --dry-run")
 		}
-		c, err := klaviyo.NewClient(cfg.PrivateKey, klaviyo.Options{BaseURL: cfg.KlaviyoURL, Revision: cfg.KlaviyoRevision, Logger: logger})
+		c, err := NewKlaviyoClient(cfg, logger)
 		if err != nil {
 			return orders.Summary{}, err
 		}

@@ -155,3 +155,27 @@ func TestDemoOffWithKey(t *testing.T) {
 		t.Errorf("the stand-in is served with a real key: %d", resp.StatusCode)
 	}
 }
+
+// TestDemoLocalSinkNeverLoadsKlaviyo: in local-sink mode the pages use the
+// local klaviyo.js stand-in even with a real public key (and with the proxy
+// on), so that nothing reaches Klaviyo.
+func TestDemoLocalSinkNeverLoadsKlaviyo(t *testing.T) {
+	m := openMain(t, map[string]string{"SNIPPETD_PUBLIC_KEY": "AbC123", "SNIPPETD_PROXY": "on", "SNIPPETD_ALLOWED_ORIGINS": "http://localhost:8080"})
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	for _, path := range []string{"/demo/products/mug", "/demo/mode?to=proxy&back=/demo/products/mug"} {
+		resp, err := c.Get(m.Server.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if resp.StatusCode != 200 || strings.Contains(body, "static.klaviyo.com") || strings.Contains(body, `src="/s/k.js"`) || !strings.Contains(body, "/demo/static/klaviyo.js?view=") {
+			t.Errorf("%s: %d, want the stand-in and no Klaviyo klaviyo.js:\n%s", path, resp.StatusCode, body)
+		}
+		if strings.Contains(path, "to=proxy") && !strings.Contains(body, `data-demo-mode="proxy"`) {
+			t.Errorf("%s did not switch to proxy mode", path)
+		}
+	}
+}

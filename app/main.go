@@ -104,13 +104,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	})
 	// Klaviyo client (issue 4): the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := klaviyo.NewClient(m.Config.PrivateKey, klaviyo.Options{
-			BaseURL:  m.Config.KlaviyoURL,
-			Revision: m.Config.KlaviyoRevision,
-			// The outbox's retry cap bounds the client's backoff too.
-			Backoff:     klaviyo.Backoff{Max: m.Config.OutboxMaxBackoff},
-			Logger:      m.Logger,
-			OnLimitWait: m.Metrics.ObserveClientWait, // issue 8: rate-limit waits
+		c, err := NewKlaviyoClient(m.Config, m.Logger, func(o *klaviyo.Options) {
+			o.OnLimitWait = m.Metrics.ObserveClientWait // issue 8: rate-limit waits
 		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"os"
 	"path/filepath"
 	"slices"
@@ -471,7 +472,7 @@ func FuzzEncodersRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		s = clean(s)
 		var fromJSON string
-		if err := json.Unmarshal(appendJSONString(nil, s), &fromJSON); err != nil || fromJSON != s {
+		if err := json.Unmarshal(jsonw.AppendString(nil, s), &fromJSON); err != nil || fromJSON != s {
 			t.Fatalf("JSON: %q -> %q (%v)", s, fromJSON, err)
 		}
 		var fromXML struct {

@@ -3,7 +3,8 @@ package catalog
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/snippetd/snippetd/internal/jsonw"
 )
 
 // Format is a feed encoding.
@@ -62,15 +63,15 @@ func docBytes(f Format, n int, itemBytes int64) int64 {
 // names. Snapshots store exactly these bytes, so the JSON feed copies them.
 func appendJSON(b []byte, it Item) []byte {
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, it.ID)
+	b = jsonw.AppendString(b, it.ID)
 	b = append(b, `,"title":`...)
-	b = appendJSONString(b, it.Title)
+	b = jsonw.AppendString(b, it.Title)
 	b = append(b, `,"link":`...)
-	b = appendJSONString(b, it.Link)
+	b = jsonw.AppendString(b, it.Link)
 	b = append(b, `,"description":`...)
-	b = appendJSONString(b, it.Description)
+	b = jsonw.AppendString(b, it.Description)
 	b = append(b, `,"image_link":`...)
-	b = appendJSONString(b, it.ImageLink)
+	b = jsonw.AppendString(b, it.ImageLink)
 	if it.Price.IsSet() {
 		b = append(b, `,"price":`...)
 		b = it.Price.AppendText(b)
@@ -81,7 +82,7 @@ func appendJSON(b []byte, it Item) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, c)
+			b = jsonw.AppendString(b, c)
 		}
 		b = append(b, ']')
 	}
@@ -94,52 +95,6 @@ func appendJSON(b []byte, it Item) []byte {
 		b = strconv.AppendInt(b, int64(it.InventoryPolicy), 10)
 	}
 	return append(b, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string. s is valid UTF-8 (ItemOf
-// cleans it); U+2028 and U+2029 are escaped so the feed is also safe to
-// embed in JavaScript.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendXML appends it as one <Product> element on one line. Categories

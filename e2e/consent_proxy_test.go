@@ -88,8 +88,8 @@ func TestProxyBatches(t *testing.T) {
 	}
 	sort.Slice(reqs, func(i, j int) bool { return reqs[i].Path < reqs[j].Path })
 	for i, path := range []string{CollectPrefix + "e", CollectPrefix + "i"} {
-		if reqs[i].Method != "POST" || reqs[i].Path != path || reqs[i].ContentType != "application/json" {
-			t.Errorf("request %d: %s %s %q, want POST %s application/json", i, reqs[i].Method, reqs[i].Path, reqs[i].ContentType, path)
+		if reqs[i].Method != "POST" || reqs[i].Path != path || !strings.HasPrefix(reqs[i].ContentType, "text/plain") {
+			t.Errorf("request %d: %s %s %q, want POST %s text/plain", i, reqs[i].Method, reqs[i].Path, reqs[i].ContentType, path)
 		}
 	}
 	var ev proxyBody
@@ -173,7 +173,7 @@ func TestProxyBatches(t *testing.T) {
 // Consent and proxy together: nothing is sent before consent, the held
 // events go out in one batch after it.
 func TestConsentProxy(t *testing.T) {
-	site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ConsentRequired: true, ProxyEndpoint: CollectPrefix}, "")
+	site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe), ConsentRequired: true, ProxyEndpoint: CollectPrefix}, "")
 	tab.Eval(`snippetd.viewedProduct(`+pooh+`), snippetd.startedCheckout(`+seedCart+`), 0`, nil)
 	time.Sleep(300 * time.Millisecond)
 	if reqs := site.Requests(); len(reqs) != 0 {
@@ -196,7 +196,8 @@ func TestProxyFetchFallback(t *testing.T) {
 		"refuses": `navigator.sendBeacon = () => false;`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ProxyEndpoint: CollectPrefix}, Script(stub))
+			site, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe), ProxyEndpoint: CollectPrefix}, Script(stub))
+			tab.WaitFor(`window.__klaviyoLoaded`) // no Active on Site joins the requests
 			tab.Eval(`snippetd.startedCheckout(`+seedCart+`,"2013-12-17T16:57:03Z"), 0`, nil)
 			reqs := site.WaitRequests(t, 1)
 			var body proxyBody
@@ -217,8 +218,9 @@ func TestProxySurvivesNavigation(t *testing.T) {
 	next := site.Page("next", HTML("", "<p id=next>next page</p>"))
 	body := `<form action="` + next + `" data-snippetd-cart='` + mugCart + `'><input name=quantity value=2><button id=add data-snippetd-add-to-cart='` + tale + `'>Add</button></form>`
 	tab := NewTab(t)
-	tab.Navigate(site.Page("form", HTML(Loader(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoNotFound), ProxyEndpoint: CollectPrefix}), body)))
+	tab.Navigate(site.Page("form", HTML(Loader(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe), ProxyEndpoint: CollectPrefix}), body)))
 	tab.WaitHelper()
+	tab.WaitFor(`window.__klaviyoLoaded`) // no Active on Site joins the requests
 	tab.Click("#add")
 	tab.WaitFor(`document.getElementById("next")`)
 	reqs := site.WaitRequests(t, 1)

@@ -122,9 +122,10 @@ func productPage(t *testing.T, o snippets.LoaderOptions) string {
 
 // A shopper identified by the __kla_id cookie ($exchange_id) views a
 // product and adds it to the cart on a storefront whose klaviyo.js is
-// blocked: both events reach Klaviyo through the first-party proxy and
-// the outbox, with _kx set, as valid JSON:API requests, and nothing else
-// is sent.
+// blocked: both events, and the helper's Active on Site in place of
+// klaviyo.js's, reach Klaviyo through the first-party proxy and the
+// outbox, with _kx set, as valid JSON:API requests, and nothing else is
+// sent.
 func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
 	s := startProxyShop(t, nil)
 	tab := NewTab(t)
@@ -145,7 +146,7 @@ func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
 
 	var got []klaviyotest.Event
 	for deadline := time.Now().Add(actionTimeout); ; time.Sleep(20 * time.Millisecond) {
-		if got = s.fake.Events(); len(got) >= 2 || time.Now().After(deadline) {
+		if got = s.fake.Events(); len(got) >= 3 || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -169,6 +170,7 @@ func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
 	// The cart after the click holds the tale and the pooh book.
 	c := dec[shop.Cart](t, `{"id":"c-42","items":[{"product":`+tale+`,"quantity":1},{"product":`+pooh+`,"quantity":1}]}`)
 	want := []seen{
+		{"Active on Site", kx, "", []string{"_kx", "location"}}, // the helper's, as klaviyo.js is blocked
 		{"Added to Cart", kx, c.Total().String(), []string{"_kx", "location"}},
 		{"Viewed Product", kx, "", []string{"_kx", "location"}},
 	}
@@ -200,8 +202,8 @@ func TestProxyStorefrontBlockedKlaviyo(t *testing.T) {
 			t.Errorf("not a JSON:API document: %s", r.Body)
 		}
 	}
-	if st := s.m.Proxy.Stats.Accepted.Load(); st != 2 {
-		t.Errorf("proxy accepted %d events, want 2", st)
+	if st := s.m.Proxy.Stats.Accepted.Load(); st != 3 {
+		t.Errorf("proxy accepted %d events, want 3", st)
 	}
 }
 

@@ -27,16 +27,17 @@ import (
 
 // Demo configures the demo shop at /demo/ (issue 8).
 type Demo struct {
-	// PublicKey is the loader's Klaviyo public key; demo.PublicKey (the
-	// fake key used when none is configured) loads the local klaviyo.js
-	// stand-in instead of Klaviyo's.
+	// PublicKey is the loader's Klaviyo public key; with demo.PublicKey
+	// (the fake key used when none is configured), or in local-sink mode,
+	// pages load the local klaviyo.js stand-in instead of Klaviyo's.
 	PublicKey string
 	// ProxyPrefix is the first-party proxy's prefix ("" when the proxy is
 	// off: the mode toggle then explains how to turn it on).
 	ProxyPrefix string
 	// Ring receives the pushes the pages render and the browser reports.
 	Ring *inspect.Ring
-	// LocalSink says deliveries go to the local sink (shown on every page).
+	// LocalSink says deliveries go to the local sink (shown on every
+	// page); the pages then never load Klaviyo's klaviyo.js either.
 	LocalSink bool
 }
 
@@ -92,6 +93,13 @@ type demoPage struct {
 
 // demoMode is the shopper's chosen mode, direct unless the proxy is on and
 // proxy was chosen.
+// demoStandIn reports whether the demo's pages load the local klaviyo.js
+// stand-in instead of Klaviyo's: in local-sink mode (so that nothing leaves
+// the machine, whatever public key is set) and with the fake demo key.
+func (s *Server) demoStandIn() bool {
+	return s.Demo.LocalSink || s.Demo.PublicKey == demo.PublicKey
+}
+
 func (s *Server) demoMode(r *http.Request) string {
 	if s.Demo.ProxyPrefix != "" && cookieValue(r, demoModeCookie) == demo.ModeProxy {
 		return demo.ModeProxy
@@ -130,9 +138,10 @@ func (s *Server) newDemoPage(w http.ResponseWriter, r *http.Request, title strin
 	} else {
 		b := helpers.Get(web.Features{})
 		lo = snippets.LoaderOptions{PublicKey: s.Demo.PublicKey, HelperSrc: b.Path, HelperIntegrity: b.Integrity}
-		if s.Demo.PublicKey == demo.PublicKey {
-			lo.KlaviyoJSURL = "/demo/static/klaviyo.js?view=" + p.view
-		}
+	}
+	if s.demoStandIn() {
+		// Nothing may reach Klaviyo: klaviyo.js is the local stand-in.
+		lo.KlaviyoJSURL = "/demo/static/klaviyo.js?view=" + p.view
 	}
 	p.lines = lines
 	p.chrome = demo.Chrome{
@@ -397,12 +406,12 @@ func (s *Server) handleDemoImage(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleDemoStatic serves GET /demo/static/{file}: the shop's CSS and
-// script and the local klaviyo.js stand-in (only when the demo runs with
-// its fake public key).
+// script and the local klaviyo.js stand-in (only in local-sink mode or with
+// the demo's fake public key).
 func (s *Server) handleDemoStatic(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["file"]
-	if name == "klaviyo.js" && s.Demo.PublicKey != demo.PublicKey {
-		Error(w, r, s.Logger, snippetd.Errorf(snippetd.ENOTFOUND, "the klaviyo.js stand-in is only served with the demo's fake public key"))
+	if name == "klaviyo.js" && !s.demoStandIn() {
+		Error(w, r, s.Logger, snippetd.Errorf(snippetd.ENOTFOUND, "the klaviyo.js stand-in is only served in local-sink mode or with the demo's fake public key"))
 		return
 	}
 	b, err := fs.ReadFile(demo.Static, path.Join("static", name))

@@ -86,7 +86,7 @@ func helperMarkup(o LoaderOptions) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			if o.ConsentRequired {
+			if o.ConsentRequired || o.ProxyEndpoint != "" {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, " data-klaviyo=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err

@@ -1,6 +1,7 @@
 package snippets
 
 import (
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"strconv"
 	"time"
 
@@ -43,28 +44,28 @@ func ViewedProductPushes(p shop.Product) ([]Push, error) {
 	b := make([]byte, 0, 256+2*productSize(p))
 	b = append(b, `["track","Viewed Product",{`...)
 	b = field(b, "ProductName", true)
-	b = appendString(b, p.Name)
+	b = jsonw.AppendString(b, p.Name)
 	b = field(b, "ProductID", false)
-	b = appendString(b, p.ID)
+	b = jsonw.AppendString(b, p.ID)
 	if p.SKU != "" {
 		b = field(b, "SKU", false)
-		b = appendString(b, p.SKU)
+		b = jsonw.AppendString(b, p.SKU)
 	}
 	if len(p.Categories) > 0 {
 		b = field(b, "Categories", false)
-		b = appendStrings(b, p.Categories)
+		b = jsonw.AppendStrings(b, p.Categories)
 	}
 	if p.ImageURL != "" {
 		b = field(b, "ImageURL", false)
-		b = appendString(b, p.ImageURL)
+		b = jsonw.AppendString(b, p.ImageURL)
 	}
 	if p.URL != "" {
 		b = field(b, "URL", false)
-		b = appendString(b, p.URL)
+		b = jsonw.AppendString(b, p.URL)
 	}
 	if p.Brand != "" {
 		b = field(b, "Brand", false)
-		b = appendString(b, p.Brand)
+		b = jsonw.AppendString(b, p.Brand)
 	}
 	b = field(b, "Price", false)
 	b = appendMoney(b, p.Price)
@@ -77,27 +78,27 @@ func ViewedProductPushes(p shop.Product) ([]Push, error) {
 
 	b = append(b, `["trackViewedItem",{`...)
 	b = field(b, "Title", true)
-	b = appendString(b, p.Name)
+	b = jsonw.AppendString(b, p.Name)
 	b = field(b, "ItemId", false)
-	b = appendString(b, p.ID)
+	b = jsonw.AppendString(b, p.ID)
 	if len(p.Categories) > 0 {
 		b = field(b, "Categories", false)
-		b = appendStrings(b, p.Categories)
+		b = jsonw.AppendStrings(b, p.Categories)
 	}
 	if p.ImageURL != "" {
 		b = field(b, "ImageUrl", false)
-		b = appendString(b, p.ImageURL)
+		b = jsonw.AppendString(b, p.ImageURL)
 	}
 	if p.URL != "" {
 		b = field(b, "Url", false)
-		b = appendString(b, p.URL)
+		b = jsonw.AppendString(b, p.URL)
 	}
 	b = field(b, "Metadata", false)
 	b = append(b, '{')
 	first := true
 	if p.Brand != "" {
 		b = field(b, "Brand", first)
-		b = appendString(b, p.Brand)
+		b = jsonw.AppendString(b, p.Brand)
 		first = false
 	}
 	b = field(b, "Price", first)
@@ -153,24 +154,24 @@ func AddedToCartPushes(c shop.Cart, added shop.LineItem) ([]Push, error) {
 	b = appendMoney(b, c.Total())
 	p := added.Product
 	b = field(b, "AddedItemProductName", false)
-	b = appendString(b, p.Name)
+	b = jsonw.AppendString(b, p.Name)
 	b = field(b, "AddedItemProductID", false)
-	b = appendString(b, p.ID)
+	b = jsonw.AppendString(b, p.ID)
 	if p.SKU != "" {
 		b = field(b, "AddedItemSKU", false)
-		b = appendString(b, p.SKU)
+		b = jsonw.AppendString(b, p.SKU)
 	}
 	if cats := categoryUnion(c.Items, idx); len(cats) > 0 {
 		b = field(b, "AddedItemCategories", false)
-		b = appendStrings(b, cats)
+		b = jsonw.AppendStrings(b, cats)
 	}
 	if p.ImageURL != "" {
 		b = field(b, "AddedItemImageURL", false)
-		b = appendString(b, p.ImageURL)
+		b = jsonw.AppendString(b, p.ImageURL)
 	}
 	if p.URL != "" {
 		b = field(b, "AddedItemURL", false)
-		b = appendString(b, p.URL)
+		b = jsonw.AppendString(b, p.URL)
 	}
 	b = field(b, "AddedItemPrice", false)
 	b = appendMoney(b, p.Price)
@@ -199,7 +200,7 @@ func StartedCheckoutPushes(c shop.Cart, at time.Time) ([]Push, error) {
 	b := make([]byte, 0, 512+cartSize(c))
 	b = append(b, `["track","Started Checkout",{`...)
 	b = field(b, "$event_id", true)
-	b = appendString(b, c.ID+"_"+strconv.FormatInt(at.Unix(), 10))
+	b = jsonw.AppendString(b, c.ID+"_"+strconv.FormatInt(at.Unix(), 10))
 	b = field(b, "$value", false)
 	b = appendMoney(b, c.Total())
 	b = appendCartTail(b, c, true)
@@ -216,17 +217,17 @@ func appendCartTail(b []byte, c shop.Cart, withCategories bool) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, l.Product.Name)
+		b = jsonw.AppendString(b, l.Product.Name)
 	}
 	b = append(b, ']')
 	if c.CheckoutURL != "" {
 		b = field(b, "CheckoutURL", false)
-		b = appendString(b, c.CheckoutURL)
+		b = jsonw.AppendString(b, c.CheckoutURL)
 	}
 	if withCategories {
 		if cats := categoryUnion(c.Items, -1); len(cats) > 0 {
 			b = field(b, "Categories", false)
-			b = appendStrings(b, cats)
+			b = jsonw.AppendStrings(b, cats)
 		}
 	}
 	b = field(b, "Items", false)
@@ -238,13 +239,13 @@ func appendCartTail(b []byte, c shop.Cart, withCategories bool) []byte {
 		p := l.Product
 		b = append(b, '{')
 		b = field(b, "ProductID", true)
-		b = appendString(b, p.ID)
+		b = jsonw.AppendString(b, p.ID)
 		if p.SKU != "" {
 			b = field(b, "SKU", false)
-			b = appendString(b, p.SKU)
+			b = jsonw.AppendString(b, p.SKU)
 		}
 		b = field(b, "ProductName", false)
-		b = appendString(b, p.Name)
+		b = jsonw.AppendString(b, p.Name)
 		b = field(b, "Quantity", false)
 		b = strconv.AppendInt(b, l.Quantity, 10)
 		b = field(b, "ItemPrice", false)
@@ -253,15 +254,15 @@ func appendCartTail(b []byte, c shop.Cart, withCategories bool) []byte {
 		b = appendMoney(b, l.RowTotal())
 		if p.URL != "" {
 			b = field(b, "ProductURL", false)
-			b = appendString(b, p.URL)
+			b = jsonw.AppendString(b, p.URL)
 		}
 		if p.ImageURL != "" {
 			b = field(b, "ImageURL", false)
-			b = appendString(b, p.ImageURL)
+			b = jsonw.AppendString(b, p.ImageURL)
 		}
 		if len(p.Categories) > 0 {
 			b = field(b, "ProductCategories", false)
-			b = appendStrings(b, p.Categories)
+			b = jsonw.AppendStrings(b, p.Categories)
 		}
 		b = append(b, '}')
 	}
@@ -337,7 +338,7 @@ func IdentifyPushes(k shop.Customer) ([]Push, error) {
 			continue
 		}
 		b = field(b, f.key, first)
-		b = appendString(b, f.val)
+		b = jsonw.AppendString(b, f.val)
 		first = false
 	}
 	b = append(b, "}]"...)

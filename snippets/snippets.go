@@ -59,8 +59,10 @@ func Loader(o LoaderOptions) Snippet {
 		return Snippet{err: err}
 	}
 	src := o.ScriptURL()
-	if o.ConsentRequired {
-		src = "" // the helper loads it on consent
+	if o.ConsentRequired || o.ProxyEndpoint != "" {
+		// The helper loads it: on consent, or in proxy mode at start, so
+		// that it sees klaviyo.js fail and sends Active on Site itself.
+		src = ""
 	}
 	return Snippet{markup: templ.Join(loaderMarkup(src), helperMarkup(o)), pushes: []Push{}}
 }

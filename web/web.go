@@ -38,8 +38,11 @@ const HelperEntry = "helper/helper.ts"
 const MaxGzipBytes = 1500
 
 // MaxGzipBytesWithFeatures is the budget of the builds with consent gating
-// or proxy mode, which only pages using them download.
-const MaxGzipBytesWithFeatures = 2048
+// or proxy mode, which only pages using them download. Issue 3 asks 1,500
+// for every build; these are not there yet (docs/benchmarks.md says what
+// each part costs). It was 2,048 until the proxy build took over loading
+// klaviyo.js to send Active on Site when it is blocked.
+const MaxGzipBytesWithFeatures = 2080
 
 // Bundle is a built helper: its bytes, their identity for caching and
 // subresource integrity, and precompressed variants to serve.

@@ -66,7 +66,7 @@ func catalogCmd(ctx context.Context, args []string, env func(string) string, std
 		if cfg.PrivateKey == "" {
 			return errors.New("catalog sync needs Klaviyo's private key: set SNIPPETD_PRIVATE_KEY (or _FILE), or use --dry-run")
 		}
-		client, err = klaviyo.NewClient(cfg.PrivateKey, klaviyo.Options{BaseURL: cfg.KlaviyoURL, Revision: cfg.KlaviyoRevision})
+		client, err = app.NewKlaviyoClient(cfg, nil)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,7 @@
 // snippetd browser helper. Include it with the loader partial; it reads its
 // settings from its own script element:
 //
-//   data-klaviyo    klaviyo.js URL, loaded on snippetd.consent(true) (consent build)
+//   data-klaviyo    klaviyo.js URL, loaded on snippetd.consent(true) (consent build) or at start (proxy build)
 //   data-proxy      first-party endpoint prefix: events go to {prefix}e, identify to {prefix}i (proxy build)
 //   data-email      CSS selector of checkout email inputs
 //   data-phone      CSS selector of checkout phone inputs
@@ -39,9 +39,9 @@ const cfg: DOMStringMap = script.dataset || {};
 /**
  * state.c (consent build): true sends, false drops, undefined holds until
  * decided; state.h: held pushes; state.k: the kept cart; state.l: klaviyo.js
- * was loaded.
+ * was inserted; state.a (proxy build): klaviyo.js's fate is known, loaded or not.
  */
-const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown } = { h: [] };
+const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown; a?: number } = { h: [] };
 
 /** safe runs f, swallowing errors from malformed page data. */
 const safe =
@@ -73,6 +73,40 @@ const queue =
       CONSENT ? (x: Push) => (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver,
     );
 
+/**
+ * active (proxy build) stands in for klaviyo.js's Active on Site when
+ * klaviyo.js did not load: once per browser session (a sessionStorage flag;
+ * where storage is unavailable, once per page) through the proxy.
+ */
+const active = () => {
+  if (state.a) return;
+  state.a = 1;
+  try {
+    if (sessionStorage.snippetdA) return;
+    sessionStorage.snippetdA = 1;
+  } catch (_) {}
+  deliver(["track", "Active on Site"]); // no properties: toProxy sends {}
+};
+
+/**
+ * load inserts klaviyo.js (data-klaviyo) once: on consent in the consent
+ * build, at start in the proxy build (the loader leaves its tag out so
+ * that the helper sees it fail). An inserted script is async by default;
+ * the CSP nonce goes on. In the proxy build a failed load (an error event:
+ * blocked, 404) or none within 5 s (a stalled request) counts as blocked.
+ */
+const load = () =>
+  cfg.klaviyo &&
+  !state.l &&
+  ((state.l = d.head.appendChild(
+    Object.assign(
+      d.createElement("script"),
+      { src: cfg.klaviyo, nonce: script.nonce },
+      PROXY && { onerror: active, onload: () => (state.a = 1) },
+    ),
+  )),
+  PROXY && setTimeout(active, 5e3));
+
 const api: { [k: string]: Fn } = {
   viewedProduct: queue(B.viewedProduct),
   addedToCart: queue(B.addedToCart),
@@ -83,13 +117,7 @@ const api: { [k: string]: Fn } = {
   consent: (ok: boolean) => {
     if (CONSENT) {
       ok
-        ? (state.h.forEach(deliver),
-          // an inserted script is async by default; the CSP nonce goes on
-          cfg.klaviyo &&
-            !state.l &&
-            (state.l = d.head.appendChild(
-              Object.assign(d.createElement("script"), { src: cfg.klaviyo, nonce: script.nonce }),
-            )))
+        ? (state.h.forEach(deliver), load())
         : // drop klaviyo's queue and expire __kla_id on the host and each parent domain
           ((w._klOnsite || []).length = 0,
           ("." + location.hostname)
@@ -141,5 +169,5 @@ on(
 // Replay calls queued before the helper loaded (window.snippetd as an
 // array), then take their place.
 const queued = w.snippetd;
-first && (w.snippetd = api);
+first && ((w.snippetd = api), PROXY && !CONSENT && load());
 Array.isArray(queued) && queued.forEach(api.push);

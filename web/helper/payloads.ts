@@ -5,6 +5,8 @@
 
 import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
 
+declare const PROXY: boolean;
+
 /**
  * cents converts an amount such as 19.99 to 1999 exactly (through its
  * decimal text, so 1.005 rounds half up to 101); absent is 0.
@@ -66,7 +68,9 @@ export const viewedProduct = (p: Product): Push[] => [
       CompareAtPrice: money(p.compare_at_price),
     }),
   ],
-  [
+  // trackViewedItem only feeds klaviyo.js: the proxy build leaves it out
+  // (a false entry, which toProxy ignores).
+  !PROXY && [
     "trackViewedItem",
     ({
       Title: p.name,
@@ -77,7 +81,7 @@ export const viewedProduct = (p: Product): Push[] => [
       Metadata: ({ Brand: p.brand, Price: money(p.price), CompareAtPrice: money(p.compare_at_price) }),
     }),
   ],
-];
+] as Push[];
 
 export const addedToCart = (c: Cart, l: LineItem, p = l.product): Push[] => [
   [

@@ -12,12 +12,13 @@ let identified: unknown;
 let timer: unknown;
 
 /**
- * post sends body with sendBeacon (it survives the page unloading), else
- * (queue full, or a browser that refuses a JSON beacon) fetch with keepalive.
+ * post sends body with sendBeacon (it survives the page unloading) as
+ * text/plain, which the proxy accepts and which needs no CORS preflight,
+ * else (queue full, or a browser that refuses the beacon) fetch with keepalive.
  */
 const post = (url: string, body: Props, data = JSON.stringify(body)) => {
   try {
-    if (navigator.sendBeacon(url, new Blob([data], { type: "application/json" }))) return;
+    if (navigator.sendBeacon(url, data)) return;
   } catch (_) {}
   fetch(url, { method: "POST", body: data, keepalive: true }).catch(() => 0);
 };
@@ -37,18 +38,19 @@ const kx = () => {
  * toProxy queues one push for prefix: identify merges into the profile
  * (POSTed flat to {prefix}i), track becomes an event (POSTed to {prefix}e
  * with the profile). Both carry kx and, in the consent build (which only
- * sends after snippetd.consent(true)), "consent": true. trackViewedItem
- * only feeds klaviyo.js and is dropped.
+ * sends after snippetd.consent(true)), "consent": true. Every other push
+ * is a track (the proxy build's builders leave trackViewedItem out as a
+ * false entry, skipped here).
  */
-export const toProxy = (prefix: string, x: Push, p?: any) => {
+export const toProxy = (prefix: string, x: Push, p?: any, now?: number) => {
   x[0] == "identify"
     ? (identified = Object.assign(profile, x[1]))
-    : x[0] == "track" &&
+    : x &&
       events.push({
         metric: x[1],
         properties: (p = Object.assign({}, x[2])),
-        time: Date.now(), // milliseconds since the epoch
-        unique_id: p.$event_id || Date.now() + (Math.random() + "").slice(1),
+        time: (now = Date.now()), // milliseconds since the epoch
+        unique_id: p.$event_id || now + (Math.random() + "").slice(1),
         value: p.$value,
       }) &&
       // undefined vanishes in JSON.stringify
