@@ -70,7 +70,8 @@ func runProducers(b *testing.B, p int, op func(i int) error) {
 
 // BenchmarkEnqueue measures durable enqueue (one event per call) through
 // group commit, beside the baseline of raw inserts with one commit per
-// row on the same database, at 1, 16 and 256 concurrent producers.
+// row on the same database, at 1, 16, 64 (the proxy load test's wrk
+// connections) and 256 concurrent producers.
 //
 //	go test ./outbox/ -run '^$' -bench Enqueue -benchmem -benchtime 20000x
 func BenchmarkEnqueue(b *testing.B) {
@@ -82,7 +83,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			b.Fatal(err)
 		}
 		payload, _ := json.Marshal(benchEvent(0))
-		for _, p := range []int{1, 16, 256} {
+		for _, p := range []int{1, 16, 64, 256} {
 			b.Run(fmt.Sprintf("%s/raw-commit-per-row/producers=%d", name, p), func(b *testing.B) {
 				q := d.Rebind(`INSERT INTO bench_raw (id, unique_id, profile_key, metric, source, payload, created_at) VALUES (?,?,?,?,?,?,?)`)
 				runProducers(b, p, func(i int) error {

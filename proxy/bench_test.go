@@ -30,16 +30,31 @@ func BenchmarkEvents(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ob.Close()
-	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }))
+	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), false)
+}
+
+// BenchmarkEventsReturningBrowser is BenchmarkEvents with every request
+// from a browser the proxy already knows (a stable sd_bid cookie), so no
+// identity is written behind: the difference to BenchmarkEvents is the
+// identity store's share of the durable path (wrk sends no cookies, so in
+// the load test every request is a new browser).
+func BenchmarkEventsReturningBrowser(b *testing.B) {
+	d := openTestDBs(b)["sqlite"]
+	ob, err := outbox.Open(context.Background(), d, outbox.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ob.Close()
+	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true)
 }
 
 // BenchmarkEventsNoStore is BenchmarkEvents' baseline: everything but the
 // outbox write.
 func BenchmarkEventsNoStore(b *testing.B) {
-	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }))
+	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), false)
 }
 
-func benchEvents(b *testing.B, out Enqueuer) {
+func benchEvents(b *testing.B, out Enqueuer, returning bool) {
 	d := openTestDBs(b)["sqlite"]
 	store, err := OpenStore(context.Background(), d)
 	if err != nil {
@@ -50,6 +65,7 @@ func benchEvents(b *testing.B, out Enqueuer) {
 	s := httpapi.NewServer()
 	p.Routes(s.Router())
 	kla := kxCookie("BenchShopper01.ABC123")
+	bid := &http.Cookie{Name: BrowserCookie, Value: newBrowserID()}
 	var n atomic.Int64
 	b.SetParallelism(32)
 	b.ReportAllocs()
@@ -62,6 +78,9 @@ func benchEvents(b *testing.B, out Enqueuer) {
 			r.Header.Set("Origin", shopOrigin)
 			r.Header.Set("Content-Type", "text/plain")
 			r.AddCookie(kla)
+			if returning {
+				r.AddCookie(bid)
+			}
 			w := httptest.NewRecorder()
 			s.ServeHTTP(w, r)
 			if w.Code != http.StatusAccepted {
