@@ -135,7 +135,34 @@ type Store struct {
 	stopped  chan struct{}
 	dropped  int64
 	log      *slog.Logger
+
+	// cache is a bounded read-through cache of identities read from or
+	// written to the database (ok false: the browser has none), so a
+	// returning browser costs no database read per request. This
+	// instance's own writes (Put, PutLater, Delete) update it; another
+	// instance's identify reaches it only when the entry expires after
+	// cacheTTL. writes counts this instance's writes, so that a read that
+	// raced a write does not put what it read over the newer value.
+	cache  map[string]cachedIdentity
+	writes uint64
+	now    func() time.Time
 }
+
+// cachedIdentity is one entry of Store.cache.
+type cachedIdentity struct {
+	idn     Identity
+	ok      bool
+	expires time.Time
+}
+
+// cacheTTL bounds how long an identity read from the database is trusted
+// without reading it again: how late another instance's identify (or
+// forget) of the same browser is seen here.
+const cacheTTL = 30 * time.Second
+
+// cacheMax bounds the cached identities (about 200 bytes each); beyond it
+// an arbitrary entry is evicted for each new one.
+const cacheMax = 100_000
 
 // maxDirty bounds the identities waiting to be written; beyond it new
 // ones are dropped (and counted) rather than growing memory.
@@ -161,7 +188,8 @@ func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
 	if err := d.Migrate(ctx, "proxy", migrations); err != nil {
 		return nil, err
 	}
-	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default()}
+	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default(),
+		cache: map[string]cachedIdentity{}, now: time.Now}
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
 	if _, err := d.Write.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
 		return nil, err
@@ -191,6 +219,7 @@ func (s *Store) PutLater(id string, idn Identity) {
 		return
 	}
 	s.dirty[id] = idn
+	s.cacheLocked(id, idn, true)
 	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
@@ -239,8 +268,12 @@ func (s *Store) flush() {
 		// Put back what newer writes have not replaced, and try again on
 		// the next wake.
 		for id, idn := range batch {
-			if _, newer := s.dirty[id]; !newer && len(s.dirty) < maxDirty {
-				s.dirty[id] = idn
+			if _, newer := s.dirty[id]; !newer {
+				if len(s.dirty) < maxDirty {
+					s.dirty[id] = idn
+				} else {
+					s.uncacheLocked(id) // lost: do not claim it is stored
+				}
 			}
 		}
 	}
@@ -288,6 +321,14 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 	if !ok {
 		idn, ok = s.flushing[id]
 	}
+	var writes uint64
+	if !ok {
+		if c, hit := s.cache[id]; hit && s.now().Before(c.expires) {
+			s.mu.Unlock()
+			return c.idn, c.ok, nil
+		}
+		writes = s.writes
+	}
 	s.mu.Unlock()
 	if ok {
 		return idn, true, nil
@@ -295,9 +336,38 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 	row := s.db.QueryRowContext(ctx, s.db.Rebind(`SELECT email, phone_number, external_id, first_name, last_name, kx FROM proxy_browsers WHERE id = ?`), id)
 	err = row.Scan(&idn.Email, &idn.PhoneNumber, &idn.ExternalID, &idn.FirstName, &idn.LastName, &idn.Kx)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Identity{}, false, nil
+		idn, ok, err = Identity{}, false, nil
+	} else {
+		ok = err == nil
 	}
-	return idn, err == nil, err
+	if err == nil {
+		s.mu.Lock()
+		if s.writes == writes {
+			s.cacheLocked(id, idn, ok)
+		}
+		s.mu.Unlock()
+	}
+	return idn, ok, err
+}
+
+// cacheLocked records what the database holds (or will hold) for browser
+// id and counts it as a write; s.mu must be held.
+func (s *Store) cacheLocked(id string, idn Identity, ok bool) {
+	s.writes++
+	if _, present := s.cache[id]; !present && len(s.cache) >= cacheMax {
+		for k := range s.cache {
+			delete(s.cache, k)
+			break
+		}
+	}
+	s.cache[id] = cachedIdentity{idn: idn, ok: ok, expires: s.now().Add(cacheTTL)}
+}
+
+// uncacheLocked drops browser id from the cache, so the next Get reads
+// the database; s.mu must be held.
+func (s *Store) uncacheLocked(id string) {
+	s.writes++
+	delete(s.cache, id)
 }
 
 // Put stores the identity of browser id, replacing what was there.
@@ -305,9 +375,17 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time) error {
 	s.mu.Lock()
 	delete(s.dirty, id)
+	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(upsertQuery),
 		id, idn.Email, idn.PhoneNumber, idn.ExternalID, idn.FirstName, idn.LastName, idn.Kx, now.Unix())
+	s.mu.Lock()
+	if err == nil {
+		s.cacheLocked(id, idn, true)
+	} else {
+		s.uncacheLocked(id) // unknown outcome: read it again
+	}
+	s.mu.Unlock()
 	return err
 }
 
@@ -315,8 +393,16 @@ func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time)
 func (s *Store) Delete(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.dirty, id)
+	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
+	s.mu.Lock()
+	if err == nil {
+		s.cacheLocked(id, Identity{}, false)
+	} else {
+		s.uncacheLocked(id)
+	}
+	s.mu.Unlock()
 	return err
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"testing"
@@ -185,13 +186,15 @@ func TestStore(t *testing.T) {
 			if err := s.Put(ctx, old, want, time.Now().Add(-browserCookieMaxAge-time.Hour)); err != nil {
 				t.Fatal(err)
 			}
+			// Checked through the store that pruned: s caches its own write
+			// (TestStoreCache), as it would another instance's.
 			if s2, err := OpenStore(ctx, d); err != nil {
 				t.Fatal(err)
 			} else {
+				if _, ok, _ := s2.Get(ctx, old); ok {
+					t.Error("expired identity was not pruned")
+				}
 				s2.Close()
-			}
-			if _, ok, _ := s.Get(ctx, old); ok {
-				t.Error("expired identity was not pruned")
 			}
 
 			// Written behind: visible at once, in the database after Close.
@@ -210,5 +213,117 @@ func TestStore(t *testing.T) {
 				t.Errorf("PutLater not written on Close: %+v %v %v", got, ok, err)
 			}
 		})
+	}
+}
+
+// TestStoreCache checks the read-through identity cache: a returning
+// browser is answered from memory, this instance's own identify, forget
+// and written-behind identities are seen at once, and another instance's
+// writes are seen once the entry expires after cacheTTL.
+func TestStoreCache(t *testing.T) {
+	for name, d := range openTestDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			a, err := OpenStore(ctx, d) // this instance
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := OpenStore(ctx, d) // another instance on the same database
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			clock := time.Now()
+			a.now = func() time.Time { return clock }
+			get := func(s *Store, id string) Identity {
+				t.Helper()
+				idn, _, err := s.Get(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return idn
+			}
+			id := newBrowserID()
+			first := Identity{Claim: Claim{Email: "first@b.co"}, Kx: "k.ABC123"}
+			if err := b.Put(ctx, id, first, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(first, get(a, id)); diff != "" {
+				t.Fatalf("read through (-want +got):\n%s", diff)
+			}
+			// Another instance's identify: a keeps its cached entry until it
+			// expires, then reads the new one.
+			second := Identity{Claim: Claim{Email: "second@b.co"}}
+			if err := b.Put(ctx, id, second, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(first, get(a, id)); diff != "" {
+				t.Errorf("within the TTL a returning browser must come from the cache (-want +got):\n%s", diff)
+			}
+			clock = clock.Add(cacheTTL + time.Second)
+			if diff := cmp.Diff(second, get(a, id)); diff != "" {
+				t.Errorf("after the TTL (-want +got):\n%s", diff)
+			}
+			// This instance's own writes are seen at once.
+			third := Identity{Claim: Claim{Email: "third@b.co"}, Kx: "k.DEF456"}
+			if err := a.Put(ctx, id, third, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(third, get(a, id)); diff != "" {
+				t.Errorf("after own identify (-want +got):\n%s", diff)
+			}
+			fourth := Identity{Claim: Claim{Email: "third@b.co", FirstName: "T"}, Kx: "k.DEF456"}
+			a.PutLater(id, fourth)
+			a.flush() // written behind and out of the dirty map: the cache answers
+			if diff := cmp.Diff(fourth, get(a, id)); diff != "" {
+				t.Errorf("after the batched write (-want +got):\n%s", diff)
+			}
+			c, err := OpenStore(ctx, d) // a cold cache reads the database
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if diff := cmp.Diff(fourth, get(c, id)); diff != "" {
+				t.Errorf("batched write not in the database (-want +got):\n%s", diff)
+			}
+			if err := a.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, _ := a.Get(ctx, id); ok {
+				t.Error("forgotten identity still found")
+			}
+			// A browser with no identity is cached too, and learns one written
+			// by this instance at once.
+			fresh := newBrowserID()
+			if _, ok, _ := a.Get(ctx, fresh); ok {
+				t.Fatal("fresh id found")
+			}
+			if err := a.Put(ctx, fresh, first, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(first, get(a, fresh)); diff != "" {
+				t.Errorf("after identify of an unknown browser (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestStoreCacheBounded checks the cache never holds more than cacheMax
+// identities.
+func TestStoreCacheBounded(t *testing.T) {
+	s, err := OpenStore(context.Background(), openTestDBs(t)["sqlite"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	for i := 0; i < cacheMax+10; i++ {
+		s.cacheLocked(fmt.Sprint(i), Identity{}, false)
+	}
+	n := len(s.cache)
+	s.mu.Unlock()
+	if n != cacheMax {
+		t.Errorf("cache holds %d identities; want at most %d", n, cacheMax)
 	}
 }
