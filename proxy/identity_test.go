@@ -34,13 +34,26 @@ func TestParseKlaID(t *testing.T) {
 		{"wrong types", klaCookieValue(`{"$exchange_id":5,"$email":["x"]}`), "", ""},
 		{"hostile kx", klaCookieValue(`{"$exchange_id":"<img src=x>"}`), "", ""},
 	}
+	var cache klaIDCache
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			kx, email := parseKlaID(tt.value)
 			if d := cmp.Diff([2]string{tt.kx, tt.email}, [2]string{kx, email}); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
+			for pass := range 2 { // the miss, then the hit
+				kx, email := cache.parse(tt.value)
+				if d := cmp.Diff([2]string{tt.kx, tt.email}, [2]string{kx, email}); d != "" {
+					t.Errorf("cached, pass %d (-want +got):\n%s", pass, d)
+				}
+			}
 		})
+	}
+	for i := range klaIDCacheMax + 10 {
+		cache.parse(fmt.Sprint(i))
+	}
+	if n := len(cache.m); n != klaIDCacheMax {
+		t.Errorf("cookie cache holds %d values; want at most %d", n, klaIDCacheMax)
 	}
 }
 

@@ -98,6 +98,7 @@ type Proxy struct {
 	opts      Options
 	validator *Validator
 	store     *Store
+	klaIDs    klaIDCache
 	outbox    Enqueuer
 	script    *Script
 	logger    *slog.Logger
@@ -290,9 +291,9 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identit
 
 // klaCookie returns the exchange id and legacy email of the request's
 // __kla_id cookie.
-func klaCookie(r *http.Request) (kx, email string) {
+func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
 	if c, err := r.Cookie(KlaviyoCookie); err == nil {
-		return parseKlaID(c.Value)
+		return p.klaIDs.parse(c.Value)
 	}
 	return "", ""
 }
@@ -329,7 +330,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := Sources{Stored: stored, Claim: b.Profile, LandingKx: b.Kx}
-	src.CookieKx, src.CookieEm = klaCookie(r)
+	src.CookieKx, src.CookieEm = p.klaCookie(r)
 	if src.LandingKx == "" {
 		src.LandingKx = kxFromURL(r.Referer())
 	}
@@ -421,7 +422,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.now()
 	next := Identity{Claim: id.Claim, Kx: stored.Kx}
-	cookieKx, _ := klaCookie(r)
+	cookieKx, _ := p.klaCookie(r)
 	for _, kx := range []string{id.Kx, kxFromURL(r.Referer()), cookieKx} {
 		if kx != "" {
 			next.Kx = kx
