@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/snippetd/snippetd/internal/jsonscan"
 	"regexp"
 	"slices"
 	"strconv"
@@ -407,9 +408,8 @@ func (v *Validator) validateProperties(raw json.RawMessage, field string) (json.
 	// Fast path: one pass over the bytes, no allocation. It accepts only
 	// what the walker below would accept; anything else (including every
 	// error) goes to the walker, which names the field.
-	sc := propsScan{b: raw, l: &v.limits}
-	if sc.ok() {
-		if !sc.spaced {
+	if sc := jsonscan.Scan(raw, v.scanLimits()); sc.OK {
+		if !sc.Spaced {
 			return raw, nil // already compact
 		}
 		var out bytes.Buffer
@@ -452,7 +452,7 @@ func (v *Validator) walk(val any, field string, depth int) error {
 			return snippetd.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
 		}
 		for k, c := range x {
-			if len(k) > 256 {
+			if len(k) > maxKeyBytes {
 				return snippetd.FieldErrorf(field, "has a key longer than 256 bytes")
 			}
 			if err := v.walk(c, field+"."+truncate(k, 64), depth+1); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/snippetd/snippetd/internal/jsonscan"
 )
 
 // scanCases are properties objects the fast scanner must either accept
@@ -33,8 +35,7 @@ func checkScanAgrees(t *testing.T, v *Validator, raw []byte) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return
 	}
-	sc := propsScan{b: raw, l: &v.limits}
-	if !sc.ok() {
+	if !jsonscan.Scan(raw, v.scanLimits()).OK {
 		return
 	}
 	want, err := v.walkProperties(raw, "p")
@@ -58,12 +59,12 @@ func TestScanAgreesWithWalker(t *testing.T) {
 	fast := 0
 	for _, c := range scanCases {
 		checkScanAgrees(t, v, []byte(c))
-		if sc := (propsScan{b: []byte(c), l: &v.limits}); sc.ok() {
+		if jsonscan.Scan([]byte(c), v.scanLimits()).OK {
 			fast++
 		}
 	}
 	for _, c := range []string{`{}`, `{"a":1}`, `{"a":"\u00e9\n\"q\""}`, `{"a":{"b":{"c":{"d":1}}}}`} {
-		if sc := (propsScan{b: []byte(c), l: &v.limits}); !sc.ok() {
+		if !jsonscan.Scan([]byte(c), v.scanLimits()).OK {
 			t.Errorf("scanner hands %s to the walker; want the fast path", c)
 		}
 	}
