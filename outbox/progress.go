@@ -43,28 +43,7 @@ func Mark(ctx context.Context, d *db.DB, source string) (int64, error) {
 
 // CountSince counts source's events stored after id by state.
 func CountSince(ctx context.Context, d *db.DB, source string, after int64) (SourceCounts, error) {
-	var c SourceCounts
-	rs, err := d.QueryContext(ctx, d.Rebind(`SELECT state, COUNT(*) FROM outbox_events WHERE source = ? AND id > ? GROUP BY state`), source, after)
-	if err != nil {
-		return c, err
-	}
-	defer rs.Close()
-	for rs.Next() {
-		var state string
-		var n int64
-		if err := rs.Scan(&state, &n); err != nil {
-			return c, err
-		}
-		switch state {
-		case StatePending:
-			c.Pending = n
-		case StateDelivered:
-			c.Delivered = n
-		case StateDead:
-			c.Dead = n
-		}
-	}
-	return c, rs.Err()
+	return stateCounts(ctx, d, d.Rebind(`SELECT state, COUNT(*) FROM outbox_events WHERE source = ? AND id > ? GROUP BY state`), source, after)
 }
 
 // DeadLettersSince lists source's dead letters stored after id, oldest

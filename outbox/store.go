@@ -258,29 +258,37 @@ func Counts(ctx context.Context, d *db.DB) (Status, error) {
 	return counts(ctx, d)
 }
 
-func counts(ctx context.Context, d *db.DB) (Status, error) {
-	var s Status
-	rs, err := d.QueryContext(ctx, `SELECT state, COUNT(*) FROM outbox_events GROUP BY state`)
+// stateCounts runs query, which must select (state, COUNT(*)) grouped by
+// state, and sorts the counts into their fields.
+func stateCounts(ctx context.Context, d *db.DB, query string, args ...any) (SourceCounts, error) {
+	var c SourceCounts
+	rs, err := d.QueryContext(ctx, query, args...)
 	if err != nil {
-		return s, err
+		return c, err
 	}
 	defer rs.Close()
 	for rs.Next() {
 		var state string
 		var n int64
 		if err := rs.Scan(&state, &n); err != nil {
-			return s, err
+			return c, err
 		}
 		switch state {
 		case StatePending:
-			s.Pending = n
+			c.Pending = n
 		case StateDelivered:
-			s.Delivered = n
+			c.Delivered = n
 		case StateDead:
-			s.Dead = n
+			c.Dead = n
 		}
 	}
-	if err := rs.Err(); err != nil {
+	return c, rs.Err()
+}
+
+func counts(ctx context.Context, d *db.DB) (Status, error) {
+	c, err := stateCounts(ctx, d, `SELECT state, COUNT(*) FROM outbox_events GROUP BY state`)
+	s := Status{Pending: c.Pending, Delivered: c.Delivered, Dead: c.Dead}
+	if err != nil {
 		return s, err
 	}
 	var oldest sql.NullInt64
