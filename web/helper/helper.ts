@@ -127,8 +127,8 @@ const api: { [k: string]: Fn } = {
       state.c = ok;
     }
   },
-  /** push runs a call queued as ["method", ...args] before the helper loaded. */
-  push: (a: [string, ...unknown[]]) => api[a[0]](...a.slice(1)),
+  /** push runs calls queued as ["method", ...args] (several per push, like Array.prototype.push). */
+  push: (...c: [string, ...unknown[]][]) => c.map(([m, ...a]) => api[m](...a)),
 };
 // Declarative Added to Cart.
 on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, line?: LineItem) => {
@@ -170,4 +170,4 @@ on(
 // array), then take their place.
 const queued = w.snippetd;
 first && ((w.snippetd = api), PROXY && !CONSENT && load());
-Array.isArray(queued) && queued.forEach(api.push);
+Array.isArray(queued) && api.push(...queued);
