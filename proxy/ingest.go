@@ -411,9 +411,10 @@ func present(raw json.RawMessage) bool {
 // from an input-form event with package snippets' builders, as the render
 // API would build the push for the same inputs: value is the builder's
 // $value and unique_id its $event_id (the cart id and the unix second of
-// at, the time the browser sent or else now), neither left inside the
-// properties — the same split the helper made when it built properties
-// itself. Errors name the input field ("events[0].cart.items[1].quantity").
+// at, the time the browser sent or else now; it replaces any unique_id
+// sent, so that one checkout is one event however often it is sent),
+// neither left inside the properties — the same split the helper made
+// when it built properties itself. Errors name the input field ("events[0].cart.items[1].quantity").
 func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
@@ -460,9 +461,6 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		var c shop.Cart
 		if err := wrongInput("cart", "cart"); err != nil {
 			return false, err
-		}
-		if w.UniqueID != "" {
-			return false, snippetd.FieldErrorf(field+".unique_id", "is derived from cart.id and time for Started Checkout; leave it out")
 		}
 		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
 			return false, err
