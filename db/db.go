@@ -49,13 +49,14 @@ type DB struct {
 	closeOnce       sync.Once
 	walFrames       atomic.Int64 // after the checkpointer's last run
 	walCheckpointed atomic.Int64
+	walRuns         atomic.Int64
 }
 
 // WALState reports, after the background checkpointer's last run, the
-// frames in the WAL and how many of them are in the database file (both
-// zero for PostgreSQL).
-func (d *DB) WALState() (frames, checkpointed int64) {
-	return d.walFrames.Load(), d.walCheckpointed.Load()
+// frames in the WAL and how many of them are in the database file, and
+// how many runs it has completed (all zero for PostgreSQL).
+func (d *DB) WALState() (frames, checkpointed, runs int64) {
+	return d.walFrames.Load(), d.walCheckpointed.Load(), d.walRuns.Load()
 }
 
 // Open opens PostgreSQL when url starts with postgres:// or postgresql://,
@@ -140,6 +141,7 @@ func (d *DB) checkpointLoop() {
 			if err == nil {
 				d.walFrames.Store(int64(frames))
 				d.walCheckpointed.Store(int64(done))
+				d.walRuns.Add(1)
 			}
 		}
 	}

@@ -102,10 +102,11 @@ func TestCheckpointerKeepsCommitsFree(t *testing.T) {
 	}
 	// The checkpointer runs every checkpointInterval; poll until it has
 	// copied every frame (a bound on waiting, not a timing assertion).
+	_, _, runs0 := d.WALState()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		frames, done := d.WALState()
-		if frames > 0 && done == frames {
+		frames, done, runs := d.WALState()
+		if runs > runs0+1 && frames > 0 && done == frames { // a run that began after the last commit
 			break
 		}
 		if time.Now().After(deadline) {
