@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,30 @@ func TestConsentRefused(t *testing.T) {
 	}
 }
 
+// consent(false) deletes __kla_id wherever klaviyo.js may have set it:
+// on the host only, and on each parent domain.
+func TestConsentRefusedDeletesParentDomainCookies(t *testing.T) {
+	site := NewSite(t)
+	tab := NewTab(t)
+	page := site.Page(t.Name(), HTML(Loader(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe), ConsentRequired: true}), ""))
+	// The same site under a name with parent domains (Run maps *.shop.test).
+	page = strings.Replace(page, "127.0.0.1", "www.eu.shop.test", 1)
+	tab.Navigate(page)
+	tab.WaitHelper()
+	tab.Eval(`["", ";domain=www.eu.shop.test", ";domain=eu.shop.test", ";domain=shop.test"].forEach((d, i) => document.cookie = "__kla_id=" + i + ";path=/" + d), document.cookie = "other=1;path=/;domain=shop.test", 0`, nil)
+	var before string
+	tab.Eval(`document.cookie`, &before)
+	if strings.Count(before, "__kla_id=") != 4 {
+		t.Fatalf("cookies before: %q, want four __kla_id", before)
+	}
+	tab.Eval(`snippetd.consent(false), 0`, nil)
+	var after string
+	tab.Eval(`document.cookie`, &after)
+	if after != "other=1" {
+		t.Errorf("cookies after consent(false): %q, want only other=1", after)
+	}
+}
+
 // Proxy mode: calls of one tick go out as one POST to {prefix}e (and one
 // to {prefix}i for identify), with one unique id per event; Started
 // Checkout's id is its $event_id.
@@ -111,53 +137,64 @@ func TestProxyBatches(t *testing.T) {
 		t.Errorf("events profile (-want +got):\n%s", d)
 	}
 
-	// Each event is the Go builder's push: metric = name, value = $value,
-	// unique_id = $event_id or a fresh id, properties = the rest.
+	// On the wire each event is the render API's inputs, under its member
+	// names, with a fresh unique id and no properties, value or time (the
+	// server takes its own); Started Checkout carries its time.
+	type wire struct {
+		Metric               string
+		Product, Cart, Added string
+		Time                 string
+	}
+	wantWire := []wire{
+		{Metric: "Viewed Product", Product: pooh},
+		{Metric: "Added to Cart", Cart: seedCart, Added: seedLine(1)},
+		{Metric: "Started Checkout", Cart: seedCart, Time: "1387299423000"},
+	}
+	var gotWire []wire
+	ids := map[string]bool{}
+	for _, e := range ev.Events {
+		gotWire = append(gotWire, wire{e.Metric, compact(t, e.Product), compact(t, e.Cart), compact(t, e.Added), string(e.Time)})
+		if e.Properties != nil || e.Value != nil {
+			t.Errorf("event %s carries properties %s or value %s", e.Metric, e.Properties, e.Value)
+		}
+		if e.UniqueID == "" || ids[e.UniqueID] {
+			t.Errorf("event %s: unique_id %q missing or repeated", e.Metric, e.UniqueID)
+		}
+		ids[e.UniqueID] = true
+	}
+	for i := range wantWire {
+		wantWire[i].Product, wantWire[i].Cart, wantWire[i].Added = compact(t, []byte(wantWire[i].Product)), compact(t, []byte(wantWire[i].Cart)), compact(t, []byte(wantWire[i].Added))
+	}
+	if d := cmp.Diff(wantWire, gotWire); d != "" {
+		t.Errorf("events on the wire (-want +got):\n%s", d)
+	}
+
+	// The proxy builds each event as the Go builder's push: metric = name,
+	// value = $value, unique_id = $event_id, properties = the rest.
 	c := dec[shop.Cart](t, seedCart)
-	var want []any
 	var tracks [][]byte
 	tracks = append(tracks, built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, pooh)))[0]) // not trackViewedItem
 	tracks = append(tracks, built(t)(snippets.AddedToCartPushes(c, c.Items[1]))...)
 	tracks = append(tracks, built(t)(snippets.StartedCheckoutPushes(c, time.Date(2013, 12, 17, 16, 57, 3, 0, time.UTC)))...)
+	var want []any
 	for _, p := range tracks {
-		var push []any
-		json.Unmarshal(p, &push)
-		props := push[2].(map[string]any)
-		e := map[string]any{"metric": push[1]}
-		if v, ok := props["$value"]; ok {
-			e["value"] = v
-		}
-		if id, ok := props["$event_id"]; ok {
-			e["unique_id"] = id
-		}
-		delete(props, "$value")
-		delete(props, "$event_id")
-		e["properties"] = props
-		want = append(want, e)
+		want = append(want, pushEvent(p))
 	}
 	var got []any
-	ids := map[string]bool{}
-	for _, e := range ev.Events {
+	for _, e := range proxied(t, reqs[0].Body).Events {
 		var props any
 		json.Unmarshal(e.Properties, &props)
 		g := map[string]any{"metric": e.Metric, "properties": props}
-		if e.Value != nil {
-			g["value"] = *e.Value
+		if e.Value.IsSet() {
+			g["value"], _ = strconv.ParseFloat(e.Value.String(), 64)
 		}
 		if e.Metric == "Started Checkout" {
 			g["unique_id"] = e.UniqueID
 		}
 		got = append(got, g)
-		if e.UniqueID == "" || ids[e.UniqueID] {
-			t.Errorf("event %s: unique_id %q missing or repeated", e.Metric, e.UniqueID)
-		}
-		ids[e.UniqueID] = true
-		if at := time.UnixMilli(e.Time); time.Since(at) > time.Minute || at.After(time.Now().Add(time.Second)) {
-			t.Errorf("event %s: time %v is not now", e.Metric, e.Time)
-		}
 	}
 	if d := cmp.Diff(want, got); d != "" {
-		t.Errorf("events (-want +got):\n%s", d)
+		t.Errorf("events built by the proxy (-want +got):\n%s", d)
 	}
 
 	// A later tick is a new batch with new ids for the same calls.
@@ -200,12 +237,11 @@ func TestProxyFetchFallback(t *testing.T) {
 			tab.WaitFor(`window.__klaviyoLoaded`) // no Active on Site joins the requests
 			tab.Eval(`snippetd.startedCheckout(`+seedCart+`,"2013-12-17T16:57:03Z"), 0`, nil)
 			reqs := site.WaitRequests(t, 1)
-			var body proxyBody
-			if err := json.Unmarshal(reqs[0].Body, &body); err != nil || reqs[0].Path != CollectPrefix+"e" || !strings.HasPrefix(reqs[0].ContentType, "text/plain") {
-				t.Fatalf("request %s %q %s: %v", reqs[0].Path, reqs[0].ContentType, reqs[0].Body, err)
+			if reqs[0].Path != CollectPrefix+"e" || !strings.HasPrefix(reqs[0].ContentType, "text/plain") {
+				t.Fatalf("request %s %q %s", reqs[0].Path, reqs[0].ContentType, reqs[0].Body)
 			}
-			if len(body.Events) != 1 || body.Events[0].UniqueID != "1000123_1387299423" {
-				t.Errorf("events %+v", body.Events)
+			if evs := proxied(t, reqs[0].Body).Events; len(evs) != 1 || evs[0].UniqueID != "1000123_1387299423" {
+				t.Errorf("events %+v", evs)
 			}
 		})
 	}
@@ -224,12 +260,45 @@ func TestProxySurvivesNavigation(t *testing.T) {
 	tab.Click("#add")
 	tab.WaitFor(`document.getElementById("next")`)
 	reqs := site.WaitRequests(t, 1)
-	var got proxyBody
-	if err := json.Unmarshal(reqs[0].Body, &got); err != nil || len(got.Events) != 1 || got.Events[0].Metric != "Added to Cart" {
-		t.Fatalf("request %s: %v", reqs[0].Body, err)
+	got := proxied(t, reqs[0].Body)
+	if len(got.Events) != 1 || got.Events[0].Metric != "Added to Cart" {
+		t.Fatalf("request %s", reqs[0].Body)
 	}
 	// 3 × 19.99 + 2 × 19.99
-	if v := got.Events[0].Value; v == nil || *v != 99.95 {
+	if v := got.Events[0].Value.String(); v != "99.95" {
 		t.Errorf("value %v, want 99.95", v)
 	}
+}
+
+// compact returns the JSON raw without insignificant space ("" for none).
+func compact(t testing.TB, raw []byte) string {
+	t.Helper()
+	if len(raw) == 0 {
+		return ""
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		t.Fatalf("%s: %v", raw, err)
+	}
+	return b.String()
+}
+
+// pushEvent is a Go builder's track push as the event the proxy records
+// for it: metric = name, value = $value, unique_id = $event_id,
+// properties = the rest.
+func pushEvent(p []byte) map[string]any {
+	var push []any
+	json.Unmarshal(p, &push)
+	props := push[2].(map[string]any)
+	e := map[string]any{"metric": push[1]}
+	if v, ok := props["$value"]; ok {
+		e["value"] = v
+	}
+	if id, ok := props["$event_id"]; ok {
+		e["unique_id"] = id
+	}
+	delete(props, "$value")
+	delete(props, "$event_id")
+	e["properties"] = props
+	return e
 }

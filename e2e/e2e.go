@@ -60,7 +60,9 @@ func Run(m *testing.M) int {
 		chromedp.Flag("disable-component-update", true),
 		// The real klaviyo.js URL reaches the fake: static.klaviyo.com
 		// resolves to its TLS listener, whose test certificate is accepted.
-		chromedp.Flag("host-resolver-rules", "MAP static.klaviyo.com 127.0.0.1:"+port),
+		// Hosts under shop.test are the local sites (their port kept),
+		// for tests that need parent domains.
+		chromedp.Flag("host-resolver-rules", "MAP static.klaviyo.com 127.0.0.1:"+port+", MAP *.shop.test 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 	"github.com/snippetd/snippetd/web"
@@ -96,19 +97,27 @@ func helperPage(t *testing.T, o snippets.LoaderOptions, body string) (*Site, *Ta
 	return site, tab
 }
 
-func TestPayloadParity(t *testing.T) {
-	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, "")
+// parityCase is one helper call and the Go builders' pushes for the same
+// inputs.
+type parityCase struct {
+	name string
+	js   string // the helper call
+	want func(t *testing.T) [][]byte
+}
+
+// parityCases feed the same inputs to the helper and the Go builders:
+// every kind of call, minimal and full inputs, hostile strings and an
+// amount that needs exact half-up rounding. TestPayloadParity runs them on
+// the plain build, TestProxyPayloadParity on the proxy build.
+func parityCases() []parityCase {
 	checkout := time.Date(2013, 12, 17, 16, 57, 3, 0, time.UTC)
-	tests := []struct {
-		name string
-		js   string // the helper call
-		want func(t *testing.T) [][]byte
-	}{
+	full := strings.Replace(pooh, `"price":9.99`, `"brand":"Kids Books","price":9.99,"compare_at_price":12.50`, 1)
+	return []parityCase{
 		{"viewed product", `snippetd.viewedProduct(` + pooh + `)`, func(t *testing.T) [][]byte {
 			return built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, pooh)))
 		}},
-		{"viewed product full", `snippetd.viewedProduct(` + strings.Replace(pooh, `"price":9.99`, `"brand":"Kids Books","price":9.99,"compare_at_price":12.50`, 1) + `)`, func(t *testing.T) [][]byte {
-			return built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, strings.Replace(pooh, `"price":9.99`, `"brand":"Kids Books","price":9.99,"compare_at_price":12.50`, 1))))
+		{"viewed product full", `snippetd.viewedProduct(` + full + `)`, func(t *testing.T) [][]byte {
+			return built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, full)))
 		}},
 		{"viewed product minimal", `snippetd.viewedProduct(` + mug + `)`, func(t *testing.T) [][]byte {
 			return built(t)(snippets.ViewedProductPushes(dec[shop.Product](t, mug)))
@@ -141,7 +150,11 @@ func TestPayloadParity(t *testing.T) {
 			return built(t)(snippets.IdentifyPushes(dec[shop.Customer](t, `{"email":"shopper@example.com"}`)))
 		}},
 	}
-	for _, tt := range tests {
+}
+
+func TestPayloadParity(t *testing.T) {
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: Klaviyo().Key(t, KlaviyoServe)}, "")
+	for _, tt := range parityCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			tab.Eval(`window._klOnsite.length = 0, `+tt.js+`, 0`, nil)
 			diffPushes(t, tt.want(t), raws(tab.Pushes()))
@@ -203,13 +216,12 @@ func TestBlockedKlaviyoProxy(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	metrics := map[string]int{}
 	for _, r := range site.Requests() {
-		var body proxyBody
-		if err := json.Unmarshal(r.Body, &body); err != nil || r.Path != CollectPrefix+"e" {
-			t.Fatalf("request %s %s: %v", r.Path, r.Body, err)
+		if r.Path != CollectPrefix+"e" {
+			t.Fatalf("request %s %s", r.Path, r.Body)
 		}
-		for _, e := range body.Events {
+		for _, e := range proxied(t, r.Body).Events {
 			metrics[e.Metric]++
-			if e.Metric == "Added to Cart" && (e.Value == nil || *e.Value != 59.97) {
+			if e.Metric == "Added to Cart" && e.Value.String() != "59.97" {
 				t.Errorf("Added to Cart %+v", e)
 			}
 		}
@@ -222,18 +234,34 @@ func TestBlockedKlaviyoProxy(t *testing.T) {
 	}
 }
 
-// proxyBody is what the helper posts to {prefix}e and {prefix}i.
+// proxyBody is what the helper posts to {prefix}e and {prefix}i. Its
+// events are in the proxy's input form: the render API's inputs, from
+// which the server builds the properties (see proxied).
 type proxyBody struct {
 	Events []struct {
 		Metric     string          `json:"metric"`
+		Product    json.RawMessage `json:"product"`
+		Cart       json.RawMessage `json:"cart"`
+		Added      json.RawMessage `json:"added"`
 		Properties json.RawMessage `json:"properties"`
-		Time       int64           `json:"time"` // milliseconds since the epoch
+		Time       json.RawMessage `json:"time"`
 		UniqueID   string          `json:"unique_id"`
-		Value      *float64        `json:"value"`
+		Value      json.RawMessage `json:"value"`
 	} `json:"events"`
 	Profile map[string]any `json:"profile"`
 	Kx      string         `json:"kx"`
 	Consent *bool          `json:"consent"`
+}
+
+// proxied returns a helper's {prefix}e body as the real proxy decodes and
+// builds it.
+func proxied(t testing.TB, body []byte) proxy.Batch {
+	t.Helper()
+	b, err := proxy.NewValidator(nil, proxy.Limits{}).DecodeBatch(body, time.Now())
+	if err != nil {
+		t.Fatalf("the proxy refuses the helper's batch %s: %v", body, err)
+	}
+	return b
 }
 
 func TestDeclarativeAddToCart(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,6 +242,77 @@ func TestProxyStorefrontConsentWithheld(t *testing.T) {
 	if n := st.DroppedConsent.Load(); n != 0 {
 		t.Errorf("%d events dropped for missing consent after consent(true)", n)
 	}
+}
+
+// TestProxyPayloadParity is TestPayloadParity for the proxy build: the
+// helper sends the inputs, the real proxy builds the properties with the
+// Go builders, and what reaches (the strict fake) Klaviyo through the
+// outbox equals in meaning the Go builders' pushes for the same inputs:
+// properties without $value and $event_id, value = $value, Started
+// Checkout's unique_id = $event_id.
+func TestProxyPayloadParity(t *testing.T) {
+	s := startProxyShop(t, nil)
+	tab := NewTab(t)
+	blockKlaviyo(t, tab)
+	tab.Navigate(s.page("parity", HTML(Loader(t, snippets.LoaderOptions{PublicKey: klaviyotest.CompanyID, KlaviyoJSURL: "/s/k.js", ProxyEndpoint: "/s/"}), "")))
+	tab.WaitHelper()
+	var want []string
+	for _, c := range parityCases() {
+		if strings.HasPrefix(c.name, "identify") {
+			continue // identify is no event: TestProxyBatches checks its body
+		}
+		// Each call in a task of its own: one batch each, all carrying
+		// the identified profile.
+		tab.Eval(`snippetd.identify({"email":"parity@example.com"}), `+c.js+`, 0`, nil)
+		want = append(want, normalize(t, pushEvent(c.want(t)[0])))
+	}
+	var got []string
+	collect := func() {
+		got = got[:0]
+		for _, e := range s.fake.Events() {
+			if e.Metric == "Active on Site" {
+				continue
+			}
+			if e.Profile["email"] != "parity@example.com" {
+				t.Errorf("%s profile %v", e.Metric, e.Profile)
+			}
+			g := map[string]any{"metric": e.Metric, "properties": e.Properties}
+			if e.Value != "" {
+				g["value"] = e.Value
+			}
+			if e.Metric == "Started Checkout" {
+				g["unique_id"] = e.UniqueID
+			}
+			got = append(got, normalize(t, g))
+		}
+	}
+	for deadline := time.Now().Add(actionTimeout); ; time.Sleep(20 * time.Millisecond) {
+		if collect(); len(got) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // anything sent twice would arrive now
+	collect()
+	slices.Sort(want)
+	slices.Sort(got)
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events at Klaviyo (-want +got):\n%s", d)
+	}
+}
+
+// normalize is v as canonical JSON: numbers as float64, keys sorted.
+func normalize(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain any
+	if err := json.Unmarshal(b, &plain); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = json.Marshal(plain)
+	return string(b)
 }
 
 func cmpStr(a, b string) int {

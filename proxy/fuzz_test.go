@@ -19,6 +19,10 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug","Price":12.5},"time":"2026-11-27T11:59:30Z","unique_id":"vp-1"}]}`))
 	f.Add([]byte(`{"events":[{"metric":"Added to Cart","value":25.5,"time":1796212740000}],"profile":{"email":"a@b.co"},"kx":"k.ABC123","consent":true}`))
 	f.Add([]byte(`{"events":[{"metric":"Placed Order","value":1,"backfill":true,"value_currency":"USD"}]}`))
+	// The input form: the server builds the properties.
+	f.Add([]byte(`{"events":[{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","categories":["Kitchen"],"price":12.5,"compare_at_price":15},"time":1796212740000,"unique_id":"vp-2"}]}`))
+	f.Add([]byte(`{"events":[{"metric":"Added to Cart","cart":{"id":"c1","checkout_url":"https://s.example/co","items":[{"product":{"id":"p1","sku":"M","name":"Mug","price":12.5},"quantity":2}]},"added":{"product":{"id":"p1","sku":"M","name":"Mug","price":12.5},"quantity":1}}],"profile":{"email":"a@b.co"}}`))
+	f.Add([]byte(`{"events":[{"metric":"Started Checkout","cart":{"id":"gid://c/1","items":[{"product":{"id":"p1","name":"Mug","price":1.005},"quantity":3}]},"time":"2026-11-27T11:59:30Z"},{"metric":"Started Checkout","cart":{"id":"c2","items":[{"product":{"id":"p","name":"n","price":0},"quantity":1}]},"properties":{}}]}`))
 	v := NewValidator([]string{"Viewed Collection"}, Limits{})
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -2,10 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/snippetd/snippetd/internal/jsonscan"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,7 +15,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/jsonscan"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
+	"github.com/snippetd/snippetd/snippets"
 )
 
 // OnsiteMetrics are the metrics a browser may always send through the
@@ -109,14 +113,29 @@ type wireBatch struct {
 	Consent *bool `json:"consent"`
 }
 
-// wireEvent is one browser event. Backfill and ValueCurrency exist only so
-// that sending them gets a precise 422 instead of "unknown field".
+// wireEvent is one browser event, in one of two forms:
+//
+//   - properties form: the browser built the properties (and value)
+//     itself; any allowed metric.
+//   - input form: the browser sends what the render API takes, under the
+//     render API's member names — product (Viewed Product), cart and added
+//     (Added to Cart), cart (Started Checkout) — and the server builds
+//     properties, value and, for Started Checkout, the unique id with
+//     package snippets' builders, the ones the render API uses. The
+//     helper's proxy build sends this form, so its payloads have one
+//     source of truth and it carries no builders of its own.
+//
+// Backfill and ValueCurrency exist only so that sending them gets a
+// precise 422 instead of "unknown field".
 type wireEvent struct {
 	Metric        string          `json:"metric"`
 	Properties    json.RawMessage `json:"properties"`
 	Time          json.RawMessage `json:"time"`
 	UniqueID      string          `json:"unique_id"`
 	Value         json.RawMessage `json:"value"`
+	Product       json.RawMessage `json:"product"`
+	Cart          json.RawMessage `json:"cart"`
+	Added         json.RawMessage `json:"added"`
 	Backfill      json.RawMessage `json:"backfill"`
 	ValueCurrency json.RawMessage `json:"value_currency"`
 }
@@ -263,13 +282,19 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	seen := map[string]int{}
 	for i, we := range w.Events {
 		field := fmt.Sprintf("events[%d]", i)
-		e, err := v.validateEvent(we, field, now)
+		e, derived, err := v.validateEvent(we, field, now)
 		if err != nil {
 			return b, err
 		}
 		if e.UniqueID != "" {
 			key := e.Metric + "\x00" + e.UniqueID
 			if j, dup := seen[key]; dup {
+				if derived {
+					// A second Started Checkout of the same cart in the
+					// same second is the same checkout: Klaviyo would keep
+					// the first one only, so it is dropped here.
+					continue
+				}
 				return b, snippetd.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
 			}
 			seen[key] = i
@@ -306,57 +331,236 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent}, nil
 }
 
-func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (Event, error) {
-	var e Event
+// validateEvent checks one event; derived reports that its unique id was
+// built by the server (input-form Started Checkout) rather than sent.
+func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
-		return e, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
+		return e, false, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
 	case w.ValueCurrency != nil:
-		return e, snippetd.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
+		return e, false, snippetd.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
 	case w.Metric == "":
-		return e, snippetd.FieldErrorf(field+".metric", "is required")
+		return e, false, snippetd.FieldErrorf(field+".metric", "is required")
 	case !v.allowed[w.Metric]:
-		return e, snippetd.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
+		return e, false, snippetd.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
 	}
 	e.Metric = w.Metric
 
-	props, err := v.validateProperties(w.Properties, field+".properties")
+	sent, err := parseTime(w.Time, field+".time")
 	if err != nil {
-		return e, err
-	}
-	e.Properties = props
-
-	t, err := parseTime(w.Time, field+".time")
-	if err != nil {
-		return e, err
+		return e, false, err
 	}
 	now = now.UTC().Truncate(time.Second)
-	if t.IsZero() || t.Before(now.Add(-v.limits.PastWindow)) || t.After(now.Add(v.limits.FutureWindow)) {
-		t = now
+	e.Time = sent
+	if sent.IsZero() || sent.Before(now.Add(-v.limits.PastWindow)) || sent.After(now.Add(v.limits.FutureWindow)) {
+		e.Time = now
 	}
-	e.Time = t
 
 	if w.UniqueID != "" {
 		if len(w.UniqueID) > 128 || !uniqueIDRe.MatchString(w.UniqueID) {
-			return e, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
+			return e, false, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
 		}
 		e.UniqueID = w.UniqueID
 	}
 
+	if present(w.Product) || present(w.Cart) || present(w.Added) {
+		if sent.IsZero() {
+			sent = now
+		}
+		derived, err = v.buildEvent(&e, w, field, sent)
+		return e, derived, err
+	}
+
+	props, err := v.validateProperties(w.Properties, field+".properties")
+	if err != nil {
+		return e, false, err
+	}
+	e.Properties = props
+
 	if raw := bytes.TrimSpace(w.Value); len(raw) > 0 && string(raw) != "null" {
 		m, err := parseValue(raw)
 		if err != nil {
-			return e, snippetd.FieldErrorf(field+".value", "%s", err.Error())
+			return e, false, snippetd.FieldErrorf(field+".value", "%s", err.Error())
 		}
-		switch c := m.Cents(); {
-		case c < 0:
-			return e, snippetd.FieldErrorf(field+".value", "must not be negative")
-		case c > v.limits.MaxValueCents:
-			return e, snippetd.FieldErrorf(field+".value", "must be at most %s", shop.Cents(v.limits.MaxValueCents))
+		if err := v.checkValue(m, field+".value"); err != nil {
+			return e, false, err
 		}
 		e.Value = m
 	}
-	return e, nil
+	return e, false, nil
+}
+
+// checkValue bounds an event value.
+func (v *Validator) checkValue(m shop.Money, field string) error {
+	switch c := m.Cents(); {
+	case c < 0:
+		return snippetd.FieldErrorf(field, "must not be negative")
+	case c > v.limits.MaxValueCents:
+		return snippetd.FieldErrorf(field, "must be at most %s", shop.Cents(v.limits.MaxValueCents))
+	}
+	return nil
+}
+
+// present reports whether a member was sent with a value other than null.
+func present(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && string(raw) != "null"
+}
+
+// buildEvent fills e's properties, value and (Started Checkout) unique id
+// from an input-form event with package snippets' builders, as the render
+// API would build the push for the same inputs: value is the builder's
+// $value and unique_id its $event_id (the cart id and the unix second of
+// at, the time the browser sent or else now; it replaces any unique_id
+// sent, so that one checkout is one event however often it is sent),
+// neither left inside the properties — the same split the helper made
+// when it built properties itself. Errors name the input field ("events[0].cart.items[1].quantity").
+func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time) (derived bool, err error) {
+	switch {
+	case present(w.Properties):
+		return false, snippetd.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
+	case present(w.Value):
+		return false, snippetd.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
+	}
+	// wrongInput names the first input the metric does not take.
+	wrongInput := func(takes string, names ...string) error {
+		for i, raw := range []json.RawMessage{w.Product, w.Cart, w.Added} {
+			if name := [...]string{"product", "cart", "added"}[i]; present(raw) && !slices.Contains(names, name) {
+				return snippetd.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
+			}
+		}
+		return nil
+	}
+	var pushes []snippets.Push
+	switch e.Metric {
+	case "Viewed Product":
+		var p shop.Product
+		if err := wrongInput("product", "product"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Product, &p, field+".product"); err != nil {
+			return false, err
+		}
+		pushes, err = snippets.ViewedProductPushes(p)
+	case "Added to Cart":
+		var (
+			c     shop.Cart
+			added shop.LineItem
+		)
+		if err := wrongInput("cart and added", "cart", "added"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Added, &added, field+".added"); err != nil {
+			return false, err
+		}
+		pushes, err = snippets.AddedToCartPushes(c, added)
+	case "Started Checkout":
+		var c shop.Cart
+		if err := wrongInput("cart", "cart"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
+			return false, err
+		}
+		pushes, err = snippets.StartedCheckoutPushes(c, at)
+	default:
+		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
+	}
+	if err != nil {
+		return false, prefixed(field, err)
+	}
+
+	// The first push is ["track", metric, properties].
+	var track []json.RawMessage
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(pushes[0], &track); err != nil || len(track) != 3 {
+		return false, fmt.Errorf("proxy: builder push %s: %v", pushes[0], err)
+	}
+	if err := json.Unmarshal(track[2], &props); err != nil {
+		return false, fmt.Errorf("proxy: builder properties %s: %w", track[2], err)
+	}
+	input := field + ".product"
+	if e.Metric != "Viewed Product" {
+		input = field + ".cart"
+	}
+	if raw, ok := props["$value"]; ok {
+		var m shop.Money
+		if err := m.UnmarshalJSON(raw); err != nil {
+			return false, fmt.Errorf("proxy: builder $value %s: %w", raw, err)
+		}
+		if err := v.checkValue(m, input); err != nil {
+			return false, snippetd.FieldErrorf(input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
+		}
+		e.Value = m
+		delete(props, "$value")
+	}
+	if raw, ok := props["$event_id"]; ok {
+		var id string
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return false, fmt.Errorf("proxy: builder $event_id %s: %w", raw, err)
+		}
+		e.UniqueID = eventUniqueID(id)
+		derived = true
+		delete(props, "$event_id")
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(props); err != nil {
+		return false, fmt.Errorf("proxy: encoding built properties: %w", err)
+	}
+	// The inputs' sizes are the browser's: the built properties must still
+	// pass the limits every event is held to.
+	built, err := v.validateProperties(bytes.TrimSpace(out.Bytes()), field+".properties")
+	if err != nil {
+		return false, snippetd.FieldErrorf(input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
+	}
+	e.Properties = built
+	return derived, nil
+}
+
+// decodeInput decodes an input-form member strictly, as the render API
+// decodes its bodies, naming fields below field.
+func decodeInput(raw json.RawMessage, v any, field string) error {
+	if !present(raw) {
+		return snippetd.FieldErrorf(field, "is required")
+	}
+	if err := strictjson.Decode(raw, v); err != nil {
+		return prefixed(field, err)
+	}
+	return nil
+}
+
+// prefixed returns err with field prepended to the field it names.
+func prefixed(field string, err error) error {
+	e, ok := err.(*snippetd.Error)
+	if !ok {
+		return err
+	}
+	out := *e
+	switch {
+	case out.Field == "":
+		out.Field = field
+	case strings.HasPrefix(out.Field, "["):
+		out.Field = field + out.Field
+	default:
+		out.Field = field + "." + out.Field
+	}
+	return &out
+}
+
+// eventUniqueID turns a builder's $event_id into a unique_id the proxy
+// accepts: as it is when it fits, else a digest of it (a cart id may hold
+// any character), which dedups just as well.
+func eventUniqueID(id string) string {
+	if len(id) <= 128 && uniqueIDRe.MatchString(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sc-" + hex.EncodeToString(sum[:16])
 }
 
 // parseValue reads an event value: a plain JSON number of at most 32

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/shop"
+	"github.com/snippetd/snippetd/snippets"
 )
 
 var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -160,5 +163,160 @@ func TestPropertiesKeepNumbers(t *testing.T) {
 	}
 	if m["Price"] != "19.990" || m["Big"] != "12345678901234567890" {
 		t.Errorf("numbers changed: %s", b.Events[0].Properties)
+	}
+}
+
+// The input form: the server builds each event with package snippets'
+// builders, exactly as the render API builds the push for the same
+// inputs; value is $value and unique_id $event_id, neither left in the
+// properties.
+func TestDecodeBatchInputs(t *testing.T) {
+	v := NewValidator(nil, Limits{})
+	const (
+		mug  = `{"id":"p1","sku":"MUG","name":"Mug <b>","categories":["Kitchen"],"price":19.99}`
+		pen  = `{"id":"p2","name":"Pen","categories":["Office","Kitchen"],"price":1.005,"compare_at_price":2}`
+		cart = `{"id":"c-9","checkout_url":"https://shop.example/checkout","items":[{"product":` + mug + `,"quantity":3},{"product":` + pen + `,"quantity":1}]}`
+	)
+	at := testNow.Add(-10 * time.Minute)
+	body := `{"events":[
+		{"metric":"Viewed Product","product":` + pen + `,"time":` + strconv.FormatInt(testNow.UnixMilli(), 10) + `,"unique_id":"vp-1"},
+		{"metric":"Added to Cart","cart":` + cart + `,"added":{"product":` + pen + `,"quantity":1}},
+		{"metric":"Started Checkout","cart":` + cart + `,"time":"` + at.Format(time.RFC3339) + `"},
+		{"metric":"Started Checkout","cart":` + cart + `,"time":"2013-12-17T16:57:03Z","unique_id":"ignored-1"},
+		{"metric":"Started Checkout","cart":` + strings.Replace(cart, `"c-9"`, `"gid://shop/Cart/9"`, 1) + `}
+	]}`
+	b, err := v.DecodeBatch([]byte(body), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := decodeCart(t, cart)
+	odd := c
+	odd.ID = "gid://shop/Cart/9"
+	var pushes []snippets.Push
+	for _, build := range []func() ([]snippets.Push, error){
+		func() ([]snippets.Push, error) { return snippets.ViewedProductPushes(c.Items[1].Product) },
+		func() ([]snippets.Push, error) { return snippets.AddedToCartPushes(c, c.Items[1]) },
+		func() ([]snippets.Push, error) { return snippets.StartedCheckoutPushes(c, at) },
+		func() ([]snippets.Push, error) {
+			return snippets.StartedCheckoutPushes(c, time.Date(2013, 12, 17, 16, 57, 3, 0, time.UTC))
+		},
+		func() ([]snippets.Push, error) { return snippets.StartedCheckoutPushes(odd, testNow) },
+	} {
+		ps, err := build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushes = append(pushes, ps[0])
+	}
+	type ev struct {
+		Metric, Time, UID, Value string
+		Props                    map[string]any
+	}
+	var want, got []ev
+	for i, p := range pushes {
+		var push []any
+		if err := json.Unmarshal(p, &push); err != nil {
+			t.Fatal(err)
+		}
+		props := push[2].(map[string]any)
+		w := ev{Metric: push[1].(string), Time: testNow.Format(time.RFC3339), Props: props}
+		if val, ok := props["$value"]; ok {
+			w.Value = strconv.FormatFloat(val.(float64), 'f', -1, 64)
+		}
+		if id, ok := props["$event_id"]; ok {
+			w.UID = id.(string)
+		}
+		delete(props, "$value")
+		delete(props, "$event_id")
+		switch i {
+		case 0:
+			w.UID = "vp-1"
+		case 2:
+			w.Time = at.Format(time.RFC3339)
+		case 4:
+			// "gid://shop/Cart/9_<secs>" does not fit a unique_id: digested.
+			w.UID = eventUniqueID(w.UID)
+			if !strings.HasPrefix(w.UID, "sc-") {
+				t.Errorf("unique id %q kept", w.UID)
+			}
+		}
+		want = append(want, w)
+	}
+	for _, e := range b.Events {
+		g := ev{Metric: e.Metric, Time: e.Time.Format(time.RFC3339), UID: e.UniqueID}
+		if e.Value.IsSet() {
+			g.Value = e.Value.String()
+		}
+		if err := json.Unmarshal(e.Properties, &g.Props); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, g)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events (-want +got):\n%s", d)
+	}
+	if got[3].UID != "c-9_1387299423" || got[1].Value != "60.98" {
+		t.Errorf("unique id %q, value %q", got[3].UID, got[1].Value)
+	}
+
+	// The same checkout twice in one second is one event, not an error.
+	twice := `{"events":[{"metric":"Started Checkout","cart":` + cart + `},{"metric":"Started Checkout","cart":` + cart + `}]}`
+	if b, err := v.DecodeBatch([]byte(twice), testNow); err != nil || len(b.Events) != 1 {
+		t.Errorf("same checkout twice: %d events, %v", len(b.Events), err)
+	}
+}
+
+func decodeCart(t *testing.T, s string) shop.Cart {
+	t.Helper()
+	var c shop.Cart
+	if err := shop.Decode([]byte(s), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDecodeBatchInputsReject(t *testing.T) {
+	v := NewValidator([]string{"Viewed Collection"}, Limits{MaxArray: 2})
+	ev := func(s string) string { return `{"events":[{"metric":"Viewed Product"},` + s + `]}` }
+	const (
+		p    = `{"id":"p1","name":"Mug","price":5}`
+		line = `{"product":` + p + `,"quantity":1}`
+		cart = `{"id":"c","items":[` + line + `]}`
+	)
+	tests := []struct{ name, body, field string }{
+		{"bad quantity", ev(`{"metric":"Added to Cart","cart":{"id":"c","items":[` + line + `,{"product":{"id":"p2","name":"Pen","price":1},"quantity":0}]},"added":` + line + `}`), "events[1].cart.items[1].quantity"},
+		{"quantity not a number", ev(`{"metric":"Started Checkout","cart":{"id":"c","items":[` + line + `,{"product":` + p + `,"quantity":"2"}]}}`), "events[1].cart.items[1].quantity"},
+		{"price not a number", ev(`{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":"5"}}`), "events[1].product.price"},
+		{"unknown product field", ev(`{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":5,"variants":[]}}`), "events[1].product.variants"},
+		{"product missing name", ev(`{"metric":"Viewed Product","product":{"id":"p1","price":5}}`), "events[1].product.name"},
+		{"product not an object", ev(`{"metric":"Viewed Product","product":"p1"}`), "events[1].product"},
+		{"added not in cart", ev(`{"metric":"Added to Cart","cart":` + cart + `,"added":{"product":{"id":"p9","name":"X","price":1},"quantity":1}}`), "events[1].added"},
+		{"added missing", ev(`{"metric":"Added to Cart","cart":` + cart + `}`), "events[1].added"},
+		{"cart missing", ev(`{"metric":"Added to Cart","added":` + line + `}`), "events[1].cart"},
+		{"empty cart", ev(`{"metric":"Started Checkout","cart":{"id":"c","items":[]}}`), "events[1].cart.items"},
+		{"mixed with properties", ev(`{"metric":"Viewed Product","product":` + p + `,"properties":{"ProductName":"Mug"}}`), "events[1].properties"},
+		{"mixed with value", ev(`{"metric":"Started Checkout","cart":` + cart + `,"value":5}`), "events[1].value"},
+		{"product on a cart event", ev(`{"metric":"Added to Cart","cart":` + cart + `,"added":` + line + `,"product":` + p + `}`), "events[1].product"},
+		{"cart on viewed product", ev(`{"metric":"Viewed Product","product":` + p + `,"cart":` + cart + `}`), "events[1].cart"},
+		{"added on started checkout", ev(`{"metric":"Started Checkout","cart":` + cart + `,"added":` + line + `}`), "events[1].added"},
+		{"inputs on active on site", ev(`{"metric":"Active on Site","product":` + p + `}`), "events[1].product"},
+		{"inputs on a custom metric", ev(`{"metric":"Viewed Collection","cart":` + cart + `}`), "events[1].cart"},
+		{"checkout before 1970", ev(`{"metric":"Started Checkout","cart":` + cart + `,"time":"1969-12-31T00:00:00Z"}`), "events[1].time"},
+		{"over the array limit", ev(`{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":5,"categories":["a","b","c"]}}`), "events[1].product"},
+		{"value over the limit", ev(`{"metric":"Started Checkout","cart":{"id":"c","items":[{"product":{"id":"p1","name":"Mug","price":99999999},"quantity":1000}]}}`), "events[1].cart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := v.DecodeBatch([]byte(tt.body), testNow)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if got := snippetd.ErrorField(err); got != tt.field {
+				t.Errorf("field %q, want %q (%v)", got, tt.field, err)
+			}
+			if c := snippetd.ErrorCode(err); c != snippetd.EINVALID && c != snippetd.EBADREQUEST {
+				t.Errorf("code %q: want a 4xx", c)
+			}
+		})
 	}
 }

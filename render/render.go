@@ -22,6 +22,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 	"github.com/snippetd/snippetd/web"
@@ -140,7 +141,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 	var req struct {
 		Snippets []jsontext.Value `json:"snippets"`
 	}
-	if err := decode(orEmpty(body), &req); err != nil {
+	if err := strictjson.Decode(orEmpty(body), &req); err != nil {
 		return Result{}, err
 	}
 	switch {
@@ -156,7 +157,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 			Type *string        `json:"type"`
 			Rest jsontext.Value `json:",unknown"`
 		}
-		if err := decodeWith(raw, &item); err != nil {
+		if err := strictjson.DecodeWith(raw, &item); err != nil {
 			return Result{}, prefixed(prefix, err)
 		}
 		if item.Type == nil {
@@ -205,31 +206,31 @@ func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
 	switch name {
 	case Loader:
 		var req loaderRequest
-		if err := decode(body, &req); err != nil {
+		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.loader(req)
 	case ViewedProduct:
 		var req viewedProductRequest
-		if err := decode(body, &req); err != nil {
+		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.viewedProduct(req)
 	case AddedToCart:
 		var req addedToCartRequest
-		if err := decode(body, &req); err != nil {
+		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.addedToCart(req)
 	case StartedCheckout:
 		var req startedCheckoutRequest
-		if err := decode(body, &req); err != nil {
+		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.startedCheckout(req)
 	case Identify:
 		var req identifyRequest
-		if err := decode(body, &req); err != nil {
+		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
 		return rd.identify(req)

@@ -12,7 +12,7 @@
 
 import * as B from "./payloads";
 import { toProxy } from "./proxy";
-import type { Cart, LineItem, Push } from "./types";
+import type { Cart, LineItem, Product, Push } from "./types";
 
 declare global {
   interface Window {
@@ -37,11 +37,12 @@ const script = (d.currentScript || {}) as HTMLScriptElement;
 const cfg: DOMStringMap = script.dataset || {};
 
 /**
- * state.c (consent build): true sends, false drops, undefined holds until
- * decided; state.h: held pushes; state.k: the kept cart; state.l: klaviyo.js
- * was inserted; state.a (proxy build): klaviyo.js's fate is known, loaded or not.
+ * state.h (consent build): the held pushes until consent is decided, then
+ * the decision (true sends, false drops); state.k: the kept cart; state.l:
+ * klaviyo.js was inserted; state.a (proxy build): klaviyo.js's fate is
+ * known, loaded or not.
  */
-const state: { c?: boolean; h: Push[]; k?: Cart; l?: unknown; a?: number } = { h: [] };
+const state: { h: any; k?: Cart; l?: unknown; a?: number } = { h: [] };
 
 /** safe runs f, swallowing errors from malformed page data. */
 const safe =
@@ -70,7 +71,7 @@ const queue =
   (build: Fn): Fn =>
   (...a) =>
     B.clean(build(...a)).forEach(
-      CONSENT ? (x: Push) => (state.c ? deliver(x) : state.c == undefined && state.h.push(x)) : deliver,
+      CONSENT ? (x: Push) => (state.h.push ? state.h.push(x) : state.h && deliver(x)) : deliver,
     );
 
 /**
@@ -85,7 +86,7 @@ const active = () => {
     if (sessionStorage.snippetdA) return;
     sessionStorage.snippetdA = 1;
   } catch (_) {}
-  deliver(["track", "Active on Site"]); // no properties: toProxy sends {}
+  deliver(["Active on Site"]); // no properties: the proxy records {}
 };
 
 /**
@@ -98,33 +99,40 @@ const active = () => {
 const load = () =>
   cfg.klaviyo &&
   !state.l &&
-  ((state.l = d.head.appendChild(
+  (state.l = d.head.appendChild(
     Object.assign(
       d.createElement("script"),
-      { src: cfg.klaviyo, nonce: script.nonce },
-      PROXY && { onerror: active, onload: () => (state.a = 1) },
+      PROXY ? { src: cfg.klaviyo, nonce: script.nonce, onerror: active, onload: () => (state.a = 1) } : { src: cfg.klaviyo, nonce: script.nonce },
     ),
-  )),
-  PROXY && setTimeout(active, 5e3));
+  )) &&
+  PROXY &&
+  setTimeout(active, 5e3);
 
+/**
+ * The proxy build has no payload builders: it sends the inputs, under the
+ * render API's names, as [metric, inputs] and the server builds the
+ * properties with the Go builders. Started Checkout's time goes as epoch
+ * milliseconds (NaN, for an unparsable one, becomes null: now).
+ */
 const api: { [k: string]: Fn } = {
-  viewedProduct: queue(B.viewedProduct),
-  addedToCart: queue(B.addedToCart),
-  startedCheckout: queue(B.startedCheckout),
+  viewedProduct: queue(PROXY ? (product: Product) => [["Viewed Product", { product }]] : B.viewedProduct),
+  addedToCart: queue(PROXY ? (cart: Cart, added: LineItem) => [["Added to Cart", { cart, added }]] : B.addedToCart),
+  startedCheckout: queue(
+    PROXY ? (cart: Cart, t?: string | number | Date) => [["Started Checkout", { cart, time: t && +new Date(t) }]] : B.startedCheckout,
+  ),
   identify: queue(B.identify),
   /** setCart tells the helper the cart as it is now, before the next click. */
   setCart: (c: Cart) => (state.k = c),
   consent: (ok: boolean) => {
     if (CONSENT) {
       ok
-        ? (state.h.forEach(deliver), load())
-        : // drop klaviyo's queue and expire __kla_id on the host and each parent domain
+        ? (state.h.map && state.h.map(deliver), load())
+        : // Drop klaviyo's queue and expire __kla_id on the host and each
+          // parent domain: "domain=" + the host, then from each dot on, then
+          // "" (an empty domain is the host-only cookie).
           ((w._klOnsite || []).length = 0,
-          ("." + location.hostname)
-            .split(".")
-            .map((_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0" + (i ? ";domain=" + h.slice(i).join(".") : ""))));
-      state.h = [];
-      state.c = ok;
+          location.hostname.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))));
+      state.h = ok;
     }
   },
   /** push runs calls queued as ["method", ...args] (several per push, like Array.prototype.push). */

@@ -5,8 +5,6 @@
 
 import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
 
-declare const PROXY: boolean;
-
 /**
  * cents converts an amount such as 19.99 to 1999 exactly (through its
  * decimal text, so 1.005 rounds half up to 101); absent is 0.
@@ -31,25 +29,26 @@ const union = (ls: LineItem[], out: string[] = []) => {
 
 const row = (l: LineItem) => cents(l.product.price) * l.quantity;
 
+/** item is one entry of Items. */
+const item = (p: Product, l: LineItem): Props => ({
+  ProductName: p.name,
+  ProductID: p.id,
+  SKU: p.sku,
+  ImageURL: p.image_url,
+  ProductURL: p.url,
+  ProductCategories: p.categories,
+  ItemPrice: money(p.price),
+  Quantity: l.quantity,
+  RowTotal: row(l) / 100,
+});
+
 /** cart is the property set Added to Cart and Started Checkout share, after o's. */
 const cart = (c: Cart, o: Props): Props =>
     Object.assign(o, {
       $value: c.items.reduce((t, l) => t + row(l), 0) / 100,
       ItemNames: c.items.map((l) => l.product.name),
       CheckoutURL: c.checkout_url,
-      Items: c.items.map((l, _, __, p = l.product) =>
-        ({
-          ProductID: p.id,
-          SKU: p.sku,
-          ProductName: p.name,
-          Quantity: l.quantity,
-          ItemPrice: money(p.price),
-          RowTotal: row(l) / 100,
-          ProductURL: p.url,
-          ImageURL: p.image_url,
-          ProductCategories: p.categories,
-        }),
-      ),
+      Items: c.items.map((l) => item(l.product, l)),
     });
 
 export const viewedProduct = (p: Product): Push[] => [
@@ -60,45 +59,41 @@ export const viewedProduct = (p: Product): Push[] => [
       ProductName: p.name,
       ProductID: p.id,
       SKU: p.sku,
-      Categories: p.categories,
       ImageURL: p.image_url,
       URL: p.url,
-      Brand: p.brand,
+      Categories: p.categories,
       Price: money(p.price),
+      Brand: p.brand,
       CompareAtPrice: money(p.compare_at_price),
     }),
   ],
-  // trackViewedItem only feeds klaviyo.js: the proxy build leaves it out
-  // (a false entry, which toProxy ignores).
-  !PROXY && [
+  // trackViewedItem only feeds klaviyo.js (the proxy build has no builders).
+  [
     "trackViewedItem",
     ({
       Title: p.name,
       ItemId: p.id,
-      Categories: p.categories,
       ImageUrl: p.image_url,
       Url: p.url,
-      Metadata: ({ Brand: p.brand, Price: money(p.price), CompareAtPrice: money(p.compare_at_price) }),
-    }),
-  ],
-] as Push[];
-
-export const addedToCart = (c: Cart, l: LineItem, p = l.product): Push[] => [
-  [
-    "track",
-    "Added to Cart",
-    cart(c, {
-      AddedItemProductName: p.name,
-      AddedItemProductID: p.id,
-      AddedItemSKU: p.sku,
-      AddedItemCategories: union([l].concat(c.items)),
-      AddedItemImageURL: p.image_url,
-      AddedItemURL: p.url,
-      AddedItemPrice: money(p.price),
-      AddedItemQuantity: l.quantity,
+      Categories: p.categories,
+      Metadata: ({ Price: money(p.price), Brand: p.brand, CompareAtPrice: money(p.compare_at_price) }),
     }),
   ],
 ];
+
+/** added is Added to Cart's own properties: the line added, product first. */
+const added = (p: Product, l: LineItem, c: Cart): Props => ({
+  AddedItemProductName: p.name,
+  AddedItemProductID: p.id,
+  AddedItemSKU: p.sku,
+  AddedItemImageURL: p.image_url,
+  AddedItemURL: p.url,
+  AddedItemCategories: union([l].concat(c.items)),
+  AddedItemPrice: money(p.price),
+  AddedItemQuantity: l.quantity,
+});
+
+export const addedToCart = (c: Cart, l: LineItem): Push[] => [["track", "Added to Cart", cart(c, added(l.product, l, c))]];
 
 /**
  * startedCheckout's $event_id is "<cart id>_<unix seconds>" of t (an

@@ -35,26 +35,19 @@ const kx = () => {
 };
 
 /**
- * toProxy queues one push for prefix: identify merges into the profile
- * (POSTed flat to {prefix}i), track becomes an event (POSTed to {prefix}e
- * with the profile). Both carry kx and, in the consent build (which only
- * sends after snippetd.consent(true)), "consent": true. Every other push
- * is a track (the proxy build's builders leave trackViewedItem out as a
- * false entry, skipped here).
+ * toProxy queues one push for prefix: ["identify", customer] merges into
+ * the profile (POSTed flat to {prefix}i), [metric, inputs] becomes an
+ * event (POSTed to {prefix}e with the profile) with a fresh unique id
+ * (the proxy uses Started Checkout's own, from the cart, instead) and no
+ * time: the proxy takes the time it receives the beacon, as klaviyo.js
+ * takes the time it sends (events held for consent count from consent). Both
+ * carry kx and, in the consent build (which only sends after
+ * snippetd.consent(true)), "consent": true.
  */
-export const toProxy = (prefix: string, x: Push, p?: any, now?: number) => {
+export const toProxy = (prefix: string, x: Push) => {
   x[0] == "identify"
     ? (identified = Object.assign(profile, x[1]))
-    : x &&
-      events.push({
-        metric: x[1],
-        properties: (p = Object.assign({}, x[2])),
-        time: (now = Date.now()), // milliseconds since the epoch
-        unique_id: p.$event_id || now + (Math.random() + "").slice(1),
-        value: p.$value,
-      }) &&
-      // undefined vanishes in JSON.stringify
-      (p.$value = p.$event_id = undefined);
+    : events.push(Object.assign({ metric: x[0], unique_id: (Math.random() + "").slice(2) }, x[1]));
   // A microtask, not a timer: it still batches every call of this task,
   // and runs before a click that submits a form can unload the page.
   timer ||= Promise.resolve().then((_: void, extra = { kx: kx() || undefined, consent: CONSENT || undefined }) => {

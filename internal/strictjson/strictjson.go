@@ -1,4 +1,9 @@
-package render
+// Package strictjson decodes request bodies strictly (valid UTF-8, no
+// unknown or duplicate members, nothing after the value) with the JSON v2
+// decoder, and turns its errors into *snippetd.Error values naming the
+// field as the API spells it ("cart.items[1].price"). The render API and
+// the proxy's input-form events use it, so both report the same fields.
+package strictjson
 
 import (
 	"errors"
@@ -12,7 +17,7 @@ import (
 	"github.com/snippetd/snippetd"
 )
 
-// decode parses one JSON value from data into v as strictly as
+// Decode parses one JSON value from data into v as strictly as
 // shop.Decode: valid UTF-8, no unknown or duplicate members, nothing after
 // the value; errors are EBADREQUEST naming the field ("cart.items[1].price").
 //
@@ -22,14 +27,14 @@ import (
 // bodies about three times faster with a quarter of the allocations, and
 // its errors carry a JSON pointer to the offending value. Member names
 // match exactly (encoding/json would also accept "Product" for "product").
-func decode(data []byte, v any) error {
-	return decodeWith(data, v, jsonv2.RejectUnknownMembers(true))
+func Decode(data []byte, v any) error {
+	return DecodeWith(data, v, jsonv2.RejectUnknownMembers(true))
 }
 
-// decodeWith is decode with other v2 options; a batch item is decoded with
+// DecodeWith is Decode with other v2 options; a batch item is decoded with
 // unknown members kept (in a `json:",unknown"` field) for its snippet's
 // strict decode.
-func decodeWith(data []byte, v any, opts ...jsonv2.Options) error {
+func DecodeWith(data []byte, v any, opts ...jsonv2.Options) error {
 	if !utf8.Valid(data) {
 		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is not valid UTF-8"}
 	}
