@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
@@ -40,6 +43,20 @@ type DB struct {
 	// in its busy handler; readers keep using DB concurrently (WAL). For
 	// PostgreSQL it is the same pool as DB.
 	Write *sql.DB
+
+	// The SQLite checkpointer (see checkpointLoop).
+	stop, stopped   chan struct{}
+	closeOnce       sync.Once
+	walFrames       atomic.Int64 // after the checkpointer's last run
+	walCheckpointed atomic.Int64
+	walRuns         atomic.Int64
+}
+
+// WALState reports, after the background checkpointer's last run, the
+// frames in the WAL and how many of them are in the database file, and
+// how many runs it has completed (all zero for PostgreSQL).
+func (d *DB) WALState() (frames, checkpointed, runs int64) {
+	return d.walFrames.Load(), d.walCheckpointed.Load(), d.walRuns.Load()
 }
 
 // Open opens PostgreSQL when url starts with postgres:// or postgresql://,
@@ -71,7 +88,12 @@ func Open(ctx context.Context, dataDir, url string) (*DB, error) {
 
 // OpenSQLite opens (creating if needed) the SQLite file at path.
 func OpenSQLite(ctx context.Context, path string) (*DB, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	// wal_autocheckpoint(0): no commit pays for a checkpoint (copying the
+	// WAL into the database file and syncing it, tens of milliseconds with
+	// a writer queue waiting behind it); the checkpointer goroutine does it
+	// on its own connection instead. journal_size_limit truncates a WAL
+	// that a burst grew, once it restarts.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate"
 	sdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -89,12 +111,60 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	d := &DB{DB: sdb, Dialect: SQLite, Path: path, Write: w}
-	return d, d.init(ctx)
+	d := &DB{DB: sdb, Dialect: SQLite, Path: path, Write: w, stop: make(chan struct{}), stopped: make(chan struct{})}
+	go d.checkpointLoop()
+	if err := d.init(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkpointInterval spaces the checkpointer's passive checkpoints.
+const checkpointInterval = 100 * time.Millisecond
+
+// checkpointLoop copies committed WAL frames into the database file in
+// the background (PRAGMA wal_checkpoint(PASSIVE) on a read connection),
+// so the WAL stays short and commits never stop to checkpoint. A passive
+// checkpoint takes no lock a writer needs; once it has copied every
+// frame, the next write transaction starts the WAL over from its
+// beginning, so the file stops growing.
+func (d *DB) checkpointLoop() {
+	defer close(d.stopped)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			frames, done, err := d.Checkpoint(context.Background())
+			if err == nil {
+				d.walFrames.Store(int64(frames))
+				d.walCheckpointed.Store(int64(done))
+				d.walRuns.Add(1)
+			}
+		}
+	}
+}
+
+// Checkpoint runs one passive checkpoint of a SQLite database (nothing
+// for PostgreSQL) and reports the WAL's frames and how many of them are
+// in the database file.
+func (d *DB) Checkpoint(ctx context.Context) (walFrames, checkpointed int, err error) {
+	if d.Dialect != SQLite {
+		return 0, 0, nil
+	}
+	var busy int
+	err = d.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &checkpointed)
+	return walFrames, checkpointed, err
 }
 
 // Close closes the database (and, for SQLite, its write connection).
 func (d *DB) Close() error {
+	if d.stop != nil {
+		d.closeOnce.Do(func() { close(d.stop) })
+		<-d.stopped
+	}
 	var err error
 	if d.Write != nil && d.Write != d.DB {
 		err = d.Write.Close()

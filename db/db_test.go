@@ -2,8 +2,11 @@ package db
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // testDBs returns the databases every store test runs against: a fresh
@@ -56,5 +59,74 @@ func TestMigrateRunsEachStepOnce(t *testing.T) {
 				t.Errorf("rebound query: got %d, %v", got, err)
 			}
 		})
+	}
+}
+
+// TestCheckpointerKeepsCommitsFree: commits never checkpoint (the write
+// connection's wal_autocheckpoint is 0), yet committed pages reach the
+// database file and the WAL starts over, because the background
+// checkpointer copies them.
+func TestCheckpointerKeepsCommitsFree(t *testing.T) {
+	ctx := context.Background()
+	d, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "ckpt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var auto int
+	if err := d.Write.QueryRowContext(ctx, `PRAGMA wal_autocheckpoint`).Scan(&auto); err != nil || auto != 0 {
+		t.Fatalf("write connection wal_autocheckpoint = %d, %v; want 0", auto, err)
+	}
+	if _, err := d.Write.ExecContext(ctx, `CREATE TABLE t (v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(d.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.Size()
+	blob := strings.Repeat("x", 1000)
+	for range 40 { // about 1,000 pages through the WAL, in 40 commits
+		tx, err := d.Write.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO t VALUES (?)`, blob); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The checkpointer runs every checkpointInterval; poll until it has
+	// copied every frame (a bound on waiting, not a timing assertion).
+	_, _, runs0 := d.WALState()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		frames, done, runs := d.WALState()
+		if runs > runs0+1 && frames > 0 && done == frames { // a run that began after the last commit
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("checkpointer: %d of %d WAL frames copied", done, frames)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st, err := os.Stat(d.Path); err != nil || st.Size() < before+4_000_000 {
+		t.Fatalf("database file %v bytes (was %d), %v: the rows did not reach it", st.Size(), before, err)
+	}
+	// Fully checkpointed, the next commit starts the WAL over: it then
+	// holds only that commit's frames.
+	if _, err := d.Write.ExecContext(ctx, `INSERT INTO t VALUES ('last')`); err != nil {
+		t.Fatal(err)
+	}
+	frames, _, err := d.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if frames > 10 {
+		t.Errorf("WAL holds %d frames after a restart, want a handful", frames)
 	}
 }

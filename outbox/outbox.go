@@ -14,6 +14,7 @@ package outbox
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -136,6 +137,11 @@ type Outbox struct {
 	retries   atomic.Int64
 	requests  atomic.Int64
 	commits   atomic.Int64 // group-commit transactions, for tests and metrics
+
+	// stmts caches the prepared multi-row INSERT per row count (see
+	// insertStmt); only the commit loop uses it, Close closes it.
+	stmtsMu sync.Mutex
+	stmts   map[int]*sql.Stmt
 }
 
 type loopError struct {
@@ -198,7 +204,14 @@ func (o *Outbox) Ready(ctx context.Context) error {
 func (o *Outbox) Close() error {
 	o.closeOnce.Do(func() { close(o.closing) })
 	<-o.committed
-	return nil
+	o.stmtsMu.Lock()
+	defer o.stmtsMu.Unlock()
+	var err error
+	for n, st := range o.stmts {
+		err = errors.Join(err, st.Close())
+		delete(o.stmts, n)
+	}
+	return err
 }
 
 // Enqueue stores events durably and returns only once they are committed:

@@ -77,21 +77,53 @@ func (o *Outbox) insertQuery(n int) string {
 	return q
 }
 
+// insertStmt returns the INSERT of n rows prepared on the write pool. The
+// statement is parsed once per row count: preparing a 64-row INSERT
+// anew for every group commit cost SQLite more than executing it. On
+// SQLite the write pool is one connection, so Tx.StmtContext finds the
+// statement already prepared there; pgx caches its own per connection.
+func (o *Outbox) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
+	o.stmtsMu.Lock()
+	defer o.stmtsMu.Unlock()
+	if st, ok := o.stmts[n]; ok {
+		return st, nil
+	}
+	st, err := o.db.Write.PrepareContext(ctx, o.insertQuery(n))
+	if err != nil {
+		return nil, err
+	}
+	if o.stmts == nil {
+		o.stmts = map[int]*sql.Stmt{}
+	}
+	o.stmts[n] = st
+	return st, nil
+}
+
 // insert commits rows in one transaction.
 func (o *Outbox) insert(ctx context.Context, rows []row) error {
+	// Statements first: on SQLite the write pool is one connection, which
+	// the transaction below holds until it ends.
+	stmts := make([]*sql.Stmt, 0, (len(rows)+insertChunk-1)/insertChunk)
+	for start := 0; start < len(rows); start += insertChunk {
+		st, err := o.insertStmt(ctx, min(insertChunk, len(rows)-start))
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, st)
+	}
 	tx, err := o.db.Write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	args := make([]any, 0, insertChunk*insertCols)
-	for start := 0; start < len(rows); start += insertChunk {
+	for i, start := 0, 0; start < len(rows); i, start = i+1, start+insertChunk {
 		chunk := rows[start:min(start+insertChunk, len(rows))]
 		args = args[:0]
 		for _, r := range chunk {
 			args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, string(r.payload), r.createdAt, r.createdAt)
 		}
-		if _, err := tx.ExecContext(ctx, o.insertQuery(len(chunk)), args...); err != nil {
+		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...); err != nil {
 			return err
 		}
 	}

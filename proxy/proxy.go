@@ -263,8 +263,10 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error)
 }
 
 // browser returns the request's browser id, issuing a new one (and its
-// cookie) when the request has none, and the identity stored for it.
-func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identity, error) {
+// cookie) when the request has none, and the identity stored for it. isNew
+// reports that the id was issued now: the client has not yet shown that it
+// keeps the cookie.
+func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stored Identity, isNew bool, err error) {
 	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
 		idn, _, err := p.store.Get(r.Context(), c.Value)
 		if err != nil {
@@ -272,11 +274,11 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identit
 			// than guess the identity (a 500 would say it is our bug).
 			p.logger.Error("proxy: reading browser identity failed", "err", err)
 			w.Header().Set("Retry-After", "5")
-			return "", Identity{}, snippetd.Errorf(snippetd.EUNAVAILABLE, "identity store unavailable; retry")
+			return "", Identity{}, false, snippetd.Errorf(snippetd.EUNAVAILABLE, "identity store unavailable; retry")
 		}
-		return c.Value, idn, nil
+		return c.Value, idn, false, nil
 	}
-	id := newBrowserID()
+	id = newBrowserID()
 	http.SetCookie(w, &http.Cookie{
 		Name:     BrowserCookie,
 		Value:    id,
@@ -286,7 +288,7 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (string, Identit
 		Secure:   isHTTPS(r, p.opts.TrustedProxies),
 		SameSite: http.SameSiteLaxMode,
 	})
-	return id, Identity{}, nil
+	return id, Identity{}, true, nil
 }
 
 // klaCookie returns the exchange id and legacy email of the request's
@@ -324,7 +326,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
-	bid, stored, err := p.browser(w, r)
+	bid, stored, isNew, err := p.browser(w, r)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -339,7 +341,13 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	if next != stored {
+	// A browser met for the first time gets a row only when this request
+	// taught what its cookies will not say again: a landing _kx or a
+	// profile. What __kla_id says is written on the browser's next
+	// request, once it has shown that it keeps the sd_bid cookie; a client
+	// that never returns cookies (a bot, a load tool, a browser refusing
+	// them) so costs no database write per request.
+	if next != stored && (!isNew || next.Claim != (Claim{}) || next.Kx != src.CookieKx) {
 		p.store.PutLater(bid, next)
 	}
 	if !profile.HasIdentifier() {
@@ -415,7 +423,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, result{Dropped: 1, Reason: "consent"})
 		return
 	}
-	bid, stored, err := p.browser(w, r)
+	bid, stored, _, err := p.browser(w, r)
 	if err != nil {
 		p.fail(w, r, err)
 		return

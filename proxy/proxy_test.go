@@ -58,6 +58,19 @@ type harness struct {
 	p   *Proxy
 	out *recorder
 	h   http.Handler
+	d   *db.DB
+}
+
+// fresh opens another Store on the harness's database: its Get reads
+// what was written, not this proxy's cache.
+func (h *harness) fresh(t *testing.T) *Store {
+	t.Helper()
+	s, err := OpenStore(context.Background(), h.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func newHarness(t *testing.T, opts Options) *harness {
@@ -79,7 +92,7 @@ func newHarnessOn(t *testing.T, d *db.DB, opts Options) *harness {
 	p := New(opts, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := httpapi.NewServer()
 	p.Routes(s.Router())
-	return &harness{p: p, out: out, h: s}
+	return &harness{p: p, out: out, h: s, d: d}
 }
 
 type req struct {
@@ -169,6 +182,23 @@ func TestEventsAccepted(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got, moneyEq); d != "" {
 		t.Errorf("enqueued (-want +got):\n%s", d)
+	}
+
+	// The first request stored nothing: everything it knew came from
+	// __kla_id, which the browser sends again. The next request, carrying
+	// both cookies, shows the browser keeps sd_bid, and stores the kx.
+	h.p.store.flush()
+	if _, ok, err := h.fresh(t).Get(context.Background(), bid.Value); ok || err != nil {
+		t.Fatalf("first contact stored an identity: %v %v", ok, err)
+	}
+	w = h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{bid, kxCookie("Ab9x.ABC123")}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	h.out.take()
+	h.p.store.flush()
+	if got, ok, err := h.fresh(t).Get(context.Background(), bid.Value); !ok || err != nil || got.Kx != "Ab9x.ABC123" {
+		t.Fatalf("returning browser's identity %+v %v %v", got, ok, err)
 	}
 
 	// The next request carries only the proxy's cookie: the stored kx
@@ -405,5 +435,47 @@ func TestStoreUnavailable(t *testing.T) {
 		if w.Code != 503 || w.Header().Get("Retry-After") == "" || errorCode(t, w) != "unavailable" {
 			t.Errorf("%s: %d %s", r.path, w.Code, w.Body)
 		}
+	}
+}
+
+// TestFirstContactWritesOnlyWhatCookiesDoNotCarry: a client that never
+// returns the sd_bid cookie (a bot, a load tool) costs no identity row per
+// request when all it knows comes from __kla_id, while a first request
+// carrying a landing _kx — which no cookie repeats — is stored at once.
+func TestFirstContactWritesOnlyWhatCookiesDoNotCarry(t *testing.T) {
+	h := newHarness(t, Options{Rate: 1000, Burst: 1000})
+	for range 20 {
+		if w := h.do(req{path: "/s/e", body: viewed, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}}); w.Code != http.StatusAccepted {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	if got := len(h.out.take()); got != 20 {
+		t.Fatalf("enqueued %d events, want 20", got)
+	}
+	count := func() (n int) {
+		h.p.store.flush()
+		if err := h.d.QueryRow(`SELECT COUNT(*) FROM proxy_browsers`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d identity rows for cookie-less requests, want 0", n)
+	}
+	w := h.do(req{path: "/s/e", body: viewed, headers: map[string]string{"Referer": shopOrigin + "/p/mug?_kx=Land1.ABC123"}})
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	var bid string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == BrowserCookie {
+			bid = c.Value
+		}
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d identity rows after a landing _kx, want 1", n)
+	}
+	if got, ok, err := h.fresh(t).Get(context.Background(), bid); !ok || err != nil || got.Kx != "Land1.ABC123" {
+		t.Fatalf("landing identity %+v %v %v", got, ok, err)
 	}
 }
