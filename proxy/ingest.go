@@ -253,7 +253,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // Errors are *snippetd.Error values naming the field at fault.
 func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	var w wireBatch
-	if err := shop.Decode(body, &w); err != nil {
+	if err := strictjson.Decode(body, &w); err != nil {
 		return Batch{}, prefixField(err)
 	}
 	var b Batch
@@ -307,7 +307,7 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 // DecodeIdentify decodes and validates a POST {prefix}i body.
 func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	var w wireIdentify
-	if err := shop.Decode(body, &w); err != nil {
+	if err := strictjson.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
 	prof, prefix := w.wireProfile, ""
@@ -774,9 +774,10 @@ func prefixField(err error) error {
 		return err
 	}
 	if e.Message == "unknown field" {
-		switch e.Field {
+		name := e.Field[strings.LastIndexByte(e.Field, '.')+1:] // profile._kx -> _kx
+		switch name {
 		case "backfill", "value_currency":
-			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", e.Field)
+			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", name)
 		case "_kx", "anonymous_id", "location":
 			return snippetd.FieldErrorf(e.Field, "is set by the server; browsers may not send it")
 		}

@@ -64,7 +64,7 @@ func TestDecodeBatchRejects(t *testing.T) {
 		name, body  string
 		code, field string
 	}{
-		{"malformed JSON", `{"events":[`, snippetd.EBADREQUEST, ""},
+		{"malformed JSON", `{"events":[`, snippetd.EBADREQUEST, "events"},
 		{"not UTF-8", "{\"events\":[{\"metric\":\"\xff\"}]}", snippetd.EBADREQUEST, ""},
 		{"trailing data", ev(`{"metric":"Viewed Product"}`) + `{}`, snippetd.EBADREQUEST, ""},
 		{"unknown field", `{"events":[],"extra":1}`, snippetd.EBADREQUEST, "extra"},
@@ -88,8 +88,8 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"repeated unique_id", ev(`{"metric":"Viewed Product","unique_id":"x"},{"metric":"Viewed Product","unique_id":"x"}`), snippetd.EINVALID, "events[1].unique_id"},
 		{"profile bad email", `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"nope"}}`, snippetd.EINVALID, "profile.email"},
 		{"profile bad phone", `{"events":[{"metric":"Viewed Product"}],"profile":{"phone_number":"555-1234"}}`, snippetd.EINVALID, "profile.phone_number"},
-		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, snippetd.EINVALID, "_kx"},
-		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, snippetd.EINVALID, "location"},
+		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, snippetd.EINVALID, "profile._kx"},
+		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, snippetd.EINVALID, "profile.location"},
 		{"bad kx", `{"events":[{"metric":"Viewed Product"}],"kx":"<script>"}`, snippetd.EINVALID, "kx"},
 	}
 	for _, tt := range tests {
