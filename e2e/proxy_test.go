@@ -244,6 +244,45 @@ func TestProxyStorefrontConsentWithheld(t *testing.T) {
 	}
 }
 
+// A shopper lands from a Klaviyo email (?_kx=...) on a storefront whose
+// klaviyo.js is blocked: the helper sends no kx, but its Active on Site
+// from the landing page carries the page URL in its Referer, the proxy
+// keeps that _kx for the browser, and an event from a later page (no _kx
+// in its URL) reaches Klaviyo with it.
+func TestProxyLandingKx(t *testing.T) {
+	s := startProxyShop(t, nil)
+	tab := NewTab(t)
+	freshCookies(t, tab) // no __kla_id from other tests: _kx is the only identity
+	blockKlaviyo(t, tab)
+	kx := "e2eLanding_42." + klaviyotest.CompanyID
+	loader := Loader(t, snippets.LoaderOptions{PublicKey: klaviyotest.CompanyID, KlaviyoJSURL: "/s/k.js", ProxyEndpoint: "/s/"})
+	tab.Navigate(s.page("landing", HTML(loader, "")) + "?utm_source=email&_kx=" + kx)
+	tab.WaitHelper()
+	for deadline := time.Now().Add(actionTimeout); s.m.Proxy.Stats.Accepted.Load() < 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the landing page's Active on Site never reached the proxy")
+		}
+	}
+	tab.Navigate(s.page("product", HTML(loader, "")))
+	tab.WaitHelper()
+	tab.Eval(`snippetd.viewedProduct(`+pooh+`), 0`, nil)
+	var got []klaviyotest.Event
+	for deadline := time.Now().Add(actionTimeout); ; time.Sleep(20 * time.Millisecond) {
+		got = nil
+		for _, e := range s.fake.Events() {
+			if e.Metric == "Viewed Product" {
+				got = append(got, e)
+			}
+		}
+		if len(got) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(got) != 1 || got[0].Profile["_kx"] != kx {
+		t.Fatalf("Viewed Product at Klaviyo: %+v, want one with _kx %s", got, kx)
+	}
+}
+
 // TestProxyPayloadParity is TestPayloadParity for the proxy build: the
 // helper sends the inputs, the real proxy builds the properties with the
 // Go builders, and what reaches (the strict fake) Klaviyo through the

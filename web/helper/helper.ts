@@ -37,30 +37,35 @@ const script = (d.currentScript || {}) as HTMLScriptElement;
 const cfg: DOMStringMap = script.dataset || {};
 
 /**
- * state.h (consent build): the held pushes until consent is decided, then
- * the decision (true sends, false drops); state.k: the kept cart; state.l:
- * klaviyo.js was inserted; state.a (proxy build): klaviyo.js's fate is
- * known, loaded or not.
+ * held (consent build): the held pushes until consent is decided, then 0;
+ * granted: the last decision (true sends, false drops); kept: the cart
+ * kept between clicks; known (proxy build): klaviyo.js's fate is known,
+ * loaded or not.
  */
-const state: { h: any; k?: Cart; l?: unknown; a?: number } = { h: [] };
+let held: Push[] | 0 = [],
+  granted: boolean | undefined,
+  kept: Cart | undefined,
+  known: unknown;
 
-/** safe runs f, swallowing errors from malformed page data. */
-const safe =
-  (f: Fn): Fn =>
-  (...a) => {
-    try {
-      f(...a);
-    } catch (_) {}
-  };
+/** on listens (capturing) to name with f(target), swallowing errors from malformed page data. */
+const on = (name: string, f: Fn) =>
+  d.addEventListener(
+    name,
+    (e) => {
+      try {
+        f(e.target);
+      } catch (_) {}
+    },
+    true,
+  );
 
-/** first is false when another copy of the helper already runs on the page: this one stays idle. */
-const first = !((w.snippetd || 0) as any).setCart;
-
-const on = (name: string, f: Fn) => first && d.addEventListener(name, safe(f), true);
-
-/** attr reads the JSON of data-snippetd-{name} on el or its closest ancestor having it (empty: 0). */
+/**
+ * attr reads the JSON of data-snippetd-{name} on el or its closest ancestor
+ * having it (empty: 0). el is an event target: one without closest throws
+ * into on's guard, as malformed JSON does.
+ */
 const attr = (el: Element | null, name: string) =>
-  (el = el && el.closest("[" + (name = "data-snippetd-" + name) + "]")) && JSON.parse(el.getAttribute(name) || "0");
+  (el = el!.closest("[" + (name = "data-snippetd-" + name) + "]")) && JSON.parse((el.getAttribute(name) || 0) as string);
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
@@ -71,7 +76,7 @@ const queue =
   (build: Fn): Fn =>
   (...a) =>
     B.clean(build(...a)).forEach(
-      CONSENT ? (x: Push) => (state.h.push ? state.h.push(x) : state.h && deliver(x)) : deliver,
+      CONSENT ? (x: Push) => (held ? held.push(x) : granted && deliver(x)) : deliver,
     );
 
 /**
@@ -80,8 +85,8 @@ const queue =
  * where storage is unavailable, once per page) through the proxy.
  */
 const active = () => {
-  if (state.a) return;
-  state.a = 1;
+  if (known) return;
+  known = 1;
   try {
     if (sessionStorage.snippetdA) return;
     sessionStorage.snippetdA = 1;
@@ -90,23 +95,25 @@ const active = () => {
 };
 
 /**
- * load inserts klaviyo.js (data-klaviyo) once: on consent in the consent
- * build, at start in the proxy build (the loader leaves its tag out so
+ * load inserts klaviyo.js (data-klaviyo), once: on the first consent(true)
+ * in the consent builds, at start in the proxy build (the loader leaves its tag out so
  * that the helper sees it fail). An inserted script is async by default;
  * the CSP nonce goes on. In the proxy build a failed load (an error event:
  * blocked, 404) or none within 5 s (a stalled request) counts as blocked.
  */
-const load = () =>
-  cfg.klaviyo &&
-  !state.l &&
-  (state.l = d.head.appendChild(
-    Object.assign(
-      d.createElement("script"),
-      PROXY ? { src: cfg.klaviyo, nonce: script.nonce, onerror: active, onload: () => (state.a = 1) } : { src: cfg.klaviyo, nonce: script.nonce },
-    ),
-  )) &&
-  PROXY &&
-  setTimeout(active, 5e3);
+const load = () => {
+  if (cfg.klaviyo) {
+    script.after(
+      Object.assign(
+        d.createElement("script"),
+        PROXY
+          ? { src: cfg.klaviyo, nonce: script.nonce, onerror: active, onload: () => (known = 1) }
+          : { src: cfg.klaviyo, nonce: script.nonce },
+      ),
+    );
+    if (PROXY) setTimeout(active, 5e3);
+  }
+};
 
 /**
  * The proxy build has no payload builders: it sends the inputs, under the
@@ -122,60 +129,66 @@ const api: { [k: string]: Fn } = {
   ),
   identify: queue(B.identify),
   /** setCart tells the helper the cart as it is now, before the next click. */
-  setCart: (c: Cart) => (state.k = c),
+  setCart: (c: Cart) => (kept = c),
   consent: (ok: boolean) => {
     if (CONSENT) {
       ok
-        ? (state.h.map && state.h.map(deliver), load())
+        ? // the first decision flushes what was held; the first grant loads klaviyo.js
+          (held && held.map(deliver), granted || load())
         : // Drop klaviyo's queue and expire __kla_id on the host and each
-          // parent domain: "domain=" + the host, then from each dot on, then
-          // "" (an empty domain is the host-only cookie).
+          // parent domain: "domain=" + the host (document.domain reads it),
+          // then from each dot on, then "" (an empty domain is the host-only cookie).
           ((w._klOnsite || []).length = 0,
-          location.hostname.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))));
-      state.h = ok;
+          d.domain.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))));
+      held = 0;
+      granted = ok;
     }
   },
   /** push runs calls queued as ["method", ...args] (several per push, like Array.prototype.push). */
   push: (...c: [string, ...unknown[]][]) => c.map(([m, ...a]) => api[m](...a)),
 };
-// Declarative Added to Cart.
-on("click", (e: Event, v = attr(e.target as Element, "add-to-cart"), q?: any, line?: LineItem) => {
-  v &&
-    ((q = (e.target as Element).closest("form")),
-    (line = v.product ? v : { product: v, quantity: +((q = q && q.quantity) && q.value) || 1 }),
-    api.addedToCart((state.k = B.addLine(state.k || attr(e.target as Element, "cart") || { items: [] }, line!)), line));
-});
-
-// Checkout identify, then Started Checkout once per cart on this visit.
-// The cart is read on each keystroke (inside on's error guard), so the
-// debounced callback cannot throw.
+// A helper that finds another copy already running on the page (its api
+// in window.snippetd) stays idle.
 const seen: { [k: string]: any } = {};
-on(
-  "input",
-  (
-    e: Event,
-    t = e.target as HTMLInputElement,
-    co = d.querySelector("[data-snippetd-checkout]"),
-    cart = co && (attr(co, "checkout") || state.k),
-    key = JSON.stringify(cart),
-  ) => {
-    for (const [k, sel, junk, valid] of [
-      ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
-      ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
-    ] as [string, string, RegExp, RegExp][])
-      co &&
-        t.matches(sel) &&
-        (clearTimeout(seen[k]),
-        (seen[k] = setTimeout((v = t.value.replace(junk, "")) => {
-          valid.test(v) &&
-            !seen[k + v] &&
-            (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
-        }, 750)));
-  },
-);
+if (!((w.snippetd || 0) as any).setCart) {
+  // Declarative Added to Cart.
+  on("click", (t: Element, v = attr(t, "add-to-cart"), q?: any, line?: LineItem) => {
+    v &&
+      ((q = t.closest("form")),
+      (line = v.product ? v : { product: v, quantity: +((q = q && q.quantity) && q.value) || 1 }),
+      api.addedToCart((kept = B.addLine(kept || attr(t, "cart") || { items: [] }, line!)), line));
+  });
 
-// Replay calls queued before the helper loaded (window.snippetd as an
-// array), then take their place.
-const queued = w.snippetd;
-first && ((w.snippetd = api), PROXY && !CONSENT && load());
-Array.isArray(queued) && api.push(...queued);
+  // Checkout identify, then Started Checkout once per cart on this visit.
+  // The cart is read on each keystroke (inside on's error guard), so the
+  // debounced callback cannot throw.
+  on(
+    "input",
+    (
+      t: HTMLInputElement,
+      co = d.querySelector("[data-snippetd-checkout]"),
+      cart = co && (attr(co, "checkout") || kept),
+      key = JSON.stringify(cart),
+    ) => {
+      for (const [k, sel, junk, valid] of [
+        ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
+        ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
+      ] as [string, string, RegExp, RegExp][])
+        co &&
+          t.matches(sel) &&
+          (clearTimeout(seen[k]),
+          (seen[k] = setTimeout((v = t.value.replace(junk, "")) => {
+            valid.test(v) &&
+              !seen[k + v] &&
+              (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
+          }, 750)));
+    },
+  );
+
+  // Replay calls queued before the helper loaded (window.snippetd as an
+  // array), then take their place.
+  const queued = w.snippetd;
+  w.snippetd = api;
+  PROXY && !CONSENT && load();
+  Array.isArray(queued) && api.push(...queued);
+}

@@ -7,9 +7,10 @@ import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
 
 /**
  * cents converts an amount such as 19.99 to 1999 exactly (through its
- * decimal text, so 1.005 rounds half up to 101); absent is 0.
+ * decimal text, so 1.005 rounds half up to 101; a number whose text has an
+ * exponent, which "e2" cannot extend, is multiplied); absent is 0.
  */
-export const cents = (n?: number): number => Math.round(/e/.test(n as any) ? n! * 100 : +(n + "e2")) || 0;
+export const cents = (n?: number): number => Math.round(+(n + "e2") || n! * 100) || 0;
 
 /** money rounds an input amount to cents; absent stays absent. */
 const money = (n?: number) => (n == null ? n : cents(n) / 100);
@@ -22,10 +23,7 @@ export const clean = <T>(x: T): T =>
   JSON.parse(JSON.stringify(x, (_, v) => ([v] + "" == "" ? undefined : v)));
 
 /** union joins the categories of ls in order, without duplicates. */
-const union = (ls: LineItem[], out: string[] = []) => {
-  for (const l of ls) for (const c of l.product.categories || []) out.indexOf(c) < 0 && out.push(c);
-  return out;
-};
+const union = (ls: LineItem[]): string[] => [...new Set(([] as string[]).concat(...ls.map((l) => l.product.categories || [])))];
 
 const row = (l: LineItem) => cents(l.product.price) * l.quantity;
 
@@ -88,7 +86,7 @@ const added = (p: Product, l: LineItem, c: Cart): Props => ({
   AddedItemSKU: p.sku,
   AddedItemImageURL: p.image_url,
   AddedItemURL: p.url,
-  AddedItemCategories: union([l].concat(c.items)),
+  AddedItemCategories: union([l, ...c.items]),
   AddedItemPrice: money(p.price),
   AddedItemQuantity: l.quantity,
 });
@@ -104,7 +102,7 @@ export const startedCheckout = (c: Cart, t?: string | number | Date): Push[] => 
     "track",
     "Started Checkout",
     cart(c, {
-      $event_id: c.id + "_" + Math.floor(+new Date(t || Date.now()) / 1000),
+      $event_id: c.id + "_" + Math.floor((new Date(t || Date.now()) as any) / 1000),
       Categories: union(c.items),
     }),
   ],
@@ -124,10 +122,9 @@ export const identify = (c: Customer): Push[] => [
 ];
 
 /** addLine returns a copy of c holding l: a product already there gets its quantity raised. */
-export const addLine = (c: Cart, l: LineItem, found?: unknown): Cart => {
-  const items = c.items.map((i) =>
-    i.product.id == l.product.id ? ((found = 1), { product: i.product, quantity: i.quantity + l.quantity }) : i,
-  );
-  found || items.push(l);
-  return Object.assign({}, c, { items });
-};
+export const addLine = (c: Cart, l: LineItem, found?: LineItem): Cart =>
+  Object.assign({}, c, {
+    items: c.items
+      .map((i) => (i.product.id == l.product.id ? (found = { product: i.product, quantity: i.quantity + l.quantity }) : i))
+      .concat(found ? [] : l),
+  });

@@ -24,25 +24,16 @@ const post = (url: string, body: Props, data = JSON.stringify(body)) => {
 };
 
 /**
- * kx is the landing page's _kx (from a Klaviyo email click), kept for the
- * session: the proxy sees it in the Referer only on that first page.
- */
-const kx = () => {
-  try {
-    const s = sessionStorage;
-    return (s.snippetdKx = new URLSearchParams(location.search).get("_kx") || s.snippetdKx || "");
-  } catch (_) {}
-};
-
-/**
  * toProxy queues one push for prefix: ["identify", customer] merges into
  * the profile (POSTed flat to {prefix}i), [metric, inputs] becomes an
  * event (POSTed to {prefix}e with the profile) with a fresh unique id
  * (the proxy uses Started Checkout's own, from the cart, instead) and no
  * time: the proxy takes the time it receives the beacon, as klaviyo.js
- * takes the time it sends (events held for consent count from consent). Both
- * carry kx and, in the consent build (which only sends after
- * snippetd.consent(true)), "consent": true.
+ * takes the time it sends (events held for consent count from consent).
+ * In the consent build (which only sends after snippetd.consent(true))
+ * both carry "consent": true. No kx: the proxy reads the landing page's
+ * _kx from the Referer of the first request from that page (the helper's
+ * Active on Site when klaviyo.js is blocked) and keeps it for the browser.
  */
 export const toProxy = (prefix: string, x: Push) => {
   x[0] == "identify"
@@ -50,7 +41,7 @@ export const toProxy = (prefix: string, x: Push) => {
     : events.push(Object.assign({ metric: x[0], unique_id: (Math.random() + "").slice(2) }, x[1]));
   // A microtask, not a timer: it still batches every call of this task,
   // and runs before a click that submits a form can unload the page.
-  timer ||= Promise.resolve().then((_: void, extra = { kx: kx() || undefined, consent: CONSENT || undefined }) => {
+  timer ||= Promise.resolve().then((_: void, extra = { consent: CONSENT || undefined }) => {
     identified && post(prefix + "i", Object.assign({}, profile, extra));
     events[0] && post(prefix + "e", Object.assign({ events, profile }, extra));
     timer = identified = 0;
