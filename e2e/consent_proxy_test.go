@@ -50,6 +50,23 @@ func TestConsentGranted(t *testing.T) {
 	}
 }
 
+// A shopper who consents, withdraws and consents again: klaviyo.js is
+// inserted once, calls made while refused are dropped, later ones pushed.
+func TestConsentChanged(t *testing.T) {
+	key := Klaviyo().Key(t, KlaviyoServe)
+	_, tab := helperPage(t, snippets.LoaderOptions{PublicKey: key, ConsentRequired: true}, "")
+	tab.Eval(`snippetd.consent(true), 0`, nil)
+	tab.WaitFor("window.__klaviyoLoaded")
+	tab.Eval(`snippetd.consent(false), snippetd.identify({"email":"refused@example.com"}), snippetd.consent(true), snippetd.identify({"email":"again@example.com"}), 0`, nil)
+	time.Sleep(300 * time.Millisecond)
+	diffPushes(t, built(t)(snippets.IdentifyPushes(shop.Customer{Email: "again@example.com"})), raws(tab.Pushes()))
+	var scripts int
+	tab.Eval(`document.querySelectorAll('script[src*="klaviyo.js"]').length`, &scripts)
+	if scripts != 1 || Klaviyo().Hits(key) != 1 {
+		t.Errorf("klaviyo.js: %d elements, %d requests; want one of each", scripts, Klaviyo().Hits(key))
+	}
+}
+
 // consent(false) discards what was held and what the server-rendered
 // snippets queued, deletes the __kla_id cookie, and drops later calls.
 func TestConsentRefused(t *testing.T) {

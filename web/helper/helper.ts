@@ -37,15 +37,14 @@ const script = (d.currentScript || {}) as HTMLScriptElement;
 const cfg: DOMStringMap = script.dataset || {};
 
 /**
- * held (consent build): the held pushes until consent is decided, then 0;
- * granted: the last decision (true sends, false drops); kept: the cart
- * kept between clicks; known (proxy build): klaviyo.js's fate is known,
- * loaded or not.
+ * held (consent build): the pushes held until consent is decided; kept:
+ * the cart kept between clicks; known (proxy build): klaviyo.js's fate is
+ * known, loaded or not; loaded: klaviyo.js was inserted.
  */
-let held: Push[] | 0 = [],
-  granted: boolean | undefined,
+let held: Push[] = [],
   kept: Cart | undefined,
-  known: unknown;
+  known: unknown,
+  loaded: unknown;
 
 /** on listens (capturing) to name with f(target), swallowing errors from malformed page data. */
 const on = (name: string, f: Fn) =>
@@ -71,13 +70,17 @@ const attr = (el: Element | null, name: string) =>
 const deliver = (x: Push) =>
   PROXY ? toProxy(cfg.proxy!, x) : (w.klaviyo || (w._klOnsite = w._klOnsite || [])).push(x);
 
-/** queue makes an API method: build the pushes, then deliver, hold or drop them by consent. */
+/**
+ * send is what queue does with each push: deliver it; in the consent build
+ * hold it until consent is decided, then deliver (granted) or drop it.
+ */
+let send: (x: Push) => unknown = CONSENT ? (x) => held.push(x) : deliver;
+
+/** queue makes an API method: build the pushes, then send them. */
 const queue =
   (build: Fn): Fn =>
   (...a) =>
-    B.clean(build(...a)).forEach(
-      CONSENT ? (x: Push) => (held ? held.push(x) : granted && deliver(x)) : deliver,
-    );
+    B.clean(build(...a)).forEach(CONSENT ? send : deliver);
 
 /**
  * active (proxy build) stands in for klaviyo.js's Active on Site when
@@ -133,15 +136,15 @@ const api: { [k: string]: Fn } = {
   consent: (ok: boolean) => {
     if (CONSENT) {
       ok
-        ? // the first decision flushes what was held; the first grant loads klaviyo.js
-          (held && held.map(deliver), granted || load())
+        ? // flush what is held and load klaviyo.js (once)
+          (held.map(deliver), loaded || ((loaded = 1), load()), (send = deliver))
         : // Drop klaviyo's queue and expire __kla_id on the host and each
           // parent domain: "domain=" + the host (document.domain reads it),
           // then from each dot on, then "" (an empty domain is the host-only cookie).
           ((w._klOnsite || []).length = 0,
-          d.domain.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))));
-      held = 0;
-      granted = ok;
+          d.domain.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))),
+          (send = () => 0));
+      held = [];
     }
   },
   /** push runs calls queued as ["method", ...args] (several per push, like Array.prototype.push). */
@@ -149,13 +152,13 @@ const api: { [k: string]: Fn } = {
 };
 // A helper that finds another copy already running on the page (its api
 // in window.snippetd) stays idle.
-const seen: { [k: string]: any } = {};
-if (!((w.snippetd || 0) as any).setCart) {
+const seen: { [k: string]: any } = {},
+  queued = w.snippetd;
+if (!((queued || 0) as any).setCart) {
   // Declarative Added to Cart.
   on("click", (t: Element, v = attr(t, "add-to-cart"), q?: any, line?: LineItem) => {
     v &&
-      ((q = t.closest("form")),
-      (line = v.product ? v : { product: v, quantity: +((q = q && q.quantity) && q.value) || 1 }),
+      ((line = v.product ? v : { product: v, quantity: +((q = t.closest("form")) && (q = q.quantity) && q.value) || 1 }),
       api.addedToCart((kept = B.addLine(kept || attr(t, "cart") || { items: [] }, line!)), line));
   });
 
@@ -170,24 +173,27 @@ if (!((w.snippetd || 0) as any).setCart) {
       cart = co && (attr(co, "checkout") || kept),
       key = JSON.stringify(cart),
     ) => {
-      for (const [k, sel, junk, valid] of [
-        ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
-        ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
-      ] as [string, string, RegExp, RegExp][])
-        co &&
+      co &&
+        (
+          [
+            ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
+            ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
+          ] as [string, string, RegExp, RegExp][]
+        ).map(
+          ([k, sel, junk, valid]) =>
           t.matches(sel) &&
           (clearTimeout(seen[k]),
           (seen[k] = setTimeout((v = t.value.replace(junk, "")) => {
             valid.test(v) &&
               !seen[k + v] &&
               (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
-          }, 750)));
+          }, 750))),
+        );
     },
   );
 
   // Replay calls queued before the helper loaded (window.snippetd as an
   // array), then take their place.
-  const queued = w.snippetd;
   w.snippetd = api;
   PROXY && !CONSENT && load();
   Array.isArray(queued) && api.push(...queued);

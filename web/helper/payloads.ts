@@ -20,10 +20,11 @@ const money = (n?: number) => (n == null ? n : cents(n) / 100);
  * "" and empty arrays, as the Go builders leave them out.
  */
 export const clean = <T>(x: T): T =>
-  JSON.parse(JSON.stringify(x, (_, v) => ([v] + "" == "" ? undefined : v)));
+  JSON.parse(JSON.stringify(x, (_, v) => (([v] as any) == "" ? undefined : v)));
 
 /** union joins the categories of ls in order, without duplicates. */
-const union = (ls: LineItem[]): string[] => [...new Set(([] as string[]).concat(...ls.map((l) => l.product.categories || [])))];
+const union = (ls: LineItem[], _?: unknown): string[] =>
+  [...new Set(([] as string[]).concat(...ls.map((l) => l.product.categories || [])))];
 
 const row = (l: LineItem) => cents(l.product.price) * l.quantity;
 
@@ -41,13 +42,13 @@ const item = (p: Product, l: LineItem): Props => ({
 });
 
 /** cart is the property set Added to Cart and Started Checkout share, after o's. */
-const cart = (c: Cart, o: Props): Props =>
-    Object.assign(o, {
-      $value: c.items.reduce((t, l) => t + row(l), 0) / 100,
-      ItemNames: c.items.map((l) => l.product.name),
-      CheckoutURL: c.checkout_url,
-      Items: c.items.map((l) => item(l.product, l)),
-    });
+const cart = (c: Cart, o: Props, v = 0): Props =>
+  Object.assign(o, {
+    ItemNames: c.items.map((l) => l.product.name),
+    CheckoutURL: c.checkout_url,
+    Items: c.items.map((l) => ((v += row(l)), item(l.product, l))),
+    $value: v / 100,
+  });
 
 export const viewedProduct = (p: Product): Push[] => [
   [
