@@ -320,3 +320,65 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitTrack holds the streaming split of a builder's track push to
+// encoding/json's reading of the same push.
+func TestSplitTrack(t *testing.T) {
+	p := shop.Product{ID: "p\"1", Name: "Mug </script><!-- \u2028 é", SKU: "M-1", URL: "https://shop.example/p?a=1&b=2", Categories: []string{"Kitchen", "Gifts"}}
+	if err := p.Price.UnmarshalJSON([]byte("19.99")); err != nil {
+		t.Fatal(err)
+	}
+	cart := shop.Cart{ID: "c1", Items: []shop.LineItem{{Product: p, Quantity: 3}}}
+	vp, err := snippets.ViewedProductPushes(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atc, err := snippets.AddedToCartPushes(cart, cart.Items[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := snippets.StartedCheckoutPushes(cart, time.Unix(1_700_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, push := range []snippets.Push{vp[0], atc[0], sc[0]} {
+		var track []json.RawMessage
+		if err := json.Unmarshal(push, &track); err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		if err := json.Unmarshal(track[2], &want); err != nil {
+			t.Fatal(err)
+		}
+		wantValue, wantID := want["$value"], want["$event_id"]
+		delete(want, "$value")
+		delete(want, "$event_id")
+
+		props, value, id, err := splitTrack(push)
+		if err != nil {
+			t.Fatalf("%s: %v", push, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(props, &got); err != nil {
+			t.Fatalf("split properties %s: %v", props, err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: properties (-want +got):\n%s", track[1], d)
+		}
+		for _, c := range []struct {
+			name string
+			raw  []byte
+			want any
+		}{{"$value", value, wantValue}, {"$event_id", id, wantID}} {
+			var got any
+			if c.raw != nil {
+				if err := json.Unmarshal(c.raw, &got); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !cmp.Equal(got, c.want) {
+				t.Errorf("%s: %s = %v, want %v", track[1], c.name, got, c.want)
+			}
+		}
+	}
+}
