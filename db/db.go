@@ -122,12 +122,22 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 // checkpointInterval spaces the checkpointer's passive checkpoints.
 const checkpointInterval = 100 * time.Millisecond
 
+// walRestartFrames is the WAL length (4 KB frames, so about 16 MB) past
+// which the checkpointer takes a writer's turn to finish a checkpoint.
+const walRestartFrames = 4000
+
 // checkpointLoop copies committed WAL frames into the database file in
-// the background (PRAGMA wal_checkpoint(PASSIVE) on a read connection),
-// so the WAL stays short and commits never stop to checkpoint. A passive
-// checkpoint takes no lock a writer needs; once it has copied every
-// frame, the next write transaction starts the WAL over from its
-// beginning, so the file stops growing.
+// the background, so commits never stop to checkpoint (SQLite's
+// auto-checkpoint runs inside the commit that crosses 1,000 pages, and
+// every writer queued behind it waits for the copy and its fsync).
+//
+// Each round is a passive checkpoint on a read connection: it takes no
+// lock a writer needs. Under a steady stream of commits it never copies
+// the very last frames, though (they are appended while it runs), and the
+// WAL starts over only once every frame is copied. So when the WAL has
+// grown past walRestartFrames the round also checkpoints on the write
+// connection, between two commits: with nearly every frame already
+// copied this takes a moment, and the next commit starts the WAL over.
 func (d *DB) checkpointLoop() {
 	defer close(d.stopped)
 	t := time.NewTicker(checkpointInterval)
@@ -137,7 +147,11 @@ func (d *DB) checkpointLoop() {
 		case <-d.stop:
 			return
 		case <-t.C:
-			frames, done, err := d.Checkpoint(context.Background())
+			ctx := context.Background()
+			frames, done, err := d.checkpoint(ctx, d.DB)
+			if err == nil && frames >= walRestartFrames {
+				frames, done, err = d.checkpoint(ctx, d.Write)
+			}
 			if err == nil {
 				d.walFrames.Store(int64(frames))
 				d.walCheckpointed.Store(int64(done))
@@ -147,15 +161,19 @@ func (d *DB) checkpointLoop() {
 	}
 }
 
-// Checkpoint runs one passive checkpoint of a SQLite database (nothing
-// for PostgreSQL) and reports the WAL's frames and how many of them are
-// in the database file.
+// Checkpoint runs one passive checkpoint of a SQLite database on a read
+// connection (nothing for PostgreSQL) and reports the WAL's frames and
+// how many of them are in the database file.
 func (d *DB) Checkpoint(ctx context.Context) (walFrames, checkpointed int, err error) {
 	if d.Dialect != SQLite {
 		return 0, 0, nil
 	}
+	return d.checkpoint(ctx, d.DB)
+}
+
+func (d *DB) checkpoint(ctx context.Context, pool *sql.DB) (walFrames, checkpointed int, err error) {
 	var busy int
-	err = d.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &checkpointed)
+	err = pool.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &checkpointed)
 	return walFrames, checkpointed, err
 }
 

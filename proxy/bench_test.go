@@ -48,13 +48,38 @@ func BenchmarkEventsReturningBrowser(b *testing.B) {
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true)
 }
 
+// BenchmarkEventsInputForm is BenchmarkEventsReturningBrowser with the
+// event as the helper's proxy build sends it: the product, from which the
+// proxy builds the properties.
+func BenchmarkEventsInputForm(b *testing.B) {
+	d := openTestDBs(b)["sqlite"]
+	ob, err := outbox.Open(context.Background(), d, outbox.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ob.Close()
+	benchEventsForm(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true, inputBody)
+}
+
 // BenchmarkEventsNoStore is BenchmarkEvents' baseline: everything but the
 // outbox write.
 func BenchmarkEventsNoStore(b *testing.B) {
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), false)
 }
 
+func propertiesBody(n int64) string {
+	return fmt.Sprintf(`{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","Price":12.5},"unique_id":"b-%d"}]}`, n)
+}
+
+func inputBody(n int64) string {
+	return fmt.Sprintf(`{"events":[{"metric":"Viewed Product","unique_id":"b-%d","product":{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5}}],"profile":{}}`, n)
+}
+
 func benchEvents(b *testing.B, out Enqueuer, returning bool) {
+	benchEventsForm(b, out, returning, propertiesBody)
+}
+
+func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int64) string) {
 	d := openTestDBs(b)["sqlite"]
 	store, err := OpenStore(context.Background(), d)
 	if err != nil {
@@ -72,7 +97,7 @@ func benchEvents(b *testing.B, out Enqueuer, returning bool) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			body := fmt.Sprintf(`{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","Price":12.5},"unique_id":"b-%d"}]}`, n.Add(1))
+			body := bodyOf(n.Add(1))
 			r := httptest.NewRequest("POST", "/s/e", strings.NewReader(body))
 			r.RemoteAddr = "203.0.113.7:1"
 			r.Header.Set("Origin", shopOrigin)

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/strictjson"
@@ -253,7 +254,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // Errors are *snippetd.Error values naming the field at fault.
 func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	var w wireBatch
-	if err := shop.Decode(body, &w); err != nil {
+	if err := strictjson.Decode(body, &w); err != nil {
 		return Batch{}, prefixField(err)
 	}
 	var b Batch
@@ -307,7 +308,7 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 // DecodeIdentify decodes and validates a POST {prefix}i body.
 func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	var w wireIdentify
-	if err := shop.Decode(body, &w); err != nil {
+	if err := strictjson.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
 	prof, prefix := w.wireProfile, ""
@@ -473,53 +474,86 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		return false, prefixed(field, err)
 	}
 
-	// The first push is ["track", metric, properties].
-	var track []json.RawMessage
-	var props map[string]json.RawMessage
-	if err := json.Unmarshal(pushes[0], &track); err != nil || len(track) != 3 {
-		return false, fmt.Errorf("proxy: builder push %s: %v", pushes[0], err)
-	}
-	if err := json.Unmarshal(track[2], &props); err != nil {
-		return false, fmt.Errorf("proxy: builder properties %s: %w", track[2], err)
+	// The first push is ["track", metric, properties]: copy the properties
+	// member by member, taking $value and $event_id out (they become the
+	// event's value and unique id), without decoding the rest.
+	props, value, eventID, err := splitTrack(pushes[0])
+	if err != nil {
+		return false, fmt.Errorf("proxy: builder push %s: %w", pushes[0], err)
 	}
 	input := field + ".product"
 	if e.Metric != "Viewed Product" {
 		input = field + ".cart"
 	}
-	if raw, ok := props["$value"]; ok {
+	if value != nil {
 		var m shop.Money
-		if err := m.UnmarshalJSON(raw); err != nil {
-			return false, fmt.Errorf("proxy: builder $value %s: %w", raw, err)
+		if err := m.UnmarshalJSON(value); err != nil {
+			return false, fmt.Errorf("proxy: builder $value %s: %w", value, err)
 		}
 		if err := v.checkValue(m, input); err != nil {
 			return false, snippetd.FieldErrorf(input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
 		}
 		e.Value = m
-		delete(props, "$value")
 	}
-	if raw, ok := props["$event_id"]; ok {
+	if eventID != nil {
 		var id string
-		if err := json.Unmarshal(raw, &id); err != nil {
-			return false, fmt.Errorf("proxy: builder $event_id %s: %w", raw, err)
+		if err := json.Unmarshal(eventID, &id); err != nil {
+			return false, fmt.Errorf("proxy: builder $event_id %s: %w", eventID, err)
 		}
 		e.UniqueID = eventUniqueID(id)
 		derived = true
-		delete(props, "$event_id")
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(props); err != nil {
-		return false, fmt.Errorf("proxy: encoding built properties: %w", err)
 	}
 	// The inputs' sizes are the browser's: the built properties must still
 	// pass the limits every event is held to.
-	built, err := v.validateProperties(bytes.TrimSpace(out.Bytes()), field+".properties")
+	built, err := v.validateProperties(json.RawMessage(props), field+".properties")
 	if err != nil {
 		return false, snippetd.FieldErrorf(input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
 	}
 	e.Properties = built
 	return derived, nil
+}
+
+// splitTrack returns the properties object of a ["track", metric,
+// properties] push without its $value and $event_id members, and those
+// two raw values (nil when absent).
+func splitTrack(push []byte) (props, value, eventID jsontext.Value, err error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(push))
+	for _, want := range []jsontext.Kind{'[', '"', '"', '{'} { // [ "track", metric, {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if tok.Kind() != want {
+			return nil, nil, nil, fmt.Errorf("unexpected %v", tok.Kind())
+		}
+	}
+	out := make([]byte, 0, len(push))
+	out = append(out, '{')
+	for dec.PeekKind() != '}' {
+		// A value read is valid only until the next read: copy as we go.
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		name := string(raw)
+		val, err := dec.ReadValue()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		switch name {
+		case `"$value"`:
+			value = val.Clone()
+			continue
+		case `"$event_id"`:
+			eventID = val.Clone()
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, name...), ':'), val...)
+	}
+	return append(out, '}'), value, eventID, nil
 }
 
 // decodeInput decodes an input-form member strictly, as the render API
@@ -774,9 +808,10 @@ func prefixField(err error) error {
 		return err
 	}
 	if e.Message == "unknown field" {
-		switch e.Field {
+		name := e.Field[strings.LastIndexByte(e.Field, '.')+1:] // profile._kx -> _kx
+		switch name {
 		case "backfill", "value_currency":
-			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", e.Field)
+			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", name)
 		case "_kx", "anonymous_id", "location":
 			return snippetd.FieldErrorf(e.Field, "is set by the server; browsers may not send it")
 		}

@@ -64,7 +64,7 @@ func TestDecodeBatchRejects(t *testing.T) {
 		name, body  string
 		code, field string
 	}{
-		{"malformed JSON", `{"events":[`, snippetd.EBADREQUEST, ""},
+		{"malformed JSON", `{"events":[`, snippetd.EBADREQUEST, "events"},
 		{"not UTF-8", "{\"events\":[{\"metric\":\"\xff\"}]}", snippetd.EBADREQUEST, ""},
 		{"trailing data", ev(`{"metric":"Viewed Product"}`) + `{}`, snippetd.EBADREQUEST, ""},
 		{"unknown field", `{"events":[],"extra":1}`, snippetd.EBADREQUEST, "extra"},
@@ -88,8 +88,8 @@ func TestDecodeBatchRejects(t *testing.T) {
 		{"repeated unique_id", ev(`{"metric":"Viewed Product","unique_id":"x"},{"metric":"Viewed Product","unique_id":"x"}`), snippetd.EINVALID, "events[1].unique_id"},
 		{"profile bad email", `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"nope"}}`, snippetd.EINVALID, "profile.email"},
 		{"profile bad phone", `{"events":[{"metric":"Viewed Product"}],"profile":{"phone_number":"555-1234"}}`, snippetd.EINVALID, "profile.phone_number"},
-		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, snippetd.EINVALID, "_kx"},
-		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, snippetd.EINVALID, "location"},
+		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, snippetd.EINVALID, "profile._kx"},
+		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, snippetd.EINVALID, "profile.location"},
 		{"bad kx", `{"events":[{"metric":"Viewed Product"}],"kx":"<script>"}`, snippetd.EINVALID, "kx"},
 	}
 	for _, tt := range tests {
@@ -318,5 +318,67 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 				t.Errorf("code %q: want a 4xx", c)
 			}
 		})
+	}
+}
+
+// TestSplitTrack holds the streaming split of a builder's track push to
+// encoding/json's reading of the same push.
+func TestSplitTrack(t *testing.T) {
+	p := shop.Product{ID: "p\"1", Name: "Mug </script><!-- \u2028 é", SKU: "M-1", URL: "https://shop.example/p?a=1&b=2", Categories: []string{"Kitchen", "Gifts"}}
+	if err := p.Price.UnmarshalJSON([]byte("19.99")); err != nil {
+		t.Fatal(err)
+	}
+	cart := shop.Cart{ID: "c1", Items: []shop.LineItem{{Product: p, Quantity: 3}}}
+	vp, err := snippets.ViewedProductPushes(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atc, err := snippets.AddedToCartPushes(cart, cart.Items[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := snippets.StartedCheckoutPushes(cart, time.Unix(1_700_000_000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, push := range []snippets.Push{vp[0], atc[0], sc[0]} {
+		var track []json.RawMessage
+		if err := json.Unmarshal(push, &track); err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		if err := json.Unmarshal(track[2], &want); err != nil {
+			t.Fatal(err)
+		}
+		wantValue, wantID := want["$value"], want["$event_id"]
+		delete(want, "$value")
+		delete(want, "$event_id")
+
+		props, value, id, err := splitTrack(push)
+		if err != nil {
+			t.Fatalf("%s: %v", push, err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(props, &got); err != nil {
+			t.Fatalf("split properties %s: %v", props, err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: properties (-want +got):\n%s", track[1], d)
+		}
+		for _, c := range []struct {
+			name string
+			raw  []byte
+			want any
+		}{{"$value", value, wantValue}, {"$event_id", id, wantID}} {
+			var got any
+			if c.raw != nil {
+				if err := json.Unmarshal(c.raw, &got); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !cmp.Equal(got, c.want) {
+				t.Errorf("%s: %s = %v, want %v", track[1], c.name, got, c.want)
+			}
+		}
 	}
 }

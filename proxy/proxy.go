@@ -103,7 +103,7 @@ type Proxy struct {
 	script    *Script
 	logger    *slog.Logger
 	limiter   *Limiter
-	origins   map[string]bool
+	origins   map[string][]string // allowed origin -> its Access-Control-Allow-Origin value
 	now       func() time.Time
 
 	// Stats are the proxy's counters.
@@ -142,12 +142,12 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		script:    script,
 		logger:    logger,
 		limiter:   &Limiter{Rate: opts.Rate, Burst: opts.Burst, Max: opts.MaxClients, Idle: 10 * time.Minute},
-		origins:   map[string]bool{},
+		origins:   map[string][]string{},
 		now:       time.Now,
 	}
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
-			p.origins[n] = true
+			p.origins[n] = []string{n}
 		}
 	}
 	return p
@@ -196,7 +196,7 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (netip.Addr, error
 	if origin == "" {
 		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
-	if !p.origins[origin] {
+	if p.origins[origin] == nil {
 		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
 	}
 	p.cors(w, origin)
@@ -208,11 +208,27 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (netip.Addr, error
 	return ip, nil
 }
 
+// Header values every answer to a browser shares. The slices are assigned,
+// not copied, into response headers (nothing in net/http writes to them):
+// header values cost the hot path an allocation each otherwise.
+var (
+	hdrTrue    = []string{"true"}
+	hdrOrigin  = []string{"Origin"}
+	hdrJSON    = []string{"application/json"}
+	hdrNoStore = []string{"no-store"}
+)
+
+// cors allows origin, which must be in the allow-list, to read the answer
+// and send credentials (the sd_bid cookie).
 func (p *Proxy) cors(w http.ResponseWriter, origin string) {
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Add("Vary", "Origin")
+	h["Access-Control-Allow-Origin"] = p.origins[origin]
+	h["Access-Control-Allow-Credentials"] = hdrTrue
+	if len(h["Vary"]) == 0 {
+		h["Vary"] = hdrOrigin
+	} else {
+		h.Add("Vary", "Origin")
+	}
 }
 
 // rejectReason is the metrics token for a refused request, "" for
@@ -244,7 +260,7 @@ func rejectReason(err error) string {
 // preflight of a storefront on another subdomain posting JSON with fetch.
 func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	origin := requestOrigin(r)
-	if origin == "" || !p.origins[origin] {
+	if origin == "" || p.origins[origin] == nil {
 		p.fail(w, r, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
 		return
 	}
@@ -521,11 +537,25 @@ func derivedUniqueID(bid string, e Event) string {
 	return "sd-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+func writeJSON(w http.ResponseWriter, status int, v result) {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	w.Write(v.appendJSON(make([]byte, 0, 64)))
+}
+
+// appendJSON appends r as JSON and a newline, as json.Encoder would.
+func (r result) appendJSON(b []byte) []byte {
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(r.Accepted), 10)
+	b = append(b, `,"dropped":`...)
+	b = strconv.AppendInt(b, int64(r.Dropped), 10)
+	if r.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = strconv.AppendQuote(b, r.Reason) // "consent", "anonymous": plain ASCII
+	}
+	return append(b, "}\n"...)
 }
 
 // ParseOrigins splits a comma-separated origin list, normalizing each, and

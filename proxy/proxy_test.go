@@ -479,3 +479,16 @@ func TestFirstContactWritesOnlyWhatCookiesDoNotCarry(t *testing.T) {
 		t.Fatalf("landing identity %+v %v %v", got, ok, err)
 	}
 }
+
+// TestResultJSON holds the hand-written 202 body to encoding/json's.
+func TestResultJSON(t *testing.T) {
+	for _, r := range []result{{}, {Accepted: 50}, {Dropped: 3, Reason: "consent"}, {Dropped: 1, Reason: "anonymous"}, {Accepted: 2, Dropped: 7}} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.appendJSON(nil)); got != string(want)+"\n" {
+			t.Errorf("%+v: got %q, want %q", r, got, want)
+		}
+	}
+}

@@ -10,6 +10,9 @@
 #   SNIPPETD_BENCH_EVENTS=5 scripts/bench-proxy.sh   # 5 events per request
 #   SNIPPETD_BENCH_DELIVERY=off scripts/bench-proxy.sh # ingest only: Klaviyo
 #     unreachable, so the delivery loop backs off instead of sharing the writer
+#   SNIPPETD_BENCH_FORM=properties scripts/bench-proxy.sh # events carrying
+#     Klaviyo properties instead of what the helper sends (the render API's
+#     inputs, from which the proxy builds the properties)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
@@ -19,6 +22,7 @@ DUR=${SNIPPETD_WRK_DURATION:-15s}
 CONN=${SNIPPETD_WRK_CONNECTIONS:-64}
 ROUNDS=${SNIPPETD_WRK_ROUNDS:-2}
 EVENTS=${SNIPPETD_BENCH_EVENTS:-1}
+FORM=${SNIPPETD_BENCH_FORM:-input}
 SD_PORT=${SD_PORT:-18461} NGX_PORT=${NGX_PORT:-18462} UP_PORT=${UP_PORT:-18463}
 
 tmp=$(mktemp -d)
@@ -95,9 +99,13 @@ function request()
   local evs = {}
   for i = 1, $EVENTS do
     n = n + 1
-    evs[i] = '{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Price":12.5,"URL":"https://shop.example/p/mug"},"unique_id":"b' .. tid .. '-' .. n .. '"}'
+    if "$FORM" == "properties" then
+      evs[i] = '{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Price":12.5,"URL":"https://shop.example/p/mug"},"unique_id":"b' .. tid .. '-' .. n .. '"}'
+    else -- what the helper's proxy build sends for snippetd.viewedProduct
+      evs[i] = '{"metric":"Viewed Product","unique_id":"b' .. tid .. '-' .. n .. '","product":{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5}}'
+    end
   end
-  return wrk.format(nil, "/s/e", nil, '{"events":[' .. table.concat(evs, ",") .. ']}')
+  return wrk.format(nil, "/s/e", nil, '{"events":[' .. table.concat(evs, ",") .. '],"profile":{}}')
 end
 LUA
 
@@ -114,7 +122,7 @@ run() { # name port -> "rps p50 p99 requests non2xx"
   echo "$rps $p50 $p99 $reqs ${bad:-0}"
 }
 
-echo "wrk -t2 -c$CONN -d$DUR, $EVENTS event(s) per request, delivery ${SNIPPETD_BENCH_DELIVERY:-on}, $ROUNDS alternating rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t2 -c$CONN -d$DUR, $EVENTS event(s) per request ($FORM form), delivery ${SNIPPETD_BENCH_DELIVERY:-on}, $ROUNDS alternating rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %-6s %12s %10s %10s %10s %8s\n' round target req/s p50 p99 requests non-2xx
 accepted=0
 best_sd=0 best_ngx=0
