@@ -32,29 +32,11 @@ var sources embed.FS
 // HelperEntry is the entry point of the helper inside the embedded sources.
 const HelperEntry = "helper/helper.ts"
 
-// MaxGzipBytes is the size budget of the minified helper, gzipped at
-// gzip.BestCompression (what GzipSize reports and what is served): small
-// enough that no storefront hesitates to include it. TestHelperSizeBudget
-// fails when a build outgrows it. Every build is held to it except the
-// consent-only one (MaxGzipBytesConsent).
+// MaxGzipBytes is the size budget of every build of the minified helper,
+// gzipped at gzip.BestCompression (what GzipSize reports and what is
+// served): small enough that no storefront hesitates to include it.
+// TestHelperSizeBudget fails when a build outgrows it.
 const MaxGzipBytes = 1500
-
-// MaxGzipBytesConsent is the budget of the consent-only build
-// (Features{Consent: true}), the one build still over issue 3's 1,500 B:
-// it carries the payload builders (the proxy builds do not: the proxy
-// builds their payloads) plus consent's hold, flush, klaviyo.js insertion
-// and __kla_id deletion on every parent domain (≈ 155 B gzipped), and
-// golf without changing behaviour has not found the last ≈ 26 B
-// (docs/benchmarks.md). It is a ratchet: lower it as the build shrinks.
-const MaxGzipBytesConsent = 1530
-
-// Budget returns the gzip budget of the build with features f.
-func Budget(f Features) int {
-	if f == (Features{Consent: true}) {
-		return MaxGzipBytesConsent
-	}
-	return MaxGzipBytes
-}
 
 // Bundle is a built helper: its bytes, their identity for caching and
 // subresource integrity, and precompressed variants to serve.

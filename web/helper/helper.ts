@@ -55,16 +55,16 @@ const on = (name: string, f: Fn) =>
         f(e.target);
       } catch (_) {}
     },
-    true,
+    1 as any, // capture (1 for true: one byte less)
   );
 
 /**
  * attr reads the JSON of data-snippetd-{name} on el or its closest ancestor
- * having it (empty: 0). el is an event target: one without closest throws
- * into on's guard, as malformed JSON does.
+ * having it (empty or none: 0). el is an event target: one without closest
+ * throws into on's guard, as malformed JSON does.
  */
-const attr = (el: Element | null, name: string) =>
-  (el = el!.closest("[" + (name = "data-snippetd-" + name) + "]")) && JSON.parse((el.getAttribute(name) || 0) as string);
+const attr = (el: Element, name: string) =>
+  JSON.parse(((el.closest("[" + (name = "data-snippetd-" + name) + "]") || el).getAttribute(name) || 0) as string);
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
@@ -135,12 +135,14 @@ const api: { [k: string]: Fn } = {
     if (CONSENT) {
       ok
         ? // flush what is held and load klaviyo.js (once)
-          (held.map(deliver), loaded || ((loaded = 1), load()), (send = deliver))
+          (held.map((send = deliver)), loaded || ((loaded = 1), load()))
         : // Drop klaviyo's queue and expire __kla_id on the host and each
-          // parent domain: "domain=" + the host (document.domain reads it),
-          // then from each dot on, then "" (an empty domain is the host-only cookie).
+          // parent domain: "domain=" + the host (document.domain reads it)
+          // from each word boundary on — every parent domain, with and without
+          // its dot, a few names that are none (the browser ignores those)
+          // and at the end "" (an empty domain is the host-only cookie).
           ((w._klOnsite || []).length = 0,
-          d.domain.replace(/^|\.|$/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))),
+          d.domain.replace(/\b/g, (_, i, h) => (d.cookie = "__kla_id=;path=/;max-age=0;domain=" + h.slice(i))),
           (send = () => 0));
       held = [];
     }
@@ -156,9 +158,9 @@ if (!((queued || 0) as any).setCart) {
   // Declarative Added to Cart.
   on(
     "click",
-    (t: Element, v = attr(t, "add-to-cart"), q?: any, line?: LineItem) =>
+    (t: Element, v = attr(t, "add-to-cart"), line?: LineItem) =>
       v &&
-      ((line = v.product ? v : { product: v, quantity: +((q = t.closest("form")) && (q = q.quantity) && q.value) || 1 }),
+      ((line = v.product ? v : { product: v, quantity: +(((t.closest("form") || 0) as any).quantity || 0).value || 1 }),
       api.addedToCart((kept = B.addLine(kept || attr(t, "cart") || { items: [] }, line!)), line)),
   );
 
@@ -169,11 +171,10 @@ if (!((queued || 0) as any).setCart) {
     "input",
     (
       t: HTMLInputElement,
-      co = d.querySelector("[data-snippetd-checkout]"),
-      cart = co && (attr(co, "checkout") || kept),
+      // off a checkout page (no data-snippetd-checkout element) attr throws into on's guard: nothing happens
+      cart = attr(d.querySelector("[data-snippetd-checkout]")!, "checkout") || kept,
       key = JSON.stringify(cart),
     ) =>
-      co &&
         (
           [
             ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],

@@ -7,10 +7,11 @@ import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
 
 /**
  * cents converts an amount such as 19.99 to 1999 exactly (through its
- * decimal text, so 1.005 rounds half up to 101; a number whose text has an
- * exponent, which "e2" cannot extend, is multiplied); absent is 0.
+ * decimal text, so 1.005 rounds half up to 101); absent is 0, and so is an
+ * amount whose text has an exponent, which "e2" cannot extend: below a
+ * millionth (0 cents anyway) or from 1e21 on (which the Go side refuses).
  */
-export const cents = (n?: number): number => Math.round(+(n + "e2") || n! * 100) || 0;
+export const cents = (n?: number): number => Math.round((n + "e2") as any) || 0;
 
 /** money rounds an input amount to cents; absent stays absent. */
 const money = (n?: number) => (n == null ? n : cents(n) / 100);
