@@ -66,10 +66,7 @@ func TestServedHelper(t *testing.T) {
 			t.Fatalf("%+v: gzip response: %v %v", f, err, res.Header)
 		}
 		unzipped, _ := io.ReadAll(zr)
-		budget := web.MaxGzipBytes
-		if f != (web.Features{}) {
-			budget = web.MaxGzipBytesWithFeatures
-		}
+		budget := web.Budget(f)
 		if !bytes.Equal(unzipped, plain) || len(gz) > budget {
 			t.Errorf("%+v: gzip body %d bytes (budget %d), decompresses to the script: %v", f, len(gz), budget, bytes.Equal(unzipped, plain))
 		}

@@ -32,17 +32,29 @@ var sources embed.FS
 // HelperEntry is the entry point of the helper inside the embedded sources.
 const HelperEntry = "helper/helper.ts"
 
-// MaxGzipBytes is the size budget of the minified helper, gzipped: small
+// MaxGzipBytes is the size budget of the minified helper, gzipped at
+// gzip.BestCompression (what GzipSize reports and what is served): small
 // enough that no storefront hesitates to include it. TestHelperSizeBudget
-// fails when the bundle outgrows it.
+// fails when a build outgrows it. Every build is held to it except the
+// consent-only one (MaxGzipBytesConsent).
 const MaxGzipBytes = 1500
 
-// MaxGzipBytesWithFeatures is the budget of the builds with consent gating
-// or proxy mode, which only pages using them download. Issue 3 asks 1,500
-// for every build; these are not there yet (docs/benchmarks.md says what
-// each part costs). It was 2,048 until the proxy build took over loading
-// klaviyo.js to send Active on Site when it is blocked.
-const MaxGzipBytesWithFeatures = 2080
+// MaxGzipBytesConsent is the budget of the consent-only build
+// (Features{Consent: true}), the one build still over issue 3's 1,500 B:
+// it carries the payload builders (the proxy builds do not: the proxy
+// builds their payloads) plus consent's hold, flush, klaviyo.js insertion
+// and __kla_id deletion on every parent domain (≈ 155 B gzipped), and
+// golf without changing behaviour has not found the last ≈ 26 B
+// (docs/benchmarks.md). It is a ratchet: lower it as the build shrinks.
+const MaxGzipBytesConsent = 1530
+
+// Budget returns the gzip budget of the build with features f.
+func Budget(f Features) int {
+	if f == (Features{Consent: true}) {
+		return MaxGzipBytesConsent
+	}
+	return MaxGzipBytes
+}
 
 // Bundle is a built helper: its bytes, their identity for caching and
 // subresource integrity, and precompressed variants to serve.

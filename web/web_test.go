@@ -38,8 +38,8 @@ func gzipBest(t *testing.T, b []byte) int {
 	return buf.Len()
 }
 
-// TestHelperSizeBudget fails when a build outgrows its budget: the plain
-// helper MaxGzipBytes, the consent and proxy builds MaxGzipBytesWithFeatures.
+// TestHelperSizeBudget fails when a build outgrows its budget (Budget:
+// MaxGzipBytes, 1,500 B, for all but the consent-only build).
 func TestHelperSizeBudget(t *testing.T) {
 	h := mustDefault(t)
 	for _, f := range AllFeatures {
@@ -48,10 +48,7 @@ func TestHelperSizeBudget(t *testing.T) {
 		if size != b.GzipSize() {
 			t.Errorf("%+v: served gzip is %d bytes, gzip -9 of the script %d", f, b.GzipSize(), size)
 		}
-		budget := MaxGzipBytes
-		if f != (Features{}) {
-			budget = MaxGzipBytesWithFeatures
-		}
+		budget := Budget(f)
 		t.Logf("%+v: %d bytes minified, %d gzipped (budget %d), %d brotli", f, len(b.JS), size, budget, len(h.files[b.Path].brotli))
 		if size > budget {
 			t.Errorf("%+v: helper is %d bytes gzipped, over the budget of %d", f, size, budget)

@@ -76,11 +76,11 @@ const deliver = (x: Push) =>
  */
 let send: (x: Push) => unknown = CONSENT ? (x) => held.push(x) : deliver;
 
-/** queue makes an API method: build the pushes, then send them. */
+/** queue makes an API method (of at most two arguments): build the pushes, then send them. */
 const queue =
   (build: Fn): Fn =>
-  (...a) =>
-    B.clean(build(...a)).forEach(CONSENT ? send : deliver);
+  (a, b) =>
+    B.clean(build(a, b)).forEach(CONSENT ? send : deliver);
 
 /**
  * active (proxy build) stands in for klaviyo.js's Active on Site when
@@ -104,19 +104,17 @@ const active = () => {
  * the CSP nonce goes on. In the proxy build a failed load (an error event:
  * blocked, 404) or none within 5 s (a stalled request) counts as blocked.
  */
-const load = () => {
-  if (cfg.klaviyo) {
-    script.after(
-      Object.assign(
-        d.createElement("script"),
-        PROXY
-          ? { src: cfg.klaviyo, nonce: script.nonce, onerror: active, onload: () => (known = 1) }
-          : { src: cfg.klaviyo, nonce: script.nonce },
-      ),
-    );
-    if (PROXY) setTimeout(active, 5e3);
-  }
-};
+const load = () =>
+  cfg.klaviyo &&
+  (PROXY && setTimeout(active, 5e3),
+  script.after(
+    Object.assign(
+      d.createElement("script"),
+      PROXY
+        ? { src: cfg.klaviyo, nonce: script.nonce, onerror: active, onload: () => (known = 1) }
+        : { src: cfg.klaviyo, nonce: script.nonce },
+    ),
+  ));
 
 /**
  * The proxy build has no payload builders: it sends the inputs, under the
@@ -156,11 +154,13 @@ const seen: { [k: string]: any } = {},
   queued = w.snippetd;
 if (!((queued || 0) as any).setCart) {
   // Declarative Added to Cart.
-  on("click", (t: Element, v = attr(t, "add-to-cart"), q?: any, line?: LineItem) => {
-    v &&
+  on(
+    "click",
+    (t: Element, v = attr(t, "add-to-cart"), q?: any, line?: LineItem) =>
+      v &&
       ((line = v.product ? v : { product: v, quantity: +((q = t.closest("form")) && (q = q.quantity) && q.value) || 1 }),
-      api.addedToCart((kept = B.addLine(kept || attr(t, "cart") || { items: [] }, line!)), line));
-  });
+      api.addedToCart((kept = B.addLine(kept || attr(t, "cart") || { items: [] }, line!)), line)),
+  );
 
   // Checkout identify, then Started Checkout once per cart on this visit.
   // The cart is read on each keystroke (inside on's error guard), so the
@@ -172,7 +172,7 @@ if (!((queued || 0) as any).setCart) {
       co = d.querySelector("[data-snippetd-checkout]"),
       cart = co && (attr(co, "checkout") || kept),
       key = JSON.stringify(cart),
-    ) => {
+    ) =>
       co &&
         (
           [
@@ -183,13 +183,14 @@ if (!((queued || 0) as any).setCart) {
           ([k, sel, junk, valid]) =>
           t.matches(sel) &&
           (clearTimeout(seen[k]),
-          (seen[k] = setTimeout((v = t.value.replace(junk, "")) => {
-            valid.test(v) &&
+          (seen[k] = setTimeout(
+            (v = t.value.replace(junk, "")) =>
+              valid.test(v) &&
               !seen[k + v] &&
-              (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1));
-          }, 750))),
-        );
-    },
+              (api.identify({ [k]: v }), cart && !seen[key] && api.startedCheckout(cart), (seen[k + v] = seen[key] = 1)),
+            750,
+          ))),
+        ),
   );
 
   // Replay calls queued before the helper loaded (window.snippetd as an

@@ -122,10 +122,13 @@ export const identify = (c: Customer): Push[] => [
   ],
 ];
 
-/** addLine returns a copy of c holding l: a product already there gets its quantity raised. */
-export const addLine = (c: Cart, l: LineItem, found?: LineItem): Cart =>
-  Object.assign({}, c, {
-    items: c.items
-      .map((i) => (i.product.id == l.product.id ? (found = { product: i.product, quantity: i.quantity + l.quantity }) : i))
-      .concat(found ? [] : l),
-  });
+/**
+ * addLine returns a copy of c holding l: a product already there gets its
+ * quantity raised.
+ */
+export const addLine = (c: Cart, l: LineItem, i?: LineItem): Cart => (
+  (i = (c = JSON.parse(JSON.stringify(c)) as Cart).items.find((x) => x.product.id == l.product.id))
+    ? (i.quantity += l.quantity)
+    : c.items.push(l),
+  c
+);
