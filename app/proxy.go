@@ -41,6 +41,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	if err := script.Load(); err != nil {
 		return fmt.Errorf("klaviyo.js cache: %w", err)
 	}
+	script.Warm()
 	anon := c.ProxyAnonymous == "keep"
 	p := proxy.New(proxy.Options{
 		Prefix:         c.ProxyPrefix,

@@ -173,6 +173,16 @@ type Store struct {
 	dropped  int64
 	log      *slog.Logger
 
+	// writeMu orders the flusher's writes with Put and Delete: a flush
+	// holds it from taking the waiting identities until they are written
+	// (or put back after a failure), Put and Delete while they write. So
+	// an identity an event taught a moment before an identify or a
+	// forget can never be written over it.
+	writeMu sync.Mutex
+	// beforeWrite, when set (tests), runs in flush between taking the
+	// waiting identities and writing them.
+	beforeWrite func()
+
 	// cache is a bounded read-through cache of identities read from or
 	// written to the database (ok false: the browser has none), so a
 	// returning browser costs no database read per request. This
@@ -290,14 +300,32 @@ func (s *Store) flushLoop() {
 
 // flush writes every waiting identity in one transaction.
 func (s *Store) flush() {
+	n, err := s.flushOnce()
+	if err != nil {
+		s.log.Warn("proxy: writing browser identities failed; will retry", "n", n, "err", err)
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flushOnce writes what is waiting, holding writeMu throughout.
+func (s *Store) flushOnce() (int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	batch := s.dirty
 	if len(batch) == 0 {
 		s.mu.Unlock()
-		return
+		return 0, nil
 	}
 	s.dirty, s.flushing = map[string]Identity{}, batch
 	s.mu.Unlock()
+	if s.beforeWrite != nil {
+		s.beforeWrite()
+	}
 	err := s.writeBatch(context.Background(), batch, time.Now())
 	s.mu.Lock()
 	s.flushing = nil
@@ -315,14 +343,7 @@ func (s *Store) flush() {
 		}
 	}
 	s.mu.Unlock()
-	if err != nil {
-		s.log.Warn("proxy: writing browser identities failed; will retry", "n", len(batch), "err", err)
-		time.Sleep(100 * time.Millisecond)
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
+	return len(batch), err
 }
 
 func (s *Store) writeBatch(ctx context.Context, batch map[string]Identity, now time.Time) error {
@@ -410,6 +431,8 @@ func (s *Store) uncacheLocked(id string) {
 // Put stores the identity of browser id, replacing what was there.
 // A pending PutLater for the same browser is superseded.
 func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	delete(s.dirty, id)
 	s.uncacheLocked(id)
@@ -428,6 +451,8 @@ func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time)
 
 // Delete forgets browser id (consent withdrawn).
 func (s *Store) Delete(ctx context.Context, id string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	delete(s.dirty, id)
 	s.uncacheLocked(id)

@@ -340,3 +340,56 @@ func TestStoreCacheBounded(t *testing.T) {
 		t.Errorf("cache holds %d identities; want at most %d", n, cacheMax)
 	}
 }
+
+// TestFlushNeverOverwritesIdentifyOrForget: an identity an event taught
+// (written behind) that is being flushed when an identify or a forget
+// arrives must not land over it in the database. The hook widens the
+// window between the flusher taking the identity and writing it; the
+// test checks only what the database holds at the end.
+func TestFlushNeverOverwritesIdentifyOrForget(t *testing.T) {
+	for name, d := range openTestDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			for _, op := range []string{"identify", "forget"} {
+				s, err := OpenStore(ctx, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				id := newBrowserID()
+				taught := Identity{Kx: "Old.ABC123"}
+				identified := Identity{Claim: Claim{Email: "ana@example.com"}, Kx: "Old.ABC123"}
+				done := make(chan error, 1)
+				s.beforeWrite = func() {
+					s.beforeWrite = nil
+					go func() {
+						if op == "identify" {
+							done <- s.Put(ctx, id, identified, time.Now())
+						} else {
+							done <- s.Delete(ctx, id)
+						}
+					}()
+					time.Sleep(50 * time.Millisecond) // let it run, if it could
+				}
+				s.PutLater(id, taught)
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				fresh, err := OpenStore(ctx, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok, err := fresh.Get(ctx, id)
+				fresh.Close()
+				switch {
+				case err != nil:
+					t.Fatal(err)
+				case op == "identify" && (!ok || got != identified):
+					t.Errorf("after identify the database holds %+v (%v), want %+v", got, ok, identified)
+				case op == "forget" && ok:
+					t.Errorf("after forget the database still holds %+v", got)
+				}
+			}
+		})
+	}
+}

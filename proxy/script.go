@@ -173,6 +173,18 @@ func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 	return s.entry, nil
 }
 
+// Warm starts fetching klaviyo.js in the background when no copy is
+// cached (none on disk at start-up), so the first shopper is served from
+// memory and an upstream outage that begins after start-up still finds a
+// copy to serve.
+func (s *Script) Warm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entry == nil && s.inflight == nil {
+		s.startFetch()
+	}
+}
+
 // startFetch runs one fetch in the background; s.mu is held.
 func (s *Script) startFetch() {
 	done := make(chan struct{})

@@ -193,3 +193,40 @@ func TestScriptRefusesOtherHostRedirect(t *testing.T) {
 		t.Errorf("followed a redirect to another host: %d %q", w.Code, w.Body)
 	}
 }
+
+// TestScriptWarm: Warm fetches klaviyo.js at start-up, so an upstream that
+// fails afterwards still leaves a copy to serve; with a copy on disk it
+// fetches nothing.
+func TestScriptWarm(t *testing.T) {
+	u := newUpstream(t)
+	now := time.Now()
+	dir := t.TempDir()
+	s := newScript(t, u, dir, &now)
+	s.Warm()
+	s.Warm() // one fetch at a time
+	s.mu.Lock()
+	wait := s.inflight
+	s.mu.Unlock()
+	if wait == nil {
+		t.Fatal("Warm started no fetch")
+	}
+	<-wait
+	if got := u.hits.Load(); got != 1 {
+		t.Fatalf("upstream hits %d, want 1", got)
+	}
+	u.fail.Store(true)
+	w := serveScript(t, s, nil, "/s/k.js")
+	if w.Code != http.StatusOK || w.Body.String() != "/* klaviyo.js v1 */" {
+		t.Fatalf("after warm-up with upstream down: %d %q", w.Code, w.Body)
+	}
+
+	// A restart finds the copy on disk: nothing to warm.
+	s2 := newScript(t, u, dir, &now)
+	s2.Warm()
+	s2.mu.Lock()
+	inflight := s2.inflight
+	s2.mu.Unlock()
+	if inflight != nil {
+		t.Error("Warm fetched although a copy was on disk")
+	}
+}
