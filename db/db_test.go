@@ -146,7 +146,7 @@ func TestCheckpointerBoundsWALUnderSteadyWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	blob := strings.Repeat("y", 4000) // about a page per row
-	const rows = 25_000             // about 100 MB through the WAL
+	const rows = 25_000               // about 100 MB through the WAL
 	var maxWAL int64
 	for i := range rows / 10 {
 		tx, err := d.Write.BeginTx(ctx, nil)
