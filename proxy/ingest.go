@@ -556,13 +556,17 @@ func splitTrack(push []byte) (props, value, eventID jsontext.Value, err error) {
 	return append(out, '}'), value, eventID, nil
 }
 
-// decodeInput decodes an input-form member strictly, as the render API
-// decodes its bodies, naming fields below field.
+// decodeInput decodes an input-form member, naming fields below field.
+// Types and values are checked as strictly as the render API checks them,
+// but members the inputs do not define are ignored, as the helper's
+// plain build ignores them when it builds payloads in the browser: a page
+// handing the helper its platform's product object (with variants,
+// options, ...) must not lose its events in proxy mode only.
 func decodeInput(raw json.RawMessage, v any, field string) error {
 	if !present(raw) {
 		return snippetd.FieldErrorf(field, "is required")
 	}
-	if err := strictjson.Decode(raw, v); err != nil {
+	if err := strictjson.DecodeWith(raw, v); err != nil {
 		return prefixed(field, err)
 	}
 	return nil

@@ -275,6 +275,32 @@ func decodeCart(t *testing.T, s string) shop.Cart {
 	return c
 }
 
+// TestDecodeBatchInputsIgnoreUnknownMembers: a platform's product object
+// with members the inputs do not define gives the same event as the bare
+// input, as in the helper's plain build; an unknown member of the event
+// itself is still refused.
+func TestDecodeBatchInputsIgnoreUnknownMembers(t *testing.T) {
+	v := NewValidator(nil, Limits{})
+	const bare = `{"id":"p1","name":"Mug","price":5}`
+	const rich = `{"id":"p1","variants":[{"id":"v1","price":"5.00"}],"name":"Mug","options":{"size":"L"},"price":5}`
+	var got []Event
+	for _, in := range []struct{ p, item string }{{bare, ""}, {rich, `"gift_wrap":true,`}} {
+		p := in.p
+		b, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Viewed Product","unique_id":"u1","product":`+p+`},{"metric":"Added to Cart","unique_id":"u2","cart":{"id":"c","items":[{`+in.item+`"product":`+p+`,"quantity":2}]},"added":{"product":`+p+`,"quantity":2}}]}`), testNow)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		got = append(got, b.Events...)
+	}
+	if d := cmp.Diff(got[:2], got[2:], moneyEq); d != "" {
+		t.Errorf("rich inputs built other events (-bare +rich):\n%s", d)
+	}
+	_, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Viewed Product","product":`+bare+`,"productz":1}]}`), testNow)
+	if f := snippetd.ErrorField(err); f != "events[0].productz" {
+		t.Errorf("unknown event member: field %q (%v)", f, err)
+	}
+}
+
 func TestDecodeBatchInputsReject(t *testing.T) {
 	v := NewValidator([]string{"Viewed Collection"}, Limits{MaxArray: 2})
 	ev := func(s string) string { return `{"events":[{"metric":"Viewed Product"},` + s + `]}` }
@@ -287,7 +313,6 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 		{"bad quantity", ev(`{"metric":"Added to Cart","cart":{"id":"c","items":[` + line + `,{"product":{"id":"p2","name":"Pen","price":1},"quantity":0}]},"added":` + line + `}`), "events[1].cart.items[1].quantity"},
 		{"quantity not a number", ev(`{"metric":"Started Checkout","cart":{"id":"c","items":[` + line + `,{"product":` + p + `,"quantity":"2"}]}}`), "events[1].cart.items[1].quantity"},
 		{"price not a number", ev(`{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":"5"}}`), "events[1].product.price"},
-		{"unknown product field", ev(`{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":5,"variants":[]}}`), "events[1].product.variants"},
 		{"product missing name", ev(`{"metric":"Viewed Product","product":{"id":"p1","price":5}}`), "events[1].product.name"},
 		{"product not an object", ev(`{"metric":"Viewed Product","product":"p1"}`), "events[1].product"},
 		{"added not in cart", ev(`{"metric":"Added to Cart","cart":` + cart + `,"added":{"product":{"id":"p9","name":"X","price":1},"quantity":1}}`), "events[1].added"},
