@@ -175,6 +175,18 @@ type result struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// logStoreError logs a failure to store what a request carried: an error,
+// unless the client went away while it waited for the commit (wrk
+// stopping, a tab closing) — then the write may still complete, and a
+// resend is deduplicated by its unique id.
+func (p *Proxy) logStoreError(r *http.Request, msg string, err error) {
+	if r.Context().Err() != nil {
+		p.logger.Debug(msg+": client went away before the commit", "err", err)
+		return
+	}
+	p.logger.Error(msg, "err", err)
+}
+
 func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		// The client went away (wrk stopping, a tab closing): nobody to
@@ -397,7 +409,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := p.outbox.Enqueue(r.Context(), events); err != nil {
-		p.logger.Error("proxy: enqueue failed", "err", err)
+		p.logStoreError(r, "proxy: enqueue failed", err)
 		w.Header().Set("Retry-After", "5")
 		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "events could not be stored; retry"))
 		return
@@ -455,7 +467,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	if next != stored {
 		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-			p.logger.Error("proxy: storing identify failed", "err", err)
+			p.logStoreError(r, "proxy: storing identify failed", err)
 			w.Header().Set("Retry-After", "5")
 			p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
 			return
@@ -478,7 +490,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		UniqueID:   "sd-identify-" + hex.EncodeToString(h[:12]),
 	}
 	if err := p.outbox.Enqueue(r.Context(), []klaviyo.Event{ev}); err != nil {
-		p.logger.Error("proxy: enqueue identify failed", "err", err)
+		p.logStoreError(r, "proxy: enqueue identify failed", err)
 		w.Header().Set("Retry-After", "5")
 		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
 		return

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -489,6 +490,47 @@ func TestResultJSON(t *testing.T) {
 		}
 		if got := string(r.appendJSON(nil)); got != string(want)+"\n" {
 			t.Errorf("%+v: got %q, want %q", r, got, want)
+		}
+	}
+}
+
+// TestClientGoneIsNotAnError: a client that disconnects while its events
+// wait for the commit is not logged as a storage error (it flooded the
+// log each time a load test stopped); a real storage failure still is.
+func TestClientGoneIsNotAnError(t *testing.T) {
+	for _, gone := range []bool{true, false} {
+		var logs bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		ctx, cancel := context.WithCancel(context.Background())
+		out := EnqueueFunc(func(c context.Context, _ []klaviyo.Event) error {
+			if gone {
+				cancel()
+				<-c.Done()
+				return c.Err()
+			}
+			return errors.New("disk full")
+		})
+		d := openTestDBs(t)["sqlite"]
+		store, err := OpenStore(context.Background(), d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := New(Options{AllowedOrigins: []string{shopOrigin}}, store, out, nil, logger)
+		s := httpapi.NewServer()
+		p.Routes(s.Router())
+		r := httptest.NewRequestWithContext(ctx, "POST", "/s/e", strings.NewReader(viewed))
+		r.Header.Set("Origin", shopOrigin)
+		r.Header.Set("Content-Type", "text/plain")
+		r.AddCookie(kxCookie("Ab9x.ABC123"))
+		s.ServeHTTP(httptest.NewRecorder(), r)
+		store.Close()
+		cancel()
+		hasError := strings.Contains(logs.String(), "level=ERROR")
+		if gone && hasError {
+			t.Errorf("client gone logged as an error:\n%s", logs.String())
+		}
+		if !gone && !hasError {
+			t.Errorf("storage failure not logged as an error:\n%s", logs.String())
 		}
 	}
 }
