@@ -161,16 +161,8 @@ func (d *DB) checkpointLoop() {
 	}
 }
 
-// Checkpoint runs one passive checkpoint of a SQLite database on a read
-// connection (nothing for PostgreSQL) and reports the WAL's frames and
-// how many of them are in the database file.
-func (d *DB) Checkpoint(ctx context.Context) (walFrames, checkpointed int, err error) {
-	if d.Dialect != SQLite {
-		return 0, 0, nil
-	}
-	return d.checkpoint(ctx, d.DB)
-}
-
+// checkpoint runs one passive checkpoint on pool and reports the WAL's
+// frames and how many of them are in the database file.
 func (d *DB) checkpoint(ctx context.Context, pool *sql.DB) (walFrames, checkpointed int, err error) {
 	var busy int
 	err = pool.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &walFrames, &checkpointed)

@@ -122,7 +122,7 @@ func TestCheckpointerKeepsCommitsFree(t *testing.T) {
 	if _, err := d.Write.ExecContext(ctx, `INSERT INTO t VALUES ('last')`); err != nil {
 		t.Fatal(err)
 	}
-	frames, _, err := d.Checkpoint(ctx)
+	frames, _, err := d.checkpoint(ctx, d.DB)
 	if err != nil {
 		t.Fatal(err)
 	}

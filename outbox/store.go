@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/snippetd/snippetd/db"
@@ -48,22 +47,9 @@ func migrate(ctx context.Context, d *db.DB) error {
 const insertCols = 7
 const insertChunk = 100 // rows per INSERT statement (700 parameters)
 
-var (
-	insertSQLMu sync.Mutex
-	insertSQL   = map[[2]int]string{}
-)
-
-// insertQuery returns the multi-row INSERT for n rows, cached per dialect.
+// insertQuery returns the multi-row INSERT for n rows (insertStmt
+// prepares it once per row count).
 func (o *Outbox) insertQuery(n int) string {
-	key := [2]int{n, 0}
-	if o.db.Dialect == db.Postgres {
-		key[1] = 1
-	}
-	insertSQLMu.Lock()
-	defer insertSQLMu.Unlock()
-	if q, ok := insertSQL[key]; ok {
-		return q
-	}
 	var b strings.Builder
 	b.WriteString("INSERT INTO outbox_events (unique_id, profile_key, metric, source, payload, created_at, updated_at) VALUES ")
 	for i := range n {
@@ -72,9 +58,7 @@ func (o *Outbox) insertQuery(n int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?,?)")
 	}
-	q := o.db.Rebind(b.String())
-	insertSQL[key] = q
-	return q
+	return o.db.Rebind(b.String())
 }
 
 // insertStmt returns the INSERT of n rows prepared on the write pool. The
