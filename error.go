@@ -9,6 +9,7 @@ package snippetd
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Each maps to one HTTP status in httpapi.
@@ -84,4 +85,25 @@ func ErrorField(err error) string {
 		return e.Field
 	}
 	return ""
+}
+
+// PrefixField returns err with the field it names placed under prefix
+// ("cart" + "items[1].price" = "cart.items[1].price"; an index such as
+// "[2]" is appended without a dot); an error naming no field gets prefix
+// itself. Errors other than *Error are returned as they are.
+func PrefixField(prefix string, err error) error {
+	e, ok := err.(*Error)
+	if !ok {
+		return err
+	}
+	out := *e
+	switch {
+	case out.Field == "":
+		out.Field = prefix
+	case strings.HasPrefix(out.Field, "["):
+		out.Field = prefix + out.Field
+	default:
+		out.Field = prefix + "." + out.Field
+	}
+	return &out
 }

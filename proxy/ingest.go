@@ -378,8 +378,8 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e E
 	}
 	e.Properties = props
 
-	if raw := bytes.TrimSpace(w.Value); len(raw) > 0 && string(raw) != "null" {
-		m, err := parseValue(raw)
+	if present(w.Value) {
+		m, err := parseValue(bytes.TrimSpace(w.Value))
 		if err != nil {
 			return e, false, snippetd.FieldErrorf(field+".value", "%s", err.Error())
 		}
@@ -471,7 +471,7 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
 	}
 	if err != nil {
-		return false, prefixed(field, err)
+		return false, snippetd.PrefixField(field, err)
 	}
 
 	// The first push is ["track", metric, properties]: copy the properties
@@ -567,27 +567,9 @@ func decodeInput(raw json.RawMessage, v any, field string) error {
 		return snippetd.FieldErrorf(field, "is required")
 	}
 	if err := strictjson.DecodeWith(raw, v); err != nil {
-		return prefixed(field, err)
+		return snippetd.PrefixField(field, err)
 	}
 	return nil
-}
-
-// prefixed returns err with field prepended to the field it names.
-func prefixed(field string, err error) error {
-	e, ok := err.(*snippetd.Error)
-	if !ok {
-		return err
-	}
-	out := *e
-	switch {
-	case out.Field == "":
-		out.Field = field
-	case strings.HasPrefix(out.Field, "["):
-		out.Field = field + out.Field
-	default:
-		out.Field = field + "." + out.Field
-	}
-	return &out
 }
 
 // eventUniqueID turns a builder's $event_id into a unique_id the proxy

@@ -158,7 +158,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 			Rest jsontext.Value `json:",unknown"`
 		}
 		if err := strictjson.DecodeWith(raw, &item); err != nil {
-			return Result{}, prefixed(prefix, err)
+			return Result{}, snippetd.PrefixField(prefix, err)
 		}
 		if item.Type == nil {
 			return Result{}, snippetd.FieldErrorf(prefix+".type", "is required")
@@ -168,7 +168,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 		}
 		s, err := rd.decode(*item.Type, item.Rest)
 		if err != nil {
-			return Result{}, prefixed(prefix, err)
+			return Result{}, snippetd.PrefixField(prefix, err)
 		}
 		list[i] = s
 	}
@@ -330,20 +330,4 @@ func (rd Renderer) UnknownError(name string) error { return unknown(name) }
 
 func unknown(name string) error {
 	return snippetd.Errorf(snippetd.ENOTFOUND, "unknown snippet %q: want one of %s", name, strings.Join(Names, ", "))
-}
-
-// prefixed returns err with its field (or, without one, the item itself)
-// placed under prefix.
-func prefixed(prefix string, err error) error {
-	e, ok := err.(*snippetd.Error)
-	if !ok {
-		return err
-	}
-	out := *e
-	if out.Field == "" {
-		out.Field = prefix
-	} else {
-		out.Field = prefix + "." + out.Field
-	}
-	return &out
 }
