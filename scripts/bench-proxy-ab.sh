@@ -9,6 +9,7 @@
 #   SNIPPETD_WRK_DURATION=10s SNIPPETD_WRK_ROUNDS=3 scripts/bench-proxy-ab.sh A B
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/proxy-wrk.sh
 [ $# -eq 2 ] || { echo "usage: $0 <revision A> <revision B>" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 DUR=${SNIPPETD_WRK_DURATION:-8s}
@@ -30,26 +31,7 @@ for i in 0 1; do
   (cd "$tmp/src-$i" && go build -o "$tmp/snippetd-$i" ./cmd/snippetd)
 done
 
-kla=$(printf '{"cid":"x","$exchange_id":"BenchShopper01.ABC123"}' | base64 -w0)
-cat >"$tmp/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-wrk.headers["Origin"] = "https://shop.example"
-wrk.headers["Cookie"] = "__kla_id=$kla"
-local threads = 0
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-local n = 0
-function request()
-  n = n + 1
-  local ev
-  if "$FORM" == "input" then
-    ev = '{"metric":"Viewed Product","unique_id":"b' .. tid .. '-' .. n .. '","product":{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5}}'
-  else
-    ev = '{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Price":12.5,"URL":"https://shop.example/p/mug"},"unique_id":"b' .. tid .. '-' .. n .. '"}'
-  end
-  return wrk.format(nil, "/s/e", nil, '{"events":[' .. ev .. '],"profile":{}}')
-end
-LUA
+write_proxy_lua "$tmp/post.lua" "$FORM" 1
 
 echo "wrk -t2 -c64 -d$DUR, $FORM form, $ROUNDS alternating rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-6s %-12s %10s %9s %9s %14s\n' round revision req/s p50 p99 cpu-us/request

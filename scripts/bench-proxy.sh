@@ -15,6 +15,7 @@
 #     inputs, from which the proxy builds the properties)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/proxy-wrk.sh
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 NGINX=${NGINX:-/usr/sbin/nginx}
 [ -x "$NGINX" ] || { echo "nginx is needed at $NGINX (apt-get install nginx-light)" >&2; exit 1; }
@@ -84,30 +85,7 @@ for port in $SD_PORT $NGX_PORT; do
   for i in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
-# Each request is a one-event batch with a fresh unique_id, from a shopper
-# whose __kla_id cookie carries an exchange id (so every event is kept).
-kla=$(printf '{"cid":"x","$exchange_id":"BenchShopper01.ABC123"}' | base64 -w0)
-cat >"$tmp/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
-wrk.headers["Origin"] = "https://shop.example"
-wrk.headers["Cookie"] = "__kla_id=$kla"
-local threads = 0
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-local n = 0
-function request()
-  local evs = {}
-  for i = 1, $EVENTS do
-    n = n + 1
-    if "$FORM" == "properties" then
-      evs[i] = '{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Price":12.5,"URL":"https://shop.example/p/mug"},"unique_id":"b' .. tid .. '-' .. n .. '"}'
-    else -- what the helper's proxy build sends for snippetd.viewedProduct
-      evs[i] = '{"metric":"Viewed Product","unique_id":"b' .. tid .. '-' .. n .. '","product":{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5}}'
-    end
-  end
-  return wrk.format(nil, "/s/e", nil, '{"events":[' .. table.concat(evs, ",") .. '],"profile":{}}')
-end
-LUA
+write_proxy_lua "$tmp/post.lua" "$FORM" "$EVENTS"
 
 run() { # name port -> "rps p50 p99 requests non2xx"
   local out
