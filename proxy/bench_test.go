@@ -67,6 +67,14 @@ func BenchmarkEventsNoStore(b *testing.B) {
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), false)
 }
 
+// BenchmarkEventsInputFormNoStore is the request of the whole-server load
+// test (scripts/bench-proxy.sh): the helper's input form from a browser
+// seen for the first time (wrk keeps no cookies), with an outbox that
+// stores nothing, so what remains is the handler's own work.
+func BenchmarkEventsInputFormNoStore(b *testing.B) {
+	benchEventsForm(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), false, inputBody)
+}
+
 func propertiesBody(n int64) string {
 	return fmt.Sprintf(`{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug","ProductID":"p1","Price":12.5},"unique_id":"b-%d"}]}`, n)
 }

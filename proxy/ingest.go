@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/strictjson"
@@ -515,45 +514,136 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 
 // splitTrack returns the properties object of a ["track", metric,
 // properties] push without its $value and $event_id members, and those
-// two raw values (nil when absent).
-func splitTrack(push []byte) (props, value, eventID jsontext.Value, err error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(push))
-	for _, want := range []jsontext.Kind{'[', '"', '"', '{'} { // [ "track", metric, {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if tok.Kind() != want {
-			return nil, nil, nil, fmt.Errorf("unexpected %v", tok.Kind())
-		}
+// two raw values (nil when absent). The push is the builder's own JSON,
+// so a small scanner reads it: it checks the shape it relies on and skips
+// each member's value by its brackets and strings; the properties' full
+// validity is validateProperties' to check (it scans them next), the two
+// values' their parsers'. (A jsontext.Decoder did the same with a dozen
+// allocations per event.)
+func splitTrack(push []byte) (props, value, eventID []byte, err error) {
+	s := pushScanner{b: push}
+	// [ "track" , metric , {
+	if !s.byte('[') || !s.str() || !s.byte(',') || !s.str() || !s.byte(',') || !s.byte('{') {
+		return nil, nil, nil, fmt.Errorf("not a track push at offset %d", s.i)
 	}
 	out := make([]byte, 0, len(push))
 	out = append(out, '{')
-	for dec.PeekKind() != '}' {
-		// A value read is valid only until the next read: copy as we go.
-		raw, err := dec.ReadValue()
-		if err != nil {
-			return nil, nil, nil, err
+	if !s.byte('}') {
+		for {
+			s.space()
+			start := s.i
+			if !s.str() {
+				return nil, nil, nil, fmt.Errorf("want a member name at offset %d", start)
+			}
+			name := push[start:s.i]
+			if !s.byte(':') {
+				return nil, nil, nil, fmt.Errorf("want ':' at offset %d", s.i)
+			}
+			s.space()
+			start = s.i
+			if !s.value() {
+				return nil, nil, nil, fmt.Errorf("want a value at offset %d", start)
+			}
+			val := push[start:s.i]
+			switch string(name) {
+			case `"$value"`:
+				value = val
+			case `"$event_id"`:
+				eventID = val
+			default:
+				if len(out) > 1 {
+					out = append(out, ',')
+				}
+				out = append(append(append(out, name...), ':'), val...)
+			}
+			if s.byte(',') {
+				continue
+			}
+			if s.byte('}') {
+				break
+			}
+			return nil, nil, nil, fmt.Errorf("want ',' or '}' at offset %d", s.i)
 		}
-		name := string(raw)
-		val, err := dec.ReadValue()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		switch name {
-		case `"$value"`:
-			value = val.Clone()
-			continue
-		case `"$event_id"`:
-			eventID = val.Clone()
-			continue
-		}
-		if len(out) > 1 {
-			out = append(out, ',')
-		}
-		out = append(append(append(out, name...), ':'), val...)
 	}
 	return append(out, '}'), value, eventID, nil
+}
+
+// pushScanner is splitTrack's reader.
+type pushScanner struct {
+	b []byte
+	i int
+}
+
+func (s *pushScanner) space() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+// byte consumes c after optional whitespace.
+func (s *pushScanner) byte(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str consumes a string, escapes included, after optional whitespace.
+func (s *pushScanner) str() bool {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return false
+	}
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return true
+		}
+	}
+	return false
+}
+
+// value consumes one value: a string, an object or array up to its
+// closing bracket, or a number or literal up to the next delimiter.
+func (s *pushScanner) value() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch s.b[s.i] {
+	case '"':
+		return s.str()
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				if !s.str() {
+					return false
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return true
+				}
+			}
+			s.i++
+		}
+		return false
+	}
+	start := s.i
+	for s.i < len(s.b) && !strings.ContainsRune(",}] \t\n\r", rune(s.b[s.i])) {
+		s.i++
+	}
+	return s.i > start
 }
 
 // decodeInput decodes an input-form member, naming fields below field.
