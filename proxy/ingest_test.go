@@ -349,7 +349,7 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 // TestSplitTrack holds the streaming split of a builder's track push to
 // encoding/json's reading of the same push.
 func TestSplitTrack(t *testing.T) {
-	p := shop.Product{ID: "p\"1", Name: "Mug </script><!-- \u2028 é", SKU: "M-1", URL: "https://shop.example/p?a=1&b=2", Categories: []string{"Kitchen", "Gifts"}}
+	p := shop.Product{ID: "p\"1", Name: "Mug </script><!-- \u2028 é ]}\",{\\", SKU: "M-1\\", URL: "https://shop.example/p?a=1&b=2", Categories: []string{"Kitchen", "Gifts"}}
 	if err := p.Price.UnmarshalJSON([]byte("19.99")); err != nil {
 		t.Fatal(err)
 	}
