@@ -357,7 +357,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e E
 	}
 
 	if w.UniqueID != "" {
-		if len(w.UniqueID) > 128 || !uniqueIDRe.MatchString(w.UniqueID) {
+		if len(w.UniqueID) > 128 || !isUniqueID(w.UniqueID) {
 			return e, false, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
 		}
 		e.UniqueID = w.UniqueID
@@ -666,7 +666,7 @@ func decodeInput(raw json.RawMessage, v any, field string) error {
 // accepts: as it is when it fits, else a digest of it (a cart id may hold
 // any character), which dedups just as well.
 func eventUniqueID(id string) string {
-	if len(id) <= 128 && uniqueIDRe.MatchString(id) {
+	if len(id) <= 128 && isUniqueID(id) {
 		return id
 	}
 	sum := sha256.Sum256([]byte(id))
@@ -695,7 +695,18 @@ func parseValue(raw []byte) (shop.Money, error) {
 
 var numberRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
-var uniqueIDRe = regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
+// isUniqueID reports whether s is a non-empty run of letters, digits and
+// _.:- (the regular expression ^[A-Za-z0-9_.:\-]+$, without its engine).
+func isUniqueID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '.', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
 
 func (v *Validator) allowedNames() []string {
 	names := append([]string(nil), OnsiteMetrics...)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -404,6 +405,21 @@ func TestSplitTrack(t *testing.T) {
 			if !cmp.Equal(got, c.want) {
 				t.Errorf("%s: %s = %v, want %v", track[1], c.name, got, c.want)
 			}
+		}
+	}
+}
+
+// TestIsUniqueID holds isUniqueID to the regular expression it replaced,
+// over every byte alone and beside allowed ones, and a few longer strings.
+func TestIsUniqueID(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
+	cases := []string{"", "vp-1", "a b", "sc-0f3a", "é", "x\x00", "ab:cd.ef_gh-ij", strings.Repeat("z", 200)}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
+	}
+	for _, s := range cases {
+		if got, want := isUniqueID(s), re.MatchString(s); got != want {
+			t.Errorf("isUniqueID(%q) = %v, the expression says %v", s, got, want)
 		}
 	}
 }
