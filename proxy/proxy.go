@@ -104,7 +104,15 @@ type Proxy struct {
 	logger    *slog.Logger
 	limiter   *Limiter
 	origins   map[string][]string // allowed origin -> its Access-Control-Allow-Origin value
-	now       func() time.Time
+	// verbatim holds the allowed origins that NormalizeOrigin leaves as
+	// they are: an Origin header naming one of them (what browsers send)
+	// is that origin without parsing it again.
+	verbatim map[string]bool
+	// cookieTail is what follows "sd_bid=<id>" in the Set-Cookie header
+	// of a new browser, without and with Secure: the attributes are the
+	// same for every browser, so they are formatted once.
+	cookieTail [2]string
+	now        func() time.Time
 
 	// Stats are the proxy's counters.
 	Stats Stats
@@ -143,12 +151,21 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		logger:    logger,
 		limiter:   &Limiter{Rate: opts.Rate, Burst: opts.Burst, Max: opts.MaxClients, Idle: 10 * time.Minute},
 		origins:   map[string][]string{},
+		verbatim:  map[string]bool{},
 		now:       time.Now,
 	}
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = []string{n}
+			if NormalizeOrigin(n) == n {
+				p.verbatim[n] = true
+			}
 		}
+	}
+	for i, secure := range []bool{false, true} {
+		const v = "x"
+		c := p.browserCookie(v, secure).String()
+		p.cookieTail[i] = strings.TrimPrefix(c, BrowserCookie+"="+v)
 	}
 	return p
 }
@@ -204,7 +221,7 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // the origin allow-list (with CORS headers for allowed origins) and the
 // per-client rate limit. It returns the client IP.
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (netip.Addr, error) {
-	origin := requestOrigin(r)
+	origin := p.requestOrigin(r)
 	if origin == "" {
 		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
@@ -229,6 +246,15 @@ var (
 	hdrJSON    = []string{"application/json"}
 	hdrNoStore = []string{"no-store"}
 )
+
+// requestOrigin is requestOrigin(r), without parsing an Origin header
+// that names an allowed origin verbatim.
+func (p *Proxy) requestOrigin(r *http.Request) string {
+	if o := r.Header.Get("Origin"); p.verbatim[o] {
+		return o
+	}
+	return requestOrigin(r)
+}
 
 // cors allows origin, which must be in the allow-list, to read the answer
 // and send credentials (the sd_bid cookie).
@@ -271,7 +297,7 @@ func rejectReason(err error) string {
 // handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
 // preflight of a storefront on another subdomain posting JSON with fetch.
 func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
-	origin := requestOrigin(r)
+	origin := p.requestOrigin(r)
 	if origin == "" || p.origins[origin] == nil {
 		p.fail(w, r, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
 		return
@@ -307,16 +333,28 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stor
 		return c.Value, idn, false, nil
 	}
 	id = newBrowserID()
-	http.SetCookie(w, &http.Cookie{
+	// What http.SetCookie(w, p.browserCookie(id, secure)) writes: a new
+	// id is base64url, which a cookie value holds as it is.
+	tail := p.cookieTail[0]
+	if isHTTPS(r, p.opts.TrustedProxies) {
+		tail = p.cookieTail[1]
+	}
+	h := w.Header()
+	h["Set-Cookie"] = append(h["Set-Cookie"], BrowserCookie+"="+id+tail)
+	return id, Identity{}, true, nil
+}
+
+// browserCookie is the cookie that gives a browser its id.
+func (p *Proxy) browserCookie(id string, secure bool) *http.Cookie {
+	return &http.Cookie{
 		Name:     BrowserCookie,
 		Value:    id,
 		Path:     p.opts.Prefix,
 		MaxAge:   int(browserCookieMaxAge.Seconds()),
 		HttpOnly: true,
-		Secure:   isHTTPS(r, p.opts.TrustedProxies),
+		Secure:   secure,
 		SameSite: http.SameSiteLaxMode,
-	})
-	return id, Identity{}, true, nil
+	}
 }
 
 // klaCookie returns the exchange id and legacy email of the request's

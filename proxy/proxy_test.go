@@ -534,3 +534,93 @@ func TestClientGoneIsNotAnError(t *testing.T) {
 		}
 	}
 }
+
+// TestOriginForms holds the allow-list to NormalizeOrigin's reading of
+// every Origin header, the verbatim shortcut included: an allowed origin
+// that does not normalize to itself (an IPv6 zone, which url.Parse wants
+// escaped) must not be let in by that shortcut.
+func TestOriginForms(t *testing.T) {
+	allowed := []string{shopOrigin, "http://shop.example:8080", "http://[fe80::1%25en0]", "http://[::1]:8080"}
+	tests := []struct {
+		origin string
+		status int
+	}{
+		{"https://shop.example", 202},
+		{"HTTPS://Shop.Example", 202},
+		{"https://shop.example:443", 202},
+		{" https://shop.example ", 202},
+		{"https://shop.example/p/mug", 202},
+		{"http://shop.example:8080", 202},
+		{"http://shop.example", 403},
+		{"http://[::1]:8080", 202},
+		{"http://[fe80::1%25en0]", 202},
+		{"http://[fe80::1%en0]", 403}, // what the allow-list holds, but NormalizeOrigin refuses it
+		{"https://shop.example.evil", 403},
+		{"null", 403},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.origin, "%", "pct"), func(t *testing.T) { // '%' would be in a temp dir name
+			h := newHarness(t, Options{AllowedOrigins: allowed})
+			w := h.do(req{path: "/s/e", body: viewed, headers: map[string]string{"Origin": tt.origin}, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+			if got, want := w.Header().Get("Access-Control-Allow-Origin"), NormalizeOrigin(tt.origin); tt.status == 202 && got != want {
+				t.Errorf("Access-Control-Allow-Origin %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestBrowserCookieHeader holds the Set-Cookie header a new browser gets
+// to what http.SetCookie writes for the same cookie.
+func TestBrowserCookieHeader(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name, prefix, remote, proto string
+		secure                      bool
+	}{
+		{"http", "", "203.0.113.7:5555", "", false},
+		{"https behind a trusted proxy", "", "10.0.0.2:5555", "https", true},
+		{"https from an untrusted proxy", "", "203.0.113.7:5555", "https", false},
+		{"another prefix", "/t/x/", "10.0.0.2:5555", "https", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{Prefix: tt.prefix, TrustedProxies: trusted})
+			path := orDefault(tt.prefix, "/s/") + "e"
+			w := h.do(req{path: path, body: viewed, remote: tt.remote, headers: map[string]string{"X-Forwarded-Proto": tt.proto}, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+			if w.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			got := w.Header().Values("Set-Cookie")
+			if len(got) != 1 {
+				t.Fatalf("Set-Cookie %q", got)
+			}
+			c, err := http.ParseSetCookie(got[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := httptest.NewRecorder()
+			http.SetCookie(want, &http.Cookie{
+				Name:     BrowserCookie,
+				Value:    c.Value,
+				Path:     orDefault(tt.prefix, "/s/"),
+				MaxAge:   400 * 24 * 3600,
+				HttpOnly: true,
+				Secure:   tt.secure,
+				SameSite: http.SameSiteLaxMode,
+			})
+			if d := cmp.Diff(want.Header().Values("Set-Cookie"), got); d != "" || !validBrowserID(c.Value) {
+				t.Errorf("Set-Cookie (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
