@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -536,17 +537,13 @@ func Resolve(s Sources) (klaviyo.Profile, Identity, error) {
 
 // merge copies the non-empty fields of c into dst.
 func merge(dst *Claim, c Claim) {
-	for _, f := range []struct {
-		d *string
-		v string
-	}{
-		{&dst.Email, c.Email}, {&dst.PhoneNumber, c.PhoneNumber}, {&dst.ExternalID, c.ExternalID},
-		{&dst.FirstName, c.FirstName}, {&dst.LastName, c.LastName},
-	} {
-		if f.v != "" {
-			*f.d = f.v
-		}
-	}
+	// Field by field: a table of pointers into dst (the earlier form)
+	// moved every request's identity to the heap.
+	dst.Email = cmp.Or(c.Email, dst.Email)
+	dst.PhoneNumber = cmp.Or(c.PhoneNumber, dst.PhoneNumber)
+	dst.ExternalID = cmp.Or(c.ExternalID, dst.ExternalID)
+	dst.FirstName = cmp.Or(c.FirstName, dst.FirstName)
+	dst.LastName = cmp.Or(c.LastName, dst.LastName)
 }
 
 func claimProfile(c Claim) klaviyo.Profile {
