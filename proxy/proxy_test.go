@@ -483,13 +483,22 @@ func TestFirstContactWritesOnlyWhatCookiesDoNotCarry(t *testing.T) {
 
 // TestResultJSON holds the hand-written 202 body to encoding/json's.
 func TestResultJSON(t *testing.T) {
-	for _, r := range []result{{}, {Accepted: 50}, {Dropped: 3, Reason: "consent"}, {Dropped: 1, Reason: "anonymous"}, {Accepted: 2, Dropped: 7}} {
+	results := []result{{}, {Accepted: 50}, {Dropped: 3, Reason: "consent"}, {Dropped: 1, Reason: "anonymous"}, {Accepted: 2, Dropped: 7}}
+	for n := range 60 { // the precomputed bodies and past them
+		results = append(results, result{Accepted: n})
+	}
+	for _, r := range results {
 		want, err := json.Marshal(r)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := string(r.appendJSON(nil)); got != string(want)+"\n" {
 			t.Errorf("%+v: got %q, want %q", r, got, want)
+		}
+		w := httptest.NewRecorder()
+		writeJSON(w, http.StatusAccepted, r)
+		if got := w.Body.String(); got != string(want)+"\n" || w.Code != http.StatusAccepted || w.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("writeJSON(%+v): %d %q %q, want %q", r, w.Code, w.Header().Get("Content-Type"), got, want)
 		}
 	}
 }
