@@ -204,6 +204,9 @@ type Identify struct {
 type Validator struct {
 	allowed map[string]bool
 	limits  Limits
+	// eventFields are "events[0]", "events[1]", ...: the names errors
+	// give the events of a batch, formatted once.
+	eventFields []string
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
@@ -211,6 +214,9 @@ type Validator struct {
 // config validation refuses them earlier).
 func NewValidator(custom []string, limits Limits) *Validator {
 	v := &Validator{allowed: map[string]bool{}, limits: limits.withDefaults()}
+	for i := range min(v.limits.MaxEvents, 256) {
+		v.eventFields = append(v.eventFields, fmt.Sprintf("events[%d]", i))
+	}
 	for _, m := range OnsiteMetrics {
 		v.allowed[m] = true
 	}
@@ -279,14 +285,17 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	}
 	b.Kx = kx
 	b.Consent = w.Consent != nil && *w.Consent
-	seen := map[string]int{}
+	var seen map[string]int // metric and unique id -> first event; one event cannot repeat
+	if len(w.Events) > 1 {
+		seen = map[string]int{}
+	}
 	for i, we := range w.Events {
-		field := fmt.Sprintf("events[%d]", i)
+		field := v.eventField(i)
 		e, derived, err := v.validateEvent(we, field, now)
 		if err != nil {
 			return b, err
 		}
-		if e.UniqueID != "" {
+		if e.UniqueID != "" && seen != nil {
 			key := e.Metric + "\x00" + e.UniqueID
 			if j, dup := seen[key]; dup {
 				if derived {
@@ -302,6 +311,14 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 		b.Events = append(b.Events, e)
 	}
 	return b, nil
+}
+
+// eventField names the i-th event of a batch in errors.
+func (v *Validator) eventField(i int) string {
+	if i < len(v.eventFields) {
+		return v.eventFields[i]
+	}
+	return fmt.Sprintf("events[%d]", i)
 }
 
 // DecodeIdentify decodes and validates a POST {prefix}i body.
@@ -346,7 +363,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e E
 	}
 	e.Metric = w.Metric
 
-	sent, err := parseTime(w.Time, field+".time")
+	sent, err := parseTime(w.Time, field)
 	if err != nil {
 		return e, false, err
 	}
@@ -371,7 +388,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e E
 		return e, derived, err
 	}
 
-	props, err := v.validateProperties(w.Properties, field+".properties")
+	props, err := v.checkProperties(w.Properties, field, "properties")
 	if err != nil {
 		return e, false, err
 	}
@@ -438,7 +455,7 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		if err := wrongInput("product", "product"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Product, &p, field+".product"); err != nil {
+		if err := decodeInput(w.Product, &p, field, "product"); err != nil {
 			return false, err
 		}
 		pushes, err = snippets.ViewedProductPushes(p)
@@ -450,10 +467,10 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		if err := wrongInput("cart and added", "cart", "added"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
+		if err := decodeInput(w.Cart, &c, field, "cart"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Added, &added, field+".added"); err != nil {
+		if err := decodeInput(w.Added, &added, field, "added"); err != nil {
 			return false, err
 		}
 		pushes, err = snippets.AddedToCartPushes(c, added)
@@ -462,7 +479,7 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 		if err := wrongInput("cart", "cart"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
+		if err := decodeInput(w.Cart, &c, field, "cart"); err != nil {
 			return false, err
 		}
 		pushes, err = snippets.StartedCheckoutPushes(c, at)
@@ -480,17 +497,17 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 	if err != nil {
 		return false, fmt.Errorf("proxy: builder push %s: %w", pushes[0], err)
 	}
-	input := field + ".product"
+	input := "product" // the input errors name: field + "." + input
 	if e.Metric != "Viewed Product" {
-		input = field + ".cart"
+		input = "cart"
 	}
 	if value != nil {
 		var m shop.Money
 		if err := m.UnmarshalJSON(value); err != nil {
 			return false, fmt.Errorf("proxy: builder $value %s: %w", value, err)
 		}
-		if err := v.checkValue(m, input); err != nil {
-			return false, snippetd.FieldErrorf(input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
+		if err := v.checkValue(m, field+"."+input); err != nil {
+			return false, snippetd.FieldErrorf(field+"."+input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
 		}
 		e.Value = m
 	}
@@ -504,9 +521,9 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 	}
 	// The inputs' sizes are the browser's: the built properties must still
 	// pass the limits every event is held to.
-	built, err := v.validateProperties(json.RawMessage(props), field+".properties")
+	built, err := v.checkProperties(json.RawMessage(props), field, "properties")
 	if err != nil {
-		return false, snippetd.FieldErrorf(input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
+		return false, snippetd.FieldErrorf(field+"."+input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
 	}
 	e.Properties = built
 	return derived, nil
@@ -526,8 +543,12 @@ func splitTrack(push []byte) (props, value, eventID []byte, err error) {
 	if !s.byte('[') || !s.str() || !s.byte(',') || !s.str() || !s.byte(',') || !s.byte('{') {
 		return nil, nil, nil, fmt.Errorf("not a track push at offset %d", s.i)
 	}
-	out := make([]byte, 0, len(push))
-	out = append(out, '{')
+	open := s.i - 1
+	// out stays nil until a member is taken out: until then the
+	// properties are push[open:s.i] as they are (Viewed Product has
+	// neither member, and so costs no copy).
+	var out []byte
+	kept := s.i // end of the last member kept while out is nil
 	if !s.byte('}') {
 		for {
 			s.space()
@@ -546,11 +567,20 @@ func splitTrack(push []byte) (props, value, eventID []byte, err error) {
 			}
 			val := push[start:s.i]
 			switch string(name) {
-			case `"$value"`:
-				value = val
-			case `"$event_id"`:
-				eventID = val
+			case `"$value"`, `"$event_id"`:
+				if string(name) == `"$value"` {
+					value = val
+				} else {
+					eventID = val
+				}
+				if out == nil {
+					out = append(make([]byte, 0, len(push)), push[open:kept]...)
+				}
 			default:
+				if out == nil {
+					kept = s.i
+					break
+				}
 				if len(out) > 1 {
 					out = append(out, ',')
 				}
@@ -564,6 +594,9 @@ func splitTrack(push []byte) (props, value, eventID []byte, err error) {
 			}
 			return nil, nil, nil, fmt.Errorf("want ',' or '}' at offset %d", s.i)
 		}
+	}
+	if out == nil {
+		return push[open:s.i], value, eventID, nil
 	}
 	return append(out, '}'), value, eventID, nil
 }
@@ -646,18 +679,19 @@ func (s *pushScanner) value() bool {
 	return s.i > start
 }
 
-// decodeInput decodes an input-form member, naming fields below field.
+// decodeInput decodes input-form member name of event field, naming the
+// fields below it in errors.
 // Types and values are checked as strictly as the render API checks them,
 // but members the inputs do not define are ignored, as the helper's
 // plain build ignores them when it builds payloads in the browser: a page
 // handing the helper its platform's product object (with variants,
 // options, ...) must not lose its events in proxy mode only.
-func decodeInput(raw json.RawMessage, v any, field string) error {
+func decodeInput(raw json.RawMessage, v any, event, name string) error {
 	if !present(raw) {
-		return snippetd.FieldErrorf(field, "is required")
+		return snippetd.FieldErrorf(event+"."+name, "is required")
 	}
 	if err := strictjson.DecodeWith(raw, v); err != nil {
-		return snippetd.PrefixField(field, err)
+		return snippetd.PrefixField(event+"."+name, err)
 	}
 	return nil
 }
@@ -723,12 +757,24 @@ func (v *Validator) allowedNames() []string {
 // validateProperties checks the properties object against the limits and
 // returns it compacted. Absent or null properties become {}.
 func (v *Validator) validateProperties(raw json.RawMessage, field string) (json.RawMessage, error) {
+	return v.checkProperties(raw, field, "")
+}
+
+// checkProperties is validateProperties for the field base.member (base
+// when member is ""), joined only when an error names it.
+func (v *Validator) checkProperties(raw json.RawMessage, base, member string) (json.RawMessage, error) {
+	field := func() string {
+		if member == "" {
+			return base
+		}
+		return base + "." + member
+	}
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return json.RawMessage("{}"), nil
 	}
 	if raw[0] != '{' {
-		return nil, snippetd.FieldErrorf(field, "must be an object")
+		return nil, snippetd.FieldErrorf(field(), "must be an object")
 	}
 	// Fast path: one pass over the bytes, no allocation. It accepts only
 	// what the walker below would accept; anything else (including every
@@ -740,11 +786,11 @@ func (v *Validator) validateProperties(raw json.RawMessage, field string) (json.
 		var out bytes.Buffer
 		out.Grow(len(raw))
 		if err := json.Compact(&out, raw); err != nil {
-			return nil, snippetd.FieldErrorf(field, "is not valid JSON")
+			return nil, snippetd.FieldErrorf(field(), "is not valid JSON")
 		}
 		return json.RawMessage(out.Bytes()), nil
 	}
-	return v.walkProperties(raw, field)
+	return v.walkProperties(raw, field())
 }
 
 // walkProperties is validateProperties' slow path: decode into any, walk
@@ -810,7 +856,8 @@ func (v *Validator) walk(val any, field string, depth int) error {
 
 // parseTime accepts an RFC 3339 string or a number of milliseconds since
 // the Unix epoch (what Date.now() gives). Absent or null is the zero time.
-func parseTime(raw json.RawMessage, field string) (time.Time, error) {
+// Errors name event's time member.
+func parseTime(raw json.RawMessage, event string) (time.Time, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
@@ -818,21 +865,21 @@ func parseTime(raw json.RawMessage, field string) (time.Time, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		return t.UTC().Truncate(time.Second), nil
 	}
 	var ms json.Number
 	if err := json.Unmarshal(raw, &ms); err != nil {
-		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	f, err := ms.Float64()
 	if err != nil || f < 0 || f > 1e14 {
-		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	return time.UnixMilli(int64(f)).UTC().Truncate(time.Second), nil
 }

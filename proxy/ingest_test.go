@@ -367,7 +367,14 @@ func TestSplitTrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, push := range []snippets.Push{vp[0], atc[0], sc[0]} {
+	// Beside the builders' pushes, members taken out between kept ones,
+	// and whitespace, which the builders do not write.
+	synthetic := []snippets.Push{
+		snippets.Push(`["track","X",{"a":1,"$value":2.5,"b":[3,{"c":"]}\\"}],"$event_id":"e","d":null}]`),
+		snippets.Push(` [ "track" , "X" , { "a" : "x" , "b" : { } , "$event_id" : "e" } ] `),
+		snippets.Push(`["track","X",{}]`),
+	}
+	for _, push := range append([]snippets.Push{vp[0], atc[0], sc[0]}, synthetic...) {
 		var track []json.RawMessage
 		if err := json.Unmarshal(push, &track); err != nil {
 			t.Fatal(err)
