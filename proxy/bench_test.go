@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
@@ -122,4 +123,26 @@ func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDecodeBatch is the validator alone on the load test's body
+// (input form) and on the properties form: single-threaded, so the
+// allocations and CPU per event are the decoder's own.
+func BenchmarkDecodeBatch(b *testing.B) {
+	v := NewValidator(nil, Limits{})
+	now := time.Now()
+	for _, form := range []struct {
+		name string
+		body func(int64) string
+	}{{"input", inputBody}, {"properties", propertiesBody}} {
+		b.Run(form.name, func(b *testing.B) {
+			body := []byte(form.body(1))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.DecodeBatch(body, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

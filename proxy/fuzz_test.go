@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzDecodeBatch feeds arbitrary bodies to the ingest decoder and
-// validator. It must never panic, and every event it accepts must pass
+// validator. It must never panic, must agree with the reference decoder
+// (reference_test.go) on every body, and every event it accepts must pass
 // Klaviyo's own validation (klaviyo.Event.ValidateAt) once a profile is
 // attached, be an allowed metric, and carry a JSON-object properties.
 // Seeds: testdata/fuzz/FuzzDecodeBatch. Run:
@@ -26,6 +27,9 @@ func FuzzDecodeBatch(f *testing.F) {
 	v := NewValidator([]string{"Viewed Collection"}, Limits{})
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if d := agreeWithReference(v, body, now); d != "" {
+			t.Fatalf("DecodeBatch and the reference differ on %q: %s", body, d)
+		}
 		b, err := v.DecodeBatch(body, now)
 		if err != nil {
 			return
