@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/strictjson"
@@ -101,9 +103,10 @@ func (l Limits) withDefaults() Limits {
 }
 
 // wireBatch is the body of POST {prefix}e as the helper's proxy mode sends
-// it. Unknown fields are rejected.
-type wireBatch struct {
-	Events  []wireEvent  `json:"events"`
+// it. Unknown fields are rejected. E is how its events are decoded: see
+// decodeBatch.
+type wireBatch[E any] struct {
+	Events  []E          `json:"events"`
 	Profile *wireProfile `json:"profile"`
 	// Kx is the _kx parameter of the landing page, which the helper keeps
 	// for the session (the Referer carries it only on that first page).
@@ -127,17 +130,129 @@ type wireBatch struct {
 //
 // Backfill and ValueCurrency exist only so that sending them gets a
 // precise 422 instead of "unknown field".
-type wireEvent struct {
-	Metric        string          `json:"metric"`
-	Properties    json.RawMessage `json:"properties"`
-	Time          json.RawMessage `json:"time"`
-	UniqueID      string          `json:"unique_id"`
-	Value         json.RawMessage `json:"value"`
-	Product       json.RawMessage `json:"product"`
-	Cart          json.RawMessage `json:"cart"`
-	Added         json.RawMessage `json:"added"`
-	Backfill      json.RawMessage `json:"backfill"`
-	ValueCurrency json.RawMessage `json:"value_currency"`
+//
+// P, C and A are how product, cart and added are decoded: kept as spans
+// of the body (rawEvent), or decoded in the same pass as the rest
+// (fastEvent); see decodeBatch.
+type wireEvent[P, C, A any] struct {
+	Metric        string `json:"metric"`
+	Properties    span   `json:"properties"`
+	Time          span   `json:"time"`
+	UniqueID      string `json:"unique_id"`
+	Value         span   `json:"value"`
+	Product       P      `json:"product"`
+	Cart          C      `json:"cart"`
+	Added         A      `json:"added"`
+	Backfill      span   `json:"backfill"`
+	ValueCurrency span   `json:"value_currency"`
+}
+
+type (
+	rawEvent  = wireEvent[span, span, span]
+	fastEvent = wireEvent[input[shop.Product], input[shop.Cart], input[shop.LineItem]]
+)
+
+// event is a decoded wireEvent as validateEvent reads it: each member
+// the bytes the body holds for it (nil when absent, "null" when null),
+// and the inputs already decoded when decodeBatch's one pass did so.
+type event struct {
+	Metric, UniqueID                              string
+	Properties, Time, Value, Product, Cart, Added json.RawMessage
+	Backfill, ValueCurrency                       json.RawMessage
+	product                                       *shop.Product
+	cart                                          *shop.Cart
+	added                                         *shop.LineItem
+}
+
+// span is where a member's value lies in the body being decoded (the
+// decoder's input): a json.RawMessage without the copy.
+type span struct {
+	start, end int64
+	set        bool
+}
+
+// UnmarshalJSONFrom records where the next value lies.
+func (s *span) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	val, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	s.end = dec.InputOffset()
+	s.start, s.set = s.end-int64(len(val)), true
+	return nil
+}
+
+// in returns the member's bytes in body, nil when it was absent.
+func (s span) in(body []byte) json.RawMessage {
+	if !s.set {
+		return nil
+	}
+	// An input's span starts after its member name: skip the ':'.
+	return bytes.TrimLeft(body[s.start:s.end], " \t\r\n:")
+}
+
+// input is an input-form member decoded as decodeInput decodes it
+// (members the input does not define ignored) within the batch's own
+// pass, and its span.
+type input[T any] struct {
+	span
+	v *T // nil until decoded
+}
+
+// UnmarshalJSONFrom decodes the next value into in.v; null is recorded
+// as a span (not sent, as present says).
+func (in *input[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == 'n' {
+		return in.span.UnmarshalJSONFrom(dec)
+	}
+	in.start = dec.InputOffset() // after the member name: see span.in
+	in.v = new(T)
+	if err := jsonv2.UnmarshalDecode(dec, in.v, jsonv2.RejectUnknownMembers(false)); err != nil {
+		return err
+	}
+	in.end, in.set = dec.InputOffset(), true
+	return nil
+}
+
+// decodeBatch decodes a batch body in one pass, the input-form members
+// included. The one pass is stricter than what validateEvent needs (an
+// input it would refuse anyway, or never read, must decode too), so when
+// it fails for any reason the body is decoded again with the inputs kept
+// as spans, and validateEvent decodes them in its own order: errors stay
+// those of the decoder that read the inputs one by one
+// (TestDecodeBatchAgrees and FuzzDecodeBatch hold it to that decoder).
+func decodeBatch(body []byte) (wireBatch[fastEvent], error) {
+	var fast wireBatch[fastEvent]
+	if strictjson.Decode(body, &fast) == nil {
+		return fast, nil
+	}
+	var w wireBatch[rawEvent]
+	if err := strictjson.Decode(body, &w); err != nil {
+		return fast, prefixField(err)
+	}
+	fast = wireBatch[fastEvent]{Profile: w.Profile, Kx: w.Kx, Consent: w.Consent}
+	if w.Events != nil {
+		fast.Events = make([]fastEvent, len(w.Events))
+	}
+	for i, r := range w.Events {
+		fast.Events[i] = fastEvent{
+			Metric: r.Metric, Properties: r.Properties, Time: r.Time, UniqueID: r.UniqueID, Value: r.Value,
+			Product: input[shop.Product]{span: r.Product}, Cart: input[shop.Cart]{span: r.Cart}, Added: input[shop.LineItem]{span: r.Added},
+			Backfill: r.Backfill, ValueCurrency: r.ValueCurrency,
+		}
+	}
+	return fast, nil
+}
+
+// eventOf is validateEvent's view of f, an event of body.
+func eventOf(f *fastEvent, body []byte) event {
+	return event{
+		Metric: f.Metric, UniqueID: f.UniqueID,
+		Properties: f.Properties.in(body), Time: f.Time.in(body), Value: f.Value.in(body),
+		Product: f.Product.in(body), Cart: f.Cart.in(body), Added: f.Added.in(body),
+		Backfill: f.Backfill.in(body), ValueCurrency: f.ValueCurrency.in(body),
+		product: f.Product.v, cart: f.Cart.v, added: f.Added.v,
+	}
 }
 
 // wireProfile is what a browser may say about its shopper: identifiers and
@@ -258,9 +373,9 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 // DecodeBatch decodes and validates a POST {prefix}e body received at now.
 // Errors are *snippetd.Error values naming the field at fault.
 func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
-	var w wireBatch
-	if err := strictjson.Decode(body, &w); err != nil {
-		return Batch{}, prefixField(err)
+	w, err := decodeBatch(body)
+	if err != nil {
+		return Batch{}, err
 	}
 	var b Batch
 	if w.Events == nil {
@@ -289,9 +404,9 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	if len(w.Events) > 1 {
 		seen = map[string]int{}
 	}
-	for i, we := range w.Events {
+	for i := range w.Events {
 		field := v.eventField(i)
-		e, derived, err := v.validateEvent(we, field, now)
+		e, derived, err := v.validateEvent(eventOf(&w.Events[i], body), field, now)
 		if err != nil {
 			return b, err
 		}
@@ -350,7 +465,7 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 
 // validateEvent checks one event; derived reports that its unique id was
 // built by the server (input-form Started Checkout) rather than sent.
-func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e Event, derived bool, err error) {
+func (v *Validator) validateEvent(w event, field string, now time.Time) (e Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
 		return e, false, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
@@ -432,7 +547,7 @@ func present(raw json.RawMessage) bool {
 // sent, so that one checkout is one event however often it is sent),
 // neither left inside the properties — the same split the helper made
 // when it built properties itself. Errors name the input field ("events[0].cart.items[1].quantity").
-func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time) (derived bool, err error) {
+func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
 		return false, snippetd.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
@@ -451,38 +566,36 @@ func (v *Validator) buildEvent(e *Event, w wireEvent, field string, at time.Time
 	var pushes []snippets.Push
 	switch e.Metric {
 	case "Viewed Product":
-		var p shop.Product
 		if err := wrongInput("product", "product"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Product, &p, field, "product"); err != nil {
-			return false, err
+		p, derr := decodeInput(w.product, w.Product, field, "product")
+		if derr != nil {
+			return false, derr
 		}
-		pushes, err = snippets.ViewedProductPushes(p)
+		pushes, err = snippets.ViewedProductPushes(*p)
 	case "Added to Cart":
-		var (
-			c     shop.Cart
-			added shop.LineItem
-		)
 		if err := wrongInput("cart and added", "cart", "added"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Cart, &c, field, "cart"); err != nil {
-			return false, err
+		c, derr := decodeInput(w.cart, w.Cart, field, "cart")
+		if derr != nil {
+			return false, derr
 		}
-		if err := decodeInput(w.Added, &added, field, "added"); err != nil {
-			return false, err
+		added, derr := decodeInput(w.added, w.Added, field, "added")
+		if derr != nil {
+			return false, derr
 		}
-		pushes, err = snippets.AddedToCartPushes(c, added)
+		pushes, err = snippets.AddedToCartPushes(*c, *added)
 	case "Started Checkout":
-		var c shop.Cart
 		if err := wrongInput("cart", "cart"); err != nil {
 			return false, err
 		}
-		if err := decodeInput(w.Cart, &c, field, "cart"); err != nil {
-			return false, err
+		c, derr := decodeInput(w.cart, w.Cart, field, "cart")
+		if derr != nil {
+			return false, derr
 		}
-		pushes, err = snippets.StartedCheckoutPushes(c, at)
+		pushes, err = snippets.StartedCheckoutPushes(*c, at)
 	default:
 		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
 	}
@@ -679,21 +792,26 @@ func (s *pushScanner) value() bool {
 	return s.i > start
 }
 
-// decodeInput decodes input-form member name of event field, naming the
-// fields below it in errors.
+// decodeInput returns input-form member name of event field: decoded,
+// when decodeBatch's one pass decoded it, else decoded from raw, naming
+// the fields below it in errors.
 // Types and values are checked as strictly as the render API checks them,
 // but members the inputs do not define are ignored, as the helper's
 // plain build ignores them when it builds payloads in the browser: a page
 // handing the helper its platform's product object (with variants,
 // options, ...) must not lose its events in proxy mode only.
-func decodeInput(raw json.RawMessage, v any, event, name string) error {
+func decodeInput[T any](decoded *T, raw json.RawMessage, event, name string) (*T, error) {
+	if decoded != nil {
+		return decoded, nil
+	}
 	if !present(raw) {
-		return snippetd.FieldErrorf(event+"."+name, "is required")
+		return nil, snippetd.FieldErrorf(event+"."+name, "is required")
 	}
+	v := new(T)
 	if err := strictjson.DecodeWith(raw, v); err != nil {
-		return snippetd.PrefixField(event+"."+name, err)
+		return nil, snippetd.PrefixField(event+"."+name, err)
 	}
-	return nil
+	return v, nil
 }
 
 // eventUniqueID turns a builder's $event_id into a unique_id the proxy

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/db"
 	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
@@ -632,4 +633,66 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// TestEventsInputFormOverHTTP posts input-form events (what the helper's
+// proxy build sends) through the handler: those the batch decoder reads
+// in one pass, and those it must read again member by member to name the
+// error the way the reference decoder (reference_test.go) does. What is
+// enqueued, or the error answered, is the reference's.
+func TestEventsInputFormOverHTTP(t *testing.T) {
+	product := `{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5,"variants":[{"id":7}]}`
+	cart := `{"id":"c1","items":[{"product":` + product + `,"quantity":2}]}`
+	tests := []struct {
+		name, events string
+		status       int
+	}{
+		{"viewed product", `{"metric":"Viewed Product","unique_id":"vp-1","product":` + product + `}`, 202},
+		{"added to cart", `{"metric":"Added to Cart","cart":` + cart + `,"added":{"product":` + product + `,"quantity":1}}`, 202},
+		{"started checkout", `{"metric":"Started Checkout","cart":` + cart + `,"time":"2026-11-27T11:59:30Z"}`, 202},
+		{"null members", `{"metric":"Viewed Product","product":` + product + `,"cart":null,"properties":null}`, 202},
+		{"two events", `{"metric":"Viewed Product","product":` + product + `},{"metric":"Started Checkout","cart":` + cart + `}`, 202},
+		{"bad price", `{"metric":"Viewed Product","product":{"id":"p1","name":"Mug","price":"12.5"}}`, 400},
+		{"bad price, forbidden metric first", `{"metric":"Placed Order","product":{"id":"p1","name":"Mug","price":"12.5"}}`, 422},
+		{"bad input of a later event", `{"metric":"Viewed Product","product":` + product + `},{"metric":"Added to Cart","cart":` + cart + `,"added":{"quantity":"1"}}`, 400},
+		{"input the metric does not take", `{"metric":"Viewed Product","product":` + product + `,"added":{"quantity":"x"}}`, 422},
+		{"missing input", `{"metric":"Added to Cart","cart":` + cart + `}`, 422},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+			h.p.now = func() time.Time { return now }
+			body := `{"events":[` + tt.events + `]}`
+			want, wantErr := h.p.validator.refDecodeBatch([]byte(body), now)
+			w := h.do(req{path: "/s/e", body: body, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+			got := h.out.take()
+			if wantErr != nil {
+				var b httpapi.ErrorBody
+				if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+					t.Fatal(err)
+				}
+				if b.Error.Field != snippetd.ErrorField(wantErr) || b.Error.Message != snippetd.ErrorMessage(wantErr) {
+					t.Errorf("error %s %q, reference %s %q", b.Error.Field, b.Error.Message, snippetd.ErrorField(wantErr), snippetd.ErrorMessage(wantErr))
+				}
+				if len(got) != 0 {
+					t.Errorf("%d events enqueued", len(got))
+				}
+				return
+			}
+			if len(got) != len(want.Events) {
+				t.Fatalf("%d events enqueued, reference %d", len(got), len(want.Events))
+			}
+			for i, e := range want.Events {
+				g := got[i]
+				if g.Metric != e.Metric || string(g.Properties) != string(e.Properties) || g.Value != e.Value || !g.Time.Equal(e.Time) ||
+					(e.UniqueID != "" && g.UniqueID != e.UniqueID) {
+					t.Errorf("event %d: %s %s %v %v %q, reference %s %s %v %v %q", i, g.Metric, g.Properties, g.Value, g.Time, g.UniqueID, e.Metric, e.Properties, e.Value, e.Time, e.UniqueID)
+				}
+			}
+		})
+	}
 }
