@@ -313,6 +313,12 @@ func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // navigator.sendBeacon sends for a string, and what avoids a CORS
 // preflight).
 func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	switch r.Header.Get("Content-Type") {
+	case "text/plain;charset=UTF-8", "text/plain", "application/json":
+		// What sendBeacon, fetch and load tools send: ReadBody's check
+		// (mime.ParseMediaType, which allocates a map) would pass them.
+		return httpapi.ReadBody(w, r, p.opts.MaxBodyBytes)
+	}
 	return httpapi.ReadBody(w, r, p.opts.MaxBodyBytes, "application/json", "text/plain")
 }
 

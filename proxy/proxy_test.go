@@ -696,3 +696,34 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsContentTypes holds the Content-Types a batch may come with to
+// ReadBody's check (mime.ParseMediaType), the ones readBody passes
+// without it included.
+func TestEventsContentTypes(t *testing.T) {
+	tests := []struct {
+		ctype  string
+		status int
+	}{
+		{"text/plain;charset=UTF-8", 202},
+		{"text/plain", 202},
+		{"application/json", 202},
+		{"text/plain; charset=utf-8", 202},
+		{"Text/Plain", 202},
+		{"application/json; charset=utf-8", 202},
+		{"text/plain;charset=UTF-8;charset=latin1", 415}, // a parameter given twice: ParseMediaType refuses it
+		{"text/plain;", 202},
+		{"text/html", 415},
+		{"application/x-www-form-urlencoded", 415},
+		{"text/plain ;charset", 415},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ctype, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			w := h.do(req{path: "/s/e", body: viewed, ctype: tt.ctype, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+			if w.Code != tt.status {
+				t.Errorf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+}
