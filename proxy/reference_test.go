@@ -407,6 +407,15 @@ func TestDecodeBatchAgrees(t *testing.T) {
 		`{"metric":"Viewed Product","properties":{"a":1},"properties":{"a":2}}`,
 		`{"metric":"Viewed Product","prodcut":{}}`,
 		`{"metric":"Viewed Product","product":` + product + `,"unique_id":"x"}`,
+		// Nulls, escapes, repeats and case in member names.
+		`{"metric":null,"product":` + product + `}`,
+		`{"metric":"Viewed Product","unique_id":null,"product":` + product + `}`,
+		`{"metric":"Viewed Product","unique_id":7,"product":` + product + `}`,
+		`{"metric":"Viewed Product","unique_\u0069d":"x","product":` + product + `}`,
+		`{"metric":"Viewed \u0050roduct","product":` + product + `}`,
+		`{"metric":"Viewed Product","metric":"Viewed Product","product":` + product + `}`,
+		`{"metric":"Viewed Product","Metric":"Viewed Product","product":` + product + `}`,
+		`{"metric":"Viewed Product","properties":{"a":1},"time":1796212740000,"value":2,"backfill":null,"value_currency":null,"cart":null,"added":null,"unique_id":"x"}`,
 	}
 	bodies := []string{`{}`, `{"events":null}`, `{"events":[]}`, `{"events":{}}`, `[]`, ``, `{"events":[null]}`, `{"events":[1]}`, `{"events":[{}]}`,
 		`{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"a"}}`, `{"events":[{"metric":"Viewed Product"}]} x`,
@@ -428,6 +437,37 @@ func TestDecodeBatchAgrees(t *testing.T) {
 	for _, body := range bodies {
 		if d := agreeWithReference(v, []byte(body), testNow); d != "" {
 			t.Errorf("%s\n%s", body, d)
+		}
+	}
+}
+
+// TestDecodeBatchOnePass checks that the bodies the helper sends take
+// decodeBatch's one pass, every member of wireEvent included, and that
+// what it leaves to the general decoder (an input that does not decode,
+// an unknown member) does not.
+func TestDecodeBatchOnePass(t *testing.T) {
+	product := `{"id":"p1","name":"Mug","price":12.5,"variants":[]}`
+	cart := `{"id":"c1","items":[{"product":` + product + `,"quantity":2}]}`
+	for _, tt := range []struct {
+		body string
+		fast bool
+	}{
+		{`{"events":[{"metric":"Viewed Product","unique_id":"b1-1","product":` + product + `}],"profile":{}}`, true},
+		{`{"events":[{"metric":"Added to Cart","cart":` + cart + `,"added":{"product":` + product + `,"quantity":1}}],"kx":"k.A","consent":true}`, true},
+		{`{"events":[{"metric":"m","properties":{},"time":1,"unique_id":"u","value":1,"product":null,"cart":null,"added":null,"backfill":1,"value_currency":"x"}]}`, true},
+		{`{"events":[{ "metric" : "Viewed Product" , "product" : ` + product + ` }]}`, true},
+		{`{"events":[null]}`, true},
+		{`{"events":[{"metric":null}]}`, true},
+		{`{"events":[{"m\u0065tric":"x"}]}`, true},
+		{`{"events":[{"metric":"Viewed Product","product":{"price":"1"}}]}`, false},
+		{`{"events":[{"metric":"x","other":1}]}`, false},
+	} {
+		var fast wireBatch[fastEvent]
+		if got := strictjson.Decode([]byte(tt.body), &fast) == nil; got != tt.fast {
+			t.Errorf("%s: one pass %v, want %v", tt.body, got, tt.fast)
+		}
+		if d := agreeWithReference(NewValidator(nil, Limits{}), []byte(tt.body), testNow); d != "" {
+			t.Errorf("%s: %s", tt.body, d)
 		}
 	}
 }
