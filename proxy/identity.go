@@ -124,9 +124,13 @@ func kxFromURL(raw string) string {
 	return kx
 }
 
-// newBrowserID returns a fresh random browser id.
+// browserIDBytes is the random length of a browser id (128 bits).
+const browserIDBytes = 16
+
+// newBrowserID returns a fresh random browser id. (Proxy.browser writes
+// one straight into its Set-Cookie value.)
 func newBrowserID() string {
-	var b [16]byte
+	var b [browserIDBytes]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -16,7 +16,9 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
@@ -219,22 +221,33 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // admit runs the checks every browser POST passes before its body is read:
 // the origin allow-list (with CORS headers for allowed origins) and the
-// per-client rate limit. It returns the client IP.
-func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (netip.Addr, error) {
+// per-client rate limit. It returns the client IP and its rate limiter
+// key (see ipText).
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (ip netip.Addr, key string, err error) {
 	origin := p.requestOrigin(r)
 	if origin == "" {
-		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
+		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
 	if p.origins[origin] == nil {
-		return netip.Addr{}, snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
+		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
 	}
 	p.cors(w, origin)
-	ip := ClientIP(r, p.opts.TrustedProxies)
-	if ok, wait := p.limiter.Allow(limiterKey(ip), p.now()); !ok {
+	ip = ClientIP(r, p.opts.TrustedProxies)
+	key = limiterKey(ip)
+	if ok, wait := p.limiter.Allow(key, p.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-		return ip, snippetd.Errorf(snippetd.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
+		return ip, key, snippetd.Errorf(snippetd.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
 	}
-	return ip, nil
+	return ip, key, nil
+}
+
+// ipText is ip.String(), without formatting an IPv4 address again: its
+// rate limiter key (limiterKey) is that text.
+func ipText(ip netip.Addr, key string) string {
+	if ip.Is4() {
+		return key
+	}
+	return ip.String()
 }
 
 // Header values every answer to a browser shares. The slices are assigned,
@@ -338,15 +351,21 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stor
 		}
 		return c.Value, idn, false, nil
 	}
-	id = newBrowserID()
-	// What http.SetCookie(w, p.browserCookie(id, secure)) writes: a new
-	// id is base64url, which a cookie value holds as it is.
+	// What http.SetCookie(w, p.browserCookie(id, secure)) writes for a
+	// new id, which is base64url: a cookie value holds it as it is. The id
+	// is a substring of the header value (one allocation for both).
 	tail := p.cookieTail[0]
 	if isHTTPS(r, p.opts.TrustedProxies) {
 		tail = p.cookieTail[1]
 	}
+	var raw [browserIDBytes]byte
+	rand.Read(raw[:])
+	var enc [32]byte
+	const name = BrowserCookie + "="
+	c := name + string(base64.RawURLEncoding.AppendEncode(enc[:0], raw[:])) + tail
+	id = c[len(name) : len(c)-len(tail)]
 	h := w.Header()
-	h["Set-Cookie"] = append(h["Set-Cookie"], BrowserCookie+"="+id+tail)
+	h["Set-Cookie"] = append(h["Set-Cookie"], c)
 	return id, Identity{}, true, nil
 }
 
@@ -376,7 +395,7 @@ func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
 // answers 202 with {"accepted","dropped"} once the accepted events are in
 // the outbox.
 func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
-	ip, err := p.admit(w, r)
+	ip, ipKey, err := p.admit(w, r)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -432,7 +451,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		profile.AnonymousID = bid
 	}
 	if ip.IsValid() {
-		profile.Location = &klaviyo.Location{IP: ip.String()}
+		profile.Location = &klaviyo.Location{IP: ipText(ip, ipKey)}
 	}
 	// No klaviyo.Event.ValidateAt here: the validator's limits sit inside
 	// Klaviyo's, and FuzzDecodeBatch checks that every event it accepts
@@ -474,7 +493,7 @@ const IdentifyMetric = "Active on Site"
 // external id and names. It stores them for the browser, so later events
 // carry them, and enqueues a profile update; 202 once both are stored.
 func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
-	ip, err := p.admit(w, r)
+	ip, ipKey, err := p.admit(w, r)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -523,7 +542,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	// identity, however often it is sent.
 	profile := claimProfile(next.Claim)
 	if ip.IsValid() {
-		profile.Location = &klaviyo.Location{IP: ip.String()}
+		profile.Location = &klaviyo.Location{IP: ipText(ip, ipKey)}
 	}
 	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
 	ev := klaviyo.Event{
@@ -548,7 +567,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 // browser cookie expired (a page's script cannot delete it; the helper's
 // consent(false) only removes __kla_id). 204 either way.
 func (p *Proxy) handleForget(w http.ResponseWriter, r *http.Request) {
-	if _, err := p.admit(w, r); err != nil {
+	if _, _, err := p.admit(w, r); err != nil {
 		p.fail(w, r, err)
 		return
 	}

@@ -624,6 +624,15 @@ func TestBrowserCookieHeader(t *testing.T) {
 			if d := cmp.Diff(want.Header().Values("Set-Cookie"), got); d != "" || !validBrowserID(c.Value) {
 				t.Errorf("Set-Cookie (-want +got):\n%s", d)
 			}
+			// The id the request's events carry is the cookie's.
+			h.p.opts.KeepAnonymous = true
+			if w := h.do(req{path: path, body: viewed, remote: tt.remote}); w.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			} else if c, err := http.ParseSetCookie(w.Header().Get("Set-Cookie")); err != nil {
+				t.Fatal(err)
+			} else if ev := h.out.take(); len(ev) != 2 || ev[1].Profile.AnonymousID != c.Value {
+				t.Errorf("anonymous id %q, cookie %q", ev[len(ev)-1].Profile.AnonymousID, c.Value)
+			}
 		})
 	}
 }
@@ -723,6 +732,24 @@ func TestEventsContentTypes(t *testing.T) {
 			w := h.do(req{path: "/s/e", body: viewed, ctype: tt.ctype, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
 			if w.Code != tt.status {
 				t.Errorf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+		})
+	}
+}
+
+// TestEventsClientAddress checks the location an event carries is the
+// client's address as netip writes it, IPv4, IPv6 and IPv4-mapped.
+func TestEventsClientAddress(t *testing.T) {
+	for _, remote := range []string{"203.0.113.7:5555", "[2001:db8::7]:5555", "[::ffff:203.0.113.9]:1", "[2001:db8:0:0:1::]:80"} {
+		t.Run(remote, func(t *testing.T) {
+			h := newHarness(t, Options{})
+			w := h.do(req{path: "/s/e", body: viewed, remote: remote, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
+			if w.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			want := netip.MustParseAddrPort(remote).Addr().Unmap().String()
+			if ev := h.out.take(); len(ev) != 1 || ev[0].Profile.Location == nil || ev[0].Profile.Location.IP != want {
+				t.Errorf("events %+v, want location %s", ev, want)
 			}
 		})
 	}
