@@ -106,8 +106,10 @@ func (l Limits) withDefaults() Limits {
 // it. Unknown fields are rejected. E is how its events are decoded: see
 // decodeBatch.
 type wireBatch[E any] struct {
-	Events  []E          `json:"events"`
-	Profile *wireProfile `json:"profile"`
+	Events []E `json:"events"`
+	// Profile is a value, not a pointer: an absent, null or empty profile
+	// all validate to the empty claim, and a pointer cost an allocation.
+	Profile wireProfile `json:"profile"`
 	// Kx is the _kx parameter of the landing page, which the helper keeps
 	// for the session (the Referer carries it only on that first page).
 	Kx string `json:"kx"`
@@ -387,13 +389,11 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	if len(w.Events) > v.limits.MaxEvents {
 		return b, snippetd.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
 	}
-	if w.Profile != nil {
-		c, err := validateProfile(*w.Profile, "profile")
-		if err != nil {
-			return b, err
-		}
-		b.Profile = c
+	c, err := validateProfile(w.Profile, "profile")
+	if err != nil {
+		return b, err
 	}
+	b.Profile = c
 	kx, err := validateKx(w.Kx, "kx")
 	if err != nil {
 		return b, err

@@ -432,6 +432,10 @@ func TestDecodeBatchAgrees(t *testing.T) {
 			`{"events":[`+e+`,`+e+`,`+e+`,`+e+`]}`,
 			`{"profile":{"email":"x"},"events":[`+e+`]}`,
 			`{"events":[`+e+`],"kx":"a b"}`,
+			`{"events":[`+e+`],"profile":null}`,
+			`{"events":[`+e+`],"profile":{}}`,
+			`{"events":[`+e+`],"profile":"x"}`,
+			`{"events":[`+e+`],"profile":{"email":"a@b"}}`,
 		)
 	}
 	for _, body := range bodies {
