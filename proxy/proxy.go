@@ -340,7 +340,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error)
 // reports that the id was issued now: the client has not yet shown that it
 // keeps the cookie.
 func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stored Identity, isNew bool, err error) {
-	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
+	if c, err := cookie(r, BrowserCookie); err == nil && validBrowserID(c.Value) {
 		idn, _, err := p.store.Get(r.Context(), c.Value)
 		if err != nil {
 			// The database is unreachable: ask the client to retry rather
@@ -385,10 +385,22 @@ func (p *Proxy) browserCookie(id string, secure bool) *http.Cookie {
 // klaCookie returns the exchange id and legacy email of the request's
 // __kla_id cookie.
 func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
-	if c, err := r.Cookie(KlaviyoCookie); err == nil {
+	if c, err := cookie(r, KlaviyoCookie); err == nil {
 		return p.klaIDs.parse(c.Value)
 	}
 	return "", ""
+}
+
+// cookie is r.Cookie(name), without parsing the Cookie header when no
+// line of it holds name (r.Cookie allocates even to find nothing): a
+// browser's first request has no sd_bid.
+func cookie(r *http.Request, name string) (*http.Cookie, error) {
+	for _, line := range r.Header["Cookie"] {
+		if strings.Contains(line, name) {
+			return r.Cookie(name)
+		}
+	}
+	return nil, http.ErrNoCookie
 }
 
 // handleEvents serves POST {prefix}e: a batch of browser events. It

@@ -754,3 +754,52 @@ func TestEventsClientAddress(t *testing.T) {
 		})
 	}
 }
+
+// TestCookieLines holds the proxy's reading of sd_bid and __kla_id to
+// r.Cookie's, over Cookie headers that hold the names in other places,
+// quoted values and several lines.
+func TestCookieLines(t *testing.T) {
+	id := newBrowserID()
+	kla := kxCookie("Ab9x.ABC123").Value
+	for _, lines := range [][]string{
+		nil,
+		{"a=1"},
+		{"x_sd_bid=" + id},
+		{"a=sd_bid"},
+		{"sd_bid=" + id},
+		{`sd_bid="` + id + `"`},
+		{"a=1", "sd_bid=" + id + "; __kla_id=" + kla},
+		{"__kla_id=" + kla},
+		{"x__kla_id=" + kla},
+		{" __kla_id = " + kla + " ;sd_bid=" + id},
+		{"sd_bid=" + id + "x"},
+	} {
+		t.Run(strings.Join(lines, "|"), func(t *testing.T) {
+			h := newHarness(t, Options{KeepAnonymous: true})
+			r := httptest.NewRequest("POST", "http://snippetd.internal/s/e", strings.NewReader(viewed))
+			r.RemoteAddr = "203.0.113.7:5555"
+			r.Header.Set("Content-Type", "text/plain")
+			r.Header.Set("Origin", shopOrigin)
+			for _, l := range lines {
+				r.Header.Add("Cookie", l)
+			}
+			c, err := r.Cookie(BrowserCookie)
+			wantNew := err != nil || !validBrowserID(c.Value)
+			wantKx := ""
+			if c, err := r.Cookie(KlaviyoCookie); err == nil {
+				wantKx, _ = parseKlaID(c.Value)
+			}
+			w := httptest.NewRecorder()
+			h.h.ServeHTTP(w, r)
+			if w.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			if gotNew := w.Header().Get("Set-Cookie") != ""; gotNew != wantNew {
+				t.Errorf("new browser %v, r.Cookie says %v", gotNew, wantNew)
+			}
+			if ev := h.out.take(); len(ev) != 1 || ev[0].Profile.Kx != wantKx {
+				t.Errorf("events %+v, want kx %q", ev, wantKx)
+			}
+		})
+	}
+}
