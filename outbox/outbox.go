@@ -16,7 +16,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,7 +248,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 		case !e.Time.IsZero() && (e.Time.Year() < 1990 || e.Time.After(at.AddDate(1, 0, 0))):
 			return snippetd.FieldErrorf(field("time"), "must be between 1990 and one year from now")
 		}
-		payload, err := json.Marshal(e)
+		payload, err := e.AppendJSON(nil)
 		if err != nil {
 			return snippetd.FieldErrorf(fmt.Sprintf("events[%d]", i), "cannot encode event: %v", err)
 		}
