@@ -22,7 +22,7 @@ func checkAppendJSON(t *testing.T, e klaviyo.Event) {
 	want, wantErr := json.Marshal(e)
 	prefix := []byte("prefix")
 	got, err := e.AppendJSON(prefix[:len(prefix):len(prefix)])
-	if string(got[:len(prefix)]) != "prefix" {
+	if len(got) < len(prefix) || string(got[:len(prefix)]) != "prefix" {
 		t.Fatalf("AppendJSON lost dst: %q", got)
 	}
 	got = got[len(prefix):]
@@ -160,9 +160,9 @@ func TestAppendJSONAllocatesOnce(t *testing.T) {
 	}
 }
 
-// allBytes is every byte value, then every two-byte sequence starting
-// with a UTF-8 lead byte, so that each escaping and replacement path is
-// taken.
+// allBytes is every byte value, then each byte from 0xc0 up followed by
+// each byte around the continuation range (0x70-0xc7), so that every
+// escaping and replacement path is taken.
 func allBytes() string {
 	var b []byte
 	for c := range 256 {
