@@ -2,6 +2,7 @@ package klaviyo
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
 	"unicode/utf8"
 
@@ -82,11 +83,11 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(t, '"')
 	}
 	if !e.Value.IsZero() {
-		dst = append(dst, `,"value":`...)
-		n := len(dst)
-		if dst = e.Value.AppendText(dst); !json.Valid(dst[n:]) {
-			return appendMarshal(dst[:n0], e) // an amount beyond int64 cents
+		if e.Value.Cents() == math.MinInt64 { // AppendText cannot negate it: no JSON form
+			return appendMarshal(dst[:n0], e)
 		}
+		dst = append(dst, `,"value":`...)
+		dst = e.Value.AppendText(dst)
 	}
 	comma = true
 	field("value_currency", e.ValueCurrency)
