@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -619,5 +620,40 @@ func TestDeliverBulkKeepsProfileOrderThroughRetries(t *testing.T) {
 				t.Errorf("%d bulk requests, %d retryable: the test did not exercise what it should", bulk, failed)
 			}
 		})
+	}
+}
+
+// On one processor, producers that are runnable when the first of them
+// hands its events over share its commit: the commit loop yields to them
+// before committing instead of committing at once and leaving them the
+// next transactions.
+func TestGroupCommitYieldsToRunnableProducers(t *testing.T) {
+	d := dbtest.Open(t)["sqlite"]
+	o := openOutbox(t, d, testOptions())
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const rounds, producers = 20, 4
+	before := o.commits.Load()
+	for r := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, producers)
+		for p := range producers {
+			wg.Go(func() {
+				errs <- o.Enqueue(context.Background(), []klaviyo.Event{ev(fmt.Sprint(p), r)}, "test")
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commits := o.commits.Load() - before
+	t.Logf("%d rounds of %d runnable producers: %d commits", rounds, producers, commits)
+	// A round's producers are all runnable before the first enqueues; a
+	// stray preemption may split one round, not most of them.
+	if commits > rounds+rounds/5 {
+		t.Errorf("%d commits for %d rounds of %d producers: runnable producers did not share the commit", commits, rounds, producers)
 	}
 }
