@@ -43,6 +43,14 @@ type Options struct {
 	// MaxBackoff caps the wait after consecutive retryable failures without
 	// a Retry-After (default 1m).
 	MaxBackoff time.Duration
+	// RoundInterval is the least time between the starts of two delivery
+	// rounds while events keep arriving (default 100ms). An idle loop
+	// starts a round as soon as an event is stored; a steady stream is read
+	// in batches, not a round per commit, so it goes out in bulk requests
+	// once a batch passes BulkThreshold, and each round's bookkeeping (one
+	// transaction on the database's single writer) is shared by its whole
+	// batch. A round that read a full window starts the next at once.
+	RoundInterval time.Duration
 	// BulkThreshold is the pending backlog above which the loop switches
 	// from single events to bulk requests (default 100 events, about two
 	// seconds of the single endpoint's steady 3,500/min).
@@ -93,6 +101,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	def(&o.Retention, 7*24*time.Hour)
 	def(&o.PollInterval, 500*time.Millisecond)
 	def(&o.MaxBackoff, time.Minute)
+	def(&o.RoundInterval, 100*time.Millisecond)
 	def(&o.LeaderPoll, time.Second)
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
@@ -138,6 +147,7 @@ type Outbox struct {
 	retries   atomic.Int64
 	requests  atomic.Int64
 	commits   atomic.Int64 // group-commit transactions, for tests and metrics
+	rounds    atomic.Int64 // delivery rounds that read events, for tests
 
 	// stmts caches the prepared multi-row INSERT per row count (see
 	// insertStmt); only the commit loop uses it, Close closes it.
