@@ -133,6 +133,7 @@ type Outbox struct {
 	log  *slog.Logger
 
 	reqs      chan *enqueueReq
+	handing   sync.RWMutex // read-held while Enqueue hands a request over (see hand)
 	closing   chan struct{}
 	closeOnce sync.Once
 	committed chan struct{} // closed when every committer has exited
@@ -275,13 +276,11 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, payload: payload, createdAt: now}
 	}
 	r := &enqueueReq{rows: rows, done: make(chan error, 1)}
-	select {
-	case <-o.closing:
-		return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
-	case <-ctx.Done():
-		return ctx.Err()
-	case o.reqs <- r:
+	if err := o.hand(ctx, r); err != nil {
+		return err
 	}
+	// Handed over, r is answered (see hand); the committer wakes the
+	// delivery loop.
 	var err error
 	select {
 	case err = <-r.done:
@@ -289,22 +288,38 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 		// The request may still commit; it was not acknowledged, and a
 		// retry by the caller is deduplicated only if it carries ids.
 		return ctx.Err()
-	case <-o.committed:
-		select {
-		case err = <-r.done:
-		default:
-			return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
-		}
 	}
 	if err != nil {
 		o.log.Error("outbox: storing events failed", "source", source, "events", len(rows), "err", err)
 		return snippetd.Errorf(snippetd.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
 	}
+	return nil
+}
+
+// hand passes r to a committer. Once it returns nil, r will be answered:
+// a committer that sees Close waits for the hands in progress (handing)
+// before its last look at the queue, and no hand starts after Close.
+func (o *Outbox) hand(ctx context.Context, r *enqueueReq) error {
+	o.handing.RLock()
+	defer o.handing.RUnlock()
 	select {
-	case o.wake <- struct{}{}:
+	case <-o.closing:
+		return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
 	default:
 	}
-	return nil
+	select {
+	case o.reqs <- r: // the queue has room: no need to watch anything else
+		return nil
+	default:
+	}
+	select {
+	case <-o.closing:
+		return snippetd.Errorf(snippetd.EUNAVAILABLE, "shutting down; events not stored")
+	case <-ctx.Done():
+		return ctx.Err()
+	case o.reqs <- r:
+		return nil
+	}
 }
 
 // gatherYields caps how many times a commit loop yields the processor to
@@ -327,7 +342,10 @@ func (o *Outbox) commitLoop() {
 		select {
 		case first = <-o.reqs:
 		case <-o.closing:
-			// Commit what was handed over before Close, then stop.
+			// Commit what was handed over before Close, then stop. No hand
+			// is in progress once handing is ours, and none starts after.
+			o.handing.Lock()
+			o.handing.Unlock()
 			for {
 				select {
 				case r := <-o.reqs:
@@ -375,19 +393,33 @@ func (o *Outbox) commitBatch(batch []*enqueueReq) {
 		rows = append(rows, r.rows...)
 	}
 	err := o.insert(context.Background(), rows)
-	if err == nil {
-		o.commits.Add(1)
-	}
 	if err != nil && len(batch) > 1 {
 		// Do not let one request's failure fail its neighbours: retry
 		// each on its own.
 		for _, r := range batch {
-			r.done <- o.insert(context.Background(), r.rows)
+			err := o.insert(context.Background(), r.rows)
+			if err == nil {
+				o.commits.Add(1)
+				o.nudge()
+			}
+			r.done <- err
 		}
 		return
 	}
+	if err == nil {
+		o.commits.Add(1)
+		o.nudge()
+	}
 	for _, r := range batch {
 		r.done <- err
+	}
+}
+
+// nudge wakes the delivery loop after a commit.
+func (o *Outbox) nudge() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
 	}
 }
 

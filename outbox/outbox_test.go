@@ -695,3 +695,67 @@ func TestDeliveryRoundsGatherASteadyStream(t *testing.T) {
 		t.Errorf("%d delivery rounds for a %s stream with RoundInterval %s: want at most %d", rounds, elapsed.Round(time.Millisecond), opts.RoundInterval, limit)
 	}
 }
+
+// Close while producers enqueue: every Enqueue returns, and each one that
+// returned nil has its event stored; after Close, Enqueue refuses.
+func TestCloseWhileEnqueueing(t *testing.T) {
+	for round := range 20 {
+		d := dbtest.SQLite(t)
+		o, err := Open(context.Background(), d, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const producers = 16
+		var wg sync.WaitGroup
+		var accepted sync.Map
+		start := make(chan struct{})
+		for p := range producers {
+			wg.Go(func() {
+				<-start
+				for i := 0; ; i++ {
+					e := ev(fmt.Sprint("p", p), i)
+					e.UniqueID = fmt.Sprintf("r%d-p%d-%d", round, p, i)
+					if err := o.Enqueue(context.Background(), []klaviyo.Event{e}, "test"); err != nil {
+						if snippetd.ErrorCode(err) != snippetd.EUNAVAILABLE {
+							t.Errorf("enqueue during Close: %v", err)
+						}
+						return
+					}
+					accepted.Store(e.UniqueID, true)
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("an Enqueue is still waiting after Close")
+		}
+		if err := o.Enqueue(context.Background(), []klaviyo.Event{ev("late", 0)}, "test"); err == nil {
+			t.Fatal("Enqueue after Close accepted events")
+		}
+		stored := map[string]bool{}
+		rs, err := d.Query(`SELECT unique_id FROM outbox_events`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			var id string
+			rs.Scan(&id)
+			stored[id] = true
+		}
+		rs.Close()
+		accepted.Range(func(k, _ any) bool {
+			if !stored[k.(string)] {
+				t.Errorf("round %d: %s acknowledged but not stored", round, k)
+			}
+			return true
+		})
+	}
+}
