@@ -42,6 +42,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		return fmt.Errorf("klaviyo.js cache: %w", err)
 	}
 	script.Warm()
+	m.closers = append(m.closers, func(context.Context) error { script.Close(); return nil })
 	anon := c.ProxyAnonymous == "keep"
 	p := proxy.New(proxy.Options{
 		Prefix:         c.ProxyPrefix,

@@ -24,7 +24,7 @@ import (
 // (one event from "orders") and a ring holding one rendered push.
 func inspectorServer(t *testing.T, sink *localsink.Sink, token string) (*httpapi.Server, *inspect.Inspector) {
 	t.Helper()
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	ob, err := outbox.Open(context.Background(), d, outbox.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

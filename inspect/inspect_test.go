@@ -74,7 +74,7 @@ func TestRingMatchesReportsToRenders(t *testing.T) {
 }
 
 func TestInspectorMergesOutboxAndRing(t *testing.T) {
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	ctx := context.Background()
 	ob, err := outbox.Open(ctx, d, outbox.Options{PollInterval: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

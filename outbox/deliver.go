@@ -112,7 +112,8 @@ func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
 // deliver is the delivery loop of the leader.
 func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 	var failures int
-	var lastPrune time.Time
+	var lastPrune, lastRound time.Time
+	var lastRows int
 	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
 	for ctx.Err() == nil {
 		if time.Since(lastPrune) > time.Hour {
@@ -125,7 +126,16 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 				}
 			}
 		}
+		// Caught up with the queue last round: let the events arriving
+		// now gather for the rest of RoundInterval (see Options).
+		if wait := o.opts.RoundInterval - time.Since(lastRound); lastRows > 0 && lastRows < window && wait > 0 {
+			if !sleep(ctx, wait) {
+				return
+			}
+		}
+		lastRound = time.Now()
 		rows, err := o.loadPending(ctx, window)
+		lastRows = len(rows)
 		if err != nil {
 			if ctx.Err() == nil {
 				o.fail("load pending: %v", err)
@@ -142,6 +152,7 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			}
 			continue
 		}
+		o.rounds.Add(1)
 		var retry *klaviyo.Outcome
 		if len(rows) > o.opts.BulkThreshold {
 			retry, err = o.bulkRound(ctx, s, rows)

@@ -44,7 +44,7 @@ func (m *recordingMetrics) ObserveRateLimitWait(d time.Duration) {
 }
 
 func TestDeliveryLoopFeedsMetrics(t *testing.T) {
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	m := &recordingMetrics{requests: map[string]int{}, events: map[string]int{}}
 	opts := testOptions()
 	opts.Metrics = m

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -202,7 +203,7 @@ func TestEnqueueStoresWithUniqueIDs(t *testing.T) {
 }
 
 func TestEnqueueRejectsInvalidEvents(t *testing.T) {
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	o := openOutbox(t, d, testOptions())
 	noID := ev("a", 1)
 	noID.Profile = klaviyo.Profile{FirstName: "Ann"}
@@ -456,7 +457,7 @@ func TestBulkRejectionIsolatesBadEvents(t *testing.T) {
 }
 
 func TestAuthFailurePausesInsteadOfDeadLettering(t *testing.T) {
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	o := openOutbox(t, d, testOptions())
 	s := &fakeSender{fn: func([]klaviyo.Event, bool) klaviyo.Outcome {
 		return klaviyo.Outcome{Kind: klaviyo.Permanent, Status: 401, Detail: `{"errors":[{"code":"not_authenticated"}]}`}
@@ -618,6 +619,143 @@ func TestDeliverBulkKeepsProfileOrderThroughRetries(t *testing.T) {
 			if bulk < 8 || failed == 0 {
 				t.Errorf("%d bulk requests, %d retryable: the test did not exercise what it should", bulk, failed)
 			}
+		})
+	}
+}
+
+// On one processor, producers that are runnable when the first of them
+// hands its events over share its commit: the commit loop yields to them
+// before committing instead of committing at once and leaving them the
+// next transactions.
+func TestGroupCommitYieldsToRunnableProducers(t *testing.T) {
+	d := dbtest.SQLite(t)
+	o := openOutbox(t, d, testOptions())
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const rounds, producers = 20, 4
+	before := o.commits.Load()
+	for r := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, producers)
+		for p := range producers {
+			wg.Go(func() {
+				errs <- o.Enqueue(context.Background(), []klaviyo.Event{ev(fmt.Sprint(p), r)}, "test")
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commits := o.commits.Load() - before
+	t.Logf("%d rounds of %d runnable producers: %d commits", rounds, producers, commits)
+	// A round's producers are all runnable before the first enqueues; a
+	// stray preemption may split one round, not most of them.
+	if commits > rounds+rounds/5 {
+		t.Errorf("%d commits for %d rounds of %d producers: runnable producers did not share the commit", commits, rounds, producers)
+	}
+}
+
+// A steady stream of events is delivered in rounds at least RoundInterval
+// apart, each carrying what arrived meanwhile, not a round per commit.
+func TestDeliveryRoundsGatherASteadyStream(t *testing.T) {
+	d := dbtest.SQLite(t)
+	opts := testOptions()
+	opts.RoundInterval = 200 * time.Millisecond
+	opts.PollInterval = time.Hour // only commits wake the loop
+	o := openOutbox(t, d, opts)
+	s := &fakeSender{}
+	defer run(t, o, s)()
+
+	if err := o.Enqueue(context.Background(), []klaviyo.Event{ev("idle", 0)}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first event", func() bool { return len(s.delivered()) == 1 })
+
+	// A stream: one commit every millisecond for a second.
+	r0 := o.rounds.Load()
+	const events = 1000
+	began := time.Now()
+	for i := range events {
+		if err := o.Enqueue(context.Background(), []klaviyo.Event{ev(fmt.Sprint("s", i%10), i)}, "test"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	waitFor(t, "the stream", func() bool { return len(s.delivered()) == 1+events })
+	elapsed := time.Since(began)
+	rounds := o.rounds.Load() - r0
+	// Rounds start at least RoundInterval apart while events keep coming,
+	// plus the round the first commit starts at once.
+	limit := int64(elapsed/opts.RoundInterval) + 2
+	t.Logf("%d commits over %s delivered in %d rounds (at most %d allowed)", events, elapsed.Round(time.Millisecond), rounds, limit)
+	if rounds > limit {
+		t.Errorf("%d delivery rounds for a %s stream with RoundInterval %s: want at most %d", rounds, elapsed.Round(time.Millisecond), opts.RoundInterval, limit)
+	}
+}
+
+// Close while producers enqueue: every Enqueue returns, and each one that
+// returned nil has its event stored; after Close, Enqueue refuses.
+func TestCloseWhileEnqueueing(t *testing.T) {
+	for round := range 20 {
+		d := dbtest.SQLite(t)
+		o, err := Open(context.Background(), d, testOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const producers = 16
+		var wg sync.WaitGroup
+		var accepted sync.Map
+		start := make(chan struct{})
+		for p := range producers {
+			wg.Go(func() {
+				<-start
+				for i := 0; ; i++ {
+					e := ev(fmt.Sprint("p", p), i)
+					e.UniqueID = fmt.Sprintf("r%d-p%d-%d", round, p, i)
+					if err := o.Enqueue(context.Background(), []klaviyo.Event{e}, "test"); err != nil {
+						if snippetd.ErrorCode(err) != snippetd.EUNAVAILABLE {
+							t.Errorf("enqueue during Close: %v", err)
+						}
+						return
+					}
+					accepted.Store(e.UniqueID, true)
+				}
+			})
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		if err := o.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("an Enqueue is still waiting after Close")
+		}
+		if err := o.Enqueue(context.Background(), []klaviyo.Event{ev("late", 0)}, "test"); err == nil {
+			t.Fatal("Enqueue after Close accepted events")
+		}
+		stored := map[string]bool{}
+		rs, err := d.Query(`SELECT unique_id FROM outbox_events`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+			var id string
+			rs.Scan(&id)
+			stored[id] = true
+		}
+		rs.Close()
+		accepted.Range(func(k, _ any) bool {
+			if !stored[k.(string)] {
+				t.Errorf("round %d: %s acknowledged but not stored", round, k)
+			}
+			return true
 		})
 	}
 }

@@ -99,6 +99,9 @@ type Script struct {
 	inflight    chan struct{} // closed when the running fetch ends
 	lastAttempt time.Time
 	lastErr     error
+	closed      bool
+	fetchCtx    context.Context    // fetches run under it (made by the first)
+	stop        context.CancelFunc // cancels fetchCtx (Close)
 }
 
 // retryAfterError is how long a failed refresh holds off the next one.
@@ -152,11 +155,10 @@ func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 		return e, nil
 	}
 	if s.inflight == nil {
-		if now.Sub(s.lastAttempt) < retryAfterError && s.lastErr != nil {
+		if now.Sub(s.lastAttempt) < retryAfterError && s.lastErr != nil || !s.startFetch() {
 			s.mu.Unlock()
 			return nil, snippetd.Errorf(snippetd.EUNAVAILABLE, "klaviyo.js is not available yet")
 		}
-		s.startFetch()
 	}
 	wait := s.inflight
 	s.mu.Unlock()
@@ -185,15 +187,39 @@ func (s *Script) Warm() {
 	}
 }
 
-// startFetch runs one fetch in the background; s.mu is held.
-func (s *Script) startFetch() {
+// Close cancels a running fetch and returns once it has ended; no fetch
+// starts after it (requests get the copy in memory, if any), so nothing
+// writes to Dir once Close has returned.
+func (s *Script) Close() {
+	s.mu.Lock()
+	s.closed = true
+	if s.stop != nil {
+		s.stop()
+	}
+	wait := s.inflight
+	s.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+}
+
+// startFetch runs one fetch in the background, unless s is closed; s.mu is
+// held. It reports whether it started one.
+func (s *Script) startFetch() bool {
+	if s.closed {
+		return false
+	}
+	if s.fetchCtx == nil {
+		s.fetchCtx, s.stop = context.WithCancel(context.Background())
+	}
 	done := make(chan struct{})
 	s.inflight = done
 	s.lastAttempt = s.now()
 	prev := s.entry
+	base := s.fetchCtx
 	go func() {
 		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(base, 30*time.Second)
 		defer cancel()
 		e, err := s.fetch(ctx, prev)
 		if err == nil {
@@ -202,7 +228,7 @@ func (s *Script) startFetch() {
 			if serr := s.save(e); serr != nil && s.Logger != nil {
 				s.Logger.Warn("klaviyo.js disk cache write failed", "err", serr)
 			}
-		} else if s.Logger != nil {
+		} else if s.Logger != nil && base.Err() == nil {
 			s.Logger.Warn("klaviyo.js refresh failed; serving the cached copy if any", "err", err)
 		}
 		s.mu.Lock()
@@ -213,6 +239,7 @@ func (s *Script) startFetch() {
 		}
 		s.mu.Unlock()
 	}()
+	return true
 }
 
 // fetch asks upstream for klaviyo.js, conditionally when prev exists.

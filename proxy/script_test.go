@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +229,55 @@ func TestScriptWarm(t *testing.T) {
 	s2.mu.Unlock()
 	if inflight != nil {
 		t.Error("Warm fetched although a copy was on disk")
+	}
+}
+
+// Close cancels the fetch in progress and waits for it, and no fetch
+// starts after it: nothing writes to the cache directory once Close has
+// returned (a test's TempDir removal raced the warm-up's write).
+func TestScriptCloseStopsFetches(t *testing.T) {
+	started := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // an upstream that never answers
+	}))
+	defer srv.Close()
+	url, err := ScriptURL(srv.URL+"/", "ABC123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := &Script{URL: url, Client: NewUpstreamClient(), Dir: dir, TTL: time.Minute}
+	s.Warm()
+	<-started
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second): // the fetch's own timeout is 30 s
+		t.Fatal("Close did not cancel the running fetch")
+	}
+	s.mu.Lock()
+	inflight := s.inflight
+	s.mu.Unlock()
+	if inflight != nil {
+		t.Error("a fetch is still marked running after Close")
+	}
+	s.Warm()
+	w := serveScript(t, s, nil, "/s/k.js")
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("k.js after Close with no copy: %d, want 503", w.Code)
+	}
+	s.mu.Lock()
+	inflight = s.inflight
+	s.mu.Unlock()
+	if inflight != nil {
+		t.Error("a fetch started after Close")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("cache directory written: %v", entries)
 	}
 }

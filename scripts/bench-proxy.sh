@@ -117,6 +117,8 @@ echo "best proxy / best nginx = $(awk -v a="$best_sd" -v b="$best_ngx" 'BEGIN{pr
 
 # Durability: every event wrk saw answered 202 must be in the outbox.
 sleep 1
-stored=$(SNIPPETD_DATA_DIR="$tmp/data" "$tmp/snippetd" outbox status -json | tr ',{}' '\n\n\n' | awk -F: '/"(pending|delivered|dead|in_flight|sending)"/ {s+=$2} END {print s+0}')
-echo "events acknowledged by wrk's count: $accepted; in the outbox: $stored"
+status=$(SNIPPETD_DATA_DIR="$tmp/data" "$tmp/snippetd" outbox status -json | tr ',{}' '\n\n\n')
+stored=$(awk -F: '/"(pending|delivered|dead|in_flight|sending)"/ {s+=$2} END {print s+0}' <<<"$status")
+delivered=$(awk -F: '/"delivered"/ {s+=$2} END {print s+0}' <<<"$status")
+echo "events acknowledged by wrk's count: $accepted; in the outbox: $stored (delivered meanwhile: $delivered)"
 [ "$stored" -ge "$accepted" ] || { echo "FAIL: the outbox holds fewer events than were acknowledged" >&2; exit 1; }

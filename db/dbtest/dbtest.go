@@ -51,7 +51,10 @@ func PostgresURL(t testing.TB, prefix string) string {
 	var b [6]byte
 	rand.Read(b[:])
 	name := prefix + "_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+	// CREATE DATABASE waits for a checkpoint: seconds on a busy disk.
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+	defer ccancel()
+	if _, err := admin.ExecContext(cctx, `CREATE DATABASE `+name); err != nil {
 		admin.Close()
 		t.Fatalf("create database %s: %v", name, err)
 	}
@@ -76,13 +79,7 @@ func PostgresURL(t testing.TB, prefix string) string {
 func Open(t testing.TB) map[string]*db.DB {
 	t.Helper()
 	ctx := context.Background()
-	out := map[string]*db.DB{}
-	s, err := db.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	out["sqlite"] = s
+	out := map[string]*db.DB{"sqlite": SQLite(t)}
 	if url := PostgresURL(t, "snippetd_test"); url != "" {
 		p, err := db.Open(ctx, "", url)
 		if err != nil {
@@ -92,4 +89,16 @@ func Open(t testing.TB) map[string]*db.DB {
 		out["postgres"] = p
 	}
 	return out
+}
+
+// SQLite returns a fresh SQLite database, closed at the end of the test,
+// for tests of SQLite's behaviour alone.
+func SQLite(t testing.TB) *db.DB {
+	t.Helper()
+	s, err := db.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
