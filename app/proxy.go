@@ -63,7 +63,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		}
 		return err
 	}), script, m.Logger)
-	p.Routes(s.Router())
+	p.Routes(s.First())
 	s.ProxyPrefix = c.ProxyPrefix
 	m.Proxy = p
 	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)

@@ -97,7 +97,7 @@ func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int
 	defer store.Close()
 	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := httpapi.NewServer()
-	p.Routes(s.Router())
+	p.Routes(s.First())
 	kla := kxCookie("BenchShopper01.ABC123")
 	bid := &http.Cookie{Name: BrowserCookie, Value: newBrowserID()}
 	var n atomic.Int64

@@ -93,7 +93,7 @@ func newHarnessOn(t *testing.T, d *db.DB, opts Options) *harness {
 	out := &recorder{}
 	p := New(opts, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	s := httpapi.NewServer()
-	p.Routes(s.Router())
+	p.Routes(s.First())
 	return &harness{p: p, out: out, h: s, d: d}
 }
 
@@ -527,7 +527,7 @@ func TestClientGoneIsNotAnError(t *testing.T) {
 		}
 		p := New(Options{AllowedOrigins: []string{shopOrigin}}, store, out, nil, logger)
 		s := httpapi.NewServer()
-		p.Routes(s.Router())
+		p.Routes(s.First())
 		r := httptest.NewRequestWithContext(ctx, "POST", "/s/e", strings.NewReader(viewed))
 		r.Header.Set("Origin", shopOrigin)
 		r.Header.Set("Content-Type", "text/plain")

@@ -74,7 +74,7 @@ func serveScript(t *testing.T, s *Script, hdr map[string]string, target string) 
 	t.Helper()
 	p := New(Options{AllowedOrigins: []string{shopOrigin}}, nil, nil, s, nil)
 	srv := httpapi.NewServer()
-	p.Routes(srv.Router())
+	p.Routes(srv.First())
 	r := httptest.NewRequest("GET", target, nil)
 	for k, v := range hdr {
 		r.Header.Set(k, v)
