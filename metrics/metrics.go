@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +102,7 @@ type Registry struct {
 	renders        *prometheus.CounterVec
 	renderLatency  *prometheus.HistogramVec
 	accepted       *prometheus.CounterVec
+	acceptedBy     sync.Map // source → accepted's counter (see ObserveAccepted)
 	rejected       *prometheus.CounterVec
 	deliveries     *prometheus.CounterVec
 	deliveredEvts  *prometheus.CounterVec
@@ -205,9 +207,15 @@ func (m *Registry) ObserveClientWait(path string, d time.Duration) {
 	m.clientWaitSecs.WithLabelValues(path).Add(d.Seconds())
 }
 
-// ObserveAccepted implements BrowserEvents.
+// ObserveAccepted implements BrowserEvents. The counter of each source is
+// looked up once: WithLabelValues hashes and looks up its labels on every
+// call, and the proxy calls this for every request it accepts.
 func (m *Registry) ObserveAccepted(source string, n int) {
-	m.accepted.WithLabelValues(source).Add(float64(n))
+	c, ok := m.acceptedBy.Load(source)
+	if !ok {
+		c, _ = m.acceptedBy.LoadOrStore(source, m.accepted.WithLabelValues(source))
+	}
+	c.(prometheus.Counter).Add(float64(n))
 }
 
 // ObserveRejected implements BrowserEvents.
