@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/snippetd/snippetd/internal/jsonscan"
+	"github.com/snippetd/snippetd/internal/jsonw"
 )
 
 // AppendJSON appends e encoded exactly as json.Marshal(e) encodes it, byte
@@ -30,7 +30,7 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 	n0 := len(dst)
 	dst = slices.Grow(dst, encodedSizeHint(e))
 	dst = append(dst, `{"metric":`...)
-	dst = appendString(dst, e.Metric)
+	dst = jsonw.AppendString(dst, e.Metric)
 	dst = append(dst, `,"profile":{`...)
 	p := &e.Profile
 	comma := false
@@ -45,7 +45,7 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, '"')
 		dst = append(dst, name...)
 		dst = append(dst, `":`...)
-		dst = appendString(dst, v)
+		dst = jsonw.AppendString(dst, v)
 	}
 	field("email", p.Email)
 	field("phone_number", p.PhoneNumber)
@@ -140,71 +140,13 @@ func encodedSizeHint(e Event) int {
 
 const hexDigits = "0123456789abcdef"
 
-// stringSpecial marks the ASCII bytes appendString escapes; compactSpecial
-// the bytes appendCompact looks at.
-var stringSpecial, compactSpecial = func() (s, c [256]bool) {
-	for b := range utf8.RuneSelf {
-		s[b] = b < ' ' || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&'
-	}
+// compactSpecial marks the bytes appendCompact looks at.
+var compactSpecial = func() (c [256]bool) {
 	for _, b := range []byte("\"\\ \t\n\r<>&\xe2") {
 		c[b] = true
 	}
-	return s, c
+	return c
 }()
-
-// appendString appends s as a JSON string the way encoding/json writes
-// it: \" \\ \b \f \n \r \t, \u00XX for the other control bytes and for
-// <, > and &, \u2028 and \u2029 escaped, and \ufffd for each byte that is
-// not valid UTF-8.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if !stringSpecial[c] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 // appendCompact appends the valid JSON raw as encoding/json writes a
 // json.RawMessage: without whitespace outside strings, and with <, >, &,
