@@ -7,6 +7,8 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -15,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"crypto/sha256"
-	"encoding/hex"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd"
