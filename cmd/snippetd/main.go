@@ -96,8 +96,6 @@ func versionString() string {
 	return "unknown"
 }
 
-// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then
-// shuts down gracefully.
 // serveGCPercent is the GOGC of `snippetd serve` unless GOGC is set. The
 // server's live heap is small (tens of MB) while every request allocates
 // ~12 KB, so Go's default of 100 collects dozens of times a second under
@@ -115,6 +113,8 @@ func setGCPercent(getenv func(string) string) {
 	}
 }
 
+// serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then
+// shuts down gracefully.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := config.Load(args, os.Getenv, stderr)
 	if err != nil {
