@@ -142,21 +142,35 @@ func (s *fastScanner) raw() ([]byte, bool) {
 	if !s.byte('"') {
 		return nil, false
 	}
-	start, ascii := s.i, true
-	for ; s.i < len(s.b); s.i++ {
-		switch c := s.b[s.i]; {
+	b, i, start, ascii := s.b, s.i, s.i, true
+	for i < len(b) {
+		if fastPlain[b[i]] {
+			i++
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
+			s.i = i + 1
+			v := b[start:i]
 			return v, ascii || utf8.Valid(v)
-		case c == '\\' || c < 0x20:
-			return nil, false
 		case c >= utf8.RuneSelf:
 			ascii = false
+			i++
+		default: // '\\' or a control character
+			return nil, false
 		}
 	}
 	return nil, false
 }
+
+// fastPlain marks the bytes raw reads as they are: ASCII but '"', '\\'
+// and control characters.
+var fastPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // name consumes a member name and its ':'.
 func (s *fastScanner) name() ([]byte, bool) {

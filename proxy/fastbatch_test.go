@@ -255,3 +255,43 @@ func FuzzViewedProduct(f *testing.F) {
 		}
 	})
 }
+
+// TestViewedProductFits holds viewedProductFits to checkProperties: when
+// it says the properties fit, checkProperties accepts them unchanged, for
+// limits around each of theirs and strings around MaxString (invalid
+// UTF-8 included); and it says so for the load test's product under the
+// default limits.
+func TestViewedProductFits(t *testing.T) {
+	products := []shop.Product{
+		{ID: "p1", SKU: "M-1", Name: "Mug", URL: "https://shop.example/p/mug", Price: shop.Cents(1250)},
+		{ID: "p", Name: "n", Price: shop.Cents(1), Categories: []string{"a", "b", "c"}, CompareAtPrice: shop.Cents(2), Brand: "b", ImageURL: "i"},
+		{ID: "p", Name: strings.Repeat("x", 10), Price: shop.Cents(1)},
+		{ID: "p", Name: strings.Repeat("\xff", 4), Price: shop.Cents(1)},
+		{ID: "p", Name: "n", Price: shop.Cents(1), Categories: []string{strings.Repeat("é", 5)}},
+	}
+	fits := 0
+	for _, p := range products {
+		props := appendViewedProduct(nil, &p)
+		for _, l := range []Limits{
+			{}, {MaxProperties: 5}, {MaxProperties: 8}, {MaxProperties: 9}, {MaxDepth: 1}, {MaxDepth: 2},
+			{MaxArray: 1}, {MaxArray: 2}, {MaxArray: 3},
+			{MaxString: 1}, {MaxString: 3}, {MaxString: 9}, {MaxString: 10}, {MaxString: 11}, {MaxString: 12}, {MaxString: 29}, {MaxString: 30}, {MaxString: 31},
+		} {
+			v := NewValidator(nil, l)
+			if !v.viewedProductFits(&p) {
+				continue
+			}
+			fits++
+			got, err := v.checkProperties(props, "events[0]", "properties")
+			if err != nil || string(got) != string(props) {
+				t.Errorf("%+v, %+v: fits, but checkProperties gives %s, %v", p, l, got, err)
+			}
+		}
+	}
+	if fits < 20 {
+		t.Errorf("only %d cases fit: the test checks little", fits)
+	}
+	if !NewValidator(nil, Limits{}).viewedProductFits(&products[0]) {
+		t.Error("the load test's product does not fit the default limits")
+	}
+}

@@ -572,7 +572,8 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 	}
 	var (
 		pushes []snippets.Push
-		props  []byte // Viewed Product's, built without a push
+		props  []byte        // Viewed Product's, built without a push
+		viewed *shop.Product // and its product
 	)
 	switch e.Metric {
 	case "Viewed Product":
@@ -585,7 +586,7 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 		}
 		// ViewedProductPushes' check, and its track push's properties.
 		if err = p.Validate("product"); err == nil {
-			props = appendViewedProduct(make([]byte, 0, viewedProductSize(p)), p)
+			props, viewed = appendViewedProduct(make([]byte, 0, viewedProductSize(p)), p), p
 		}
 	case "Added to Cart":
 		if err := wrongInput("cart and added", "cart", "added"); err != nil {
@@ -649,6 +650,10 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 	}
 	// The inputs' sizes are the browser's: the built properties must still
 	// pass the limits every event is held to.
+	if viewed != nil && v.viewedProductFits(viewed) {
+		e.Properties = props // what checkProperties would return
+		return derived, nil
+	}
 	built, err := v.checkProperties(json.RawMessage(props), field, "properties")
 	if err != nil {
 		return false, snippetd.FieldErrorf(field+"."+input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
@@ -694,6 +699,23 @@ func appendViewedProduct(b []byte, p *shop.Product) []byte {
 		b = p.CompareAtPrice.AppendText(b)
 	}
 	return append(b, '}')
+}
+
+// viewedProductFits reports that appendViewedProduct's properties for p
+// certainly pass checkProperties, which then returns them as they are
+// (they are compact): at most 9 keys, nesting 2, every string within
+// MaxString once decoded (an invalid byte decodes to 3), Categories
+// within MaxArray. TestViewedProductFits holds it to checkProperties.
+func (v *Validator) viewedProductFits(p *shop.Product) bool {
+	l := &v.limits
+	if l.MaxProperties < 9 || l.MaxDepth < 2 || len(p.Categories) > l.MaxArray {
+		return false
+	}
+	n := max(len(p.Name), len(p.ID), len(p.SKU), len(p.ImageURL), len(p.URL), len(p.Brand))
+	for _, c := range p.Categories {
+		n = max(n, len(c))
+	}
+	return 3*n <= l.MaxString
 }
 
 // viewedProductSize is appendViewedProduct's length for p when no string
