@@ -1,0 +1,5 @@
+package klaviyo
+
+// ParseCanonical exposes ParseEvent's fast path, so tests can check that
+// AppendJSON's output takes it.
+var ParseCanonical = parseCanonical
