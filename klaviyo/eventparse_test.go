@@ -61,14 +61,16 @@ func parseCases() map[string]struct {
 		canonical bool
 	}
 	return map[string]c{
-		"viewed product":   {viewedProduct(), true},
-		"every field":      {fullEvent(), true},
-		"sample event":     {sampleEvent("1001"), true},
-		"empty location":   {with(func(e *klaviyo.Event) { e.Profile.Location = &klaviyo.Location{} }), true},
-		"no location":      {with(func(e *klaviyo.Event) { e.Profile.Location = nil }), true},
-		"empty profile":    {with(func(e *klaviyo.Event) { e.Profile = klaviyo.Profile{} }), true},
-		"zero time":        {with(func(e *klaviyo.Event) { e.Time = time.Time{} }), true},
-		"time in a zone":   {with(func(e *klaviyo.Event) { e.Time = time.Date(2026, 3, 4, 5, 6, 7, 8, time.FixedZone("", -(3*3600 + 30*60))) }), true},
+		"viewed product": {viewedProduct(), true},
+		"every field":    {fullEvent(), true},
+		"sample event":   {sampleEvent("1001"), true},
+		"empty location": {with(func(e *klaviyo.Event) { e.Profile.Location = &klaviyo.Location{} }), true},
+		"no location":    {with(func(e *klaviyo.Event) { e.Profile.Location = nil }), true},
+		"empty profile":  {with(func(e *klaviyo.Event) { e.Profile = klaviyo.Profile{} }), true},
+		"zero time":      {with(func(e *klaviyo.Event) { e.Time = time.Time{} }), true},
+		"time in a zone": {with(func(e *klaviyo.Event) {
+			e.Time = time.Date(2026, 3, 4, 5, 6, 7, 8, time.FixedZone("", -(3*3600+30*60)))
+		}), true},
 		"local time":       {with(func(e *klaviyo.Event) { e.Time = time.Date(2026, 3, 4, 5, 6, 7, 8, time.Local) }), true},
 		"value":            {with(func(e *klaviyo.Event) { e.Value = shop.Cents(-1999) }), true},
 		"largest value":    {with(func(e *klaviyo.Event) { e.Value = shop.Cents(math.MaxInt64) }), false}, // shop.Money cannot decode it
@@ -82,10 +84,12 @@ func parseCases() map[string]struct {
 
 		"tricky strings": {klaviyo.Event{Metric: tricky, Profile: klaviyo.Profile{Email: tricky, Kx: tricky,
 			Location: &klaviyo.Location{City: tricky}}, Properties: json.RawMessage(`{}`), UniqueID: tricky}, false},
-		"nil properties":    {with(func(e *klaviyo.Event) { e.Properties = nil }), false},
-		"array properties":  {with(func(e *klaviyo.Event) { e.Properties = json.RawMessage(`[1]`) }), false},
-		"props over limits": {with(func(e *klaviyo.Event) { e.Properties = json.RawMessage(`{"a":"` + strings.Repeat("x", klaviyo.MaxStringBytes) + `"}`) }), false},
-		"zero event":        {klaviyo.Event{}, false},
+		"nil properties":   {with(func(e *klaviyo.Event) { e.Properties = nil }), false},
+		"array properties": {with(func(e *klaviyo.Event) { e.Properties = json.RawMessage(`[1]`) }), false},
+		"props over limits": {with(func(e *klaviyo.Event) {
+			e.Properties = json.RawMessage(`{"a":"` + strings.Repeat("x", klaviyo.MaxStringBytes) + `"}`)
+		}), false},
+		"zero event": {klaviyo.Event{}, false},
 	}
 }
 
