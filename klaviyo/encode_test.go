@@ -82,14 +82,16 @@ func TestEncodeMatchesReflection(t *testing.T) {
 		"properties over the limits":  props(`{"a":"` + strings.Repeat("x", klaviyo.MaxStringBytes) + `"}`),
 		"deep properties":             props(`{"a":` + strings.Repeat(`[`, 12) + strings.Repeat(`]`, 12) + `}`),
 		"time with nanoseconds":       with(func(e *klaviyo.Event) { e.Time = time.Unix(1700000000, 999999999) }),
-		"time in a zone":              with(func(e *klaviyo.Event) { e.Time = time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("", -(3*3600 + 30*60))) }),
-		"year 10000":                  with(func(e *klaviyo.Event) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		"year -1":                     with(func(e *klaviyo.Event) { e.Time = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }),
-		"value zero":                  with(func(e *klaviyo.Event) { e.Value = shop.Cents(0) }),
-		"negative value":              with(func(e *klaviyo.Event) { e.Value = shop.Cents(-5) }),
-		"largest value":               with(func(e *klaviyo.Event) { e.Value = shop.Cents(math.MaxInt64) }),
-		"smallest value":              with(func(e *klaviyo.Event) { e.Value = shop.Cents(math.MinInt64) }),
-		"backfill":                    with(func(e *klaviyo.Event) { e.Backfill = true }),
+		"time in a zone": with(func(e *klaviyo.Event) {
+			e.Time = time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("", -(3*3600+30*60)))
+		}),
+		"year 10000":     with(func(e *klaviyo.Event) { e.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"year -1":        with(func(e *klaviyo.Event) { e.Time = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) }),
+		"value zero":     with(func(e *klaviyo.Event) { e.Value = shop.Cents(0) }),
+		"negative value": with(func(e *klaviyo.Event) { e.Value = shop.Cents(-5) }),
+		"largest value":  with(func(e *klaviyo.Event) { e.Value = shop.Cents(math.MaxInt64) }),
+		"smallest value": with(func(e *klaviyo.Event) { e.Value = shop.Cents(math.MinInt64) }),
+		"backfill":       with(func(e *klaviyo.Event) { e.Backfill = true }),
 	}
 	for name, e := range single {
 		t.Run(name, func(t *testing.T) { checkEncode(t, e, viewedProduct()) })
