@@ -37,6 +37,8 @@ fuzz:
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeIdentify$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 
 ## lint: formatting, vet, no merge-conflict markers, and generated files that are fresh
 lint:

@@ -37,7 +37,8 @@ type Chrome struct {
 	// Path is the current page, where the mode toggle returns to.
 	Path      string
 	CartCount int64
-	// Debug shows the overlay listing window._klOnsite.
+	// Debug shows the overlay listing window._klOnsite (in proxy mode,
+	// what the helper sent to the proxy).
 	Debug bool
 	// LocalSink says nothing leaves the machine.
 	LocalSink bool

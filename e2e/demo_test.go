@@ -184,6 +184,10 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		want = append(want, built(t)(snippets.ViewedProductPushes(kettle.WithURLs(base)))...)
 		// The local klaviyo.js stand-in ran and left the queue in place.
 		tab.WaitFor(`document.querySelectorAll("#kl-debug li").length === 2`)
+	} else {
+		// The overlay lists what the helper sent to the proxy (an Active
+		// on Site may come first, once per session).
+		tab.WaitFor(sentToProxy("Viewed Product", `"id":"kettle"`) + ` === 1`)
 	}
 	diffPushes(t, want, raws(tab.Pushes()))
 
@@ -201,6 +205,8 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		want = append(want, built(t)(snippets.AddedToCartPushes(one, shop.LineItem{Product: kettle.WithURLs(base), Quantity: 1}))...)
 		want = append(want, built(t)(snippets.AddedToCartPushes(two, shop.LineItem{Product: mug.WithURLs(base), Quantity: 1}))...)
 		tab.WaitFor(`document.querySelectorAll("#kl-debug li").length === 4`)
+	} else {
+		tab.WaitFor(sentToProxy("Added to Cart", `"id":"mug"`) + ` === 1 && ` + sentToProxy("Added to Cart", "") + ` === 2`)
 	}
 	diffPushes(t, want, raws(tab.Pushes()))
 	if direct && os.Getenv("UPDATE_SCREENSHOTS") == "1" {
@@ -247,6 +253,7 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		if got := tab.Pushes(); len(got) != 0 {
 			t.Errorf("proxy mode pushed onto the klaviyo queue: %s", got)
 		}
+		tab.WaitFor(sentToProxy("identify", `"email":"`+email+`"`) + ` === 1 && ` + sentToProxy("Started Checkout", "") + ` === 1`)
 	}
 	tab.Do(chromedp.Click(chromedp.CSS("#place-order")), chromedp.WaitVisible(chromedp.CSS("#order-id")))
 	tab.Eval(`document.querySelector("#order-id").textContent`, &orderID)
@@ -254,6 +261,13 @@ func shopThrough(t *testing.T, s *demoShop, tab *Tab, email string, direct bool)
 		t.Fatalf("confirmation shows order %q", orderID)
 	}
 	return orderID, cart
+}
+
+// sentToProxy is a JavaScript expression counting the ?debug=1 overlay's
+// lines (in proxy mode, what the helper sent to the proxy) for what (an
+// event's metric, or "identify") that contain part.
+func sentToProxy(what, part string) string {
+	return fmt.Sprintf(`Array.from(document.querySelectorAll("#kl-debug[data-proxy] li")).filter(li => li.textContent.startsWith(%q) && li.textContent.includes(%q)).length`, `["`+what+`"`, part)
 }
 
 // TestDemoShopDirect walks the demo shop in direct mode (browser events

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/snippetd/snippetd/internal/jsonscan"
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -103,8 +106,21 @@ func (e Event) attributes(withProfile bool) eventAttributes {
 
 // EncodeEvent returns the JSON:API body of POST /api/events for e (the
 // current shape, revision 2023-07-15 and later). It does not validate e;
-// call Validate first.
+// call Validate first. The body is json.Marshal's, byte for byte, written
+// without reflection (TestEncodeMatchesReflection, FuzzEncode); the rare
+// events appendEventAttributes does not write go through json.Marshal.
 func EncodeEvent(e Event) ([]byte, error) {
+	if !encodable(&e) {
+		return encodeEventReflect(e)
+	}
+	b := make([]byte, 0, eventSizeHint(&e)+len(`{"data":{"type":"event","attributes":}}`)+profileSizeHint(&e.Profile))
+	b = append(b, `{"data":{"type":"event","attributes":`...)
+	b = appendEventAttributes(b, &e, true)
+	return append(b, "}}"...), nil
+}
+
+// encodeEventReflect is EncodeEvent through json.Marshal.
+func encodeEventReflect(e Event) ([]byte, error) {
 	doc := jsonapiData[eventResource]{eventResource{"event", e.attributes(true)}}
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -118,7 +134,81 @@ func EncodeEvent(e Event) ([]byte, error) {
 // its events in their original order. Events whose profiles share an
 // identifier but differ in attributes get separate entries, so no profile
 // attribute is lost. It does not enforce the batch limits; see CheckBatch.
+// Like EncodeEvent, it writes json.Marshal's bytes without reflection.
 func EncodeBulk(events []Event) ([]byte, error) {
+	size := len(`{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[]}}}}`)
+	for i := range events {
+		if !encodable(&events[i]) {
+			return encodeBulkReflect(events)
+		}
+		size += eventSizeHint(&events[i]) + len(`{"type":"event","attributes":},`)
+	}
+	// Group by the profile's JSON, as encodeBulkReflect does: profiles
+	// holds each distinct profile's encoding, one after the other; each
+	// entry's events are a list through next. The index is built only
+	// once a second profile appears, and consecutive events of one profile
+	// (the usual case) need no lookup.
+	type entry struct{ start, end, first, last int }
+	next := make([]int, len(events))
+	entries := make([]entry, 0, 4)
+	profiles := make([]byte, 0, 256)
+	var index map[string]int
+	prev := -1
+	for i := range events {
+		start := len(profiles)
+		profiles = appendProfile(profiles, &events[i].Profile)
+		p := profiles[start:]
+		j := -1
+		if prev >= 0 && string(p) == string(profiles[entries[prev].start:entries[prev].end]) {
+			j = prev
+		} else if k, ok := index[string(p)]; ok {
+			j = k
+		}
+		next[i] = -1
+		if j >= 0 {
+			profiles = profiles[:start]
+			next[entries[j].last] = i
+			entries[j].last = i
+		} else {
+			j = len(entries)
+			if index == nil && j > 0 {
+				index = make(map[string]int)
+				for k, en := range entries {
+					index[string(profiles[en.start:en.end])] = k
+				}
+			}
+			if index != nil {
+				index[string(p)] = j
+			}
+			entries = append(entries, entry{start: start, end: len(profiles), first: i, last: i})
+		}
+		prev = j
+	}
+	size += len(profiles) + len(entries)*len(`{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":}},"events":{"data":[]}}},`)
+	b := make([]byte, 0, size)
+	b = append(b, `{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[`...)
+	for k, en := range entries {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":`...)
+		b = append(b, profiles[en.start:en.end]...)
+		b = append(b, `}},"events":{"data":[`...)
+		for i := en.first; i >= 0; i = next[i] {
+			if i != en.first {
+				b = append(b, ',')
+			}
+			b = append(b, `{"type":"event","attributes":`...)
+			b = appendEventAttributes(b, &events[i], false)
+			b = append(b, '}')
+		}
+		b = append(b, "]}}}"...)
+	}
+	return append(b, "]}}}}"...), nil
+}
+
+// encodeBulkReflect is EncodeBulk through json.Marshal.
+func encodeBulkReflect(events []Event) ([]byte, error) {
 	var entries []bulkEntry
 	index := map[string]int{}
 	for _, e := range events {
@@ -150,6 +240,78 @@ func EncodeBulk(events []Event) ([]byte, error) {
 		return nil, fmt.Errorf("klaviyo: encode bulk job: %w", err)
 	}
 	return b, nil
+}
+
+// blankProperties reports properties that attributes sends as {}.
+func blankProperties(props []byte) bool {
+	t := bytes.TrimSpace(props)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// encodable reports whether appendEventAttributes writes e's attributes
+// as json.Marshal writes eventAttributes: properties that are blank or one
+// JSON object within Klaviyo's limits (json.Marshal compacts those as
+// appendCompact does, and refuses invalid ones), and an amount with a JSON
+// form. CheckBatch and Validate refuse the events it excludes.
+func encodable(e *Event) bool {
+	if e.Value.IsSet() && e.Value.Cents() == math.MinInt64 {
+		return false
+	}
+	return blankProperties(e.Properties) || jsonscan.Scan(e.Properties, propertyLimits).OK
+}
+
+// appendEventAttributes appends the attributes of e's event resource
+// (eventAttributes as json.Marshal writes them) for an encodable e.
+func appendEventAttributes(b []byte, e *Event, withProfile bool) []byte {
+	b = append(b, `{"properties":`...)
+	if blankProperties(e.Properties) {
+		b = append(b, "{}"...)
+	} else {
+		b = appendCompact(b, e.Properties)
+	}
+	b = append(b, `,"metric":{"data":{"type":"metric","attributes":{"name":`...)
+	b = jsonw.AppendString(b, e.Metric)
+	b = append(b, "}}}"...)
+	if withProfile {
+		b = append(b, `,"profile":{"data":{"type":"profile","attributes":`...)
+		b = appendProfile(b, &e.Profile)
+		b = append(b, "}}"...)
+	}
+	if !e.Time.IsZero() {
+		// FormatTime's text: digits, '-', ':', 'T' and 'Z', nothing to
+		// escape.
+		b = append(b, `,"time":"`...)
+		b = e.Time.UTC().Truncate(time.Second).AppendFormat(b, time.RFC3339)
+		b = append(b, '"')
+	}
+	if e.Value.IsSet() {
+		b = append(b, `,"value":`...)
+		b = e.Value.AppendText(b)
+	}
+	b = appendMember(b, true, "value_currency", e.ValueCurrency)
+	b = appendMember(b, true, "unique_id", e.UniqueID)
+	if e.Backfill {
+		b = append(b, `,"backfill":true`...)
+	}
+	return append(b, '}')
+}
+
+// eventSizeHint is close to the length of e's attributes without the
+// profile when nothing needs escaping.
+func eventSizeHint(e *Event) int {
+	return len(e.Properties) + len(e.Metric) + len(e.ValueCurrency) + len(e.UniqueID) +
+		len(`{"properties":{},"metric":{"data":{"type":"metric","attributes":{"name":""}}},"time":"2006-01-02T15:04:05Z","value":-92233720368547758.07,"value_currency":"","unique_id":"","backfill":true}`)
+}
+
+// profileSizeHint is close to the length of p's JSON when nothing needs
+// escaping.
+func profileSizeHint(p *Profile) int {
+	n := len(`{"data":{"type":"profile","attributes":{}}}`) + len(p.Email) + len(p.PhoneNumber) + len(p.ExternalID) + len(p.Kx) +
+		len(p.AnonymousID) + len(p.FirstName) + len(p.LastName) + 7*len(`,"phone_number":""`)
+	if l := p.Location; l != nil {
+		n += len(`,"location":{}`) + len(l.Address1) + len(l.Address2) + len(l.City) + len(l.Country) + len(l.Region) + len(l.Zip) + len(l.IP) + 7*len(`,"address1":""`)
+	}
+	return n
 }
 
 // DedupKey is what Klaviyo dedupes an event by: the profile, the metric and

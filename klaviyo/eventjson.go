@@ -31,45 +31,9 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 	dst = slices.Grow(dst, encodedSizeHint(e))
 	dst = append(dst, `{"metric":`...)
 	dst = jsonw.AppendString(dst, e.Metric)
-	dst = append(dst, `,"profile":{`...)
-	p := &e.Profile
-	comma := false
-	field := func(name, v string) {
-		if v == "" {
-			return
-		}
-		if comma {
-			dst = append(dst, ',')
-		}
-		comma = true
-		dst = append(dst, '"')
-		dst = append(dst, name...)
-		dst = append(dst, `":`...)
-		dst = jsonw.AppendString(dst, v)
-	}
-	field("email", p.Email)
-	field("phone_number", p.PhoneNumber)
-	field("external_id", p.ExternalID)
-	field("_kx", p.Kx)
-	field("anonymous_id", p.AnonymousID)
-	field("first_name", p.FirstName)
-	field("last_name", p.LastName)
-	if l := p.Location; l != nil {
-		if comma {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, `"location":{`...)
-		comma = false
-		field("address1", l.Address1)
-		field("address2", l.Address2)
-		field("city", l.City)
-		field("country", l.Country)
-		field("region", l.Region)
-		field("zip", l.Zip)
-		field("ip", l.IP)
-		dst = append(dst, '}')
-	}
-	dst = append(dst, `},"properties":`...)
+	dst = append(dst, `,"profile":`...)
+	dst = appendProfile(dst, &e.Profile)
+	dst = append(dst, `,"properties":`...)
 	if e.Properties == nil {
 		dst = append(dst, "null"...)
 	} else {
@@ -90,13 +54,56 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, `,"value":`...)
 		dst = e.Value.AppendText(dst)
 	}
-	comma = true
-	field("value_currency", e.ValueCurrency)
-	field("unique_id", e.UniqueID)
+	dst = appendMember(dst, true, "value_currency", e.ValueCurrency)
+	dst = appendMember(dst, true, "unique_id", e.UniqueID)
 	if e.Backfill {
 		dst = append(dst, `,"backfill":true`...)
 	}
 	return append(dst, '}'), nil
+}
+
+// appendProfile appends p as json.Marshal writes it.
+func appendProfile(dst []byte, p *Profile) []byte {
+	dst = append(dst, '{')
+	n := len(dst)
+	dst = appendMember(dst, false, "email", p.Email)
+	dst = appendMember(dst, len(dst) > n, "phone_number", p.PhoneNumber)
+	dst = appendMember(dst, len(dst) > n, "external_id", p.ExternalID)
+	dst = appendMember(dst, len(dst) > n, "_kx", p.Kx)
+	dst = appendMember(dst, len(dst) > n, "anonymous_id", p.AnonymousID)
+	dst = appendMember(dst, len(dst) > n, "first_name", p.FirstName)
+	dst = appendMember(dst, len(dst) > n, "last_name", p.LastName)
+	if l := p.Location; l != nil {
+		if len(dst) > n {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"location":{`...)
+		n := len(dst)
+		dst = appendMember(dst, false, "address1", l.Address1)
+		dst = appendMember(dst, len(dst) > n, "address2", l.Address2)
+		dst = appendMember(dst, len(dst) > n, "city", l.City)
+		dst = appendMember(dst, len(dst) > n, "country", l.Country)
+		dst = appendMember(dst, len(dst) > n, "region", l.Region)
+		dst = appendMember(dst, len(dst) > n, "zip", l.Zip)
+		dst = appendMember(dst, len(dst) > n, "ip", l.IP)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// appendMember appends the member name: v, after a comma if comma, unless
+// v is empty (omitempty).
+func appendMember(dst []byte, comma bool, name, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	if comma {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	dst = append(dst, `":`...)
+	return jsonw.AppendString(dst, v)
 }
 
 // appendMarshal is AppendJSON's way for the events it does not encode

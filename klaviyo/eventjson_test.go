@@ -183,12 +183,21 @@ func allBytes() string {
 //
 //	go test ./klaviyo -run '^$' -fuzz '^FuzzAppendJSON$' -fuzztime 2m -parallel 1
 func FuzzAppendJSON(f *testing.F) {
+	addEventSeeds(f)
+	f.Fuzz(func(t *testing.T, metric, s string, set uint32, props []byte, sec, nsec int64, offset int, cents int64) {
+		checkAppendJSON(t, fuzzEvent(metric, s, set, props, sec, nsec, offset, cents))
+	})
+}
+
+// addEventSeeds adds the seeds of the fuzzers whose arguments fuzzEvent
+// takes.
+func addEventSeeds(f *testing.F) {
 	const (
-		location = 1 << (iota + 17)
-		hasTime
-		hasValue
-		nilProperties
-		backfill
+		location      = fuzzLocation
+		hasTime       = fuzzTime
+		hasValue      = fuzzValue
+		nilProperties = fuzzNilProperties
+		backfill      = fuzzBackfill
 	)
 	vp := viewedProduct()
 	f.Add(vp.Metric, vp.Profile.Kx, uint32(1<<3|location|1<<13|1<<15|hasTime), []byte(vp.Properties), vp.Time.Unix(), int64(0), 0, int64(0))
@@ -197,37 +206,50 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Add("m", "anon", uint32(1<<4|hasTime|hasValue), []byte(`{"a":"\"\\ "}`), int64(253402300800), int64(0), 0, int64(math.MinInt64))
 	f.Add("m", "anon", uint32(1<<4|hasTime), []byte(`{"a":1}x`), int64(0), int64(0), 86400, int64(0))
 	f.Add("m", "anon", uint32(1<<4|nilProperties), []byte(nil), int64(0), int64(0), 0, int64(0))
-	f.Fuzz(func(t *testing.T, metric, s string, set uint32, props []byte, sec, nsec int64, offset int, cents int64) {
-		str := func(bit int) string {
-			if set&(1<<bit) != 0 {
-				return s
-			}
-			return ""
+}
+
+// Bits of fuzzEvent's set beyond the string fields'.
+const (
+	fuzzLocation = 1 << (iota + 17)
+	fuzzTime
+	fuzzValue
+	fuzzNilProperties
+	fuzzBackfill
+)
+
+// fuzzEvent builds an event from a fuzzer's arguments: the bits of set
+// choose which string fields hold s (few arguments keep the fuzzer's
+// minimization quick) and which optional fields are present.
+func fuzzEvent(metric, s string, set uint32, props []byte, sec, nsec int64, offset int, cents int64) klaviyo.Event {
+	str := func(bit int) string {
+		if set&(1<<bit) != 0 {
+			return s
 		}
-		e := klaviyo.Event{
-			Metric: metric,
-			Profile: klaviyo.Profile{Email: str(0), PhoneNumber: str(1), ExternalID: str(2), Kx: str(3), AnonymousID: str(4),
-				FirstName: str(5), LastName: str(6)},
-			Properties:    json.RawMessage(props),
-			ValueCurrency: str(14),
-			UniqueID:      str(15),
-			Backfill:      set&backfill != 0,
-		}
-		if set&location != 0 {
-			e.Profile.Location = &klaviyo.Location{Address1: str(7), Address2: str(8), City: str(9), Country: str(10),
-				Region: str(11), Zip: str(12), IP: str(13)}
-		}
-		if set&nilProperties != 0 {
-			e.Properties = nil
-		}
-		if set&hasTime != 0 {
-			e.Time = time.Unix(sec, nsec).In(time.FixedZone("", offset))
-		}
-		if set&hasValue != 0 {
-			e.Value = shop.Cents(cents)
-		}
-		checkAppendJSON(t, e)
-	})
+		return ""
+	}
+	e := klaviyo.Event{
+		Metric: metric,
+		Profile: klaviyo.Profile{Email: str(0), PhoneNumber: str(1), ExternalID: str(2), Kx: str(3), AnonymousID: str(4),
+			FirstName: str(5), LastName: str(6)},
+		Properties:    json.RawMessage(props),
+		ValueCurrency: str(14),
+		UniqueID:      str(15),
+		Backfill:      set&fuzzBackfill != 0,
+	}
+	if set&fuzzLocation != 0 {
+		e.Profile.Location = &klaviyo.Location{Address1: str(7), Address2: str(8), City: str(9), Country: str(10),
+			Region: str(11), Zip: str(12), IP: str(13)}
+	}
+	if set&fuzzNilProperties != 0 {
+		e.Properties = nil
+	}
+	if set&fuzzTime != 0 {
+		e.Time = time.Unix(sec, nsec).In(time.FixedZone("", offset))
+	}
+	if set&fuzzValue != 0 {
+		e.Value = shop.Cents(cents)
+	}
+	return e
 }
 
 // BenchmarkEventEncode compares json.Marshal, the JSON v2 marshaler

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -434,9 +433,12 @@ func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 	return results, &out
 }
 
+// decode reads a stored event back. ParseEvent's fast path takes what
+// Enqueue stores (Event.AppendJSON's bytes) without reflection; the event's
+// properties share r.payload, which nothing changes.
 func decode(r row) (klaviyo.Event, error) {
-	var e klaviyo.Event
-	if err := json.Unmarshal(r.payload, &e); err != nil {
+	e, err := klaviyo.ParseEvent(r.payload)
+	if err != nil {
 		return e, fmt.Errorf("stored event %d cannot be decoded: %v", r.id, err)
 	}
 	return e, nil

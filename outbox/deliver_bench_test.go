@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/db"
+	"github.com/snippetd/snippetd/db/dbtest"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/localsink"
 )
 
 // BenchmarkDeliveryBacklog delivers a 100,000-event backlog from a SQLite
@@ -152,5 +155,133 @@ func BenchmarkDeliveryBacklog(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 		b.Logf("outbox: %d events in %s = %.0f/s (%.1f%% of 2,500/s) in %d requests, %d throttled; baseline bare client %.0f/s (%d requests, %d throttled)",
 			backlog, elapsed.Round(time.Millisecond), rate, rate/25, reqs, throttled, baseRate, afterBase.Requests-before.Requests, afterBase.Throttled-before.Throttled)
+	}
+}
+
+// proxyEvent is an event as the proxy stores it under the load test
+// (scripts/bench-proxy.sh): Viewed Product for one exchange id, properties
+// built by the snippets builders, the time of arrival, a unique id.
+func proxyEvent(i int) klaviyo.Event {
+	return klaviyo.Event{
+		Metric:     "Viewed Product",
+		Profile:    klaviyo.Profile{Kx: "BenchShopper01.ABC123"},
+		Properties: json.RawMessage(`{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Categories":[],"ImageURL":"","URL":"https://shop.example/p/mug","Brand":"","Price":12.5,"CompareAtPrice":0}`),
+		Time:       time.Unix(1790000000, int64(i%1000)*1e6).UTC(),
+		UniqueID:   fmt.Sprint("b1-", i),
+	}
+}
+
+// BenchmarkDeliverLocal delivers a backlog of b.N events from the outbox to
+// the local sink (what snippetd does without a private key, and what the
+// proxy load test runs), and reports the process's CPU time per delivered
+// event (cpu-ns/event) and allocations per event: the delivery loop's cost
+// (read, decode, check, encode, bookkeeping), without HTTP or rate limits.
+//
+//	go test ./outbox/ -run '^$' -bench DeliverLocal -benchmem -benchtime 40000x
+func BenchmarkDeliverLocal(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, d := range dbtest.Open(b) {
+		for _, kind := range []string{"proxy", "order"} {
+			b.Run(name+"/"+kind, func(b *testing.B) {
+				ctx := context.Background()
+				o, err := Open(ctx, d, Options{Logger: quiet})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer o.Close()
+				if _, err := d.Write.Exec(`DELETE FROM outbox_events`); err != nil {
+					b.Fatal(err)
+				}
+				for i := 0; i < b.N; i += 1000 {
+					batch := make([]klaviyo.Event, min(1000, b.N-i))
+					for j := range batch {
+						if kind == "proxy" {
+							batch[j] = proxyEvent(i + j)
+						} else {
+							batch[j] = benchEvent(i + j)
+							batch[j].UniqueID = fmt.Sprint("o-", i+j)
+						}
+					}
+					if err := o.Enqueue(ctx, batch, "bench"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sink := localsink.New(0)
+				rctx, stop := context.WithCancel(ctx)
+				done := make(chan struct{})
+				b.ReportAllocs()
+				b.ResetTimer()
+				c0 := cpuTime()
+				go func() { o.Run(rctx, sink); close(done) }()
+				for o.delivered.Load() < int64(b.N) {
+					time.Sleep(2 * time.Millisecond)
+				}
+				cpu := cpuTime() - c0
+				b.StopTimer()
+				stop()
+				<-done
+				if o.dead.Load() != 0 {
+					b.Fatalf("%d dead letters", o.dead.Load())
+				}
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/event")
+			})
+		}
+	}
+}
+
+// BenchmarkRecordDelivered measures record marking one bulk request's
+// 1,000 rows delivered (consecutive ids, as a request of the window
+// usually holds): the process's CPU time per event (ns/op includes the
+// commit's wait for the disk). The rows are put back to pending between
+// operations with the timer stopped.
+//
+//	go test ./outbox/ -run '^$' -bench RecordDelivered -benchmem
+func BenchmarkRecordDelivered(b *testing.B) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, d := range dbtest.Open(b) {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			o, err := Open(ctx, d, Options{Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer o.Close()
+			batch := make([]klaviyo.Event, 1000)
+			for i := range batch {
+				batch[i] = proxyEvent(i)
+			}
+			// Rows after them, as under load.
+			for range 3 {
+				if err := o.Enqueue(ctx, batch, "bench"); err != nil {
+					b.Fatal(err)
+				}
+				for i := range batch {
+					batch[i].UniqueID = ""
+				}
+			}
+			rows, err := o.loadPending(ctx, 1000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results := make([]result, len(rows))
+			for i, r := range rows {
+				results[i] = result{id: r.id, state: StateDelivered}
+			}
+			b.ReportAllocs()
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				if _, err := d.Write.Exec(`UPDATE outbox_events SET state = 'pending'`); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				c0 := cpuTime()
+				if err := o.record(ctx, results); err != nil {
+					b.Fatal(err)
+				}
+				cpu += cpuTime() - c0
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*len(results)), "cpu-ns/event")
+		})
 	}
 }

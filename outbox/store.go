@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -190,44 +191,24 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 		return nil
 	}
 	now := time.Now().UnixMilli()
-	tx, err := o.db.Write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	// Delivered rows share one statement per chunk; dead letters carry
-	// their own detail.
+	// Dead letters carry their own detail; retried rows share one
+	// statement per outcome and chunk (a failed bulk request gives its
+	// 1,000 rows one outcome); delivered rows are updated by id ranges
+	// (see deliveredUpdates).
 	type retryKey struct {
 		status int
 		detail string
 	}
+	var stmts []update
 	retried := map[retryKey][]any{}
-	var delivered []any
-	flush := func() error {
-		if len(delivered) == 0 {
-			return nil
-		}
-		q := o.db.Rebind(`UPDATE outbox_events SET state = 'delivered', attempts = attempts + 1, updated_at = ?, last_status = 202, last_error = '' WHERE state = 'pending' AND id IN (?` + strings.Repeat(",?", len(delivered)-1) + `)`)
-		_, err := tx.ExecContext(ctx, q, append([]any{now}, delivered...)...)
-		delivered = delivered[:0]
-		return err
-	}
+	var delivered []int64
 	for _, r := range results {
 		switch r.state {
 		case StateDelivered:
 			delivered = append(delivered, r.id)
-			if len(delivered) == 500 {
-				if err := flush(); err != nil {
-					return err
-				}
-			}
 		case StateDead:
-			if _, err := tx.ExecContext(ctx, o.db.Rebind(`UPDATE outbox_events SET state = 'dead', attempts = attempts + 1, updated_at = ?, last_status = ?, last_error = ? WHERE state = 'pending' AND id = ?`), now, r.status, r.detail, r.id); err != nil {
-				return err
-			}
+			stmts = append(stmts, update{`UPDATE outbox_events SET state = 'dead', attempts = attempts + 1, updated_at = ?, last_status = ?, last_error = ? WHERE state = 'pending' AND id = ?`, []any{now, r.status, r.detail, r.id}})
 		default:
-			// A failed bulk request gives its 1,000 rows one outcome:
-			// one statement per distinct outcome, not per row.
 			k := retryKey{r.status, r.detail}
 			retried[k] = append(retried[k], r.id)
 		}
@@ -235,20 +216,82 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 	for k, ids := range retried {
 		for start := 0; start < len(ids); start += 500 {
 			chunk := ids[start:min(start+500, len(ids))]
-			q := o.db.Rebind(`UPDATE outbox_events SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`)
-			if _, err := tx.ExecContext(ctx, q, append([]any{k.status, k.detail}, chunk...)...); err != nil {
-				return err
-			}
+			stmts = append(stmts, update{`UPDATE outbox_events SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`, append([]any{k.status, k.detail}, chunk...)})
 		}
 	}
-	if err := flush(); err != nil {
+	stmts = appendDeliveredUpdates(stmts, now, delivered)
+	if len(stmts) == 1 {
+		// One statement is atomic by itself. Outside a transaction
+		// SQLite also skips the statement journal, a temporary file
+		// into which a multi-row UPDATE inside a transaction copies each
+		// page it changes, so that it could be undone alone.
+		_, err := o.db.Write.ExecContext(ctx, o.db.Rebind(stmts[0].query), stmts[0].args...)
 		return err
+	}
+	tx, err := o.db.Write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, u := range stmts {
+		if _, err := tx.ExecContext(ctx, o.db.Rebind(u.query), u.args...); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
 
 // pruneQuery deletes up to 5,000 rows delivered before its argument.
 const pruneQuery = `DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'delivered' AND updated_at < ? LIMIT 5000)`
+
+// update is one statement of record, with ? placeholders.
+type update struct {
+	query string
+	args  []any
+}
+
+// appendDeliveredUpdates appends the statements that mark the pending
+// rows of ids delivered. A bulk request's rows are mostly consecutive ids
+// (the window is read in id order), and a range of ids that holds only ids
+// of the set is updated by one statement with three parameters instead of
+// a list of the same ids: on SQLite a quarter less CPU per row and 30 in
+// place of 790 allocations per 1,000 rows (BenchmarkRecordDelivered). The
+// ids outside such runs are listed, 500 to a statement.
+func appendDeliveredUpdates(stmts []update, now int64, ids []int64) []update {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	const set = `UPDATE outbox_events SET state = 'delivered', attempts = attempts + 1, updated_at = ?, last_status = 202, last_error = '' WHERE state = 'pending' AND `
+	var single []any
+	flush := func() {
+		if len(single) > 0 {
+			stmts = append(stmts, update{set + `id IN (?` + strings.Repeat(",?", len(single)-1) + `)`, append([]any{now}, single...)})
+			single = single[:0]
+		}
+	}
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[j-1]+1 {
+			j++
+		}
+		if j-i >= minRange {
+			// Every id in [ids[i], ids[j-1]] is in the set.
+			stmts = append(stmts, update{set + `id BETWEEN ? AND ?`, []any{now, ids[i], ids[j-1]}})
+		} else {
+			for _, id := range ids[i:j] {
+				if single = append(single, id); len(single) == 500 {
+					flush()
+				}
+			}
+		}
+		i = j
+	}
+	flush()
+	return stmts
+}
+
+// minRange is the shortest run of consecutive ids that
+// appendDeliveredUpdates updates as a range rather than listing.
+const minRange = 4
 
 // prune deletes delivered rows older than the retention period, in chunks
 // so that no single transaction holds SQLite's write lock for long.

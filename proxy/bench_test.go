@@ -104,6 +104,7 @@ func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int
 	b.SetParallelism(32)
 	b.ReportAllocs()
 	b.ResetTimer()
+	start := cpuTime()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			body := bodyOf(n.Add(1))
@@ -123,6 +124,7 @@ func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkDecodeBatch is the validator alone on the load test's body
@@ -138,11 +140,14 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		b.Run(form.name, func(b *testing.B) {
 			body := []byte(form.body(1))
 			b.ReportAllocs()
+			start, n := cpuTime(), 0
 			for b.Loop() {
 				if _, err := v.DecodeBatch(body, now); err != nil {
 					b.Fatal(err)
 				}
+				n++
 			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(n), "cpu-ns/op")
 		})
 	}
 }

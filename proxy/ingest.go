@@ -18,6 +18,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/internal/jsonscan"
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -217,13 +218,17 @@ func (in *input[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 }
 
 // decodeBatch decodes a batch body in one pass, the input-form members
-// included. The one pass is stricter than what validateEvent needs (an
+// included: fastDecodeBatch's when it reads the body, else the v2
+// decoder's. The one pass is stricter than what validateEvent needs (an
 // input it would refuse anyway, or never read, must decode too), so when
 // it fails for any reason the body is decoded again with the inputs kept
 // as spans, and validateEvent decodes them in its own order: errors stay
 // those of the decoder that read the inputs one by one
 // (TestDecodeBatchAgrees and FuzzDecodeBatch hold it to that decoder).
 func decodeBatch(body []byte) (wireBatch[fastEvent], error) {
+	if w, ok := fastDecodeBatch(body); ok {
+		return w, nil
+	}
 	var fast wireBatch[fastEvent]
 	if strictjson.Decode(body, &fast) == nil {
 		return fast, nil
@@ -546,7 +551,9 @@ func present(raw json.RawMessage) bool {
 // at, the time the browser sent or else now; it replaces any unique_id
 // sent, so that one checkout is one event however often it is sent),
 // neither left inside the properties — the same split the helper made
-// when it built properties itself. Errors name the input field ("events[0].cart.items[1].quantity").
+// when it built properties itself. (Viewed Product's properties, which
+// hold neither, are appended by appendViewedProduct, the same bytes.)
+// Errors name the input field ("events[0].cart.items[1].quantity").
 func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
@@ -563,7 +570,11 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 		}
 		return nil
 	}
-	var pushes []snippets.Push
+	var (
+		pushes []snippets.Push
+		props  []byte        // Viewed Product's, built without a push
+		viewed *shop.Product // and its product
+	)
 	switch e.Metric {
 	case "Viewed Product":
 		if err := wrongInput("product", "product"); err != nil {
@@ -573,7 +584,10 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 		if derr != nil {
 			return false, derr
 		}
-		pushes, err = snippets.ViewedProductPushes(*p)
+		// ViewedProductPushes' check, and its track push's properties.
+		if err = p.Validate("product"); err == nil {
+			props, viewed = appendViewedProduct(make([]byte, 0, viewedProductSize(p)), p), p
+		}
 	case "Added to Cart":
 		if err := wrongInput("cart and added", "cart", "added"); err != nil {
 			return false, err
@@ -606,9 +620,11 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 	// The first push is ["track", metric, properties]: copy the properties
 	// member by member, taking $value and $event_id out (they become the
 	// event's value and unique id), without decoding the rest.
-	props, value, eventID, err := splitTrack(pushes[0])
-	if err != nil {
-		return false, fmt.Errorf("proxy: builder push %s: %w", pushes[0], err)
+	var value, eventID []byte
+	if props == nil {
+		if props, value, eventID, err = splitTrack(pushes[0]); err != nil {
+			return false, fmt.Errorf("proxy: builder push %s: %w", pushes[0], err)
+		}
 	}
 	input := "product" // the input errors name: field + "." + input
 	if e.Metric != "Viewed Product" {
@@ -634,12 +650,83 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 	}
 	// The inputs' sizes are the browser's: the built properties must still
 	// pass the limits every event is held to.
+	if viewed != nil && v.viewedProductFits(viewed) {
+		e.Properties = props // what checkProperties would return
+		return derived, nil
+	}
 	built, err := v.checkProperties(json.RawMessage(props), field, "properties")
 	if err != nil {
 		return false, snippetd.FieldErrorf(field+"."+input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
 	}
 	e.Properties = built
 	return derived, nil
+}
+
+// appendViewedProduct appends the properties of the track push of
+// snippets.ViewedProductPushes(*p) — byte for byte (TestViewedProduct and
+// FuzzViewedProduct hold it to the builder) — without building the push,
+// its trackViewedItem push and splitting them again: Viewed Product is
+// most of a shop's events. p must validate.
+func appendViewedProduct(b []byte, p *shop.Product) []byte {
+	b = append(b, `{"ProductName":`...)
+	b = jsonw.AppendString(b, p.Name)
+	b = append(b, `,"ProductID":`...)
+	b = jsonw.AppendString(b, p.ID)
+	if p.SKU != "" {
+		b = append(b, `,"SKU":`...)
+		b = jsonw.AppendString(b, p.SKU)
+	}
+	if len(p.Categories) > 0 {
+		b = append(b, `,"Categories":`...)
+		b = jsonw.AppendStrings(b, p.Categories)
+	}
+	if p.ImageURL != "" {
+		b = append(b, `,"ImageURL":`...)
+		b = jsonw.AppendString(b, p.ImageURL)
+	}
+	if p.URL != "" {
+		b = append(b, `,"URL":`...)
+		b = jsonw.AppendString(b, p.URL)
+	}
+	if p.Brand != "" {
+		b = append(b, `,"Brand":`...)
+		b = jsonw.AppendString(b, p.Brand)
+	}
+	b = append(b, `,"Price":`...)
+	b = p.Price.AppendText(b)
+	if p.CompareAtPrice.IsSet() {
+		b = append(b, `,"CompareAtPrice":`...)
+		b = p.CompareAtPrice.AppendText(b)
+	}
+	return append(b, '}')
+}
+
+// viewedProductFits reports that appendViewedProduct's properties for p
+// certainly pass checkProperties, which then returns them as they are
+// (they are compact): at most 9 keys, nesting 2, every string within
+// MaxString once decoded (an invalid byte decodes to 3), Categories
+// within MaxArray. TestViewedProductFits holds it to checkProperties.
+func (v *Validator) viewedProductFits(p *shop.Product) bool {
+	l := &v.limits
+	if l.MaxProperties < 9 || l.MaxDepth < 2 || len(p.Categories) > l.MaxArray {
+		return false
+	}
+	n := max(len(p.Name), len(p.ID), len(p.SKU), len(p.ImageURL), len(p.URL), len(p.Brand))
+	for _, c := range p.Categories {
+		n = max(n, len(c))
+	}
+	return 3*n <= l.MaxString
+}
+
+// viewedProductSize is appendViewedProduct's length for p when no string
+// needs an escape.
+func viewedProductSize(p *shop.Product) int {
+	n := len(`{"ProductName":"","ProductID":"","SKU":"","Categories":[],"ImageURL":"","URL":"","Brand":"","Price":,"CompareAtPrice":}`) + 48
+	n += len(p.Name) + len(p.ID) + len(p.SKU) + len(p.ImageURL) + len(p.URL) + len(p.Brand)
+	for _, c := range p.Categories {
+		n += len(c) + 3
+	}
+	return n
 }
 
 // splitTrack returns the properties object of a ["track", metric,

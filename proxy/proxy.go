@@ -24,8 +24,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -107,9 +109,10 @@ type Proxy struct {
 	limiter   *Limiter
 	origins   map[string][]string // allowed origin -> its Access-Control-Allow-Origin value
 	// verbatim holds the allowed origins that NormalizeOrigin leaves as
-	// they are: an Origin header naming one of them (what browsers send)
-	// is that origin without parsing it again.
-	verbatim map[string]bool
+	// they are, each with its origins value: an Origin header naming one
+	// of them (what browsers send) is that origin without parsing it
+	// again or looking it up twice.
+	verbatim map[string][]string
 	// cookieTail is what follows "sd_bid=<id>" in the Set-Cookie header
 	// of a new browser, without and with Secure: the attributes are the
 	// same for every browser, so they are formatted once.
@@ -153,14 +156,14 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		logger:    logger,
 		limiter:   &Limiter{Rate: opts.Rate, Burst: opts.Burst, Max: opts.MaxClients, Idle: 10 * time.Minute},
 		origins:   map[string][]string{},
-		verbatim:  map[string]bool{},
+		verbatim:  map[string][]string{},
 		now:       time.Now,
 	}
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = []string{n}
 			if NormalizeOrigin(n) == n {
-				p.verbatim[n] = true
+				p.verbatim[n] = p.origins[n]
 			}
 		}
 	}
@@ -224,16 +227,19 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 // per-client rate limit. It returns the client IP and its rate limiter
 // key (see ipText).
 func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (ip netip.Addr, key string, err error) {
-	origin := p.requestOrigin(r)
+	origin, allow := p.requestOrigin(r)
 	if origin == "" {
 		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
-	if p.origins[origin] == nil {
+	if allow == nil {
 		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
 	}
-	p.cors(w, origin)
-	ip = ClientIP(r, p.opts.TrustedProxies)
-	key = limiterKey(ip)
+	cors(w, allow)
+	ip, text := clientIP(r, p.opts.TrustedProxies)
+	key = text // an IPv4 address's limiter key is its text
+	if !ip.Is4() || text == "" {
+		key = limiterKey(ip)
+	}
 	if ok, wait := p.limiter.Allow(key, p.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 		return ip, key, snippetd.Errorf(snippetd.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
@@ -261,19 +267,23 @@ var (
 )
 
 // requestOrigin is requestOrigin(r), without parsing an Origin header
-// that names an allowed origin verbatim.
-func (p *Proxy) requestOrigin(r *http.Request) string {
-	if o := r.Header.Get("Origin"); p.verbatim[o] {
-		return o
+// that names an allowed origin verbatim, and its p.origins value (nil
+// when it is not allowed).
+func (p *Proxy) requestOrigin(r *http.Request) (origin string, allow []string) {
+	if o := r.Header.Get("Origin"); o != "" {
+		if allow := p.verbatim[o]; allow != nil {
+			return o, allow
+		}
 	}
-	return requestOrigin(r)
+	origin = requestOrigin(r)
+	return origin, p.origins[origin]
 }
 
-// cors allows origin, which must be in the allow-list, to read the answer
-// and send credentials (the sd_bid cookie).
-func (p *Proxy) cors(w http.ResponseWriter, origin string) {
+// cors allows an origin to read the answer and send credentials (the
+// sd_bid cookie); allow is its p.origins value.
+func cors(w http.ResponseWriter, allow []string) {
 	h := w.Header()
-	h["Access-Control-Allow-Origin"] = p.origins[origin]
+	h["Access-Control-Allow-Origin"] = allow
 	h["Access-Control-Allow-Credentials"] = hdrTrue
 	if len(h["Vary"]) == 0 {
 		h["Vary"] = hdrOrigin
@@ -310,12 +320,12 @@ func rejectReason(err error) string {
 // handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
 // preflight of a storefront on another subdomain posting JSON with fetch.
 func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
-	origin := p.requestOrigin(r)
-	if origin == "" || p.origins[origin] == nil {
+	origin, allow := p.requestOrigin(r)
+	if origin == "" || allow == nil {
 		p.fail(w, r, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
 		return
 	}
-	p.cors(w, origin)
+	cors(w, allow)
 	w.Header().Set("Access-Control-Allow-Methods", "POST")
 	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
 	w.Header().Set("Access-Control-Max-Age", "600")
@@ -340,8 +350,8 @@ func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error)
 // reports that the id was issued now: the client has not yet shown that it
 // keeps the cookie.
 func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stored Identity, isNew bool, err error) {
-	if c, err := cookie(r, BrowserCookie); err == nil && validBrowserID(c.Value) {
-		idn, _, err := p.store.Get(r.Context(), c.Value)
+	if c, ok := cookie(r, BrowserCookie); ok && validBrowserID(c) {
+		idn, _, err := p.store.Get(r.Context(), c)
 		if err != nil {
 			// The database is unreachable: ask the client to retry rather
 			// than guess the identity (a 500 would say it is our bug).
@@ -349,7 +359,7 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stor
 			w.Header().Set("Retry-After", "5")
 			return "", Identity{}, false, snippetd.Errorf(snippetd.EUNAVAILABLE, "identity store unavailable; retry")
 		}
-		return c.Value, idn, false, nil
+		return c, idn, false, nil
 	}
 	// What http.SetCookie(w, p.browserCookie(id, secure)) writes for a
 	// new id, which is base64url: a cookie value holds it as it is. The id
@@ -385,22 +395,78 @@ func (p *Proxy) browserCookie(id string, secure bool) *http.Cookie {
 // klaCookie returns the exchange id and legacy email of the request's
 // __kla_id cookie.
 func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
-	if c, err := cookie(r, KlaviyoCookie); err == nil {
-		return p.klaIDs.parse(c.Value)
+	if c, ok := cookie(r, KlaviyoCookie); ok {
+		return p.klaIDs.parse(c)
 	}
 	return "", ""
 }
 
-// cookie is r.Cookie(name), without parsing the Cookie header when no
-// line of it holds name (r.Cookie allocates even to find nothing): a
-// browser's first request has no sd_bid.
-func cookie(r *http.Request, name string) (*http.Cookie, error) {
-	for _, line := range r.Header["Cookie"] {
-		if strings.Contains(line, name) {
-			return r.Cookie(name)
+// cookie returns the value of r.Cookie(name) (ok false for
+// http.ErrNoCookie), read as r.Cookie reads it but without its
+// allocations (a slice and a Cookie per request): the Cookie lines split
+// at ';', each part trimmed and split at its first '=', the first part
+// named name whose value (without one pair of enclosing quotes) holds
+// only the bytes a cookie value may. r.Cookie refuses a header of more
+// cookies than the httpcookiemaxnum GODEBUG setting allows; a header of
+// more than cookieFastMax cookies, or a setting below it, is left to
+// r.Cookie. TestCookie holds it to r.Cookie.
+func cookie(r *http.Request, name string) (value string, ok bool) {
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
+	}
+	if n > cookieFastMax || !cookieLimitAllowsFast() {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, name) {
+			continue
+		}
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if validCookieValue(v) {
+				return v, true
+			}
 		}
 	}
-	return nil, http.ErrNoCookie
+	return "", false
+}
+
+// cookieFastMax is the most cookies a header may hold for cookie to read
+// it itself.
+const cookieFastMax = 64
+
+// cookieLimitAllowsFast reports whether r.Cookie reads headers of
+// cookieFastMax cookies (unless GODEBUG httpcookiemaxnum lowers it, as it
+// does to none), asked once of http.ParseCookie, which shares the limit.
+var cookieLimitAllowsFast = sync.OnceValue(func() bool {
+	_, err := http.ParseCookie(strings.Repeat("a=1;", cookieFastMax-1) + "a=1")
+	return err == nil
+})
+
+// validCookieValue reports whether net/http keeps a cookie value: every
+// byte printable ASCII but '"', ';' and '\\'.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // handleEvents serves POST {prefix}e: a batch of browser events. It

@@ -19,17 +19,29 @@ import (
 // first untrusted address is the client. Without trusted proxies the
 // header is ignored, since anyone can send it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	ip, _ := clientIP(r, trusted)
+	return ip
+}
+
+// clientIP is ClientIP, and the address's text when it is RemoteAddr's
+// host as it is: an IPv4 address written as ip.String() writes it, which
+// netip.ParseAddr insists on (so the text costs no formatting).
+func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, string) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
 	remote, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}
+		return netip.Addr{}, ""
 	}
+	is4 := remote.Is4()
 	remote = remote.Unmap()
 	if !isTrusted(remote, trusted) {
-		return remote
+		if is4 {
+			return remote, host
+		}
+		return remote, ""
 	}
 	hops := r.Header.Values("X-Forwarded-For")
 	var all []string
@@ -47,7 +59,7 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 			break
 		}
 	}
-	return client
+	return client, ""
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
@@ -64,6 +76,9 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
 	if r.TLS != nil {
 		return true
+	}
+	if len(trusted) == 0 {
+		return false // what follows would say so, after parsing RemoteAddr
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	a, err := netip.ParseAddr(host)

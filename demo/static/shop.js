@@ -36,12 +36,14 @@
       w.snippetd.viewedProduct(JSON.parse(p.getAttribute("data-demo-viewed")));
     }
   });
-  // ?debug=1: list every push of this page (window._klOnsite).
+  // ?debug=1: list every push of this page (window._klOnsite), or in proxy
+  // mode what the helper sent to the proxy (window._sdSent, static/debug.js).
   var list = $("#kl-debug ol");
   if (list) {
     var shown = -1;
+    var proxied = $("#kl-debug").hasAttribute("data-proxy");
     setInterval(function () {
-      var q = w._klOnsite || [];
+      var q = (proxied ? w._sdSent : w._klOnsite) || [];
       if (q.length === shown) return;
       shown = q.length;
       list.innerHTML = "";
