@@ -266,10 +266,7 @@ func (c *client) wait(ctx context.Context, path string) error {
 
 // CreateEvent validates e and sends it with POST /api/events.
 func (c *client) CreateEvent(ctx context.Context, e Event) Outcome {
-	if err := e.ValidateAt(c.now()); err != nil {
-		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
-	}
-	body, err := EncodeEvent(e)
+	body, err := CheckAndEncodeEvent(e, c.now())
 	if err != nil {
 		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
 	}
@@ -279,10 +276,7 @@ func (c *client) CreateEvent(ctx context.Context, e Event) Outcome {
 // BulkCreateEvents checks the batch (see CheckBatch) and sends it with POST
 // /api/event-bulk-create-jobs, one entry per profile.
 func (c *client) BulkCreateEvents(ctx context.Context, events []Event) Outcome {
-	if err := CheckBatch(events, c.now()); err != nil {
-		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
-	}
-	body, err := EncodeBulk(events)
+	body, err := CheckAndEncodeBulk(events, c.now())
 	if err != nil {
 		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
 	}

@@ -16,7 +16,8 @@ import (
 
 // checkEncode fails unless EncodeEvent of each event and EncodeBulk of
 // all of them give json.Marshal's bytes (encodeEventReflect's,
-// encodeBulkReflect's), or their errors.
+// encodeBulkReflect's), or their errors, and CheckAndEncodeEvent and
+// CheckAndEncodeBulk give what the checks and then the encoders give.
 func checkEncode(t *testing.T, events ...klaviyo.Event) {
 	t.Helper()
 	same := func(what string, want []byte, wantErr error, got []byte, err error) {
@@ -42,6 +43,24 @@ func checkEncode(t *testing.T, events ...klaviyo.Event) {
 	want, wantErr := klaviyo.EncodeBulkReflect(events)
 	got, err := klaviyo.EncodeBulk(events)
 	same("EncodeBulk", want, wantErr, got, err)
+
+	// The fused check and encode: the checks' error, else the encoder's
+	// result.
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for i, e := range events {
+		want, wantErr := klaviyo.EncodeEvent(e)
+		if err := e.ValidateAt(now); err != nil {
+			want, wantErr = nil, err
+		}
+		got, err := klaviyo.CheckAndEncodeEvent(e, now)
+		same(fmt.Sprintf("CheckAndEncodeEvent of event %d", i), want, wantErr, got, err)
+	}
+	want, wantErr = klaviyo.EncodeBulk(events)
+	if err := klaviyo.CheckBatch(events, now); err != nil {
+		want, wantErr = nil, err
+	}
+	got, err = klaviyo.CheckAndEncodeBulk(events, now)
+	same("CheckAndEncodeBulk", want, wantErr, got, err)
 }
 
 // TestEncodeMatchesReflection: EncodeEvent and EncodeBulk write what

@@ -44,52 +44,62 @@ func (e Event) Validate() error { return e.ValidateAt(time.Now()) }
 // "properties.Items[2].Name", so that bad input is rejected before it is
 // queued rather than dead-lettered hours later.
 func (e Event) ValidateAt(now time.Time) error {
+	_, err := e.validate(now.AddDate(1, 0, 0))
+	return err
+}
+
+// validate is ValidateAt with latest = now.AddDate(1, 0, 0) (computed
+// once per batch by checkBatch). scanned reports that the properties
+// passed the one-pass scan (blank, or one object within the limits): then
+// the encoders need not scan them again (see encodable).
+func (e *Event) validate(latest time.Time) (scanned bool, err error) {
 	switch {
 	case !e.Profile.HasIdentifier():
-		return snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+		return false, snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
 	case e.Metric == "":
-		return snippetd.FieldErrorf("metric", "is required")
+		return false, snippetd.FieldErrorf("metric", "is required")
 	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
-		return snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+		return false, snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
-		return snippetd.FieldErrorf("time", "must not be before 1990")
-	case !e.Time.IsZero() && e.Time.After(now.AddDate(1, 0, 0)):
-		return snippetd.FieldErrorf("time", "must be at most one year in the future")
+		return false, snippetd.FieldErrorf("time", "must not be before 1990")
+	case !e.Time.IsZero() && e.Time.After(latest):
+		return false, snippetd.FieldErrorf("time", "must be at most one year in the future")
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
-		return snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+		return false, snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
 	// The one-pass scanner accepts only what the token walker accepts;
 	// anything it cannot vouch for (an error, or a string long enough
 	// that its decoded length needs decoding) goes to the walker, which
 	// gives the exact answer and names the field.
-	if !propertiesOK(e.Properties) {
+	scanned = propertiesOK(e.Properties)
+	if !scanned {
 		if err := checkProperties(e.Properties); err != nil {
-			return err
+			return false, err
 		}
 	}
 	switch {
 	case len(e.UniqueID) > MaxStringBytes:
-		return snippetd.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+		return false, snippetd.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.Email) > MaxStringBytes:
-		return snippetd.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+		return false, snippetd.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.FirstName) > MaxStringBytes:
-		return snippetd.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+		return false, snippetd.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.LastName) > MaxStringBytes:
-		return snippetd.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+		return false, snippetd.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
 	}
 	// Encoding only to measure is the expensive part; skip it when even
 	// the worst case of escaping cannot reach the limit.
-	if encodedSizeBound(e) <= MaxPayloadBytes {
-		return nil
+	if encodedSizeBound(*e) <= MaxPayloadBytes {
+		return scanned, nil
 	}
-	b, err := EncodeEvent(e)
+	b, err := EncodeEvent(*e)
 	if err != nil {
-		return snippetd.FieldErrorf("properties", "cannot be encoded")
+		return false, snippetd.FieldErrorf("properties", "cannot be encoded")
 	}
 	if len(b) > MaxPayloadBytes {
-		return snippetd.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
+		return false, snippetd.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
 	}
-	return nil
+	return scanned, nil
 }
 
 // checkProperties walks the properties JSON with a token decoder (numbers
@@ -197,20 +207,30 @@ func isCurrency(s string) bool {
 // with the same profile, metric and unique_id (Klaviyo rejects the whole
 // request then), and an encoded body of at most 5 MB. Field names are
 // prefixed with the event's index, such as "events[3].metric".
-func CheckBatch(events []Event, now time.Time) error {
+func CheckBatch(events []Event, now time.Time) error { return checkBatch(events, now, nil) }
+
+// checkBatch is CheckBatch; when scanned is not nil it also records each
+// event's scanned (see validate).
+func checkBatch(events []Event, now time.Time, scanned []bool) error {
 	if len(events) == 0 {
 		return snippetd.FieldErrorf("events", "must hold at least one event")
 	}
 	if len(events) > MaxBulkEvents {
 		return snippetd.FieldErrorf("events", "holds %d events, more than %d", len(events), MaxBulkEvents)
 	}
+	latest := now.AddDate(1, 0, 0)
 	seen := make(map[string]int, len(events))
-	for i, e := range events {
-		if err := e.ValidateAt(now); err != nil {
+	for i := range events {
+		e := &events[i]
+		ok, err := e.validate(latest)
+		if err != nil {
 			if fe, ok := err.(*snippetd.Error); ok {
 				return snippetd.FieldErrorf(fmt.Sprintf("events[%d].%s", i, fe.Field), "%s", fe.Message)
 			}
 			return err
+		}
+		if scanned != nil {
+			scanned[i] = ok
 		}
 		if e.UniqueID == "" {
 			continue

@@ -71,10 +71,7 @@ func New(keep int) *Sink {
 // CreateEvent records POST /api/events for e and answers Delivered, or
 // Permanent when e would not pass the Klaviyo client's own checks.
 func (s *Sink) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
-	if err := e.ValidateAt(s.now()); err != nil {
-		return s.refuse(PathEvents, []klaviyo.Event{e}, err)
-	}
-	body, err := klaviyo.EncodeEvent(e)
+	body, err := klaviyo.CheckAndEncodeEvent(e, s.now())
 	if err != nil {
 		return s.refuse(PathEvents, []klaviyo.Event{e}, err)
 	}
@@ -84,10 +81,7 @@ func (s *Sink) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome
 // BulkCreateEvents records POST /api/event-bulk-create-jobs for events and
 // answers Delivered, or Permanent when the batch breaks Klaviyo's rules.
 func (s *Sink) BulkCreateEvents(ctx context.Context, events []klaviyo.Event) klaviyo.Outcome {
-	if err := klaviyo.CheckBatch(events, s.now()); err != nil {
-		return s.refuse(PathBulkEvents, events, err)
-	}
-	body, err := klaviyo.EncodeBulk(events)
+	body, err := klaviyo.CheckAndEncodeBulk(events, s.now())
 	if err != nil {
 		return s.refuse(PathBulkEvents, events, err)
 	}

@@ -119,3 +119,29 @@ func TestSinkKeepsOnlyTheLatest(t *testing.T) {
 		t.Errorf("ForUniqueID(e4) = %d, %v; Len = %d", r.Seq, ok, s.Len())
 	}
 }
+
+// BenchmarkBulkCreateEvents: the sink taking one 1,000-event request of
+// the proxy's typical events (checks, encoding, bookkeeping), per event.
+//
+//	go test ./localsink -run '^$' -bench BulkCreateEvents -benchmem
+func BenchmarkBulkCreateEvents(b *testing.B) {
+	events := make([]klaviyo.Event, 1000)
+	for i := range events {
+		events[i] = klaviyo.Event{
+			Metric:     "Viewed Product",
+			Profile:    klaviyo.Profile{Kx: "BenchShopper01.ABC123"},
+			Properties: json.RawMessage(`{"ProductName":"Mug","ProductID":"p1","SKU":"M-1","Categories":[],"ImageURL":"","URL":"https://shop.example/p/mug","Brand":"","Price":12.5,"CompareAtPrice":0}`),
+			Time:       time.Now().Add(-time.Minute),
+			UniqueID:   fmt.Sprint("b1-", i),
+		}
+	}
+	s := localsink.New(0)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := s.BulkCreateEvents(ctx, events); out.Kind != klaviyo.Delivered {
+			b.Fatal(out)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
