@@ -270,9 +270,9 @@ var (
 // that names an allowed origin verbatim, and its p.origins value (nil
 // when it is not allowed).
 func (p *Proxy) requestOrigin(r *http.Request) (origin string, allow []string) {
-	if o := r.Header.Get("Origin"); o != "" {
-		if allow := p.verbatim[o]; allow != nil {
-			return o, allow
+	if o := r.Header["Origin"]; len(o) > 0 { // r.Header.Get, the key being canonical
+		if allow := p.verbatim[o[0]]; allow != nil {
+			return o[0], allow
 		}
 	}
 	origin = requestOrigin(r)
