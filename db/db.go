@@ -218,9 +218,22 @@ func (d *DB) Rebind(query string) string {
 // yet; statement i is version i+1. Each runs in its own transaction with
 // its version row, so a crash never leaves a half-applied step. Never edit
 // or reorder a released statement: append new ones.
+//
+// The versions already applied are read first on the read pool, so that a
+// component already current (the CLI and the inspector migrate on every
+// call) costs one query, not a write transaction per version on SQLite's
+// one write connection; each step still checks its version again inside
+// its transaction, so concurrent migrations apply it once.
 func (d *DB) Migrate(ctx context.Context, component string, stmts []string) error {
+	applied, err := d.appliedVersions(ctx, component)
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", component, err)
+	}
 	for i, stmt := range stmts {
 		version := i + 1
+		if applied[version] {
+			continue
+		}
 		tx, err := d.Write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -241,4 +254,22 @@ func (d *DB) Migrate(ctx context.Context, component string, stmts []string) erro
 		}
 	}
 	return nil
+}
+
+// appliedVersions returns the versions of component in schema_migrations.
+func (d *DB) appliedVersions(ctx context.Context, component string) (map[int]bool, error) {
+	rs, err := d.QueryContext(ctx, d.Rebind(`SELECT version FROM schema_migrations WHERE component = ?`), component)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	applied := map[int]bool{}
+	for rs.Next() {
+		var v int
+		if err := rs.Scan(&v); err != nil {
+			return nil, err
+		}
+		applied[v] = true
+	}
+	return applied, rs.Err()
 }

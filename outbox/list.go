@@ -77,7 +77,11 @@ func List(ctx context.Context, d *db.DB, q Query) ([]Record, error) {
 		}
 	}
 	eq("metric", q.Metric)
-	eq("state", q.State)
+	if q.State != "" {
+		// A literal (one of the three checked above), not a parameter,
+		// so that the planner can use the state's partial index.
+		where = append(where, "state = '"+q.State+"'")
+	}
 	eq("source", q.Source)
 	if p := q.Profile; p != "" {
 		if strings.Contains(p, ":") && hasKind(p) {

@@ -162,7 +162,37 @@ type loopError struct {
 
 type enqueueReq struct {
 	rows []row
-	done chan error
+	done chan error // buffered (1): the committer never waits on it
+}
+
+// reqPool recycles enqueue requests with their done channels and rows.
+// Enqueue puts a request back only after receiving its answer: the
+// committer's send on done is its last use of the request (commitBatch),
+// so nothing else holds it then. A request whose Enqueue returned early
+// (context done) is left to the garbage collector instead.
+var reqPool = sync.Pool{New: func() any { return &enqueueReq{done: make(chan error, 1)} }}
+
+// maxPooledRows caps the rows capacity a pooled request keeps, so that one
+// large batch does not pin its slice for the proxy's single events.
+const maxPooledRows = 64
+
+func getReq(n int) *enqueueReq {
+	r := reqPool.Get().(*enqueueReq)
+	if cap(r.rows) < n {
+		r.rows = make([]row, n)
+	}
+	r.rows = r.rows[:n]
+	return r
+}
+
+func putReq(r *enqueueReq) {
+	if cap(r.rows) > maxPooledRows {
+		r.rows = nil
+	} else {
+		clear(r.rows) // drop the payloads and strings
+		r.rows = r.rows[:0]
+	}
+	reqPool.Put(r)
 }
 
 // row is one event as stored.
@@ -240,9 +270,39 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 	if len(events) == 0 {
 		return nil
 	}
-	at := time.Now()
+	r := getReq(len(events))
+	if err := buildRows(r.rows, events, source, time.Now()); err != nil {
+		putReq(r)
+		return err
+	}
+	if err := o.hand(ctx, r); err != nil {
+		putReq(r)
+		return err
+	}
+	// Handed over, r is answered (see hand); the committer wakes the
+	// delivery loop.
+	var err error
+	select {
+	case err = <-r.done:
+	case <-ctx.Done():
+		// The request may still commit; it was not acknowledged, and a
+		// retry by the caller is deduplicated only if it carries ids.
+		return ctx.Err()
+	}
+	n := len(r.rows)
+	putReq(r) // answered: the committer is done with it
+	if err != nil {
+		o.log.Error("outbox: storing events failed", "source", source, "events", n, "err", err)
+		return snippetd.Errorf(snippetd.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
+	}
+	return nil
+}
+
+// buildRows checks and encodes events into rows (as long as events),
+// giving each event without a UniqueID a random one (see Enqueue).
+func buildRows(rows []row, events []klaviyo.Event, source string, at time.Time) error {
 	now := at.UnixMilli()
-	rows := make([]row, len(events))
+	latest := at.AddDate(1, 0, 0)
 	for i := range events {
 		e := &events[i]
 		if e.UniqueID == "" {
@@ -257,7 +317,7 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 			return snippetd.FieldErrorf(field("metric"), "is required")
 		case !e.Profile.HasIdentifier():
 			return snippetd.FieldErrorf(field("profile"), "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
-		case !e.Time.IsZero() && (e.Time.Year() < 1990 || e.Time.After(at.AddDate(1, 0, 0))):
+		case !e.Time.IsZero() && (e.Time.Year() < 1990 || e.Time.After(latest)):
 			return snippetd.FieldErrorf(field("time"), "must be between 1990 and one year from now")
 		}
 		payload, err := e.AppendJSON(nil)
@@ -274,24 +334,6 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 			return err
 		}
 		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, payload: payload, createdAt: now}
-	}
-	r := &enqueueReq{rows: rows, done: make(chan error, 1)}
-	if err := o.hand(ctx, r); err != nil {
-		return err
-	}
-	// Handed over, r is answered (see hand); the committer wakes the
-	// delivery loop.
-	var err error
-	select {
-	case err = <-r.done:
-	case <-ctx.Done():
-		// The request may still commit; it was not acknowledged, and a
-		// retry by the caller is deduplicated only if it carries ids.
-		return ctx.Err()
-	}
-	if err != nil {
-		o.log.Error("outbox: storing events failed", "source", source, "events", len(rows), "err", err)
-		return snippetd.Errorf(snippetd.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
 	}
 	return nil
 }
@@ -388,9 +430,16 @@ func (o *Outbox) gather(batch []*enqueueReq, n int) ([]*enqueueReq, int) {
 }
 
 func (o *Outbox) commitBatch(batch []*enqueueReq) {
-	rows := make([]row, 0, len(batch))
-	for _, r := range batch {
-		rows = append(rows, r.rows...)
+	rows := batch[0].rows
+	if len(batch) > 1 {
+		n := 0
+		for _, r := range batch {
+			n += len(r.rows)
+		}
+		rows = make([]row, 0, n)
+		for _, r := range batch {
+			rows = append(rows, r.rows...)
+		}
 	}
 	err := o.insert(context.Background(), rows)
 	if err != nil && len(batch) > 1 {
@@ -445,5 +494,8 @@ var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadd
 func NewUniqueID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return "sd-" + idEncoding.EncodeToString(b[:])
+	var s [3 + 26]byte // one allocation, the string's
+	copy(s[:], "sd-")
+	idEncoding.Encode(s[3:], b[:])
+	return string(s[:])
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/snippetd/snippetd/db"
 )
@@ -18,14 +19,19 @@ const (
 	StateDead      = "dead"
 )
 
-// migrate creates the outbox table. Times are Unix milliseconds so the same
-// SQL works on SQLite and PostgreSQL.
+// migrate creates the outbox table and its indexes.
 func migrate(ctx context.Context, d *db.DB) error {
+	return d.Migrate(ctx, "outbox", migrations(d.Dialect))
+}
+
+// migrations are the outbox's schema steps for db.Migrate. Times are Unix
+// milliseconds so the same SQL works on SQLite and PostgreSQL.
+func migrations(dialect db.Dialect) []string {
 	id := "id INTEGER PRIMARY KEY AUTOINCREMENT"
-	if d.Dialect == db.Postgres {
+	if dialect == db.Postgres {
 		id = "id BIGSERIAL PRIMARY KEY"
 	}
-	return d.Migrate(ctx, "outbox", []string{
+	return []string{
 		`CREATE TABLE outbox_events (
 			` + id + `,
 			unique_id TEXT NOT NULL,
@@ -42,7 +48,18 @@ func migrate(ctx context.Context, d *db.DB) error {
 		)`,
 		`CREATE INDEX outbox_events_state_id ON outbox_events (state, id)`,
 		`CREATE INDEX outbox_events_state_updated ON outbox_events (state, updated_at)`,
-	})
+		// Partial indexes instead of the two on state: a new (pending)
+		// event adds one small entry, its id, to one index, rather than a
+		// ('pending', id) and a ('pending', updated_at) entry to two; on
+		// SQLite a group commit of ~19 events wrote 12.5 WAL pages, now
+		// 9.6. Each query names its state as a literal (not a parameter)
+		// so that the planners can use these.
+		`CREATE INDEX outbox_events_pending ON outbox_events (id) WHERE state = 'pending'`,
+		`CREATE INDEX outbox_events_delivered ON outbox_events (updated_at) WHERE state = 'delivered'`,
+		`CREATE INDEX outbox_events_dead ON outbox_events (id) WHERE state = 'dead'`,
+		`DROP INDEX outbox_events_state_id`,
+		`DROP INDEX outbox_events_state_updated`,
+	}
 }
 
 const insertCols = 7
@@ -84,8 +101,20 @@ func (o *Outbox) insertStmt(ctx context.Context, n int) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// insert commits rows in one transaction.
+// insert commits rows atomically: up to insertChunk rows (a group commit
+// under load is ~20-50) as one INSERT statement in autocommit mode, which
+// is its own transaction on both databases, so it costs no BEGIN and
+// COMMIT statements and no database/sql Tx (with its goroutine); more as
+// a transaction of one INSERT per chunk.
 func (o *Outbox) insert(ctx context.Context, rows []row) error {
+	if len(rows) <= insertChunk {
+		st, err := o.insertStmt(ctx, len(rows))
+		if err != nil {
+			return err
+		}
+		_, err = st.ExecContext(ctx, insertArgs(make([]any, 0, len(rows)*insertCols), rows)...)
+		return err
+	}
 	// Statements first: on SQLite the write pool is one connection, which
 	// the transaction below holds until it ends.
 	stmts := make([]*sql.Stmt, 0, (len(rows)+insertChunk-1)/insertChunk)
@@ -104,20 +133,33 @@ func (o *Outbox) insert(ctx context.Context, rows []row) error {
 	args := make([]any, 0, insertChunk*insertCols)
 	for i, start := 0, 0; start < len(rows); i, start = i+1, start+insertChunk {
 		chunk := rows[start:min(start+insertChunk, len(rows))]
-		args = args[:0]
-		for _, r := range chunk {
-			args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, string(r.payload), r.createdAt, r.createdAt)
-		}
-		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, args...); err != nil {
+		if _, err := tx.StmtContext(ctx, stmts[i]).ExecContext(ctx, insertArgs(args[:0], chunk)...); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
 }
 
+// insertArgs appends the INSERT's arguments for rows to args.
+func insertArgs(args []any, rows []row) []any {
+	for _, r := range rows {
+		// The payload as a string without a copy: a row's payload is
+		// never written once Enqueue has encoded it, and the drivers copy
+		// what they bind before Exec returns. (string(r.payload) copied
+		// ~600 bytes per event.)
+		payload := unsafe.String(unsafe.SliceData(r.payload), len(r.payload))
+		created := any(r.createdAt)
+		args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, payload, created, created)
+	}
+	return args
+}
+
+// pendingQuery reads the oldest pending rows (loadPending).
+const pendingQuery = `SELECT id, unique_id, profile_key, metric, payload FROM outbox_events WHERE state = 'pending' ORDER BY id LIMIT ?`
+
 // loadPending returns up to limit pending rows, oldest first.
 func (o *Outbox) loadPending(ctx context.Context, limit int) ([]row, error) {
-	rs, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT id, unique_id, profile_key, metric, payload FROM outbox_events WHERE state = 'pending' ORDER BY id LIMIT ?`), limit)
+	rs, err := o.db.QueryContext(ctx, o.db.Rebind(pendingQuery), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +241,9 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 	return tx.Commit()
 }
 
+// pruneQuery deletes up to 5,000 rows delivered before its argument.
+const pruneQuery = `DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'delivered' AND updated_at < ? LIMIT 5000)`
+
 // update is one statement of record, with ? placeholders.
 type update struct {
 	query string
@@ -254,7 +299,7 @@ func (o *Outbox) prune(ctx context.Context) (int64, error) {
 	cutoff := time.Now().Add(-o.opts.Retention).UnixMilli()
 	var total int64
 	for {
-		res, err := o.db.Write.ExecContext(ctx, o.db.Rebind(`DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'delivered' AND updated_at < ? LIMIT 5000)`), cutoff)
+		res, err := o.db.Write.ExecContext(ctx, o.db.Rebind(pruneQuery), cutoff)
 		if err != nil {
 			return total, err
 		}
@@ -344,14 +389,20 @@ func stateCounts(ctx context.Context, d *db.DB, query string, args ...any) (Sour
 	return c, rs.Err()
 }
 
+// countsQuery counts the events in each state, each over its partial
+// index (a GROUP BY state would scan the table: no index has state as a
+// column), and reads the oldest pending event's time.
+const countsQuery = `SELECT
+	(SELECT COUNT(*) FROM outbox_events WHERE state = 'pending'),
+	(SELECT COUNT(*) FROM outbox_events WHERE state = 'delivered'),
+	(SELECT COUNT(*) FROM outbox_events WHERE state = 'dead'),
+	(SELECT MIN(created_at) FROM outbox_events WHERE state = 'pending')`
+
 func counts(ctx context.Context, d *db.DB) (Status, error) {
-	c, err := stateCounts(ctx, d, `SELECT state, COUNT(*) FROM outbox_events GROUP BY state`)
-	s := Status{Pending: c.Pending, Delivered: c.Delivered, Dead: c.Dead}
-	if err != nil {
-		return s, err
-	}
+	var s Status
 	var oldest sql.NullInt64
-	if err := d.QueryRowContext(ctx, `SELECT MIN(created_at) FROM outbox_events WHERE state = 'pending'`).Scan(&oldest); err != nil {
+	err := d.QueryRowContext(ctx, countsQuery).Scan(&s.Pending, &s.Delivered, &s.Dead, &oldest)
+	if err != nil {
 		return s, err
 	}
 	if oldest.Valid {
@@ -376,12 +427,15 @@ type DeadLetter struct {
 	Response string `json:"response"`
 }
 
+// deadLettersQuery lists the dead letters, oldest first.
+const deadLettersQuery = `SELECT id, unique_id, metric, profile_key, source, attempts, created_at, updated_at, last_status, last_error FROM outbox_events WHERE state = 'dead' ORDER BY id`
+
 // DeadLetters lists dead letters, oldest first, at most limit (0: all).
 func DeadLetters(ctx context.Context, d *db.DB, limit int) ([]DeadLetter, error) {
 	if err := migrate(ctx, d); err != nil {
 		return nil, err
 	}
-	q := `SELECT id, unique_id, metric, profile_key, source, attempts, created_at, updated_at, last_status, last_error FROM outbox_events WHERE state = 'dead' ORDER BY id`
+	q := deadLettersQuery
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
