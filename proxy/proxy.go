@@ -336,7 +336,11 @@ func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // navigator.sendBeacon sends for a string, and what avoids a CORS
 // preflight).
 func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	switch r.Header.Get("Content-Type") {
+	var ct string
+	if v := r.Header["Content-Type"]; len(v) > 0 { // r.Header.Get, the key being canonical
+		ct = v[0]
+	}
+	switch ct {
 	case "text/plain;charset=UTF-8", "text/plain", "application/json":
 		// What sendBeacon, fetch and load tools send: ReadBody's check
 		// (mime.ParseMediaType, which allocates a map) would pass them.
