@@ -466,12 +466,20 @@ var cookieLimitAllowsFast = sync.OnceValue(func() bool {
 // byte printable ASCII but '"', ';' and '\\'.
 func validCookieValue(v string) bool {
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+		if !cookieValueByte[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// cookieValueByte marks the bytes validCookieValue allows.
+var cookieValueByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != ';' && c != '\\'
+	}
+	return t
+}()
 
 // handleEvents serves POST {prefix}e: a batch of browser events. It
 // answers 202 with {"accepted","dropped"} once the accepted events are in
