@@ -95,7 +95,7 @@ func indexes(t *testing.T, d *db.DB) []string {
 // state's partial index rather than scanning the table, whose rows are
 // mostly delivered events with their payloads.
 func TestQueriesUseTheStateIndexes(t *testing.T) {
-	d := dbtest.Open(t)["sqlite"]
+	d := dbtest.SQLite(t)
 	ctx := context.Background()
 	if err := migrate(ctx, d); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -151,3 +152,56 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHandleEvents is the load test's request (BenchmarkEventsInputFormNoStore's)
+// through handleEvents alone, one request at a time: no router, the
+// request built once and its body reset per call, a ResponseWriter that
+// keeps nothing. Its cpu-ns/op is the handler's own CPU with little else
+// (the outbox stores nothing), steadier than the parallel benchmarks' on
+// a shared machine.
+//
+//	go test ./proxy -run '^$' -bench 'BenchmarkHandleEvents' -benchmem -cpu 1 -count 6
+func BenchmarkHandleEvents(b *testing.B) {
+	d := openTestDBs(b)["sqlite"]
+	store, err := OpenStore(context.Background(), d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store,
+		EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	body := []byte(inputBody(1))
+	r := httptest.NewRequest("POST", "/s/e", nil)
+	r.RemoteAddr = "203.0.113.7:1"
+	r.Header.Set("Origin", shopOrigin)
+	r.Header.Set("Content-Type", "text/plain")
+	r.AddCookie(kxCookie("BenchShopper01.ABC123"))
+	r.ContentLength = int64(len(body))
+	w := &nopWriter{h: http.Header{}}
+	rd := bytes.NewReader(body)
+	b.ReportAllocs()
+	start, n := cpuTime(), 0
+	for b.Loop() {
+		rd.Reset(body)
+		r.Body = io.NopCloser(rd)
+		clear(w.h)
+		w.code = 0
+		p.handleEvents(w, r)
+		if w.code != http.StatusAccepted {
+			b.Fatalf("status %d", w.code)
+		}
+		n++
+	}
+	b.ReportMetric(float64(cpuTime()-start)/float64(n), "cpu-ns/op")
+}
+
+// nopWriter is a ResponseWriter that keeps only the header map and the
+// status.
+type nopWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }

@@ -77,6 +77,15 @@ type fastScanner struct {
 	b    []byte
 	text string
 	i    int
+	// product is where the first event's product is decoded: it shares
+	// the events' allocation (fastOne).
+	product *shop.Product
+}
+
+// fastOne is a batch of one event with its product, in one allocation.
+type fastOne struct {
+	events  [1]fastEvent
+	product shop.Product
 }
 
 // Booleans a *bool member points to: nothing writes through it.
@@ -442,7 +451,9 @@ func (s *fastScanner) events(out *[]fastEvent) bool {
 	if !s.byte('[') {
 		return false
 	}
-	evs := make([]fastEvent, 0, 1)
+	one := new(fastOne)
+	evs := one.events[:0]
+	s.product = &one.product
 	if !s.end(']') {
 		for {
 			evs = append(evs, fastEvent{})
@@ -477,11 +488,16 @@ func (s *fastScanner) event(e *fastEvent) bool {
 		case 4:
 			ok = s.span(&e.Value, depth+1)
 		case 5:
-			ok = fastInput(s, &e.Product, func(p *shop.Product) bool { return s.product(p, depth+1) })
+			p := s.product
+			if p == nil {
+				p = new(shop.Product)
+			}
+			s.product = nil
+			ok = fastInput(s, &e.Product, p, func(p *shop.Product) bool { return s.readProduct(p, depth+1) })
 		case 6:
-			ok = fastInput(s, &e.Cart, func(c *shop.Cart) bool { return s.cart(c, depth+1) })
+			ok = fastInput(s, &e.Cart, new(shop.Cart), func(c *shop.Cart) bool { return s.cart(c, depth+1) })
 		case 7:
-			ok = fastInput(s, &e.Added, func(l *shop.LineItem) bool { return s.lineItem(l, depth+1) })
+			ok = fastInput(s, &e.Added, new(shop.LineItem), func(l *shop.LineItem) bool { return s.lineItem(l, depth+1) })
 		case 8:
 			ok = s.span(&e.Backfill, depth+1)
 		case 9:
@@ -492,13 +508,13 @@ func (s *fastScanner) event(e *fastEvent) bool {
 }
 
 // fastInput consumes an input-form member: null as a span (as
-// input.UnmarshalJSONFrom records it), an object decoded by read.
-func fastInput[T any](s *fastScanner, in *input[T], read func(*T) bool) bool {
+// input.UnmarshalJSONFrom records it), an object decoded by read into v,
+// a zero T.
+func fastInput[T any](s *fastScanner, in *input[T], v *T, read func(*T) bool) bool {
 	if s.peek() == 'n' {
 		return s.span(&in.span, 0)
 	}
 	start := s.i
-	v := new(T)
 	if !read(v) {
 		return false
 	}
@@ -516,10 +532,10 @@ var (
 	fastCartNames     = []string{"id", "checkout_url", "items"}
 )
 
-// product consumes a shop.Product object at depth; members it does not
+// readProduct consumes a shop.Product object at depth; members it does not
 // define are skipped, as decodeInput skips them. (inventory_quantity and
 // inventory_policy are declined: browsers do not send them.)
-func (s *fastScanner) product(p *shop.Product, depth int) bool {
+func (s *fastScanner) readProduct(p *shop.Product, depth int) bool {
 	return s.members(depth, fastProductNames, true, func(i int) bool {
 		var ok bool
 		switch i {
@@ -551,7 +567,7 @@ func (s *fastScanner) product(p *shop.Product, depth int) bool {
 func (s *fastScanner) lineItem(l *shop.LineItem, depth int) bool {
 	return s.members(depth, fastLineItemNames, true, func(i int) bool {
 		if i == 0 {
-			return s.product(&l.Product, depth+1)
+			return s.readProduct(&l.Product, depth+1)
 		}
 		var ok bool
 		l.Quantity, ok = s.quantity()

@@ -190,8 +190,13 @@ func (s span) in(body []byte) json.RawMessage {
 	if !s.set {
 		return nil
 	}
-	// An input's span starts after its member name: skip the ':'.
-	return bytes.TrimLeft(body[s.start:s.end], " \t\r\n:")
+	// An input's span starts after its member name: skip the ':' (and
+	// the whitespace bytes.TrimLeft would, without building its set).
+	i := s.start
+	for i < s.end && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n' || body[i] == ':') {
+		i++
+	}
+	return body[i:s.end]
 }
 
 // input is an input-form member decoded as decodeInput decodes it
@@ -719,12 +724,30 @@ func (v *Validator) viewedProductFits(p *shop.Product) bool {
 }
 
 // viewedProductSize is appendViewedProduct's length for p when no string
-// needs an escape.
+// needs an escape (money at its longest).
 func viewedProductSize(p *shop.Product) int {
-	n := len(`{"ProductName":"","ProductID":"","SKU":"","Categories":[],"ImageURL":"","URL":"","Brand":"","Price":,"CompareAtPrice":}`) + 48
-	n += len(p.Name) + len(p.ID) + len(p.SKU) + len(p.ImageURL) + len(p.URL) + len(p.Brand)
-	for _, c := range p.Categories {
-		n += len(c) + 3
+	const money = 21 // 92233720368547758.07, and a sign
+	n := len(`{"ProductName":"","ProductID":"","Price":}`) + len(p.Name) + len(p.ID) + money
+	if p.SKU != "" {
+		n += len(`,"SKU":""`) + len(p.SKU)
+	}
+	if len(p.Categories) > 0 {
+		n += len(`,"Categories":[]`)
+		for _, c := range p.Categories {
+			n += len(c) + 3
+		}
+	}
+	if p.ImageURL != "" {
+		n += len(`,"ImageURL":""`) + len(p.ImageURL)
+	}
+	if p.URL != "" {
+		n += len(`,"URL":""`) + len(p.URL)
+	}
+	if p.Brand != "" {
+		n += len(`,"Brand":""`) + len(p.Brand)
+	}
+	if p.CompareAtPrice.IsSet() {
+		n += len(`,"CompareAtPrice":`) + money
 	}
 	return n
 }
@@ -1098,6 +1121,9 @@ var (
 // validateProfile checks what a browser says about its shopper. prefix is
 // the JSON path of the object ("profile" in a batch, "" for identify).
 func validateProfile(w wireProfile, prefix string) (Claim, error) {
+	if w == (wireProfile{}) {
+		return Claim{}, nil // what the checks below give it, in a comparison
+	}
 	f := func(name string) string {
 		if prefix == "" {
 			return name

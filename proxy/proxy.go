@@ -270,9 +270,9 @@ var (
 // that names an allowed origin verbatim, and its p.origins value (nil
 // when it is not allowed).
 func (p *Proxy) requestOrigin(r *http.Request) (origin string, allow []string) {
-	if o := r.Header.Get("Origin"); o != "" {
-		if allow := p.verbatim[o]; allow != nil {
-			return o, allow
+	if o := r.Header["Origin"]; len(o) > 0 { // r.Header.Get, the key being canonical
+		if allow := p.verbatim[o[0]]; allow != nil {
+			return o[0], allow
 		}
 	}
 	origin = requestOrigin(r)
@@ -336,7 +336,11 @@ func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // navigator.sendBeacon sends for a string, and what avoids a CORS
 // preflight).
 func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	switch r.Header.Get("Content-Type") {
+	var ct string
+	if v := r.Header["Content-Type"]; len(v) > 0 { // r.Header.Get, the key being canonical
+		ct = v[0]
+	}
+	switch ct {
 	case "text/plain;charset=UTF-8", "text/plain", "application/json":
 		// What sendBeacon, fetch and load tools send: ReadBody's check
 		// (mime.ParseMediaType, which allocates a map) would pass them.
@@ -462,12 +466,20 @@ var cookieLimitAllowsFast = sync.OnceValue(func() bool {
 // byte printable ASCII but '"', ';' and '\\'.
 func validCookieValue(v string) bool {
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < 0x20 || c >= 0x7f || c == '"' || c == ';' || c == '\\' {
+		if !cookieValueByte[v[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// cookieValueByte marks the bytes validCookieValue allows.
+var cookieValueByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != ';' && c != '\\'
+	}
+	return t
+}()
 
 // handleEvents serves POST {prefix}e: a batch of browser events. It
 // answers 202 with {"accepted","dropped"} once the accepted events are in
@@ -528,14 +540,29 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		profile.AnonymousID = bid
 	}
+	// A batch of one event (almost every request) and its location share
+	// one allocation.
+	var (
+		events []klaviyo.Event
+		loc    *klaviyo.Location
+	)
+	if len(b.Events) == 1 {
+		one := new(struct {
+			events [1]klaviyo.Event
+			loc    klaviyo.Location
+		})
+		events, loc = one.events[:], &one.loc
+	} else {
+		events, loc = make([]klaviyo.Event, len(b.Events)), new(klaviyo.Location)
+	}
 	if ip.IsValid() {
-		profile.Location = &klaviyo.Location{IP: ipText(ip, ipKey)}
+		loc.IP = ipText(ip, ipKey)
+		profile.Location = loc
 	}
 	// No klaviyo.Event.ValidateAt here: the validator's limits sit inside
 	// Klaviyo's, and FuzzDecodeBatch checks that every event it accepts
 	// passes ValidateAt. Calling it per request cost a quarter of the
 	// handler's CPU (it encodes the event to measure it).
-	events := make([]klaviyo.Event, len(b.Events))
 	for i, e := range b.Events {
 		events[i] = klaviyo.Event{
 			Metric:     e.Metric,
