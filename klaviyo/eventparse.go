@@ -84,10 +84,11 @@ func parseCanonical(data []byte) (Event, bool) {
 		return e, false
 	}
 	start := p.i - 1
-	end := skipObject(data, start)
-	if end < 0 || !jsonscan.Scan(data[start:end], propertyLimits).OK {
+	n, ok := jsonscan.Prefix(data[start:], propertyLimits)
+	if !ok {
 		return e, false
 	}
+	end := start + n
 	e.Properties = json.RawMessage(data[start:end:end])
 	p.i = end
 	if p.key("time", false) {
@@ -218,31 +219,4 @@ func (p *eventParser) number() bool {
 	}
 	p.i = i
 	return true
-}
-
-// skipObject returns the end of the object starting at b[i] == '{' by
-// counting brackets outside strings, or -1 if it does not end. It does not
-// validate: jsonscan.Scan does that on the span it returns.
-func skipObject(b []byte, i int) int {
-	depth := 0
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '"': // to the closing quote, over escaped bytes
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-			if i >= len(b) {
-				return -1
-			}
-		case '{', '[':
-			depth++
-		case '}', ']':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
 }

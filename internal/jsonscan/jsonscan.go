@@ -51,6 +51,22 @@ func Scan(raw []byte, l Limits) Result {
 	return Result{OK: true, Spaced: s.spaced}
 }
 
+// Prefix checks the object at the start of raw against l as Scan checks a
+// whole input, and returns its length: ok is true when raw begins with one
+// JSON object within the limits, whatever follows it. A decoder finds the
+// end of an object member and validates it in the same pass.
+func Prefix(raw []byte, l Limits) (n int, ok bool) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return 0, false
+	}
+	s := scanner{b: raw, l: &l}
+	k, ok := s.object(1)
+	if !ok || k > l.MaxProperties {
+		return 0, false
+	}
+	return s.i, true
+}
+
 type scanner struct {
 	b      []byte
 	i      int
