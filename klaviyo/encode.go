@@ -7,7 +7,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/shop"
 )
@@ -109,28 +108,28 @@ func (e Event) attributes(withProfile bool) eventAttributes {
 // call Validate first. The body is json.Marshal's, byte for byte, written
 // without reflection (TestEncodeMatchesReflection, FuzzEncode); the rare
 // events appendEventAttributes does not write go through json.Marshal.
-func EncodeEvent(e Event) ([]byte, error) { return encodeEvent(&e, false) }
+func EncodeEvent(e Event) ([]byte, error) { return encodeEvent(&e, propsUnknown) }
 
 // CheckAndEncodeEvent is ValidateAt(now) followed by EncodeEvent, with
 // the first error: what a sender does before POST /api/events. The
 // properties are scanned once, not once for each.
 func CheckAndEncodeEvent(e Event, now time.Time) ([]byte, error) {
-	scanned, err := e.validate(now.AddDate(1, 0, 0))
+	props, err := e.validate(now.AddDate(1, 0, 0))
 	if err != nil {
 		return nil, err
 	}
-	return encodeEvent(&e, scanned)
+	return encodeEvent(&e, props)
 }
 
-// encodeEvent is EncodeEvent; scanned reports that validate's scan passed
-// e's properties (see encodable).
-func encodeEvent(e *Event, scanned bool) ([]byte, error) {
-	if !encodable(e, scanned) {
+// encodeEvent is EncodeEvent; props is what validate's scan found in e's
+// properties (see encodable).
+func encodeEvent(e *Event, props propsMode) ([]byte, error) {
+	if props = encodable(e, props); props == propsUnknown {
 		return encodeEventReflect(*e)
 	}
 	b := make([]byte, 0, eventSizeHint(e)+len(`{"data":{"type":"event","attributes":}}`)+profileSizeHint(&e.Profile))
 	b = append(b, `{"data":{"type":"event","attributes":`...)
-	b = appendEventAttributes(b, e, true)
+	b = appendEventAttributes(b, e, props, true)
 	return append(b, "}}"...), nil
 }
 
@@ -157,19 +156,22 @@ func EncodeBulk(events []Event) ([]byte, error) { return encodeBulk(events, nil)
 // /api/event-bulk-create-jobs. Each event's properties are scanned once,
 // not once for each (the scan was two fifths of the local sink's CPU).
 func CheckAndEncodeBulk(events []Event, now time.Time) ([]byte, error) {
-	scanned := make([]bool, len(events))
-	if err := checkBatch(events, now, scanned); err != nil {
+	props := make([]propsMode, len(events))
+	if err := checkBatch(events, now, props); err != nil {
 		return nil, err
 	}
-	return encodeBulk(events, scanned)
+	return encodeBulk(events, props)
 }
 
-// encodeBulk is EncodeBulk; scanned, if not nil, holds what validate's
-// scan said of each event's properties (see encodable).
-func encodeBulk(events []Event, scanned []bool) ([]byte, error) {
+// encodeBulk is EncodeBulk; props, if not nil, holds what validate's
+// scan found in each event's properties (see encodable).
+func encodeBulk(events []Event, props []propsMode) ([]byte, error) {
 	size := len(`{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[]}}}}`)
+	if props == nil {
+		props = make([]propsMode, len(events))
+	}
 	for i := range events {
-		if !encodable(&events[i], scanned != nil && scanned[i]) {
+		if props[i] = encodable(&events[i], props[i]); props[i] == propsUnknown {
 			return encodeBulkReflect(events)
 		}
 		size += eventSizeHint(&events[i]) + len(`{"type":"event","attributes":},`)
@@ -230,7 +232,7 @@ func encodeBulk(events []Event, scanned []bool) ([]byte, error) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"type":"event","attributes":`...)
-			b = appendEventAttributes(b, &events[i], false)
+			b = appendEventAttributes(b, &events[i], props[i], false)
 			b = append(b, '}')
 		}
 		b = append(b, "]}}}"...)
@@ -279,28 +281,37 @@ func blankProperties(props []byte) bool {
 	return len(t) == 0 || string(t) == "null"
 }
 
-// encodable reports whether appendEventAttributes writes e's attributes
-// as json.Marshal writes eventAttributes: properties that are blank or one
-// JSON object within Klaviyo's limits (json.Marshal compacts those as
-// appendCompact does, and refuses invalid ones), and an amount with a JSON
-// form. CheckBatch and Validate refuse the events it excludes. scanned
-// says that validate's scan (propertiesOK) passed the properties: blank
-// ones (JSON whitespace, which bytes.TrimSpace removes) or one object
-// within the limits, so they need no second scan.
-func encodable(e *Event, scanned bool) bool {
+// encodable reports how appendEventAttributes writes e's attributes as
+// json.Marshal writes eventAttributes, or propsUnknown when it does not:
+// the properties must be blank (sent as {}) or one JSON object within
+// Klaviyo's limits (json.Marshal compacts those as appendCompact does, and
+// refuses invalid ones), and the amount must have a JSON form. CheckBatch
+// and Validate refuse the events it excludes. props is what validate's
+// scan found, if it ran; else encodable scans.
+func encodable(e *Event, props propsMode) propsMode {
 	if e.Value.IsSet() && e.Value.Cents() == math.MinInt64 {
-		return false
+		return propsUnknown
 	}
-	return scanned || blankProperties(e.Properties) || jsonscan.Scan(e.Properties, propertyLimits).OK
+	if props != propsUnknown {
+		return props
+	}
+	if blankProperties(e.Properties) {
+		return propsBlank
+	}
+	return scanProperties(e.Properties)
 }
 
 // appendEventAttributes appends the attributes of e's event resource
-// (eventAttributes as json.Marshal writes them) for an encodable e.
-func appendEventAttributes(b []byte, e *Event, withProfile bool) []byte {
+// (eventAttributes as json.Marshal writes them) for an encodable e, whose
+// properties are as encodable found them.
+func appendEventAttributes(b []byte, e *Event, props propsMode, withProfile bool) []byte {
 	b = append(b, `{"properties":`...)
-	if blankProperties(e.Properties) {
+	switch props {
+	case propsBlank:
 		b = append(b, "{}"...)
-	} else {
+	case propsVerbatim:
+		b = appendVerbatim(b, e.Properties)
+	default:
 		b = appendCompact(b, e.Properties)
 	}
 	b = append(b, `,"metric":{"data":{"type":"metric","attributes":{"name":`...)

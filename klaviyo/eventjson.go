@@ -1,6 +1,7 @@
 package klaviyo
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
@@ -24,8 +25,11 @@ import (
 // properties that are not one JSON object within Klaviyo's limits (which
 // ValidateAt refuses), and a time or an amount that has no JSON form.
 func (e Event) AppendJSON(dst []byte) ([]byte, error) {
-	if e.Properties != nil && !jsonscan.Scan(e.Properties, propertyLimits).OK {
-		return appendMarshal(dst, e)
+	var props jsonscan.Result
+	if e.Properties != nil {
+		if props = jsonscan.Scan(e.Properties, propertyLimits); !props.OK {
+			return appendMarshal(dst, e)
+		}
 	}
 	n0 := len(dst)
 	dst = slices.Grow(dst, encodedSizeHint(e))
@@ -36,8 +40,10 @@ func (e Event) AppendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, `,"properties":`...)
 	if e.Properties == nil {
 		dst = append(dst, "null"...)
-	} else {
+	} else if props.Spaced {
 		dst = appendCompact(dst, e.Properties)
+	} else {
+		dst = appendVerbatim(dst, e.Properties)
 	}
 	if !e.Time.IsZero() {
 		dst = append(dst, `,"time":"`...)
@@ -154,6 +160,18 @@ var compactSpecial = func() (c [256]bool) {
 	}
 	return c
 }()
+
+// appendVerbatim is appendCompact for valid JSON without whitespace
+// outside its strings: unless it holds a byte that escaping changes
+// (<, >, &, or 0xE2, the first byte of U+2028 and U+2029 among others),
+// appendCompact would copy it unchanged, and a copy is several times
+// faster than its byte-by-byte loop.
+func appendVerbatim(dst, raw []byte) []byte {
+	if bytes.IndexByte(raw, '<') >= 0 || bytes.IndexByte(raw, '>') >= 0 || bytes.IndexByte(raw, '&') >= 0 || bytes.IndexByte(raw, 0xE2) >= 0 {
+		return appendCompact(dst, raw)
+	}
+	return append(dst, raw...)
+}
 
 // appendCompact appends the valid JSON raw as encoding/json writes a
 // json.RawMessage: without whitespace outside strings, and with <, >, &,

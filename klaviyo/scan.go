@@ -19,6 +19,31 @@ func propertiesOK(raw []byte) bool {
 	return r.OK || r.Blank
 }
 
+// propsMode is what a scan of an event's properties found, for the
+// encoders (see encodable).
+type propsMode uint8
+
+const (
+	propsUnknown  propsMode = iota // not scanned, or refused by the scan
+	propsBlank                     // empty or JSON whitespace: sent as {}
+	propsCompact                   // one object within the limits
+	propsVerbatim                  // and no whitespace outside its strings
+)
+
+// scanProperties is propertiesOK that also tells the encoders what it
+// found: anything but propsUnknown means propertiesOK.
+func scanProperties(raw []byte) propsMode {
+	switch r := jsonscan.Scan(raw, propertyLimits); {
+	case r.Blank:
+		return propsBlank
+	case r.OK && r.Spaced:
+		return propsCompact
+	case r.OK:
+		return propsVerbatim
+	}
+	return propsUnknown
+}
+
 // propertyLimits are Klaviyo's documented limits on event properties.
 var propertyLimits = jsonscan.Limits{
 	MaxProperties: MaxProperties,

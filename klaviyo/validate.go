@@ -49,57 +49,57 @@ func (e Event) ValidateAt(now time.Time) error {
 }
 
 // validate is ValidateAt with latest = now.AddDate(1, 0, 0) (computed
-// once per batch by checkBatch). scanned reports that the properties
-// passed the one-pass scan (blank, or one object within the limits): then
-// the encoders need not scan them again (see encodable).
-func (e *Event) validate(latest time.Time) (scanned bool, err error) {
+// once per batch by checkBatch). props is what the one-pass scan found in
+// the properties, so that the encoders need not scan them again (see
+// encodable).
+func (e *Event) validate(latest time.Time) (props propsMode, err error) {
 	switch {
 	case !e.Profile.HasIdentifier():
-		return false, snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+		return propsUnknown, snippetd.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
 	case e.Metric == "":
-		return false, snippetd.FieldErrorf("metric", "is required")
+		return propsUnknown, snippetd.FieldErrorf("metric", "is required")
 	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
-		return false, snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+		return propsUnknown, snippetd.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
-		return false, snippetd.FieldErrorf("time", "must not be before 1990")
+		return propsUnknown, snippetd.FieldErrorf("time", "must not be before 1990")
 	case !e.Time.IsZero() && e.Time.After(latest):
-		return false, snippetd.FieldErrorf("time", "must be at most one year in the future")
+		return propsUnknown, snippetd.FieldErrorf("time", "must be at most one year in the future")
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
-		return false, snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+		return propsUnknown, snippetd.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
 	// The one-pass scanner accepts only what the token walker accepts;
 	// anything it cannot vouch for (an error, or a string long enough
 	// that its decoded length needs decoding) goes to the walker, which
 	// gives the exact answer and names the field.
-	scanned = propertiesOK(e.Properties)
-	if !scanned {
+	props = scanProperties(e.Properties)
+	if props == propsUnknown {
 		if err := checkProperties(e.Properties); err != nil {
-			return false, err
+			return propsUnknown, err
 		}
 	}
 	switch {
 	case len(e.UniqueID) > MaxStringBytes:
-		return false, snippetd.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+		return propsUnknown, snippetd.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.Email) > MaxStringBytes:
-		return false, snippetd.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+		return propsUnknown, snippetd.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.FirstName) > MaxStringBytes:
-		return false, snippetd.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+		return propsUnknown, snippetd.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.LastName) > MaxStringBytes:
-		return false, snippetd.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+		return propsUnknown, snippetd.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
 	}
 	// Encoding only to measure is the expensive part; skip it when even
 	// the worst case of escaping cannot reach the limit.
 	if encodedSizeBound(*e) <= MaxPayloadBytes {
-		return scanned, nil
+		return props, nil
 	}
 	b, err := EncodeEvent(*e)
 	if err != nil {
-		return false, snippetd.FieldErrorf("properties", "cannot be encoded")
+		return propsUnknown, snippetd.FieldErrorf("properties", "cannot be encoded")
 	}
 	if len(b) > MaxPayloadBytes {
-		return false, snippetd.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
+		return propsUnknown, snippetd.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
 	}
-	return scanned, nil
+	return props, nil
 }
 
 // checkProperties walks the properties JSON with a token decoder (numbers
@@ -209,9 +209,9 @@ func isCurrency(s string) bool {
 // prefixed with the event's index, such as "events[3].metric".
 func CheckBatch(events []Event, now time.Time) error { return checkBatch(events, now, nil) }
 
-// checkBatch is CheckBatch; when scanned is not nil it also records each
-// event's scanned (see validate).
-func checkBatch(events []Event, now time.Time, scanned []bool) error {
+// checkBatch is CheckBatch; when props is not nil it also records what
+// validate found in each event's properties.
+func checkBatch(events []Event, now time.Time, props []propsMode) error {
 	if len(events) == 0 {
 		return snippetd.FieldErrorf("events", "must hold at least one event")
 	}
@@ -222,15 +222,15 @@ func checkBatch(events []Event, now time.Time, scanned []bool) error {
 	seen := make(map[string]int, len(events))
 	for i := range events {
 		e := &events[i]
-		ok, err := e.validate(latest)
+		mode, err := e.validate(latest)
 		if err != nil {
 			if fe, ok := err.(*snippetd.Error); ok {
 				return snippetd.FieldErrorf(fmt.Sprintf("events[%d].%s", i, fe.Field), "%s", fe.Message)
 			}
 			return err
 		}
-		if scanned != nil {
-			scanned[i] = ok
+		if props != nil {
+			props[i] = mode
 		}
 		if e.UniqueID == "" {
 			continue
