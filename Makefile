@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzCheckBatchRepeats$$' -fuzztime $(FUZZTIME)
 
 ## lint: formatting, vet, no merge-conflict markers, and generated files that are fresh
 lint:

@@ -67,15 +67,25 @@ func (p Profile) HasIdentifier() bool {
 // and bulk grouping): the strongest identifier present, prefixed with its
 // kind.
 func (p Profile) Key() string {
+	kind, ident := p.keyParts()
+	return keyPrefixes[kind] + ident
+}
+
+// keyPrefixes name the kinds of keyParts. Each holds one colon, at its
+// end, so a key's kind is what precedes its first colon.
+var keyPrefixes = [...]string{"email:", "phone:", "external:", "kx:", "anon:"}
+
+// keyParts returns Key's kind (an index into keyPrefixes) and identifier.
+func (p *Profile) keyParts() (kind uint8, ident string) {
 	switch {
 	case p.Email != "":
-		return "email:" + p.Email
+		return 0, p.Email
 	case p.PhoneNumber != "":
-		return "phone:" + p.PhoneNumber
+		return 1, p.PhoneNumber
 	case p.ExternalID != "":
-		return "external:" + p.ExternalID
+		return 2, p.ExternalID
 	case p.Kx != "":
-		return "kx:" + p.Kx
+		return 3, p.Kx
 	}
-	return "anon:" + p.AnonymousID
+	return 4, p.AnonymousID
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -219,7 +220,7 @@ func checkBatch(events []Event, now time.Time, props []propsMode) error {
 		return snippetd.FieldErrorf("events", "holds %d events, more than %d", len(events), MaxBulkEvents)
 	}
 	latest := now.AddDate(1, 0, 0)
-	seen := make(map[string]int, len(events))
+	dedup := newDedupIndex(events)
 	for i := range events {
 		e := &events[i]
 		mode, err := e.validate(latest)
@@ -235,11 +236,55 @@ func checkBatch(events []Event, now time.Time, props []propsMode) error {
 		if e.UniqueID == "" {
 			continue
 		}
-		k := e.DedupKey()
-		if j, ok := seen[k]; ok {
+		if j, ok := dedup.add(e, i); ok {
 			return snippetd.FieldErrorf(fmt.Sprintf("events[%d].unique_id", i), "repeats events[%d] for the same profile and metric", j)
 		}
-		seen[k] = i
 	}
 	return nil
+}
+
+// dedupIndex finds events with equal DedupKeys in a batch. Without a NUL
+// in any identifier, metric or unique_id, two DedupKeys are equal exactly
+// when their parts are (the NULs that join them and the colon that ends a
+// kind's prefix split them unambiguously), so the index keys on the parts
+// and builds no string; a batch with a NUL keys on DedupKey itself.
+type dedupIndex struct {
+	parts map[dedupParts]int
+	keys  map[string]int
+}
+
+type dedupParts struct {
+	kind                  uint8
+	ident, metric, unique string
+}
+
+func newDedupIndex(events []Event) dedupIndex {
+	for i := range events {
+		e := &events[i]
+		_, ident := e.Profile.keyParts()
+		if strings.IndexByte(ident, 0) >= 0 || strings.IndexByte(e.Metric, 0) >= 0 || strings.IndexByte(e.UniqueID, 0) >= 0 {
+			return dedupIndex{keys: make(map[string]int, len(events))}
+		}
+	}
+	return dedupIndex{parts: make(map[dedupParts]int, len(events))}
+}
+
+// add records events[i] (which has a unique_id), or returns the index of
+// an earlier event with its DedupKey.
+func (d dedupIndex) add(e *Event, i int) (int, bool) {
+	if d.keys != nil {
+		k := e.DedupKey()
+		if j, ok := d.keys[k]; ok {
+			return j, true
+		}
+		d.keys[k] = i
+		return 0, false
+	}
+	kind, ident := e.Profile.keyParts()
+	k := dedupParts{kind, ident, e.Metric, e.UniqueID}
+	if j, ok := d.parts[k]; ok {
+		return j, true
+	}
+	d.parts[k] = i
+	return 0, false
 }
