@@ -69,3 +69,21 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
 	return nil
 }
+
+// openProxyListener starts the proxy's dedicated fasthttp listener when
+// SNIPPETD_PROXY_ADDR is set: the same routes as on the main server, for
+// a reverse proxy that sends {prefix} there. It is opened after the main
+// server, so Close stops it first.
+func (m *Main) openProxyListener() error {
+	if m.Proxy == nil || m.Config.ProxyAddr == "" {
+		return nil
+	}
+	fs := proxy.NewFastServer(m.Proxy, m.Config.ProxyAddr, m.Logger)
+	if err := fs.Open(); err != nil {
+		return fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR): listen on %s: %w", m.Config.ProxyAddr, err)
+	}
+	m.ProxyServer = fs
+	m.closers = append(m.closers, fs.Close)
+	m.Logger.Info("first-party proxy listening", "url", fs.URL(), "prefix", m.Config.ProxyPrefix)
+	return nil
+}

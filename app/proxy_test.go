@@ -21,6 +21,12 @@ import (
 // key and URL), and klaviyo.js served by a local upstream.
 func startProxyMain(t *testing.T) (*Main, *klaviyotest.Server) {
 	t.Helper()
+	return startProxyMainEnv(t, nil)
+}
+
+// startProxyMainEnv is startProxyMain with extra settings.
+func startProxyMainEnv(t *testing.T, extra map[string]string) (*Main, *klaviyotest.Server) {
+	t.Helper()
 	fake := klaviyotest.NewServer(t)
 	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/onsite/js/"+klaviyotest.CompanyID+"/klaviyo.js" {
@@ -38,6 +44,9 @@ func startProxyMain(t *testing.T) (*Main, *klaviyotest.Server) {
 		"SNIPPETD_PRIVATE_KEY":        klaviyotest.PrivateKey,
 		"SNIPPETD_KLAVIYO_URL":        fake.URL,
 		"SNIPPETD_KLAVIYO_STATIC_URL": static.URL,
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load([]string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir()}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
@@ -137,7 +146,21 @@ func TestLoaderUsesProxy(t *testing.T) {
 // bad, and checks that no response header or body carries the private key.
 func TestPrivateKeyInNoResponse(t *testing.T) {
 	m, _ := startProxyMain(t)
-	base := m.Server.URL()
+	privateKeyInNoResponse(t, m.Server.URL())
+}
+
+// TestPrivateKeyInNoFastResponse is TestPrivateKeyInNoResponse for the
+// proxy's dedicated fasthttp listener (SNIPPETD_PROXY_ADDR).
+func TestPrivateKeyInNoFastResponse(t *testing.T) {
+	m, _ := startProxyMainEnv(t, map[string]string{"SNIPPETD_PROXY_ADDR": "127.0.0.1:0"})
+	if m.ProxyServer == nil {
+		t.Fatal("SNIPPETD_PROXY_ADDR set, but no dedicated listener")
+	}
+	privateKeyInNoResponse(t, m.ProxyServer.URL())
+}
+
+func privateKeyInNoResponse(t *testing.T, base string) {
+	t.Helper()
 	reqs := []struct{ method, path, origin, ctype, body string }{
 		{"POST", "/s/e", "https://shop.example", "application/json", `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"a@b.co"}}`},
 		{"POST", "/s/e", "https://shop.example", "application/json", `{"events":[{"metric":"Placed Order"}]}`},

@@ -47,9 +47,16 @@ type ErrorBody struct {
 // Error writes err as a JSON error response. Internal errors are logged and
 // answered with a generic message; their text never reaches the client.
 func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	WriteError(w, r.Method, r.URL.Path, logger, err)
+}
+
+// WriteError is Error for a request that is not an *http.Request (the
+// proxy's fasthttp listener): method and path are logged with an internal
+// error.
+func WriteError(w http.ResponseWriter, method, path string, logger *slog.Logger, err error) {
 	code := snippetd.ErrorCode(err)
 	if code == snippetd.EINTERNAL && logger != nil {
-		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		logger.Error("internal error", "method", method, "path", path, "err", err)
 	}
 	var body ErrorBody
 	body.Error.Code = code
@@ -61,15 +68,23 @@ func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 	json.NewEncoder(w).Encode(body)
 }
 
-func http404(s *Server) http.Handler {
+func http404(s *Server) http.Handler { return NotFound(s.Logger) }
+
+func http405(s *Server) http.Handler { return MethodNotAllowed(s.Logger) }
+
+// NotFound is the server's answer to a path no route has, for a router
+// other than the server's (the proxy's dedicated listener).
+func NotFound(logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, s.Logger, snippetd.Errorf(snippetd.ENOTFOUND, "no route for %s", r.URL.Path))
+		Error(w, r, logger, snippetd.Errorf(snippetd.ENOTFOUND, "no route for %s", r.URL.Path))
 	})
 }
 
-func http405(s *Server) http.Handler {
+// MethodNotAllowed is the server's answer to a method a route does not
+// take, for a router other than the server's.
+func MethodNotAllowed(logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		Error(w, r, s.Logger, &snippetd.Error{Code: "method_not_allowed", Message: r.Method + " is not allowed here"})
+		Error(w, r, logger, &snippetd.Error{Code: "method_not_allowed", Message: r.Method + " is not allowed here"})
 	})
 }
 
@@ -77,18 +92,8 @@ func http405(s *Server) http.Handler {
 // is one of types (the first is the default when none is sent; an empty
 // list accepts any). It answers ETOOLARGE, EUNSUPPORTED or EBADREQUEST.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, types ...string) ([]byte, error) {
-	if len(types) > 0 {
-		ct := r.Header.Get("Content-Type")
-		if ct != "" {
-			mt, _, err := mime.ParseMediaType(ct)
-			ok := false
-			for _, t := range types {
-				ok = ok || (err == nil && mt == t)
-			}
-			if !ok {
-				return nil, snippetd.Errorf(snippetd.EUNSUPPORTED, "Content-Type must be %s", types[0])
-			}
-		}
+	if err := CheckContentType(r.Header.Get("Content-Type"), types...); err != nil {
+		return nil, err
 	}
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	var body []byte
@@ -109,9 +114,29 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, types ...stri
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, snippetd.Errorf(snippetd.ETOOLARGE, "body exceeds %d bytes", limit)
+		return nil, TooLarge(limit)
 	} else if err != nil {
 		return nil, snippetd.Errorf(snippetd.EBADREQUEST, "could not read body")
 	}
 	return body, nil
+}
+
+// CheckContentType is ReadBody's content type check: ct (empty when none
+// was sent) must be one of types (an empty list accepts any).
+func CheckContentType(ct string, types ...string) error {
+	if len(types) == 0 || ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	for _, t := range types {
+		if err == nil && mt == t {
+			return nil
+		}
+	}
+	return snippetd.Errorf(snippetd.EUNSUPPORTED, "Content-Type must be %s", types[0])
+}
+
+// TooLarge is ReadBody's error for a body of more than limit bytes.
+func TooLarge(limit int64) error {
+	return snippetd.Errorf(snippetd.ETOOLARGE, "body exceeds %d bytes", limit)
 }

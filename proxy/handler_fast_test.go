@@ -19,7 +19,7 @@ func cookieAgrees(t *testing.T, lines []string, name string) {
 	if c, err := r.Cookie(name); err == nil {
 		want, wantOK = c.Value, true
 	}
-	if got, ok := cookie(r, name); got != want || ok != wantOK {
+	if got, ok := cookie(r.Header["Cookie"], name); got != want || ok != wantOK {
 		t.Errorf("%q, %s: %q, %v; r.Cookie %q, %v", lines, name, got, ok, want, wantOK)
 	}
 }
@@ -63,7 +63,7 @@ func TestClientIPText(t *testing.T) {
 			r := httptest.NewRequest("POST", "/s/e", nil)
 			r.RemoteAddr = remote
 			r.Header.Set("X-Forwarded-For", "198.51.100.2")
-			ip, text := clientIP(r, tr)
+			ip, text := clientIP(&exchange{r: r}, tr)
 			if want := ClientIP(r, tr); ip != want {
 				t.Errorf("%s: %v, ClientIP %v", remote, ip, want)
 			}

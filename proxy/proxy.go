@@ -35,7 +35,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/httpapi"
 	"github.com/snippetd/snippetd/klaviyo"
 	"github.com/snippetd/snippetd/metrics"
 )
@@ -201,16 +200,16 @@ type result struct {
 // unless the client went away while it waited for the commit (wrk
 // stopping, a tab closing) — then the write may still complete, and a
 // resend is deduplicated by its unique id.
-func (p *Proxy) logStoreError(r *http.Request, msg string, err error) {
-	if r.Context().Err() != nil {
+func (p *Proxy) logStoreError(x *exchange, msg string, err error) {
+	if x.ctx().Err() != nil {
 		p.logger.Debug(msg+": client went away before the commit", "err", err)
 		return
 	}
 	p.logger.Error(msg, "err", err)
 }
 
-func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
+func (p *Proxy) fail(w http.ResponseWriter, x *exchange, err error) {
+	if x.ctx().Err() != nil {
 		// The client went away (wrk stopping, a tab closing): nobody to
 		// answer and nothing to log as an internal error.
 		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
@@ -219,15 +218,15 @@ func (p *Proxy) fail(w http.ResponseWriter, r *http.Request, err error) {
 		p.Stats.Rejected.Add(1)
 		p.opts.Metrics.ObserveRejected("proxy", reason, 1)
 	}
-	httpapi.Error(w, r, p.logger, err)
+	x.httpError(w, p.logger, err)
 }
 
 // admit runs the checks every browser POST passes before its body is read:
 // the origin allow-list (with CORS headers for allowed origins) and the
 // per-client rate limit. It returns the client IP and its rate limiter
 // key (see ipText).
-func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (ip netip.Addr, key string, err error) {
-	origin, allow := p.requestOrigin(r)
+func (p *Proxy) admit(w http.ResponseWriter, x *exchange) (ip netip.Addr, key string, err error) {
+	origin, allow := p.requestOrigin(x)
 	if origin == "" {
 		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
@@ -235,7 +234,7 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request) (ip netip.Addr, ke
 		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
 	}
 	cors(w, allow)
-	ip, text := clientIP(r, p.opts.TrustedProxies)
+	ip, text := clientIP(x, p.opts.TrustedProxies)
 	key = text // an IPv4 address's limiter key is its text
 	if !ip.Is4() || text == "" {
 		key = limiterKey(ip)
@@ -269,13 +268,13 @@ var (
 // requestOrigin is requestOrigin(r), without parsing an Origin header
 // that names an allowed origin verbatim, and its p.origins value (nil
 // when it is not allowed).
-func (p *Proxy) requestOrigin(r *http.Request) (origin string, allow []string) {
-	if o := r.Header["Origin"]; len(o) > 0 { // r.Header.Get, the key being canonical
-		if allow := p.verbatim[o[0]]; allow != nil {
-			return o[0], allow
+func (p *Proxy) requestOrigin(x *exchange) (origin string, allow []string) {
+	if o := x.header("Origin"); o != "" {
+		if allow := p.verbatim[o]; allow != nil {
+			return o, allow
 		}
 	}
-	origin = requestOrigin(r)
+	origin = requestOrigin(x)
 	return origin, p.origins[origin]
 }
 
@@ -320,9 +319,10 @@ func rejectReason(err error) string {
 // handlePreflight serves OPTIONS {prefix}e and {prefix}i: the CORS
 // preflight of a storefront on another subdomain posting JSON with fetch.
 func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
-	origin, allow := p.requestOrigin(r)
+	x := &exchange{r: r}
+	origin, allow := p.requestOrigin(x)
 	if origin == "" || allow == nil {
-		p.fail(w, r, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
+		p.fail(w, x, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
 		return
 	}
 	cors(w, allow)
@@ -335,27 +335,23 @@ func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 // readBody reads a JSON body, also accepted as text/plain (what
 // navigator.sendBeacon sends for a string, and what avoids a CORS
 // preflight).
-func (p *Proxy) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	var ct string
-	if v := r.Header["Content-Type"]; len(v) > 0 { // r.Header.Get, the key being canonical
-		ct = v[0]
-	}
-	switch ct {
+func (p *Proxy) readBody(w http.ResponseWriter, x *exchange) ([]byte, error) {
+	switch x.header("Content-Type") {
 	case "text/plain;charset=UTF-8", "text/plain", "application/json":
 		// What sendBeacon, fetch and load tools send: ReadBody's check
 		// (mime.ParseMediaType, which allocates a map) would pass them.
-		return httpapi.ReadBody(w, r, p.opts.MaxBodyBytes)
+		return x.readBody(w, p.opts.MaxBodyBytes)
 	}
-	return httpapi.ReadBody(w, r, p.opts.MaxBodyBytes, "application/json", "text/plain")
+	return x.readBody(w, p.opts.MaxBodyBytes, "application/json", "text/plain")
 }
 
 // browser returns the request's browser id, issuing a new one (and its
 // cookie) when the request has none, and the identity stored for it. isNew
 // reports that the id was issued now: the client has not yet shown that it
 // keeps the cookie.
-func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stored Identity, isNew bool, err error) {
-	if c, ok := cookie(r, BrowserCookie); ok && validBrowserID(c) {
-		idn, _, err := p.store.Get(r.Context(), c)
+func (p *Proxy) browser(w http.ResponseWriter, x *exchange) (id string, stored Identity, isNew bool, err error) {
+	if c, ok := cookie(x.headerValues("Cookie"), BrowserCookie); ok && validBrowserID(c) {
+		idn, _, err := p.store.Get(x.ctx(), c)
 		if err != nil {
 			// The database is unreachable: ask the client to retry rather
 			// than guess the identity (a 500 would say it is our bug).
@@ -369,7 +365,7 @@ func (p *Proxy) browser(w http.ResponseWriter, r *http.Request) (id string, stor
 	// new id, which is base64url: a cookie value holds it as it is. The id
 	// is a substring of the header value (one allocation for both).
 	tail := p.cookieTail[0]
-	if isHTTPS(r, p.opts.TrustedProxies) {
+	if isHTTPS(x, p.opts.TrustedProxies) {
 		tail = p.cookieTail[1]
 	}
 	var raw [browserIDBytes]byte
@@ -398,15 +394,16 @@ func (p *Proxy) browserCookie(id string, secure bool) *http.Cookie {
 
 // klaCookie returns the exchange id and legacy email of the request's
 // __kla_id cookie.
-func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
-	if c, ok := cookie(r, KlaviyoCookie); ok {
+func (p *Proxy) klaCookie(x *exchange) (kx, email string) {
+	if c, ok := cookie(x.headerValues("Cookie"), KlaviyoCookie); ok {
 		return p.klaIDs.parse(c)
 	}
 	return "", ""
 }
 
-// cookie returns the value of r.Cookie(name) (ok false for
-// http.ErrNoCookie), read as r.Cookie reads it but without its
+// cookie returns the value of r.Cookie(name) for a request whose Cookie
+// lines are lines (ok false for http.ErrNoCookie), read as r.Cookie reads
+// it but without its
 // allocations (a slice and a Cookie per request): the Cookie lines split
 // at ';', each part trimmed and split at its first '=', the first part
 // named name whose value (without one pair of enclosing quotes) holds
@@ -414,13 +411,13 @@ func (p *Proxy) klaCookie(r *http.Request) (kx, email string) {
 // cookies than the httpcookiemaxnum GODEBUG setting allows; a header of
 // more than cookieFastMax cookies, or a setting below it, is left to
 // r.Cookie. TestCookie holds it to r.Cookie.
-func cookie(r *http.Request, name string) (value string, ok bool) {
-	lines := r.Header["Cookie"]
+func cookie(lines []string, name string) (value string, ok bool) {
 	n := 0
 	for _, line := range lines {
 		n += strings.Count(line, ";") + 1
 	}
 	if n > cookieFastMax || !cookieLimitAllowsFast() {
+		r := http.Request{Header: http.Header{"Cookie": lines}}
 		c, err := r.Cookie(name)
 		if err != nil {
 			return "", false
@@ -485,20 +482,25 @@ var cookieValueByte = func() (t [256]bool) {
 // answers 202 with {"accepted","dropped"} once the accepted events are in
 // the outbox.
 func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
-	ip, ipKey, err := p.admit(w, r)
+	p.events(w, &exchange{r: r})
+}
+
+// events is handleEvents on either HTTP stack.
+func (p *Proxy) events(w http.ResponseWriter, x *exchange) {
+	ip, ipKey, err := p.admit(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
-	body, err := p.readBody(w, r)
+	body, err := p.readBody(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	now := p.now()
 	b, err := p.validator.DecodeBatch(body, now)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	if p.opts.RequireConsent && !b.Consent {
@@ -507,19 +509,19 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, result{Dropped: len(b.Events), Reason: "consent"})
 		return
 	}
-	bid, stored, isNew, err := p.browser(w, r)
+	bid, stored, isNew, err := p.browser(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	src := Sources{Stored: stored, Claim: b.Profile, LandingKx: b.Kx}
-	src.CookieKx, src.CookieEm = p.klaCookie(r)
+	src.CookieKx, src.CookieEm = p.klaCookie(x)
 	if src.LandingKx == "" {
-		src.LandingKx = kxFromURL(r.Referer())
+		src.LandingKx = kxFromURL(x.header("Referer"))
 	}
 	profile, next, err := Resolve(src)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	// A browser met for the first time gets a row only when this request
@@ -576,10 +578,10 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 			events[i].UniqueID = derivedUniqueID(bid, e)
 		}
 	}
-	if err := p.outbox.Enqueue(r.Context(), events); err != nil {
-		p.logStoreError(r, "proxy: enqueue failed", err)
+	if err := p.outbox.Enqueue(x.ctx(), events); err != nil {
+		p.logStoreError(x, "proxy: enqueue failed", err)
 		w.Header().Set("Retry-After", "5")
-		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "events could not be stored; retry"))
+		p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "events could not be stored; retry"))
 		return
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
@@ -598,19 +600,24 @@ const IdentifyMetric = "Active on Site"
 // external id and names. It stores them for the browser, so later events
 // carry them, and enqueues a profile update; 202 once both are stored.
 func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
-	ip, ipKey, err := p.admit(w, r)
+	p.identify(w, &exchange{r: r})
+}
+
+// identify is handleIdentify on either HTTP stack.
+func (p *Proxy) identify(w http.ResponseWriter, x *exchange) {
+	ip, ipKey, err := p.admit(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
-	body, err := p.readBody(w, r)
+	body, err := p.readBody(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	id, err := p.validator.DecodeIdentify(body)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	if p.opts.RequireConsent && !id.Consent {
@@ -619,25 +626,25 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, result{Dropped: 1, Reason: "consent"})
 		return
 	}
-	bid, stored, _, err := p.browser(w, r)
+	bid, stored, _, err := p.browser(w, x)
 	if err != nil {
-		p.fail(w, r, err)
+		p.fail(w, x, err)
 		return
 	}
 	now := p.now()
 	next := Identity{Claim: id.Claim, Kx: stored.Kx}
-	cookieKx, _ := p.klaCookie(r)
-	for _, kx := range []string{id.Kx, kxFromURL(r.Referer()), cookieKx} {
+	cookieKx, _ := p.klaCookie(x)
+	for _, kx := range []string{id.Kx, kxFromURL(x.header("Referer")), cookieKx} {
 		if kx != "" {
 			next.Kx = kx
 			break
 		}
 	}
 	if next != stored {
-		if err := p.store.Put(r.Context(), bid, next, now); err != nil {
-			p.logStoreError(r, "proxy: storing identify failed", err)
+		if err := p.store.Put(x.ctx(), bid, next, now); err != nil {
+			p.logStoreError(x, "proxy: storing identify failed", err)
 			w.Header().Set("Retry-After", "5")
-			p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+			p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
 			return
 		}
 	}
@@ -657,10 +664,10 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		Time:       now.UTC().Truncate(time.Second),
 		UniqueID:   "sd-identify-" + hex.EncodeToString(h[:12]),
 	}
-	if err := p.outbox.Enqueue(r.Context(), []klaviyo.Event{ev}); err != nil {
-		p.logStoreError(r, "proxy: enqueue identify failed", err)
+	if err := p.outbox.Enqueue(x.ctx(), []klaviyo.Event{ev}); err != nil {
+		p.logStoreError(x, "proxy: enqueue identify failed", err)
 		w.Header().Set("Retry-After", "5")
-		p.fail(w, r, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+		p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
 		return
 	}
 	p.Stats.Identified.Add(1)
@@ -672,13 +679,18 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 // browser cookie expired (a page's script cannot delete it; the helper's
 // consent(false) only removes __kla_id). 204 either way.
 func (p *Proxy) handleForget(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := p.admit(w, r); err != nil {
-		p.fail(w, r, err)
+	p.forget(w, &exchange{r: r})
+}
+
+// forget is handleForget on either HTTP stack.
+func (p *Proxy) forget(w http.ResponseWriter, x *exchange) {
+	if _, _, err := p.admit(w, x); err != nil {
+		p.fail(w, x, err)
 		return
 	}
-	if c, err := r.Cookie(BrowserCookie); err == nil && validBrowserID(c.Value) {
-		if err := p.store.Delete(r.Context(), c.Value); err != nil {
-			p.fail(w, r, err)
+	if c, ok := cookie(x.headerValues("Cookie"), BrowserCookie); ok && validBrowserID(c) {
+		if err := p.store.Delete(x.ctx(), c); err != nil {
+			p.fail(w, x, err)
 			return
 		}
 	}
@@ -688,7 +700,7 @@ func (p *Proxy) handleForget(w http.ResponseWriter, r *http.Request) {
 		Path:     p.opts.Prefix,
 		MaxAge:   -1,
 		HttpOnly: true,
-		Secure:   isHTTPS(r, p.opts.TrustedProxies),
+		Secure:   isHTTPS(x, p.opts.TrustedProxies),
 		SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
@@ -699,7 +711,7 @@ func (p *Proxy) handleForget(w http.ResponseWriter, r *http.Request) {
 // configured public key, from the cache.
 func (p *Proxy) handleScript(w http.ResponseWriter, r *http.Request) {
 	if err := p.script.serve(w, r); err != nil {
-		p.fail(w, r, err)
+		p.fail(w, &exchange{r: r}, err)
 	}
 }
 

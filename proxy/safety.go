@@ -19,17 +19,18 @@ import (
 // first untrusted address is the client. Without trusted proxies the
 // header is ignored, since anyone can send it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	ip, _ := clientIP(r, trusted)
+	ip, _ := clientIP(&exchange{r: r}, trusted)
 	return ip
 }
 
 // clientIP is ClientIP, and the address's text when it is RemoteAddr's
 // host as it is: an IPv4 address written as ip.String() writes it, which
 // netip.ParseAddr insists on (so the text costs no formatting).
-func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, string) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+func clientIP(x *exchange, trusted []netip.Prefix) (netip.Addr, string) {
+	addr := x.remoteAddr()
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = addr
 	}
 	remote, err := netip.ParseAddr(host)
 	if err != nil {
@@ -43,7 +44,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) (netip.Addr, string) {
 		}
 		return remote, ""
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	hops := x.headerValues("X-Forwarded-For")
 	var all []string
 	for _, h := range hops {
 		all = append(all, strings.Split(h, ",")...)
@@ -73,16 +74,16 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 
 // isHTTPS reports whether the browser used https: TLS on this connection,
 // or X-Forwarded-Proto from a trusted proxy.
-func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
-	if r.TLS != nil {
+func isHTTPS(x *exchange, trusted []netip.Prefix) bool {
+	if x.tls() {
 		return true
 	}
 	if len(trusted) == 0 {
 		return false // what follows would say so, after parsing RemoteAddr
 	}
-	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	host, _, _ := net.SplitHostPort(x.remoteAddr())
 	a, err := netip.ParseAddr(host)
-	return err == nil && isTrusted(a.Unmap(), trusted) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	return err == nil && isTrusted(a.Unmap(), trusted) && strings.EqualFold(x.header("X-Forwarded-Proto"), "https")
 }
 
 // NormalizeOrigin returns the scheme://host[:port] form of an origin or
@@ -108,11 +109,11 @@ func NormalizeOrigin(s string) string {
 
 // requestOrigin returns the origin a browser request came from: Origin,
 // else the origin of Referer.
-func requestOrigin(r *http.Request) string {
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+func requestOrigin(x *exchange) string {
+	if o := x.header("Origin"); o != "" && o != "null" {
 		return NormalizeOrigin(o)
 	}
-	return NormalizeOrigin(r.Referer())
+	return NormalizeOrigin(x.header("Referer"))
 }
 
 // Limiter is a per-client token bucket with bounded memory. Buckets live in
