@@ -209,7 +209,6 @@ func NewFastServer(p *Proxy, addr string, logger *slog.Logger) *FastServer {
 		server: &fasthttp.Server{
 			Handler:               p.FastHandler(),
 			ErrorHandler:          p.fastError,
-			Name:                  "",
 			NoDefaultServerHeader: true,
 			NoDefaultContentType:  true,
 			ReadTimeout:           30 * time.Second,

@@ -11,7 +11,8 @@
 // Accepted events become klaviyo.Event values and go into the outbox; the
 // private key stays on the server. It imports the root package, shop,
 // klaviyo, db, httpapi (for the error funnel and body reading) and metrics
-// (its hook interface).
+// (its hook interface); fasthttp for its optional dedicated listener
+// (fast.go).
 package proxy
 
 import (
