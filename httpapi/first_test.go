@@ -90,3 +90,28 @@ func TestFirstRoutesExact(t *testing.T) {
 		t.Errorf("exact routes: %v, want POST /s/e, GET and HEAD /s/k.js", s.exact)
 	}
 }
+
+// BenchmarkFirstRoute measures dispatching a proxy-like POST to a First
+// route: through the exact-match table (ServeHTTP) and, as the baseline,
+// through the router alone (what ServeHTTP did before the table).
+//
+//	go test ./httpapi/ -run '^$' -bench FirstRoute -benchmem
+func BenchmarkFirstRoute(b *testing.B) {
+	s := NewServer()
+	h := func(w http.ResponseWriter, r *http.Request) {}
+	for _, p := range []string{"/s/e", "/s/i", "/s/forget"} {
+		s.First().HandleFunc(p, h).Methods("POST")
+	}
+	r := httptest.NewRequest("POST", "/s/e", nil)
+	w := httptest.NewRecorder()
+	b.Run("exact", func(b *testing.B) {
+		for b.Loop() {
+			s.ServeHTTP(w, r)
+		}
+	})
+	b.Run("router", func(b *testing.B) {
+		for b.Loop() {
+			s.router.ServeHTTP(w, r)
+		}
+	})
+}

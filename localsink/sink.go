@@ -28,6 +28,12 @@ const (
 // DefaultKeep is how many requests a Sink remembers when New is given 0.
 const DefaultKeep = 1000
 
+// MaxBytes caps what a Sink's remembered requests hold (bodies and unique
+// ids): a thousand bulk requests of a thousand events each would
+// otherwise pin about a gigabyte while the outbox drains a backlog. The
+// newest request is always kept.
+const MaxBytes = 32 << 20
+
 // Request is one request the sink took instead of Klaviyo.
 type Request struct {
 	// Seq numbers requests from 1 in arrival order.
@@ -51,12 +57,24 @@ type Request struct {
 // Sink records requests instead of sending them. It is safe for concurrent
 // use; the zero value is not: use New.
 type Sink struct {
-	mu   sync.Mutex
-	keep int
-	seq  int64
-	reqs []Request // oldest first, at most keep
-	byID map[string]int64
-	now  func() time.Time
+	mu       sync.Mutex
+	keep     int
+	maxBytes int64
+	seq      int64
+	reqs     []Request // oldest first, at most keep, holding at most maxBytes
+	bytes    int64     // what reqs hold (see size)
+	byID     map[string]int64
+	now      func() time.Time
+}
+
+// size is what a remembered request holds, roughly: its body, its unique
+// ids with their index entries, and the struct.
+func size(r *Request) int64 {
+	n := int64(len(r.Body)) + 128
+	for _, id := range r.UniqueIDs {
+		n += int64(len(id)) + 48
+	}
+	return n
 }
 
 // New returns a Sink that remembers the latest keep requests (0:
@@ -65,7 +83,7 @@ func New(keep int) *Sink {
 	if keep <= 0 {
 		keep = DefaultKeep
 	}
-	return &Sink{keep: keep, byID: map[string]int64{}, now: time.Now}
+	return &Sink{keep: keep, maxBytes: MaxBytes, byID: map[string]int64{}, now: time.Now}
 }
 
 // CreateEvent records POST /api/events for e and answers Delivered, or
@@ -101,17 +119,23 @@ func (s *Sink) record(path string, body []byte, events []klaviyo.Event, status i
 	s.mu.Lock()
 	s.seq++
 	r := Request{Seq: s.seq, At: s.now().UTC(), Method: "POST", Path: path, Body: body, UniqueIDs: ids, Status: status, Detail: detail}
-	if len(s.reqs) == s.keep {
-		for _, id := range s.reqs[0].UniqueIDs {
-			if s.byID[id] == s.reqs[0].Seq {
+	s.reqs = append(s.reqs, r)
+	s.bytes += size(&r)
+	for _, id := range ids {
+		s.byID[id] = r.Seq
+	}
+	for len(s.reqs) > 1 && (len(s.reqs) > s.keep || s.bytes > s.maxBytes) {
+		old := &s.reqs[0]
+		for _, id := range old.UniqueIDs {
+			if s.byID[id] == old.Seq {
 				delete(s.byID, id)
 			}
 		}
-		s.reqs = append(s.reqs[:0], s.reqs[1:]...)
-	}
-	s.reqs = append(s.reqs, r)
-	for _, id := range ids {
-		s.byID[id] = r.Seq
+		s.bytes -= size(old)
+		*old = Request{}
+		// Re-slicing drops the oldest in O(1); append copies only the
+		// live requests when it next grows the array.
+		s.reqs = s.reqs[1:]
 	}
 	s.mu.Unlock()
 	if status != 202 {
@@ -156,5 +180,5 @@ func (s *Sink) ForUniqueID(id string) (Request, bool) {
 
 // String describes the sink for start-up logs.
 func (s *Sink) String() string {
-	return fmt.Sprintf("local sink (keeps the last %d requests in memory; nothing is sent to Klaviyo)", s.keep)
+	return fmt.Sprintf("local sink (keeps the last %d requests, at most %d MiB, in memory; nothing is sent to Klaviyo)", s.keep, s.maxBytes>>20)
 }

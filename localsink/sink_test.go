@@ -120,6 +120,51 @@ func TestSinkKeepsOnlyTheLatest(t *testing.T) {
 	}
 }
 
+// TestSinkCapsItsMemory: remembered requests hold at most the byte cap
+// (the newest always stays), so a backlog of bulk requests cannot pin
+// their bodies by the gigabyte; what is evicted is no longer found.
+func TestSinkCapsItsMemory(t *testing.T) {
+	s := localsink.New(1000)
+	localsink.SetMaxBytes(s, 40<<10)
+	batch := func(n int) []klaviyo.Event {
+		events := make([]klaviyo.Event, 50)
+		for i := range events {
+			events[i] = event("a@example.com", fmt.Sprintf("b%d-%d", n, i))
+		}
+		return events
+	}
+	var sizes []int
+	for n := range 20 {
+		if out := s.BulkCreateEvents(context.Background(), batch(n)); out.Kind != klaviyo.Delivered {
+			t.Fatal(out)
+		}
+		held := 0
+		for _, r := range s.Requests() {
+			held += len(r.Body)
+		}
+		sizes = append(sizes, held)
+		if held > 40<<10 && len(s.Requests()) > 1 {
+			t.Fatalf("after %d requests the sink holds %d bytes of bodies in %d requests, cap 40 KiB", n+1, held, len(s.Requests()))
+		}
+	}
+	kept := s.Requests()
+	if len(kept) < 2 || len(kept) >= 20 || kept[0].Seq != 20 {
+		t.Fatalf("kept %d requests (newest %d); bodies held after each: %v", len(kept), kept[0].Seq, sizes)
+	}
+	if _, ok := s.ForUniqueID("b0-0"); ok {
+		t.Error("an evicted request is still found by unique id")
+	}
+	if r, ok := s.ForUniqueID("b19-49"); !ok || r.Seq != 20 {
+		t.Errorf("ForUniqueID(b19-49) = %d, %v", r.Seq, ok)
+	}
+	// One request larger than the cap is still kept, alone.
+	localsink.SetMaxBytes(s, 1)
+	s.BulkCreateEvents(context.Background(), batch(20))
+	if kept := s.Requests(); len(kept) != 1 || kept[0].Seq != 21 {
+		t.Errorf("with a 1-byte cap the sink keeps %d requests, want only the newest", len(kept))
+	}
+}
+
 // BenchmarkBulkCreateEvents: the sink taking one 1,000-event request of
 // the proxy's typical events (checks, encoding, bookkeeping), per event.
 //
