@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 
 	"github.com/valyala/fasthttp"
 
@@ -53,6 +54,12 @@ func (x *exchange) header(name string) string {
 		}
 		return ""
 	}
+	switch name {
+	case "Content-Type": // what Peek returns, without normalizing the name
+		return string(x.fc.Request.Header.ContentType())
+	case "Referer":
+		return string(x.fc.Request.Header.Referer())
+	}
 	return string(x.fc.Request.Header.Peek(name))
 }
 
@@ -87,7 +94,11 @@ func (x *exchange) remoteAddr() string {
 		return x.r.RemoteAddr
 	}
 	if a, ok := x.fc.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().String() // one allocation; TCPAddr.String makes two
+		// One allocation (TCPAddr.String makes two), and an IPv4 address
+		// in its 16-byte form written as TCPAddr.String (net/http's
+		// RemoteAddr) writes it.
+		ap := a.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 	}
 	return x.fc.RemoteAddr().String()
 }
