@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/snippetd/snippetd"
 	"github.com/snippetd/snippetd/httpapi"
 )
 
@@ -101,10 +103,29 @@ func (p *Proxy) FastHandler() fasthttp.RequestHandler {
 	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(p.logger)
 	other := fasthttpadaptor.NewFastHTTPHandler(r)
 	return func(fc *fasthttp.RequestCtx) {
+		defer p.recoverFast(fc)
 		if !p.serveFast(fc, p.fastRoute(fc), false) {
 			other(fc)
 		}
 	}
+}
+
+// recoverFast keeps a panic in a handler from ending the process, as
+// net/http does for its handlers (fasthttp does not): it is logged with
+// its stack, the client gets the internal error's 500 and the connection
+// is closed. http.ErrAbortHandler is net/http's quiet abort: no log.
+func (p *Proxy) recoverFast(fc *fasthttp.RequestCtx) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v != http.ErrAbortHandler {
+		p.logger.Error("proxy listener: panic serving a request", "method", string(fc.Method()), "path", string(fc.Path()), "panic", v, "stack", string(debug.Stack()))
+	}
+	fc.Response.Reset()
+	fc.SetConnectionClose()
+	w := &fastResponse{fc: fc, h: http.Header{}}
+	httpapi.WriteError(w, "", "", nil, snippetd.Errorf(snippetd.EINTERNAL, "internal error"))
 }
 
 // fastRoute returns the native route of a request: a POST whose raw
@@ -211,6 +232,7 @@ func NewFastServer(p *Proxy, addr string, logger *slog.Logger) *FastServer {
 			ErrorHandler:          p.fastError,
 			NoDefaultServerHeader: true,
 			NoDefaultContentType:  true,
+			CloseOnShutdown:       true, // keep-alive clients learn to reconnect elsewhere
 			ReadTimeout:           30 * time.Second,
 			WriteTimeout:          60 * time.Second,
 			IdleTimeout:           120 * time.Second,
