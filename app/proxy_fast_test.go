@@ -89,10 +89,13 @@ func TestFastListenerParity(t *testing.T) {
 	big := strings.Repeat("x", 2000)
 	reqs := []request{
 		{name: "accepted input form, __kla_id", method: "POST", path: "/s/e", header: withCookie(plain, "__kla_id="+kla),
+			body:   `{"events":[{"metric":"Viewed Product","unique_id":"{uid}","product":{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5}}],"profile":{},"consent":true}`,
+			stored: map[string]any{"_kx": kx}},
+		{name: "accepted properties form, __kla_id", method: "POST", path: "/s/e", header: withCookie(plain, "__kla_id="+kla),
 			body: event("Viewed Product", "{uid}", `,"consent":true`), stored: map[string]any{"_kx": kx}},
 		{name: "accepted json, returning browser", method: "POST", path: "/s/e", header: withCookie(jsonCT, "sd_bid="+bid+"; __kla_id="+kla),
 			body: event("Added to Cart", "{uid}", `,"consent":true`), stored: map[string]any{"_kx": kx}},
-		{name: "accepted properties form, profile", method: "POST", path: "/s/e", header: jsonCT,
+		{name: "accepted, profile in the body", method: "POST", path: "/s/e", header: jsonCT,
 			body:   `{"events":[{"metric":"Viewed Product","properties":{"ProductName":"Mug"},"unique_id":"{uid}"}],"profile":{"email":"Ana@Example.com"},"consent":true}`,
 			stored: map[string]any{"email": "ana@example.com"}},
 		{name: "accepted text/plain, Referer _kx", method: "POST", path: "/s/e",
@@ -242,12 +245,18 @@ func TestFastListenerParity(t *testing.T) {
 		}
 	}
 	// Both listeners' events of a case carry the same profile but for the
-	// client IP.
+	// client IP, and the same properties and value.
 	for i := 0; i+1 < len(accepted); i += 2 {
 		a, b := byUID[accepted[i].uid], byUID[accepted[i+1].uid]
 		pa, pb := profileWithoutIP(t, a.Payload), profileWithoutIP(t, b.Payload)
 		if d := cmp.Diff(pa, pb); d != "" {
 			t.Errorf("%s: profiles differ (-net/http +fasthttp):\n%s", accepted[i].uid, d)
+		}
+		if d := cmp.Diff(payloadMember(t, a.Payload, "properties"), payloadMember(t, b.Payload, "properties")); d != "" || payloadMember(t, a.Payload, "properties") == nil {
+			t.Errorf("%s: properties differ or are missing (-net/http +fasthttp):\n%s", accepted[i].uid, d)
+		}
+		if d := cmp.Diff(payloadMember(t, a.Payload, "value"), payloadMember(t, b.Payload, "value")); d != "" {
+			t.Errorf("%s: values differ (-net/http +fasthttp):\n%s", accepted[i].uid, d)
 		}
 		if a.Metric != b.Metric || a.Profile != b.Profile {
 			t.Errorf("%s: %s %s, %s %s", accepted[i].uid, a.Metric, a.Profile, b.Metric, b.Profile)
@@ -269,4 +278,14 @@ func profileWithoutIP(t *testing.T, payload []byte) map[string]any {
 		delete(loc, "ip")
 	}
 	return ev.Profile
+}
+
+// payloadMember returns one member of a stored event, decoded.
+func payloadMember(t *testing.T, payload []byte, name string) any {
+	t.Helper()
+	var ev map[string]any
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev[name]
 }
