@@ -193,11 +193,16 @@ func (s *Server) Open() error {
 
 // URL returns the base URL of the bound listener, such as
 // "http://127.0.0.1:34567".
-func (s *Server) URL() string {
-	if s.ln == nil {
+func (s *Server) URL() string { return ListenerURL(s.ln) }
+
+// ListenerURL is the base URL of a bound TCP listener ("" for nil), with
+// 127.0.0.1 for an unspecified address: what tests and start-up logs
+// call. The proxy's dedicated listener shares it.
+func ListenerURL(ln net.Listener) string {
+	if ln == nil {
 		return ""
 	}
-	addr := s.ln.Addr().(*net.TCPAddr)
+	addr := ln.Addr().(*net.TCPAddr)
 	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"

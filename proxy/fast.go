@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -266,17 +265,7 @@ func (s *FastServer) Open() error {
 
 // URL returns the base URL of the bound listener, such as
 // "http://127.0.0.1:34567".
-func (s *FastServer) URL() string {
-	if s.ln == nil {
-		return ""
-	}
-	addr := s.ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port))
-}
+func (s *FastServer) URL() string { return httpapi.ListenerURL(s.ln) }
 
 // Close stops accepting requests and waits for in-flight ones until ctx
 // ends.
