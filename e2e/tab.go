@@ -84,17 +84,6 @@ func (tab *Tab) PageErrors() []string {
 	return out
 }
 
-// Console returns every console message so far as "type: text".
-func (tab *Tab) Console() []string {
-	tab.mu.Lock()
-	defer tab.mu.Unlock()
-	var out []string
-	for _, m := range tab.messages {
-		out = append(out, m.String())
-	}
-	return out
-}
-
 // Do runs actions in the tab, failing the test on error.
 func (tab *Tab) Do(actions ...chromedp.Action[chromedp.Void]) {
 	tab.t.Helper()

@@ -20,9 +20,6 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// OpenAPI returns the OpenAPI 3 document served at GET /v1/openapi.json.
-func OpenAPI() []byte { return openAPI }
-
 // renderer returns the snippet renderer configured from the server.
 func (s *Server) renderer() render.Renderer {
 	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}

@@ -3,21 +3,13 @@ package klaviyo
 import "github.com/snippetd/snippetd/internal/jsonscan"
 
 // A one-pass, allocation-free check of an event's properties, used by
-// ValidateAt before the token walker (checkProperties). propertiesOK
-// returns true only when checkProperties would return nil; it returns false
-// for anything invalid and for anything it does not decide itself (a
-// string whose decoded length could exceed MaxStringBytes, a "null", a
-// non-JSON space), in which case the walker decides and names the field.
-// TestValidateAgreesWithReference and FuzzValidateAgrees hold the two to
-// the same answers.
-
-// propertiesOK reports whether raw is certainly acceptable properties:
-// empty or JSON whitespace, or one JSON object within Klaviyo's limits
-// followed only by JSON whitespace.
-func propertiesOK(raw []byte) bool {
-	r := jsonscan.Scan(raw, propertyLimits)
-	return r.OK || r.Blank
-}
+// ValidateAt before the token walker (checkProperties). scanProperties
+// answers anything but propsUnknown only when checkProperties would return
+// nil; it answers propsUnknown for anything invalid and for anything it
+// does not decide itself (a string whose decoded length could exceed
+// MaxStringBytes, a "null", a non-JSON space), in which case the walker
+// decides and names the field. TestValidateAgreesWithReference and
+// FuzzValidateAgrees hold the two to the same answers.
 
 // propsMode is what a scan of an event's properties found, for the
 // encoders (see encodable).
@@ -30,8 +22,10 @@ const (
 	propsVerbatim                  // and no whitespace outside its strings
 )
 
-// scanProperties is propertiesOK that also tells the encoders what it
-// found: anything but propsUnknown means propertiesOK.
+// scanProperties reports whether raw is certainly acceptable properties
+// (empty or JSON whitespace, or one JSON object within Klaviyo's limits
+// followed only by JSON whitespace: anything but propsUnknown), and tells
+// the encoders what it found.
 func scanProperties(raw []byte) propsMode {
 	switch r := jsonscan.Scan(raw, propertyLimits); {
 	case r.Blank:

@@ -433,6 +433,9 @@ func containsString(t *testing.T, raw json.RawMessage, s string) bool {
 // each error names.
 func TestValidation(t *testing.T) {
 	good := func() (shop.Cart, shop.LineItem) { return seedCart(t) }
+	if c, a := good(); ValidateAddedToCart(c, a) != nil {
+		t.Errorf("ValidateAddedToCart refuses a valid cart and line: %v", ValidateAddedToCart(c, a))
+	}
 	tests := []struct {
 		name  string
 		err   func() error
@@ -478,6 +481,11 @@ func TestValidation(t *testing.T) {
 		{"added not in cart", func() error { c, a := good(); a.Product.ID = "9999"; _, err := AddedToCartPushes(c, a); return err }, "added"},
 		{"added other sku", func() error { c, a := good(); a.Product.SKU = "OTHER"; _, err := AddedToCartPushes(c, a); return err }, "added"},
 		{"added more than cart line", func() error { c, a := good(); a.Quantity = 2; _, err := AddedToCartPushes(c, a); return err }, "added.quantity"},
+		// ValidateAddedToCart, for storefronts that check before rendering,
+		// names the same fields as the builder.
+		{"validate added: cart line quantity 0", func() error { c, a := good(); c.Items[0].Quantity = 0; return ValidateAddedToCart(c, a) }, "cart.items[0].quantity"},
+		{"validate added: not in cart", func() error { c, a := good(); a.Product.ID = "9999"; return ValidateAddedToCart(c, a) }, "added"},
+		{"validate added: more than cart line", func() error { c, a := good(); a.Quantity = 2; return ValidateAddedToCart(c, a) }, "added.quantity"},
 		{"checkout missing cart id", func() error { c, _ := good(); c.ID = ""; _, err := StartedCheckoutPushes(c, checkoutTime); return err }, "cart.id"},
 		{"checkout before 1970", func() error { c, _ := good(); _, err := StartedCheckoutPushes(c, time.Unix(-1, 0)); return err }, "time"},
 		{"identify no identifier", func() error { _, err := IdentifyPushes(shop.Customer{FirstName: "x"}); return err }, "customer"},
