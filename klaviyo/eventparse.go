@@ -181,42 +181,11 @@ func (p *eventParser) str() (string, bool) {
 	return "", false
 }
 
-// number consumes a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number consumes a JSON number (jsonscan.Number's grammar).
 func (p *eventParser) number() bool {
-	b, i := p.b, p.i
-	digits := func() int {
-		s := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		return i - s
+	end, ok := jsonscan.Number(p.b, p.i)
+	if ok {
+		p.i = end
 	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		digits()
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	p.i = i
-	return true
+	return ok
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unicode/utf8"
 
+	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -246,49 +247,17 @@ func (s *fastScanner) lit(l string) bool {
 	return false
 }
 
-// number consumes a JSON number and returns its text.
+// number consumes a JSON number (jsonscan.Number's grammar) and returns
+// its text.
 func (s *fastScanner) number() ([]byte, bool) {
 	s.space()
-	b, start := s.b, s.i
-	i := start
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-	default:
+	start := s.i
+	end, ok := jsonscan.Number(s.b, start)
+	if !ok {
 		return nil, false
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		d := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		if i == d {
-			return nil, false
-		}
-	}
-	s.i = i
-	return b[start:i], true
+	s.i = end
+	return s.b[start:end], true
 }
 
 // money consumes a number as a shop.Money, through the method the v2
