@@ -167,14 +167,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 //
 //	go test ./proxy -run '^$' -bench 'BenchmarkHandleEvents' -benchmem -cpu 1 -count 6
 func BenchmarkHandleEvents(b *testing.B) {
-	d := openTestDBs(b)["sqlite"]
-	store, err := OpenStore(context.Background(), d)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store,
-		EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := handlerBenchProxy(b)
 	body := []byte(inputBody(1))
 	r := httptest.NewRequest("POST", "/s/e", nil)
 	r.RemoteAddr = "203.0.113.7:1"
@@ -200,6 +193,20 @@ func BenchmarkHandleEvents(b *testing.B) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(n), "cpu-ns/op")
 }
 
+// handlerBenchProxy is the proxy of the single-request handler benchmarks:
+// the load test's origin, no effective rate limit, an outbox that stores
+// nothing.
+func handlerBenchProxy(b *testing.B) *Proxy {
+	d := openTestDBs(b)["sqlite"]
+	store, err := OpenStore(context.Background(), d)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	return New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store,
+		EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
 // nopWriter is a ResponseWriter that keeps only the header map and the
 // status.
 type nopWriter struct {
@@ -218,14 +225,7 @@ func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 //
 //	go test ./proxy -run '^$' -bench 'BenchmarkHandleEvents' -benchmem -cpu 1 -count 6
 func BenchmarkHandleEventsFast(b *testing.B) {
-	d := openTestDBs(b)["sqlite"]
-	store, err := OpenStore(context.Background(), d)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer store.Close()
-	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store,
-		EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := handlerBenchProxy(b)
 	h := p.FastHandler()
 	body := []byte(inputBody(1))
 	// The request as read from the wire (fasthttp keeps a Cookie header
