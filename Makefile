@@ -32,14 +32,14 @@ bench:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./snippets -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderRequest$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./render -run '^$$' -fuzz '^FuzzRenderBatch$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/render -run '^$$' -fuzz '^FuzzRenderRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/render -run '^$$' -fuzz '^FuzzRenderBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeIdentify$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./klaviyo -run '^$$' -fuzz '^FuzzCheckBatchRepeats$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzCheckBatchRepeats$$' -fuzztime $(FUZZTIME)
 
 ## lint: formatting, vet, no merge-conflict markers, and generated files that are fresh
 lint:

@@ -22,10 +22,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/snippetd/snippetd/app"
-	"github.com/snippetd/snippetd/config"
-	"github.com/snippetd/snippetd/demo"
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/app"
+	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/demo"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 )

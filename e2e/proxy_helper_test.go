@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/snippetd/snippetd/app"
-	"github.com/snippetd/snippetd/config"
+	"github.com/snippetd/snippetd/internal/app"
+	"github.com/snippetd/snippetd/internal/config"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 )

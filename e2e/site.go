@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/snippets"
 	"github.com/snippetd/snippetd/web"
 )

@@ -18,9 +18,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/snippetd/snippetd/httpapi"
-	"github.com/snippetd/snippetd/klaviyo"
-	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/outbox"
 )
 
 // BenchmarkEvents measures POST {prefix}e end to end in process: a

@@ -10,7 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/internal/httpapi"
 )
 
 // exchange is the request side of one browser request, whichever HTTP

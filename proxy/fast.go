@@ -16,8 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpapi"
 )
 
 // The dedicated listener (SNIPPETD_PROXY_ADDR): the proxy's routes on
@@ -124,7 +124,7 @@ func (p *Proxy) recoverFast(fc *fasthttp.RequestCtx) {
 	fc.Response.Reset()
 	fc.SetConnectionClose()
 	w := &fastResponse{fc: fc, h: http.Header{}}
-	httpapi.WriteError(w, "", "", nil, snippetd.Errorf(snippetd.EINTERNAL, "internal error"))
+	httpapi.WriteError(w, "", "", nil, apperr.Errorf(apperr.EINTERNAL, "internal error"))
 }
 
 // fastRoute returns the native route of a request: a POST whose raw

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // TestFastServerPanicAndClose checks the dedicated listener's lifecycle:

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // FuzzDecodeBatch feeds arbitrary bodies to the ingest decoder and

@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // KlaviyoCookie is the cookie klaviyo.js sets on the shop's domain: base64
@@ -518,11 +518,11 @@ func Resolve(s Sources) (klaviyo.Profile, Identity, error) {
 		if next.Claim.HasIdentifier() {
 			switch {
 			case c.Email != "" && c.Email != next.Email:
-				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.email", "differs from the profile this browser is identified as; send an identify to switch")
+				return klaviyo.Profile{}, s.Stored, apperr.FieldErrorf("profile.email", "differs from the profile this browser is identified as; send an identify to switch")
 			case c.PhoneNumber != "" && c.PhoneNumber != next.PhoneNumber:
-				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.phone_number", "differs from the profile this browser is identified as; send an identify to switch")
+				return klaviyo.Profile{}, s.Stored, apperr.FieldErrorf("profile.phone_number", "differs from the profile this browser is identified as; send an identify to switch")
 			case c.ExternalID != "" && c.ExternalID != next.ExternalID:
-				return klaviyo.Profile{}, s.Stored, snippetd.FieldErrorf("profile.external_id", "differs from the profile this browser is identified as; send an identify to switch")
+				return klaviyo.Profile{}, s.Stored, apperr.FieldErrorf("profile.external_id", "differs from the profile this browser is identified as; send an identify to switch")
 			}
 		}
 		merge(&next.Claim, c)

@@ -11,9 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // klaCookieValue builds a __kla_id value the way klaviyo.js does: base64
@@ -111,7 +111,7 @@ func TestResolve(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p, next, err := Resolve(tt.src)
 			if tt.errField != "" {
-				if snippetd.ErrorField(err) != tt.errField {
+				if apperr.ErrorField(err) != tt.errField {
 					t.Fatalf("got %v, want an error naming %s", err, tt.errField)
 				}
 				return

@@ -16,7 +16,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/internal/strictjson"
@@ -383,7 +383,7 @@ func CheckCustomMetric(name string) error {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // DecodeBatch decodes and validates a POST {prefix}e body received at now.
-// Errors are *snippetd.Error values naming the field at fault.
+// Errors are *apperr.Error values naming the field at fault.
 func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	w, err := decodeBatch(body)
 	if err != nil {
@@ -391,13 +391,13 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	}
 	var b Batch
 	if w.Events == nil {
-		return b, snippetd.FieldErrorf("events", "is required")
+		return b, apperr.FieldErrorf("events", "is required")
 	}
 	if len(w.Events) == 0 {
-		return b, snippetd.FieldErrorf("events", "must hold at least one event")
+		return b, apperr.FieldErrorf("events", "must hold at least one event")
 	}
 	if len(w.Events) > v.limits.MaxEvents {
-		return b, snippetd.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
+		return b, apperr.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
 	}
 	c, err := validateProfile(w.Profile, "profile")
 	if err != nil {
@@ -429,7 +429,7 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 					// the first one only, so it is dropped here.
 					continue
 				}
-				return b, snippetd.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
+				return b, apperr.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
 			}
 			seen[key] = i
 		}
@@ -455,7 +455,7 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	prof, prefix := w.wireProfile, ""
 	if w.Profile != nil {
 		if w.wireProfile != (wireProfile{}) {
-			return Identify{}, snippetd.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
+			return Identify{}, apperr.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
 		}
 		prof, prefix = *w.Profile, "profile"
 	}
@@ -464,7 +464,7 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 		return Identify{}, err
 	}
 	if !c.HasIdentifier() {
-		return Identify{}, snippetd.FieldErrorf("email", "identify needs at least one of email, phone_number, external_id")
+		return Identify{}, apperr.FieldErrorf("email", "identify needs at least one of email, phone_number, external_id")
 	}
 	kx, err := validateKx(w.Kx, "kx")
 	if err != nil {
@@ -478,13 +478,13 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 func (v *Validator) validateEvent(w event, field string, now time.Time) (e Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
-		return e, false, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
+		return e, false, apperr.FieldErrorf(field+".backfill", "browsers may not set backfill")
 	case w.ValueCurrency != nil:
-		return e, false, snippetd.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
+		return e, false, apperr.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
 	case w.Metric == "":
-		return e, false, snippetd.FieldErrorf(field+".metric", "is required")
+		return e, false, apperr.FieldErrorf(field+".metric", "is required")
 	case !v.allowed[w.Metric]:
-		return e, false, snippetd.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
+		return e, false, apperr.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
 	}
 	e.Metric = w.Metric
 
@@ -500,7 +500,7 @@ func (v *Validator) validateEvent(w event, field string, now time.Time) (e Event
 
 	if w.UniqueID != "" {
 		if len(w.UniqueID) > 128 || !isUniqueID(w.UniqueID) {
-			return e, false, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
+			return e, false, apperr.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
 		}
 		e.UniqueID = w.UniqueID
 	}
@@ -522,7 +522,7 @@ func (v *Validator) validateEvent(w event, field string, now time.Time) (e Event
 	if present(w.Value) {
 		m, err := parseValue(bytes.TrimSpace(w.Value))
 		if err != nil {
-			return e, false, snippetd.FieldErrorf(field+".value", "%s", err.Error())
+			return e, false, apperr.FieldErrorf(field+".value", "%s", err.Error())
 		}
 		if err := v.checkValue(m, field+".value"); err != nil {
 			return e, false, err
@@ -536,9 +536,9 @@ func (v *Validator) validateEvent(w event, field string, now time.Time) (e Event
 func (v *Validator) checkValue(m shop.Money, field string) error {
 	switch c := m.Cents(); {
 	case c < 0:
-		return snippetd.FieldErrorf(field, "must not be negative")
+		return apperr.FieldErrorf(field, "must not be negative")
 	case c > v.limits.MaxValueCents:
-		return snippetd.FieldErrorf(field, "must be at most %s", shop.Cents(v.limits.MaxValueCents))
+		return apperr.FieldErrorf(field, "must be at most %s", shop.Cents(v.limits.MaxValueCents))
 	}
 	return nil
 }
@@ -562,15 +562,15 @@ func present(raw json.RawMessage) bool {
 func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
-		return false, snippetd.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
+		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
 	case present(w.Value):
-		return false, snippetd.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
+		return false, apperr.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
 	}
 	// wrongInput names the first input the metric does not take.
 	wrongInput := func(takes string, names ...string) error {
 		for i, raw := range []json.RawMessage{w.Product, w.Cart, w.Added} {
 			if name := [...]string{"product", "cart", "added"}[i]; present(raw) && !slices.Contains(names, name) {
-				return snippetd.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
+				return apperr.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
 			}
 		}
 		return nil
@@ -619,7 +619,7 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
 	}
 	if err != nil {
-		return false, snippetd.PrefixField(field, err)
+		return false, apperr.PrefixField(field, err)
 	}
 
 	// The first push is ["track", metric, properties]: copy the properties
@@ -641,7 +641,7 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 			return false, fmt.Errorf("proxy: builder $value %s: %w", value, err)
 		}
 		if err := v.checkValue(m, field+"."+input); err != nil {
-			return false, snippetd.FieldErrorf(field+"."+input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
+			return false, apperr.FieldErrorf(field+"."+input, "totals %s: the event value %s", m, apperr.ErrorMessage(err))
 		}
 		e.Value = m
 	}
@@ -661,7 +661,7 @@ func (v *Validator) buildEvent(e *Event, w event, field string, at time.Time) (d
 	}
 	built, err := v.checkProperties(json.RawMessage(props), field, "properties")
 	if err != nil {
-		return false, snippetd.FieldErrorf(field+"."+input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
+		return false, apperr.FieldErrorf(field+"."+input, "gives properties over the limits (%s: %s)", apperr.ErrorField(err), apperr.ErrorMessage(err))
 	}
 	e.Properties = built
 	return derived, nil
@@ -915,11 +915,11 @@ func decodeInput[T any](decoded *T, raw json.RawMessage, event, name string) (*T
 		return decoded, nil
 	}
 	if !present(raw) {
-		return nil, snippetd.FieldErrorf(event+"."+name, "is required")
+		return nil, apperr.FieldErrorf(event+"."+name, "is required")
 	}
 	v := new(T)
 	if err := strictjson.DecodeWith(raw, v); err != nil {
-		return nil, snippetd.PrefixField(event+"."+name, err)
+		return nil, apperr.PrefixField(event+"."+name, err)
 	}
 	return v, nil
 }
@@ -1002,7 +1002,7 @@ func (v *Validator) checkProperties(raw json.RawMessage, base, member string) (j
 		return json.RawMessage("{}"), nil
 	}
 	if raw[0] != '{' {
-		return nil, snippetd.FieldErrorf(field(), "must be an object")
+		return nil, apperr.FieldErrorf(field(), "must be an object")
 	}
 	// Fast path: one pass over the bytes, no allocation. It accepts only
 	// what the walker below would accept; anything else (including every
@@ -1014,7 +1014,7 @@ func (v *Validator) checkProperties(raw json.RawMessage, base, member string) (j
 		var out bytes.Buffer
 		out.Grow(len(raw))
 		if err := json.Compact(&out, raw); err != nil {
-			return nil, snippetd.FieldErrorf(field(), "is not valid JSON")
+			return nil, apperr.FieldErrorf(field(), "is not valid JSON")
 		}
 		return json.RawMessage(out.Bytes()), nil
 	}
@@ -1028,18 +1028,18 @@ func (v *Validator) walkProperties(raw json.RawMessage, field string) (json.RawM
 	dec.UseNumber()
 	var val any
 	if err := dec.Decode(&val); err != nil {
-		return nil, snippetd.FieldErrorf(field, "is not valid JSON")
+		return nil, apperr.FieldErrorf(field, "is not valid JSON")
 	}
 	obj := val.(map[string]any)
 	if len(obj) > v.limits.MaxProperties {
-		return nil, snippetd.FieldErrorf(field, "has %d keys; at most %d", len(obj), v.limits.MaxProperties)
+		return nil, apperr.FieldErrorf(field, "has %d keys; at most %d", len(obj), v.limits.MaxProperties)
 	}
 	if err := v.walk(val, field, 1); err != nil {
 		return nil, err
 	}
 	var out bytes.Buffer
 	if err := json.Compact(&out, raw); err != nil {
-		return nil, snippetd.FieldErrorf(field, "is not valid JSON")
+		return nil, apperr.FieldErrorf(field, "is not valid JSON")
 	}
 	return json.RawMessage(out.Bytes()), nil
 }
@@ -1048,11 +1048,11 @@ func (v *Validator) walk(val any, field string, depth int) error {
 	switch x := val.(type) {
 	case map[string]any:
 		if depth > v.limits.MaxDepth {
-			return snippetd.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
+			return apperr.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
 		}
 		for k, c := range x {
 			if len(k) > maxKeyBytes {
-				return snippetd.FieldErrorf(field, "has a key longer than 256 bytes")
+				return apperr.FieldErrorf(field, "has a key longer than 256 bytes")
 			}
 			if err := v.walk(c, field+"."+truncate(k, 64), depth+1); err != nil {
 				return err
@@ -1060,10 +1060,10 @@ func (v *Validator) walk(val any, field string, depth int) error {
 		}
 	case []any:
 		if depth > v.limits.MaxDepth {
-			return snippetd.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
+			return apperr.FieldErrorf(field, "nests deeper than %d levels", v.limits.MaxDepth)
 		}
 		if len(x) > v.limits.MaxArray {
-			return snippetd.FieldErrorf(field, "has %d items; at most %d", len(x), v.limits.MaxArray)
+			return apperr.FieldErrorf(field, "has %d items; at most %d", len(x), v.limits.MaxArray)
 		}
 		for i, c := range x {
 			if err := v.walk(c, fmt.Sprintf("%s[%d]", field, i), depth+1); err != nil {
@@ -1072,11 +1072,11 @@ func (v *Validator) walk(val any, field string, depth int) error {
 		}
 	case string:
 		if len(x) > v.limits.MaxString {
-			return snippetd.FieldErrorf(field, "is longer than %d bytes", v.limits.MaxString)
+			return apperr.FieldErrorf(field, "is longer than %d bytes", v.limits.MaxString)
 		}
 	case json.Number:
 		if _, err := x.Float64(); err != nil {
-			return snippetd.FieldErrorf(field, "is a number out of range")
+			return apperr.FieldErrorf(field, "is a number out of range")
 		}
 	}
 	return nil
@@ -1093,21 +1093,21 @@ func parseTime(raw json.RawMessage, event string) (time.Time, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, apperr.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, apperr.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		return t.UTC().Truncate(time.Second), nil
 	}
 	var ms json.Number
 	if err := json.Unmarshal(raw, &ms); err != nil {
-		return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, apperr.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	f, err := ms.Float64()
 	if err != nil || f < 0 || f > 1e14 {
-		return time.Time{}, snippetd.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, apperr.FieldErrorf(event+".time", "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	return time.UnixMilli(int64(f)).UTC().Truncate(time.Second), nil
 }
@@ -1139,15 +1139,15 @@ func validateProfile(w wireProfile, prefix string) (Claim, error) {
 	}
 	switch {
 	case c.Email != "" && (len(c.Email) > 254 || !emailRe.MatchString(c.Email)):
-		return c, snippetd.FieldErrorf(f("email"), "is not an email address")
+		return c, apperr.FieldErrorf(f("email"), "is not an email address")
 	case c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber):
-		return c, snippetd.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006")
+		return c, apperr.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006")
 	case len(c.ExternalID) > 255 || strings.ContainsFunc(c.ExternalID, isControl):
-		return c, snippetd.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
+		return c, apperr.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
 	case len(c.FirstName) > 255 || strings.ContainsFunc(c.FirstName, isControl):
-		return c, snippetd.FieldErrorf(f("first_name"), "must be at most 255 characters without control characters")
+		return c, apperr.FieldErrorf(f("first_name"), "must be at most 255 characters without control characters")
 	case len(c.LastName) > 255 || strings.ContainsFunc(c.LastName, isControl):
-		return c, snippetd.FieldErrorf(f("last_name"), "must be at most 255 characters without control characters")
+		return c, apperr.FieldErrorf(f("last_name"), "must be at most 255 characters without control characters")
 	}
 	return c, nil
 }
@@ -1160,7 +1160,7 @@ func validateKx(kx, field string) (string, error) {
 		return "", nil
 	}
 	if len(kx) > 256 || !kxRe.MatchString(kx) {
-		return "", snippetd.FieldErrorf(field, "is not a Klaviyo exchange id")
+		return "", apperr.FieldErrorf(field, "is not a Klaviyo exchange id")
 	}
 	return kx, nil
 }
@@ -1168,7 +1168,7 @@ func validateKx(kx, field string) (string, error) {
 // prefixField turns decode errors into the proxy's: unknown fields that a
 // browser might try on purpose get a precise message.
 func prefixField(err error) error {
-	e, ok := err.(*snippetd.Error)
+	e, ok := err.(*apperr.Error)
 	if !ok {
 		return err
 	}
@@ -1176,9 +1176,9 @@ func prefixField(err error) error {
 		name := e.Field[strings.LastIndexByte(e.Field, '.')+1:] // profile._kx -> _kx
 		switch name {
 		case "backfill", "value_currency":
-			return snippetd.FieldErrorf(e.Field, "browsers may not set %s", name)
+			return apperr.FieldErrorf(e.Field, "browsers may not set %s", name)
 		case "_kx", "anonymous_id", "location":
-			return snippetd.FieldErrorf(e.Field, "is set by the server; browsers may not send it")
+			return apperr.FieldErrorf(e.Field, "is set by the server; browsers may not send it")
 		}
 	}
 	return e

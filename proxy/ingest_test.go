@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 )
@@ -65,33 +65,33 @@ func TestDecodeBatchRejects(t *testing.T) {
 		name, body  string
 		code, field string
 	}{
-		{"malformed JSON", `{"events":[`, snippetd.EBADREQUEST, "events"},
-		{"not UTF-8", "{\"events\":[{\"metric\":\"\xff\"}]}", snippetd.EBADREQUEST, ""},
-		{"trailing data", ev(`{"metric":"Viewed Product"}`) + `{}`, snippetd.EBADREQUEST, ""},
-		{"unknown field", `{"events":[],"extra":1}`, snippetd.EBADREQUEST, "extra"},
-		{"no events", `{"profile":{}}`, snippetd.EINVALID, "events"},
-		{"empty events", `{"events":[]}`, snippetd.EINVALID, "events"},
-		{"too many events", ev(strings.Repeat(`{"metric":"Viewed Product"},`, 3) + `{"metric":"Viewed Product"}`), snippetd.EINVALID, "events"},
-		{"placed order", ev(`{"metric":"Placed Order"}`), snippetd.EINVALID, "events[0].metric"},
-		{"server metric any case", ev(`{"metric":"Viewed Product"},{"metric":"Ordered Product"}`), snippetd.EINVALID, "events[1].metric"},
-		{"metric missing", ev(`{"properties":{}}`), snippetd.EINVALID, "events[0].metric"},
-		{"backfill", ev(`{"metric":"Viewed Product","backfill":false}`), snippetd.EINVALID, "events[0].backfill"},
-		{"value_currency", ev(`{"metric":"Added to Cart","value":1,"value_currency":"USD"}`), snippetd.EINVALID, "events[0].value_currency"},
-		{"negative value", ev(`{"metric":"Added to Cart","value":-1}`), snippetd.EINVALID, "events[0].value"},
-		{"huge value", ev(`{"metric":"Added to Cart","value":1e12}`), snippetd.EINVALID, "events[0].value"},
-		{"value string", ev(`{"metric":"Added to Cart","value":"5"}`), snippetd.EINVALID, "events[0].value"},
-		{"value huge exponent", ev(`{"metric":"Added to Cart","value":1e100000}`), snippetd.EINVALID, "events[0].value"},
-		{"properties array", ev(`{"metric":"Viewed Product","properties":[1]}`), snippetd.EINVALID, "events[0].properties"},
-		{"properties too deep", ev(`{"metric":"Viewed Product","properties":` + deep + `}`), snippetd.EINVALID, "events[0].properties.a.b.c"},
-		{"bad time", ev(`{"metric":"Viewed Product","time":"yesterday"}`), snippetd.EINVALID, "events[0].time"},
-		{"negative time", ev(`{"metric":"Viewed Product","time":-5}`), snippetd.EINVALID, "events[0].time"},
-		{"bad unique_id", ev(`{"metric":"Viewed Product","unique_id":"a b"}`), snippetd.EINVALID, "events[0].unique_id"},
-		{"repeated unique_id", ev(`{"metric":"Viewed Product","unique_id":"x"},{"metric":"Viewed Product","unique_id":"x"}`), snippetd.EINVALID, "events[1].unique_id"},
-		{"profile bad email", `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"nope"}}`, snippetd.EINVALID, "profile.email"},
-		{"profile bad phone", `{"events":[{"metric":"Viewed Product"}],"profile":{"phone_number":"555-1234"}}`, snippetd.EINVALID, "profile.phone_number"},
-		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, snippetd.EINVALID, "profile._kx"},
-		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, snippetd.EINVALID, "profile.location"},
-		{"bad kx", `{"events":[{"metric":"Viewed Product"}],"kx":"<script>"}`, snippetd.EINVALID, "kx"},
+		{"malformed JSON", `{"events":[`, apperr.EBADREQUEST, "events"},
+		{"not UTF-8", "{\"events\":[{\"metric\":\"\xff\"}]}", apperr.EBADREQUEST, ""},
+		{"trailing data", ev(`{"metric":"Viewed Product"}`) + `{}`, apperr.EBADREQUEST, ""},
+		{"unknown field", `{"events":[],"extra":1}`, apperr.EBADREQUEST, "extra"},
+		{"no events", `{"profile":{}}`, apperr.EINVALID, "events"},
+		{"empty events", `{"events":[]}`, apperr.EINVALID, "events"},
+		{"too many events", ev(strings.Repeat(`{"metric":"Viewed Product"},`, 3) + `{"metric":"Viewed Product"}`), apperr.EINVALID, "events"},
+		{"placed order", ev(`{"metric":"Placed Order"}`), apperr.EINVALID, "events[0].metric"},
+		{"server metric any case", ev(`{"metric":"Viewed Product"},{"metric":"Ordered Product"}`), apperr.EINVALID, "events[1].metric"},
+		{"metric missing", ev(`{"properties":{}}`), apperr.EINVALID, "events[0].metric"},
+		{"backfill", ev(`{"metric":"Viewed Product","backfill":false}`), apperr.EINVALID, "events[0].backfill"},
+		{"value_currency", ev(`{"metric":"Added to Cart","value":1,"value_currency":"USD"}`), apperr.EINVALID, "events[0].value_currency"},
+		{"negative value", ev(`{"metric":"Added to Cart","value":-1}`), apperr.EINVALID, "events[0].value"},
+		{"huge value", ev(`{"metric":"Added to Cart","value":1e12}`), apperr.EINVALID, "events[0].value"},
+		{"value string", ev(`{"metric":"Added to Cart","value":"5"}`), apperr.EINVALID, "events[0].value"},
+		{"value huge exponent", ev(`{"metric":"Added to Cart","value":1e100000}`), apperr.EINVALID, "events[0].value"},
+		{"properties array", ev(`{"metric":"Viewed Product","properties":[1]}`), apperr.EINVALID, "events[0].properties"},
+		{"properties too deep", ev(`{"metric":"Viewed Product","properties":` + deep + `}`), apperr.EINVALID, "events[0].properties.a.b.c"},
+		{"bad time", ev(`{"metric":"Viewed Product","time":"yesterday"}`), apperr.EINVALID, "events[0].time"},
+		{"negative time", ev(`{"metric":"Viewed Product","time":-5}`), apperr.EINVALID, "events[0].time"},
+		{"bad unique_id", ev(`{"metric":"Viewed Product","unique_id":"a b"}`), apperr.EINVALID, "events[0].unique_id"},
+		{"repeated unique_id", ev(`{"metric":"Viewed Product","unique_id":"x"},{"metric":"Viewed Product","unique_id":"x"}`), apperr.EINVALID, "events[1].unique_id"},
+		{"profile bad email", `{"events":[{"metric":"Viewed Product"}],"profile":{"email":"nope"}}`, apperr.EINVALID, "profile.email"},
+		{"profile bad phone", `{"events":[{"metric":"Viewed Product"}],"profile":{"phone_number":"555-1234"}}`, apperr.EINVALID, "profile.phone_number"},
+		{"profile _kx", `{"events":[{"metric":"Viewed Product"}],"profile":{"_kx":"abc"}}`, apperr.EINVALID, "profile._kx"},
+		{"profile location", `{"events":[{"metric":"Viewed Product"}],"profile":{"location":{"ip":"1.2.3.4"}}}`, apperr.EINVALID, "profile.location"},
+		{"bad kx", `{"events":[{"metric":"Viewed Product"}],"kx":"<script>"}`, apperr.EINVALID, "kx"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,9 +99,9 @@ func TestDecodeBatchRejects(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			got := [2]string{snippetd.ErrorCode(err), snippetd.ErrorField(err)}
+			got := [2]string{apperr.ErrorCode(err), apperr.ErrorField(err)}
 			if d := cmp.Diff([2]string{tt.code, tt.field}, got); d != "" {
-				t.Errorf("code, field (-want +got):\n%s\n(message %q)", d, snippetd.ErrorMessage(err))
+				t.Errorf("code, field (-want +got):\n%s\n(message %q)", d, apperr.ErrorMessage(err))
 			}
 		})
 	}
@@ -131,7 +131,7 @@ func TestDecodeIdentify(t *testing.T) {
 		`{"email":"x"}`:                                   "email",
 		`{"email":"a@b.co","x":1}`:                        "x",
 	} {
-		if _, err := v.DecodeIdentify([]byte(body)); snippetd.ErrorField(err) != field {
+		if _, err := v.DecodeIdentify([]byte(body)); apperr.ErrorField(err) != field {
 			t.Errorf("%s: got %v, want an error naming %q", body, err, field)
 		}
 	}
@@ -297,7 +297,7 @@ func TestDecodeBatchInputsIgnoreUnknownMembers(t *testing.T) {
 		t.Errorf("rich inputs built other events (-bare +rich):\n%s", d)
 	}
 	_, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Viewed Product","product":`+bare+`,"productz":1}]}`), testNow)
-	if f := snippetd.ErrorField(err); f != "events[0].productz" {
+	if f := apperr.ErrorField(err); f != "events[0].productz" {
 		t.Errorf("unknown event member: field %q (%v)", f, err)
 	}
 }
@@ -337,10 +337,10 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if got := snippetd.ErrorField(err); got != tt.field {
+			if got := apperr.ErrorField(err); got != tt.field {
 				t.Errorf("field %q, want %q (%v)", got, tt.field, err)
 			}
-			if c := snippetd.ErrorCode(err); c != snippetd.EINVALID && c != snippetd.EBADREQUEST {
+			if c := apperr.ErrorCode(err); c != apperr.EINVALID && c != apperr.EBADREQUEST {
 				t.Errorf("code %q: want a 4xx", c)
 			}
 		})

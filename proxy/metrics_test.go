@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/internal/metrics"
 )
 
 func TestProxyFeedsMetrics(t *testing.T) {

@@ -35,9 +35,9 @@ import (
 	"github.com/gorilla/mux"
 	"golang.org/x/time/rate"
 
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/klaviyo"
-	"github.com/snippetd/snippetd/metrics"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/metrics"
 )
 
 // Enqueuer is the part of the outbox the proxy needs: Enqueue returns only
@@ -213,7 +213,7 @@ func (p *Proxy) fail(w http.ResponseWriter, x *exchange, err error) {
 	if x.ctx().Err() != nil {
 		// The client went away (wrk stopping, a tab closing): nobody to
 		// answer and nothing to log as an internal error.
-		err = snippetd.Errorf(snippetd.EUNAVAILABLE, "request canceled")
+		err = apperr.Errorf(apperr.EUNAVAILABLE, "request canceled")
 	}
 	if reason := rejectReason(err); reason != "" {
 		p.Stats.Rejected.Add(1)
@@ -229,10 +229,10 @@ func (p *Proxy) fail(w http.ResponseWriter, x *exchange, err error) {
 func (p *Proxy) admit(w http.ResponseWriter, x *exchange) (ip netip.Addr, key string, err error) {
 	origin, allow := p.requestOrigin(x)
 	if origin == "" {
-		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
+		return netip.Addr{}, "", apperr.Errorf(apperr.EFORBIDDEN, "requests need an Origin or Referer header from an allowed storefront")
 	}
 	if allow == nil {
-		return netip.Addr{}, "", snippetd.Errorf(snippetd.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
+		return netip.Addr{}, "", apperr.Errorf(apperr.EFORBIDDEN, "origin %s is not allowed (SNIPPETD_ALLOWED_ORIGINS)", truncate(origin, 100))
 	}
 	cors(w, allow)
 	ip, text := clientIP(x, p.opts.TrustedProxies)
@@ -242,7 +242,7 @@ func (p *Proxy) admit(w http.ResponseWriter, x *exchange) (ip netip.Addr, key st
 	}
 	if ok, wait := p.limiter.Allow(key, p.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
-		return ip, key, snippetd.Errorf(snippetd.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
+		return ip, key, apperr.Errorf(apperr.ERATELIMIT, "too many requests from this client; retry after %d s", retryAfterSeconds(wait))
 	}
 	return ip, key, nil
 }
@@ -295,23 +295,23 @@ func cors(w http.ResponseWriter, allow []string) {
 // rejectReason is the metrics token for a refused request, "" for
 // failures that are the server's.
 func rejectReason(err error) string {
-	switch snippetd.ErrorCode(err) {
-	case snippetd.EFORBIDDEN:
+	switch apperr.ErrorCode(err) {
+	case apperr.EFORBIDDEN:
 		return "bad_origin"
-	case snippetd.ERATELIMIT:
+	case apperr.ERATELIMIT:
 		return "rate_limited"
-	case snippetd.ETOOLARGE:
+	case apperr.ETOOLARGE:
 		return "too_large"
-	case snippetd.EUNSUPPORTED:
+	case apperr.EUNSUPPORTED:
 		return "content_type"
-	case snippetd.EBADREQUEST:
+	case apperr.EBADREQUEST:
 		return "malformed"
-	case snippetd.EINVALID:
-		if strings.HasSuffix(snippetd.ErrorField(err), ".metric") {
+	case apperr.EINVALID:
+		if strings.HasSuffix(apperr.ErrorField(err), ".metric") {
 			return "forbidden_metric"
 		}
 		return "invalid"
-	case "method_not_allowed", snippetd.ENOTFOUND:
+	case "method_not_allowed", apperr.ENOTFOUND:
 		return "malformed"
 	}
 	return ""
@@ -323,7 +323,7 @@ func (p *Proxy) handlePreflight(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{r: r}
 	origin, allow := p.requestOrigin(x)
 	if origin == "" || allow == nil {
-		p.fail(w, x, snippetd.Errorf(snippetd.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
+		p.fail(w, x, apperr.Errorf(apperr.EFORBIDDEN, "origin is not allowed (SNIPPETD_ALLOWED_ORIGINS)"))
 		return
 	}
 	cors(w, allow)
@@ -358,7 +358,7 @@ func (p *Proxy) browser(w http.ResponseWriter, x *exchange) (id string, stored I
 			// than guess the identity (a 500 would say it is our bug).
 			p.logger.Error("proxy: reading browser identity failed", "err", err)
 			w.Header().Set("Retry-After", "5")
-			return "", Identity{}, false, snippetd.Errorf(snippetd.EUNAVAILABLE, "identity store unavailable; retry")
+			return "", Identity{}, false, apperr.Errorf(apperr.EUNAVAILABLE, "identity store unavailable; retry")
 		}
 		return c, idn, false, nil
 	}
@@ -582,7 +582,7 @@ func (p *Proxy) events(w http.ResponseWriter, x *exchange) {
 	if err := p.outbox.Enqueue(x.ctx(), events); err != nil {
 		p.logStoreError(x, "proxy: enqueue failed", err)
 		w.Header().Set("Retry-After", "5")
-		p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "events could not be stored; retry"))
+		p.fail(w, x, apperr.Errorf(apperr.EUNAVAILABLE, "events could not be stored; retry"))
 		return
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
@@ -645,7 +645,7 @@ func (p *Proxy) identify(w http.ResponseWriter, x *exchange) {
 		if err := p.store.Put(x.ctx(), bid, next, now); err != nil {
 			p.logStoreError(x, "proxy: storing identify failed", err)
 			w.Header().Set("Retry-After", "5")
-			p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+			p.fail(w, x, apperr.Errorf(apperr.EUNAVAILABLE, "identify could not be stored; retry"))
 			return
 		}
 	}
@@ -668,7 +668,7 @@ func (p *Proxy) identify(w http.ResponseWriter, x *exchange) {
 	if err := p.outbox.Enqueue(x.ctx(), []klaviyo.Event{ev}); err != nil {
 		p.logStoreError(x, "proxy: enqueue identify failed", err)
 		w.Header().Set("Retry-After", "5")
-		p.fail(w, x, snippetd.Errorf(snippetd.EUNAVAILABLE, "identify could not be stored; retry"))
+		p.fail(w, x, apperr.Errorf(apperr.EUNAVAILABLE, "identify could not be stored; retry"))
 		return
 	}
 	p.Stats.Identified.Add(1)
@@ -776,7 +776,7 @@ func ParseOrigins(s string) ([]string, error) {
 		}
 		n := NormalizeOrigin(o)
 		if n == "" || (!strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://")) {
-			return nil, snippetd.Errorf(snippetd.EINVALID, "%q is not an origin such as https://shop.example", o)
+			return nil, apperr.Errorf(apperr.EINVALID, "%q is not an origin such as https://shop.example", o)
 		}
 		out = append(out, n)
 	}

@@ -17,10 +17,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/httpapi"
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -684,8 +684,8 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 				if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
 					t.Fatal(err)
 				}
-				if b.Error.Field != snippetd.ErrorField(wantErr) || b.Error.Message != snippetd.ErrorMessage(wantErr) {
-					t.Errorf("error %s %q, reference %s %q", b.Error.Field, b.Error.Message, snippetd.ErrorField(wantErr), snippetd.ErrorMessage(wantErr))
+				if b.Error.Field != apperr.ErrorField(wantErr) || b.Error.Message != apperr.ErrorMessage(wantErr) {
+					t.Errorf("error %s %q, reference %s %q", b.Error.Field, b.Error.Message, apperr.ErrorField(wantErr), apperr.ErrorMessage(wantErr))
 				}
 				if len(got) != 0 {
 					t.Errorf("%d events enqueued", len(got))

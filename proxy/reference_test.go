@@ -19,7 +19,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -58,13 +58,13 @@ func (v *Validator) refDecodeBatch(body []byte, now time.Time) (Batch, error) {
 	}
 	var b Batch
 	if w.Events == nil {
-		return b, snippetd.FieldErrorf("events", "is required")
+		return b, apperr.FieldErrorf("events", "is required")
 	}
 	if len(w.Events) == 0 {
-		return b, snippetd.FieldErrorf("events", "must hold at least one event")
+		return b, apperr.FieldErrorf("events", "must hold at least one event")
 	}
 	if len(w.Events) > v.limits.MaxEvents {
-		return b, snippetd.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
+		return b, apperr.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
 	}
 	if w.Profile != nil {
 		c, err := validateProfile(*w.Profile, "profile")
@@ -95,7 +95,7 @@ func (v *Validator) refDecodeBatch(body []byte, now time.Time) (Batch, error) {
 					// the first one only, so it is dropped here.
 					continue
 				}
-				return b, snippetd.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
+				return b, apperr.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
 			}
 			seen[key] = i
 		}
@@ -107,13 +107,13 @@ func (v *Validator) refDecodeBatch(body []byte, now time.Time) (Batch, error) {
 func (v *Validator) refValidateEvent(w refWireEvent, field string, now time.Time) (e Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
-		return e, false, snippetd.FieldErrorf(field+".backfill", "browsers may not set backfill")
+		return e, false, apperr.FieldErrorf(field+".backfill", "browsers may not set backfill")
 	case w.ValueCurrency != nil:
-		return e, false, snippetd.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
+		return e, false, apperr.FieldErrorf(field+".value_currency", "browsers may not set value_currency; the account's currency applies")
 	case w.Metric == "":
-		return e, false, snippetd.FieldErrorf(field+".metric", "is required")
+		return e, false, apperr.FieldErrorf(field+".metric", "is required")
 	case !v.allowed[w.Metric]:
-		return e, false, snippetd.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
+		return e, false, apperr.FieldErrorf(field+".metric", "%q may not be sent from a browser; allowed: %s", truncate(w.Metric, 64), strings.Join(v.allowedNames(), ", "))
 	}
 	e.Metric = w.Metric
 
@@ -129,7 +129,7 @@ func (v *Validator) refValidateEvent(w refWireEvent, field string, now time.Time
 
 	if w.UniqueID != "" {
 		if len(w.UniqueID) > 128 || !refUniqueIDRe.MatchString(w.UniqueID) {
-			return e, false, snippetd.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
+			return e, false, apperr.FieldErrorf(field+".unique_id", "must be 1 to 128 letters, digits or -_.:")
 		}
 		e.UniqueID = w.UniqueID
 	}
@@ -151,7 +151,7 @@ func (v *Validator) refValidateEvent(w refWireEvent, field string, now time.Time
 	if present(w.Value) {
 		m, err := parseValue(bytes.TrimSpace(w.Value))
 		if err != nil {
-			return e, false, snippetd.FieldErrorf(field+".value", "%s", err.Error())
+			return e, false, apperr.FieldErrorf(field+".value", "%s", err.Error())
 		}
 		if err := v.checkValue(m, field+".value"); err != nil {
 			return e, false, err
@@ -164,15 +164,15 @@ func (v *Validator) refValidateEvent(w refWireEvent, field string, now time.Time
 func (v *Validator) refBuildEvent(e *Event, w refWireEvent, field string, at time.Time) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
-		return false, snippetd.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
+		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
 	case present(w.Value):
-		return false, snippetd.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
+		return false, apperr.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
 	}
 	// wrongInput names the first input the metric does not take.
 	wrongInput := func(takes string, names ...string) error {
 		for i, raw := range []json.RawMessage{w.Product, w.Cart, w.Added} {
 			if name := [...]string{"product", "cart", "added"}[i]; present(raw) && !slices.Contains(names, name) {
-				return snippetd.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
+				return apperr.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
 			}
 		}
 		return nil
@@ -216,7 +216,7 @@ func (v *Validator) refBuildEvent(e *Event, w refWireEvent, field string, at tim
 		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
 	}
 	if err != nil {
-		return false, snippetd.PrefixField(field, err)
+		return false, apperr.PrefixField(field, err)
 	}
 
 	// The first push is ["track", metric, properties]: copy the properties
@@ -236,7 +236,7 @@ func (v *Validator) refBuildEvent(e *Event, w refWireEvent, field string, at tim
 			return false, fmt.Errorf("proxy: builder $value %s: %w", value, err)
 		}
 		if err := v.checkValue(m, input); err != nil {
-			return false, snippetd.FieldErrorf(input, "totals %s: the event value %s", m, snippetd.ErrorMessage(err))
+			return false, apperr.FieldErrorf(input, "totals %s: the event value %s", m, apperr.ErrorMessage(err))
 		}
 		e.Value = m
 	}
@@ -252,7 +252,7 @@ func (v *Validator) refBuildEvent(e *Event, w refWireEvent, field string, at tim
 	// pass the limits every event is held to.
 	built, err := v.validateProperties(json.RawMessage(props), field+".properties")
 	if err != nil {
-		return false, snippetd.FieldErrorf(input, "gives properties over the limits (%s: %s)", snippetd.ErrorField(err), snippetd.ErrorMessage(err))
+		return false, apperr.FieldErrorf(input, "gives properties over the limits (%s: %s)", apperr.ErrorField(err), apperr.ErrorMessage(err))
 	}
 	e.Properties = built
 	return derived, nil
@@ -300,10 +300,10 @@ func refSplitTrack(push []byte) (props, value, eventID jsontext.Value, err error
 
 func refDecodeInput(raw json.RawMessage, v any, field string) error {
 	if !present(raw) {
-		return snippetd.FieldErrorf(field, "is required")
+		return apperr.FieldErrorf(field, "is required")
 	}
 	if err := strictjson.DecodeWith(raw, v); err != nil {
-		return snippetd.PrefixField(field, err)
+		return apperr.PrefixField(field, err)
 	}
 	return nil
 }
@@ -324,21 +324,21 @@ func refParseTime(raw json.RawMessage, field string) (time.Time, error) {
 	if raw[0] == '"' {
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, apperr.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+			return time.Time{}, apperr.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
 		}
 		return t.UTC().Truncate(time.Second), nil
 	}
 	var ms json.Number
 	if err := json.Unmarshal(raw, &ms); err != nil {
-		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, apperr.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	f, err := ms.Float64()
 	if err != nil || f < 0 || f > 1e14 {
-		return time.Time{}, snippetd.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
+		return time.Time{}, apperr.FieldErrorf(field, "must be an RFC 3339 time or milliseconds since 1970")
 	}
 	return time.UnixMilli(int64(f)).UTC().Truncate(time.Second), nil
 }
@@ -352,8 +352,8 @@ func agreeWithReference(v *Validator, body []byte, now time.Time) string {
 		return fmt.Sprintf("error %v, reference %v", gotErr, wantErr)
 	}
 	if gotErr != nil {
-		g := [3]string{snippetd.ErrorCode(gotErr), snippetd.ErrorField(gotErr), snippetd.ErrorMessage(gotErr)}
-		w := [3]string{snippetd.ErrorCode(wantErr), snippetd.ErrorField(wantErr), snippetd.ErrorMessage(wantErr)}
+		g := [3]string{apperr.ErrorCode(gotErr), apperr.ErrorField(gotErr), apperr.ErrorMessage(gotErr)}
+		w := [3]string{apperr.ErrorCode(wantErr), apperr.ErrorField(wantErr), apperr.ErrorMessage(wantErr)}
 		if g != w {
 			return fmt.Sprintf("error %q, reference %q", g, w)
 		}

@@ -22,7 +22,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // maxScriptBytes caps the klaviyo.js body accepted from upstream.
@@ -157,7 +157,7 @@ func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 	if s.inflight == nil {
 		if now.Sub(s.lastAttempt) < retryAfterError && s.lastErr != nil || !s.startFetch() {
 			s.mu.Unlock()
-			return nil, snippetd.Errorf(snippetd.EUNAVAILABLE, "klaviyo.js is not available yet")
+			return nil, apperr.Errorf(apperr.EUNAVAILABLE, "klaviyo.js is not available yet")
 		}
 	}
 	wait := s.inflight
@@ -165,12 +165,12 @@ func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 	select {
 	case <-wait:
 	case <-ctx.Done():
-		return nil, snippetd.Errorf(snippetd.EUNAVAILABLE, "klaviyo.js is not available yet")
+		return nil, apperr.Errorf(apperr.EUNAVAILABLE, "klaviyo.js is not available yet")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.entry == nil {
-		return nil, snippetd.Errorf(snippetd.EUNAVAILABLE, "klaviyo.js is not available yet")
+		return nil, apperr.Errorf(apperr.EUNAVAILABLE, "klaviyo.js is not available yet")
 	}
 	return s.entry, nil
 }

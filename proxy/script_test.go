@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snippetd/snippetd/httpapi"
+	"github.com/snippetd/snippetd/internal/httpapi"
 )
 
 // upstream is a test klaviyo.js origin that records the paths asked for

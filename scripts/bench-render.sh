@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-SNIPPETD_WRK=1 go test ./httpapi -run '^TestWrkRender$' -count=1 -v -timeout 10m
+SNIPPETD_WRK=1 go test ./internal/httpapi -run '^TestWrkRender$' -count=1 -v -timeout 10m

@@ -1,5 +1,5 @@
 package shop
 
-import "github.com/snippetd/snippetd"
+import "github.com/snippetd/snippetd/internal/apperr"
 
-func fieldOf(err error) string { return snippetd.ErrorField(err) }
+func fieldOf(err error) string { return apperr.ErrorField(err) }

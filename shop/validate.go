@@ -9,16 +9,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // Decode parses one JSON document from data into v. It rejects input that
 // is not valid UTF-8 (encoding/json would silently replace it), unknown
 // fields and trailing data, and names the offending field in the returned
-// *snippetd.Error (code EBADREQUEST).
+// *apperr.Error (code EBADREQUEST).
 func Decode(data []byte, v any) error {
 	if !utf8.Valid(data) {
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is not valid UTF-8"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is not valid UTF-8"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -26,7 +26,7 @@ func Decode(data []byte, v any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body holds data after the JSON document"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body holds data after the JSON document"}
 	}
 	return nil
 }
@@ -40,26 +40,26 @@ func decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &syn):
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
 	case errors.As(err, &typ):
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: typ.Field, Message: "must be " + jsonKind(typ.Type.String())}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Field: typ.Field, Message: "must be " + jsonKind(typ.Type.String())}
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is empty or truncated JSON"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is empty or truncated JSON"}
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: strings.Trim(f, `"`), Message: "unknown field"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Field: strings.Trim(f, `"`), Message: "unknown field"}
 	}
 	// Errors from our own UnmarshalJSON methods (Money) arrive wrapped
 	// with the Go type path only; report their text, which is ours.
-	var fe *snippetd.Error
+	var fe *apperr.Error
 	if errors.As(err, &fe) {
 		return fe
 	}
 	if strings.Contains(msg, "Money") || strings.Contains(msg, "must be a number") || strings.Contains(msg, "out of range") {
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "an amount " + lastPart(msg)}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "an amount " + lastPart(msg)}
 	}
-	return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "malformed JSON"}
+	return &apperr.Error{Code: apperr.EBADREQUEST, Message: "malformed JSON"}
 }
 
 func lastPart(msg string) string {
@@ -90,15 +90,15 @@ func jsonKind(goType string) string {
 func (p Product) Validate(field string) error {
 	switch {
 	case strings.TrimSpace(p.ID) == "":
-		return snippetd.FieldErrorf(field+".id", "is required")
+		return apperr.FieldErrorf(field+".id", "is required")
 	case strings.TrimSpace(p.Name) == "":
-		return snippetd.FieldErrorf(field+".name", "is required")
+		return apperr.FieldErrorf(field+".name", "is required")
 	case !p.Price.IsSet():
-		return snippetd.FieldErrorf(field+".price", "is required")
+		return apperr.FieldErrorf(field+".price", "is required")
 	case p.Price.Cents() < 0:
-		return snippetd.FieldErrorf(field+".price", "must not be negative")
+		return apperr.FieldErrorf(field+".price", "must not be negative")
 	case p.CompareAtPrice.IsSet() && p.CompareAtPrice.Cents() < 0:
-		return snippetd.FieldErrorf(field+".compare_at_price", "must not be negative")
+		return apperr.FieldErrorf(field+".compare_at_price", "must not be negative")
 	}
 	return nil
 }
@@ -109,10 +109,10 @@ func (l LineItem) Validate(field string) error {
 		return err
 	}
 	if l.Quantity < 1 {
-		return snippetd.FieldErrorf(field+".quantity", "must be at least 1")
+		return apperr.FieldErrorf(field+".quantity", "must be at least 1")
 	}
 	if l.Quantity > 1_000_000 {
-		return snippetd.FieldErrorf(field+".quantity", "must be at most 1000000")
+		return apperr.FieldErrorf(field+".quantity", "must be at most 1000000")
 	}
 	return nil
 }
@@ -120,10 +120,10 @@ func (l LineItem) Validate(field string) error {
 // Validate checks a cart: an id and at least one valid line.
 func (c Cart) Validate(field string) error {
 	if strings.TrimSpace(c.ID) == "" {
-		return snippetd.FieldErrorf(field+".id", "is required")
+		return apperr.FieldErrorf(field+".id", "is required")
 	}
 	if len(c.Items) == 0 {
-		return snippetd.FieldErrorf(field+".items", "must hold at least one line")
+		return apperr.FieldErrorf(field+".items", "must hold at least one line")
 	}
 	for i, l := range c.Items {
 		// Check first and build the field path only for a bad line: the
@@ -139,10 +139,10 @@ func (c Cart) Validate(field string) error {
 // Validate checks that the customer carries at least one identifier.
 func (c Customer) Validate(field string) error {
 	if strings.TrimSpace(c.Email) == "" && strings.TrimSpace(c.PhoneNumber) == "" && strings.TrimSpace(c.ExternalID) == "" {
-		return snippetd.FieldErrorf(field, "needs at least one of email, phone_number, external_id")
+		return apperr.FieldErrorf(field, "needs at least one of email, phone_number, external_id")
 	}
 	if c.Email != "" && !strings.Contains(c.Email, "@") {
-		return snippetd.FieldErrorf(field+".email", "is not an email address")
+		return apperr.FieldErrorf(field+".email", "is not an email address")
 	}
 	return nil
 }
@@ -156,21 +156,21 @@ func (o Order) Validate(field string) error {
 	}
 	switch {
 	case strings.TrimSpace(o.ID) == "":
-		return snippetd.FieldErrorf(pre+"id", "is required")
+		return apperr.FieldErrorf(pre+"id", "is required")
 	case o.PlacedAt.IsZero():
-		return snippetd.FieldErrorf(pre+"placed_at", "is required")
+		return apperr.FieldErrorf(pre+"placed_at", "is required")
 	case o.Currency != "" && !isCurrency(o.Currency):
-		return snippetd.FieldErrorf(pre+"currency", "must be an ISO 4217 code such as USD")
+		return apperr.FieldErrorf(pre+"currency", "must be an ISO 4217 code such as USD")
 	case o.DiscountValue.IsSet() && o.DiscountValue.Cents() < 0:
-		return snippetd.FieldErrorf(pre+"discount_value", "must not be negative")
+		return apperr.FieldErrorf(pre+"discount_value", "must not be negative")
 	case o.Total.IsSet() && o.Total.Cents() < 0:
-		return snippetd.FieldErrorf(pre+"total", "must not be negative")
+		return apperr.FieldErrorf(pre+"total", "must not be negative")
 	}
 	if err := o.Customer.Validate(pre + "customer"); err != nil {
 		return err
 	}
 	if len(o.Items) == 0 {
-		return snippetd.FieldErrorf(pre+"items", "must hold at least one line")
+		return apperr.FieldErrorf(pre+"items", "must hold at least one line")
 	}
 	for i, l := range o.Items {
 		if l.Validate("") != nil {

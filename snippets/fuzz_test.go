@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -83,7 +83,7 @@ func FuzzRender(f *testing.F) {
 		} {
 			html, err := render(t, sn.s, "n")
 			if err != nil {
-				if snippetd.ErrorCode(err) != snippetd.EINVALID || snippetd.ErrorField(err) == "" {
+				if apperr.ErrorCode(err) != apperr.EINVALID || apperr.ErrorField(err) == "" {
 					t.Fatalf("%s: error %v is not a field error", sn.name, err)
 				}
 				continue

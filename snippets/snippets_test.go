@@ -13,7 +13,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/google/go-cmp/cmp"
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -499,10 +499,10 @@ func TestValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.err()
-			if code := snippetd.ErrorCode(err); code != snippetd.EINVALID {
-				t.Fatalf("code = %q (%v), want %q", code, err, snippetd.EINVALID)
+			if code := apperr.ErrorCode(err); code != apperr.EINVALID {
+				t.Fatalf("code = %q (%v), want %q", code, err, apperr.EINVALID)
 			}
-			if got := snippetd.ErrorField(err); got != tt.field {
+			if got := apperr.ErrorField(err); got != tt.field {
 				t.Errorf("field = %q, want %q (%v)", got, tt.field, err)
 			}
 		})
@@ -520,7 +520,7 @@ func TestComponentErrors(t *testing.T) {
 		Identify(shop.Customer{}),
 	} {
 		html, err := render(t, c, "")
-		if snippetd.ErrorCode(err) != snippetd.EINVALID || html != "" {
+		if apperr.ErrorCode(err) != apperr.EINVALID || html != "" {
 			t.Errorf("render = %q, %v; want nothing and an invalid error", html, err)
 		}
 	}

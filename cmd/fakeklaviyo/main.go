@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 )
 
 func main() {

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snippetd/snippetd/klaviyo"
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 )
 
 // syncBuf is a bytes.Buffer safe for the server goroutine and the test.

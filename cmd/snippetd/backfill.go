@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 
-	"github.com/snippetd/snippetd/app"
-	"github.com/snippetd/snippetd/config"
+	"github.com/snippetd/snippetd/internal/app"
+	"github.com/snippetd/snippetd/internal/config"
 )
 
 // backfill parses the flags of `snippetd backfill` and runs app.Backfill;

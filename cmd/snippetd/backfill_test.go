@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 )
 
 // TestBackfillCommand runs `snippetd backfill` as an operator would: a dry

@@ -8,11 +8,11 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/snippetd/snippetd/app"
-	"github.com/snippetd/snippetd/catalog"
-	"github.com/snippetd/snippetd/config"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/klaviyo"
+	"github.com/snippetd/snippetd/internal/app"
+	"github.com/snippetd/snippetd/internal/catalog"
+	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 const catalogUsage = `usage: snippetd catalog sync [--dry-run] [--delete]

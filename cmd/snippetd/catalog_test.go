@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 )
 
 // TestCatalogSyncCommand runs `snippetd catalog sync` as an operator

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snippetd/snippetd/db/dbtest"
-	"github.com/snippetd/snippetd/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/db/dbtest"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 )
 
 // The tests in this file build and run the real snippetd binary, post

@@ -19,8 +19,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snippetd/snippetd/app"
-	"github.com/snippetd/snippetd/config"
+	"github.com/snippetd/snippetd/internal/app"
+	"github.com/snippetd/snippetd/internal/config"
 )
 
 // version is set with -ldflags "-X main.version=..."; otherwise the VCS

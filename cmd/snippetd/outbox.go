@@ -12,9 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/snippetd/snippetd/config"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/outbox"
 )
 
 const outboxUsage = `usage: snippetd outbox <command> [flags]

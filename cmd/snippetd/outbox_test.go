@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/snippetd/snippetd/db"
-	"github.com/snippetd/snippetd/db/dbtest"
-	"github.com/snippetd/snippetd/klaviyo"
-	"github.com/snippetd/snippetd/outbox"
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/db/dbtest"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/outbox"
 )
 
 // rejectBad delivers every event except those whose unique_id starts with

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/a-h/templ"
-	"github.com/snippetd/snippetd"
-	"github.com/snippetd/snippetd/render"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/render"
 )
 
 // renderCmd runs `snippetd render <snippet> [--in file.json] [--json]`:
@@ -86,7 +86,7 @@ func renderCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // renderError words a render error for a terminal: the field, then the
 // message.
 func renderError(err error) error {
-	var e *snippetd.Error
+	var e *apperr.Error
 	if !errors.As(err, &e) {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/google/go-cmp/cmp"
-	"github.com/snippetd/snippetd/render"
+	"github.com/snippetd/snippetd/internal/render"
 )
 
 const identifyBody = `{"customer":{"email":"shopper@example.com","first_name":"</script>"}}`

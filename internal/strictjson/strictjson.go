@@ -1,6 +1,6 @@
 // Package strictjson decodes request bodies strictly (valid UTF-8, no
 // unknown or duplicate members, nothing after the value) with the JSON v2
-// decoder, and turns its errors into *snippetd.Error values naming the
+// decoder, and turns its errors into *apperr.Error values naming the
 // field as the API spells it ("cart.items[1].price"). The render API and
 // the proxy's input-form events use it, so both report the same fields.
 package strictjson
@@ -14,7 +14,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	"github.com/snippetd/snippetd"
+	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // Decode parses one JSON value from data into v as strictly as
@@ -36,7 +36,7 @@ func Decode(data []byte, v any) error {
 // strict decode.
 func DecodeWith(data []byte, v any, opts ...jsonv2.Options) error {
 	if !utf8.Valid(data) {
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is not valid UTF-8"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is not valid UTF-8"}
 	}
 	if err := jsonv2.Unmarshal(data, v, opts...); err != nil {
 		return decodeError(err)
@@ -44,7 +44,7 @@ func DecodeWith(data []byte, v any, opts ...jsonv2.Options) error {
 	return nil
 }
 
-// decodeError turns a v2 error into a client-safe *snippetd.Error.
+// decodeError turns a v2 error into a client-safe *apperr.Error.
 func decodeError(err error) error {
 	var (
 		sem *jsonv2.SemanticError
@@ -53,21 +53,21 @@ func decodeError(err error) error {
 	switch {
 	case errors.As(err, &sem):
 		field := fieldOf(sem.JSONPointer)
-		var own *snippetd.Error
+		var own *apperr.Error
 		switch {
 		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
-			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "unknown field"}
+			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "unknown field"}
 		case errors.As(sem.Err, &own):
-			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: own.Message}
+			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: own.Message}
 		case sem.GoType != nil && sem.JSONKind != 0 && sem.Err == nil:
-			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
+			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
 		case sem.Err != nil && isAmount(sem.GoType):
 			// shop.Money's own errors: "must be a number", "is out of range".
-			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "an amount " + lastPart(sem.Err.Error())}
+			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "an amount " + lastPart(sem.Err.Error())}
 		case sem.GoType != nil:
-			return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
+			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
 		}
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: field, Message: "malformed JSON"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "malformed JSON"}
 	case errors.As(err, &syn):
 		msg := "malformed JSON"
 		switch {
@@ -78,11 +78,11 @@ func decodeError(err error) error {
 		case strings.Contains(syn.Error(), "after top-level value"):
 			msg = "body holds data after the JSON document"
 		}
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Field: fieldOf(syn.JSONPointer), Message: msg}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Field: fieldOf(syn.JSONPointer), Message: msg}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "body is empty or truncated JSON"}
+		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is empty or truncated JSON"}
 	}
-	return &snippetd.Error{Code: snippetd.EBADREQUEST, Message: "malformed JSON"}
+	return &apperr.Error{Code: apperr.EBADREQUEST, Message: "malformed JSON"}
 }
 
 // fieldOf turns a JSON pointer such as /cart/items/1/price into the field

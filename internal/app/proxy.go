@@ -1,0 +1,89 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/outbox"
+	"github.com/snippetd/snippetd/proxy"
+	"golang.org/x/time/rate"
+)
+
+// openProxy builds the first-party proxy from the config and mounts its
+// routes on s: events and identifies go into ob, browser identities into
+// the shared database, klaviyo.js is cached under DataDir/proxy.
+func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outbox) error {
+	c := m.Config
+	for _, name := range c.ProxyMetrics {
+		if err := proxy.CheckCustomMetric(name); err != nil {
+			return fmt.Errorf("proxy-metrics (SNIPPETD_PROXY_METRICS): %w", err)
+		}
+	}
+	store, err := proxy.OpenStore(ctx, m.DB)
+	if err != nil {
+		return fmt.Errorf("proxy store: %w", err)
+	}
+	m.closers = append(m.closers, func(context.Context) error { return store.Close() })
+	url, err := proxy.ScriptURL(c.KlaviyoStaticURL, c.PublicKey)
+	if err != nil {
+		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)
+	}
+	script := &proxy.Script{
+		URL:    url,
+		Client: proxy.NewUpstreamClient(),
+		Dir:    filepath.Join(c.DataDir, "proxy"),
+		TTL:    c.ProxyScriptTTL,
+		Logger: m.Logger,
+	}
+	if err := script.Load(); err != nil {
+		return fmt.Errorf("klaviyo.js cache: %w", err)
+	}
+	script.Warm()
+	m.closers = append(m.closers, func(context.Context) error { script.Close(); return nil })
+	anon := c.ProxyAnonymous == "keep"
+	p := proxy.New(proxy.Options{
+		Prefix:         c.ProxyPrefix,
+		AllowedOrigins: c.AllowedOrigins,
+		TrustedProxies: c.TrustedProxies,
+		CustomMetrics:  c.ProxyMetrics,
+		Limits:         proxy.Limits{MaxEvents: c.ProxyMaxEvents},
+		MaxBodyBytes:   c.ProxyMaxBodyBytes,
+		Rate:           rate.Limit(c.ProxyRate),
+		Burst:          c.ProxyBurst,
+		KeepAnonymous:  anon,
+		RequireConsent: c.ProxyRequireConsent,
+		Metrics:        m.Metrics,
+	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
+		err := ob.Enqueue(ctx, events, "proxy")
+		if err == nil {
+			m.Catalog.ObserveEvents(events) // catalog: count unknown product ids
+		}
+		return err
+	}), script, m.Logger)
+	p.Routes(s.First())
+	s.ProxyPrefix = c.ProxyPrefix
+	m.Proxy = p
+	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
+	return nil
+}
+
+// openProxyListener starts the proxy's dedicated fasthttp listener when
+// SNIPPETD_PROXY_ADDR is set: the same routes as on the main server, for
+// a reverse proxy that sends {prefix} there. It is opened after the main
+// server, so Close stops it first.
+func (m *Main) openProxyListener() error {
+	if m.Proxy == nil || m.Config.ProxyAddr == "" {
+		return nil
+	}
+	fs := proxy.NewFastServer(m.Proxy, m.Config.ProxyAddr, m.Logger)
+	if err := fs.Open(); err != nil {
+		return fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR): listen on %s: %w", m.Config.ProxyAddr, err)
+	}
+	m.ProxyServer = fs
+	m.closers = append(m.closers, fs.Close)
+	m.Logger.Info("first-party proxy listening", "url", fs.URL(), "prefix", m.Config.ProxyPrefix)
+	return nil
+}

@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/snippetd/snippetd/internal/apperr"
+)
+
+// handleHealthz serves GET /healthz: 200 while the process runs.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// handleReadyz serves GET /readyz: 200 when the server accepts work and
+// every ReadyCheck passes, 503 otherwise (for load balancers).
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	if !s.ready.Load() {
+		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for _, check := range s.ReadyChecks {
+		if err := check(ctx); err != nil {
+			s.Logger.Warn("readiness check failed", "err", err)
+			Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "not ready"))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ready\n"))
+}

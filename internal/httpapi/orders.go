@@ -1,0 +1,83 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/orders"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// OrderAccepted is the 202 answer of the orders API: the unique_id of
+// every event created, in the order they were published.
+type OrderAccepted struct {
+	OrderID   string   `json:"order_id"`
+	UniqueIDs []string `json:"unique_ids"`
+}
+
+func (s *Server) writeAccepted(w http.ResponseWriter, id string, ids []string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(OrderAccepted{OrderID: id, UniqueIDs: ids})
+}
+
+var errNoOrders = apperr.Errorf(apperr.EUNAVAILABLE, "the orders API is not configured on this server")
+
+// handleOrderCreate serves POST /v1/orders: the body is a shop.Order; the
+// answer is 202 with the unique ids of Placed Order and each Ordered
+// Product.
+func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
+	if s.Orders == nil {
+		Error(w, r, s.Logger, errNoOrders)
+		return
+	}
+	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	var o shop.Order
+	if err := shop.Decode(body, &o); err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	ids, err := s.Orders.Place(r.Context(), o)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.writeAccepted(w, o.ID, ids)
+}
+
+// handleOrderAction serves POST /v1/orders/{id}/fulfilled|cancelled|refunded:
+// the body is an orders.Action (time, reason, items, amount, tracking, and
+// optionally the full order); an empty body means "the whole order, now".
+func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
+	if s.Orders == nil {
+		Error(w, r, s.Logger, errNoOrders)
+		return
+	}
+	vars := mux.Vars(r)
+	kind, _ := orders.ParseKind(vars["action"])
+	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	var a orders.Action
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := shop.Decode(body, &a); err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+	}
+	ids, err := s.Orders.Act(r.Context(), vars["id"], kind, a)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.writeAccepted(w, vars["id"], ids)
+}

@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/render"
+)
+
+// openAPI is the OpenAPI 3 description of the render API, served as is.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// renderer returns the snippet renderer configured from the server.
+func (s *Server) renderer() render.Renderer {
+	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now}
+	if s.ProxyPrefix != "" {
+		// First-party proxy (package proxy): klaviyo.js from the shop's
+		// domain, and the helper in proxy mode.
+		rd.KlaviyoJSURL, rd.ProxyEndpoint = s.ProxyPrefix+"k.js", s.ProxyPrefix
+	}
+	if s.Catalog != nil {
+		rd.Observe = s.Catalog.Observe
+	}
+	return rd
+}
+
+// handleRender serves POST /v1/render/{snippet}: the body is the snippet's
+// request (see render), the answer the partial as text/html, or
+// {"html","pushes"} with Accept: application/json.
+func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["snippet"]
+	if !render.Known(name) {
+		Error(w, r, s.Logger, s.renderer().UnknownError(name))
+		return
+	}
+	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	ctx, err := nonceContext(r)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	res, err := s.renderer().Render(ctx, name, body)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.writeRendered(w, r, res)
+}
+
+// handleRenderBatch serves POST /v1/render: {"snippets": [{"type": ...,
+// ...}, ...]} rendered into one partial.
+func (s *Server) handleRenderBatch(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	ctx, err := nonceContext(r)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	res, err := s.renderer().RenderBatch(ctx, body)
+	if err != nil {
+		Error(w, r, s.Logger, err)
+		return
+	}
+	s.writeRendered(w, r, res)
+}
+
+// nonceContext returns the request context carrying the CSP nonce of the
+// query parameter "nonce", which the partial puts on every script element.
+func nonceContext(r *http.Request) (context.Context, error) {
+	ctx := r.Context()
+	if r.URL.RawQuery == "" {
+		return ctx, nil
+	}
+	n := r.URL.Query().Get("nonce")
+	if len(n) > 256 {
+		return nil, apperr.FieldErrorf("nonce", "must be at most 256 bytes")
+	}
+	if n != "" {
+		ctx = templ.WithNonce(ctx, n)
+	}
+	return ctx, nil
+}
+
+// handleOpenAPI serves GET /v1/openapi.json.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(openAPI)))
+	w.Write(openAPI)
+}
+
+// writeRendered answers with the partial, or with its JSON form when the
+// client prefers application/json.
+func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
+	s.recordRendered(res) // inspector (issue 8): source render
+	h := w.Header()
+	h.Set("Vary", "Accept")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if wantsJSON(r.Header.Get("Accept")) {
+		b, err := json.Marshal(res)
+		if err != nil {
+			Error(w, r, s.Logger, err)
+			return
+		}
+		b = append(b, '\n')
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+		return
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(res.HTML)))
+	w.Write(res.HTML)
+}
+
+// wantsJSON reports whether an Accept header prefers application/json to
+// text/html: JSON must be acceptable (q > 0) and rank above HTML, ties going
+// to the type listed first. No Accept header means HTML.
+func wantsJSON(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	qJSON, qHTML := -1.0, -1.0
+	posJSON, posHTML := 0, 0
+	for i, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "application/json":
+			if q > qJSON {
+				qJSON, posJSON = q, i
+			}
+		case "text/html":
+			if q > qHTML {
+				qHTML, posHTML = q, i
+			}
+		}
+	}
+	switch {
+	case qJSON <= 0:
+		return false
+	case qHTML < 0:
+		return true
+	case qJSON != qHTML:
+		return qJSON > qHTML
+	}
+	return posJSON < posHTML
+}

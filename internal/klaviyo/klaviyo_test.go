@@ -1,0 +1,528 @@
+package klaviyo_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/shop"
+)
+
+var _ = flag.Bool
+
+var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func sampleEvent(uid string) klaviyo.Event {
+	return klaviyo.Event{
+		Metric: "Placed Order",
+		Profile: klaviyo.Profile{Email: "sarah@example.com", FirstName: "Sarah", LastName: "Mason",
+			Location: &klaviyo.Location{Address1: "1 Main St", City: "Boston", Region: "MA", Country: "US", Zip: "02110"}},
+		Properties:    json.RawMessage(`{"OrderId":"` + uid + `","Items":[{"ProductName":"Mug","Quantity":2}]}`),
+		Time:          time.Date(2026, 2, 1, 10, 30, 15, 900_000_000, time.UTC),
+		Value:         shop.Cents(2998),
+		ValueCurrency: "USD",
+		UniqueID:      uid,
+	}
+}
+
+// golden compares got (indented) with testdata/name, rewriting it when
+// UPDATE_GOLDEN=1.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, got, "", "  "); err != nil {
+		t.Fatalf("%s is not JSON: %v", name, err)
+	}
+	buf.WriteByte('\n')
+	path := filepath.Join("testdata", name)
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE_GOLDEN=1 to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
+	}
+}
+
+func schemas(t *testing.T) *klaviyotest.Schemas {
+	t.Helper()
+	s, err := klaviyotest.LoadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == nil {
+		t.Log("Klaviyo OpenAPI slices not found: skipping the schema check of the golden JSON")
+	}
+	return s
+}
+
+func TestEncodeGolden(t *testing.T) {
+	sch := schemas(t)
+	one, err := klaviyo.EncodeEvent(sampleEvent("1001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "event.json", one)
+	second := sampleEvent("1002")
+	second.Metric = "Ordered Product"
+	other := sampleEvent("1003")
+	other.Profile = klaviyo.Profile{PhoneNumber: "+15005550006"}
+	other.Backfill = true
+	bulk, err := klaviyo.EncodeBulk([]klaviyo.Event{sampleEvent("1001"), other, second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "bulk.json", bulk)
+	if sch != nil {
+		if err := sch.ValidateJSON("create_event.json", one); err != nil {
+			t.Error(err)
+		}
+		if err := sch.ValidateJSON("bulk_create_events.json", bulk); err != nil {
+			t.Error(err)
+		}
+	}
+	// One entry per profile, events in order.
+	var doc struct {
+		Data struct {
+			Attributes struct {
+				EBC struct {
+					Data []struct {
+						Attributes struct {
+							Events struct {
+								Data []struct {
+									Attributes struct {
+										UniqueID string `json:"unique_id"`
+									}
+								}
+							}
+						}
+					}
+				} `json:"events-bulk-create"`
+			}
+		}
+	}
+	json.Unmarshal(bulk, &doc)
+	var got [][]string
+	for _, e := range doc.Data.Attributes.EBC.Data {
+		var ids []string
+		for _, ev := range e.Attributes.Events.Data {
+			ids = append(ids, ev.Attributes.UniqueID)
+		}
+		got = append(got, ids)
+	}
+	if diff := cmp.Diff([][]string{{"1001", "1002"}, {"1003"}}, got); diff != "" {
+		t.Errorf("bulk grouping (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	deep := `{"a":` + strings.Repeat(`{"a":`, 10) + `1` + strings.Repeat(`}`, 10) + `}`
+	okDeep := `{"a":` + strings.Repeat(`{"a":`, 8) + `1` + strings.Repeat(`}`, 8) + `}`
+	manyProps := func(n int) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `"p%d":%d`, i, i)
+		}
+		return b.String() + "}"
+	}
+	longArray := `{"Items":[` + strings.TrimSuffix(strings.Repeat("1,", 4001), ",") + `]}`
+	tests := []struct {
+		name      string
+		mod       func(*klaviyo.Event)
+		wantField string
+	}{
+		{"valid", func(*klaviyo.Event) {}, ""},
+		{"no identifier", func(e *klaviyo.Event) { e.Profile = klaviyo.Profile{FirstName: "A"} }, "profile"},
+		{"kx is an identifier", func(e *klaviyo.Event) { e.Profile = klaviyo.Profile{Kx: "abc.SnPd01"} }, ""},
+		{"no metric", func(e *klaviyo.Event) { e.Metric = "" }, "metric"},
+		{"metric 127", func(e *klaviyo.Event) { e.Metric = strings.Repeat("m", 127) }, ""},
+		{"metric 128", func(e *klaviyo.Event) { e.Metric = strings.Repeat("m", 128) }, "metric"},
+		{"400 properties", func(e *klaviyo.Event) { e.Properties = json.RawMessage(manyProps(400)) }, ""},
+		{"401 properties", func(e *klaviyo.Event) { e.Properties = json.RawMessage(manyProps(401)) }, "properties"},
+		{"properties not object", func(e *klaviyo.Event) { e.Properties = json.RawMessage(`[1]`) }, "properties"},
+		{"string too long", func(e *klaviyo.Event) {
+			e.Properties = json.RawMessage(`{"Items":[{"Name":"` + strings.Repeat("x", klaviyo.MaxStringBytes+1) + `"}]}`)
+		}, "properties.Items[0].Name"},
+		{"array too long", func(e *klaviyo.Event) { e.Properties = json.RawMessage(longArray) }, "properties.Items"},
+		{"10 levels", func(e *klaviyo.Event) { e.Properties = json.RawMessage(okDeep) }, ""},
+		{"11 levels", func(e *klaviyo.Event) { e.Properties = json.RawMessage(deep) }, "properties.a.a.a.a.a.a.a.a.a.a"},
+		{"before 1990", func(e *klaviyo.Event) { e.Time = time.Date(1989, 12, 31, 0, 0, 0, 0, time.UTC) }, "time"},
+		{"a year ahead", func(e *klaviyo.Event) { e.Time = now.AddDate(1, 0, 0) }, ""},
+		{"more than a year ahead", func(e *klaviyo.Event) { e.Time = now.AddDate(1, 0, 1) }, "time"},
+		{"bad currency", func(e *klaviyo.Event) { e.ValueCurrency = "usd" }, "value_currency"},
+		{"payload over 5 MB", func(e *klaviyo.Event) {
+			var b strings.Builder
+			b.WriteString(`{`)
+			for i := range 60 {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				fmt.Fprintf(&b, `"p%d":"%s"`, i, strings.Repeat("x", 90*1024))
+			}
+			b.WriteString(`}`)
+			e.Properties = json.RawMessage(b.String())
+		}, "properties"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := sampleEvent("1")
+			tt.mod(&e)
+			err := e.ValidateAt(now)
+			if got := apperr.ErrorField(err); got != tt.wantField || (tt.wantField != "" && apperr.ErrorCode(err) != apperr.EINVALID) {
+				t.Errorf("field %q (err %v), want %q", got, err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestCheckBatch(t *testing.T) {
+	a, b := sampleEvent("1"), sampleEvent("1")
+	err := klaviyo.CheckBatch([]klaviyo.Event{a, b}, now)
+	if got := apperr.ErrorField(err); got != "events[1].unique_id" {
+		t.Errorf("duplicate: field %q (%v)", got, err)
+	}
+	b.Metric = "Ordered Product"
+	if err := klaviyo.CheckBatch([]klaviyo.Event{a, b}, now); err != nil {
+		t.Errorf("same id, other metric: %v", err)
+	}
+	evs := make([]klaviyo.Event, 1001)
+	for i := range evs {
+		evs[i] = sampleEvent(fmt.Sprint(i))
+	}
+	if got := apperr.ErrorField(klaviyo.CheckBatch(evs, now)); got != "events" {
+		t.Errorf("1001 events: field %q", got)
+	}
+}
+
+// newClient returns a client for the fake with an injected clock and
+// jitter, and no client-side rate limit unless the test sets one.
+func newClient(t *testing.T, fake *klaviyotest.Server, o klaviyo.Options) *klaviyo.Client {
+	t.Helper()
+	o.BaseURL = fake.URL
+	if o.Now == nil {
+		o.Now = func() time.Time { return now }
+	}
+	if o.Rand == nil {
+		o.Rand = func() float64 { return 0.5 }
+	}
+	if o.EventLimits == (klaviyo.Limits{}) {
+		o.EventLimits = klaviyo.Unlimited
+	}
+	if o.BulkLimits == (klaviyo.Limits{}) {
+		o.BulkLimits = klaviyo.Unlimited
+	}
+	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestClassification(t *testing.T) {
+	bo := klaviyo.Backoff{Base: time.Second, Max: 5 * time.Minute}
+	tests := []struct {
+		name       string
+		fault      *klaviyotest.Fault
+		down       bool
+		key        string
+		revision   string
+		wantKind   klaviyo.Kind
+		wantStatus int
+		wantWait   time.Duration
+		wantDetail string
+	}{
+		{name: "202", wantKind: klaviyo.Delivered, wantStatus: 202},
+		{name: "429 Retry-After", fault: ptr(klaviyotest.Throttle(7)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: 7 * time.Second, wantDetail: "throttled"},
+		{name: "429 detail only", fault: ptr(klaviyotest.ThrottleNoRetryAfter(4)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: 4 * time.Second},
+		{name: "429 no hint", fault: ptr(klaviyotest.ThrottleNoRetryAfter(0)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: bo.Delay(1, 0.5)},
+		{name: "500", fault: ptr(klaviyotest.ServerError(500)), wantKind: klaviyo.Retryable, wantStatus: 500, wantWait: bo.Delay(1, 0.5)},
+		{name: "503", fault: ptr(klaviyotest.ServerError(503)), wantKind: klaviyo.Retryable, wantStatus: 503, wantWait: bo.Delay(1, 0.5)},
+		{name: "504", fault: ptr(klaviyotest.ServerError(504)), wantKind: klaviyo.Retryable, wantStatus: 504, wantWait: bo.Delay(1, 0.5)},
+		{name: "524", fault: ptr(klaviyotest.ServerError(524)), wantKind: klaviyo.Retryable, wantStatus: 524, wantWait: bo.Delay(1, 0.5)},
+		{name: "dropped", fault: ptr(klaviyotest.Drop()), wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "connection error"},
+		{name: "timeout", fault: ptr(klaviyotest.Slow(time.Hour)), wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "timeout"},
+		{name: "down", down: true, wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "connection error"},
+		{name: "401 wrong key", key: "pk_wrong_key_123", wantKind: klaviyo.Permanent, wantStatus: 401, wantDetail: "authentication_failed"},
+		{name: "410 retired revision", revision: "2024-10-15", wantKind: klaviyo.Permanent, wantStatus: 410, wantDetail: "retired"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := klaviyotest.NewServer(t)
+			if tt.fault != nil {
+				fake.FailNext(1, *tt.fault)
+			}
+			fake.SetDown(tt.down)
+			if tt.key != "" {
+				fake.SetKeys(tt.key, klaviyotest.CompanyID)
+			}
+			c := newClient(t, fake, klaviyo.Options{Revision: tt.revision, Timeout: 2 * time.Second, Backoff: bo})
+			out := c.CreateEvent(context.Background(), sampleEvent("42"))
+			if out.Kind != tt.wantKind || out.Status != tt.wantStatus || out.RetryAfter != tt.wantWait || !strings.Contains(out.Detail, tt.wantDetail) {
+				t.Errorf("got %v status %d wait %v detail %q; want %v %d %v containing %q",
+					out.Kind, out.Status, out.RetryAfter, out.Detail, tt.wantKind, tt.wantStatus, tt.wantWait, tt.wantDetail)
+			}
+			if strings.Contains(out.Detail, klaviyotest.PrivateKey) {
+				t.Errorf("detail leaks the key: %s", out.Detail)
+			}
+			if out.Kind == klaviyo.Delivered && (out.RateLimit.Limit != klaviyotest.DefaultLimits[klaviyotest.PathEvents].Steady || out.RateLimit.Remaining < 0) {
+				t.Errorf("RateLimit headers not read: %+v", out.RateLimit)
+			}
+		})
+	}
+}
+
+func TestInvalidEventNotSent(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	c := newClient(t, fake, klaviyo.Options{})
+	e := sampleEvent("1")
+	e.Profile = klaviyo.Profile{}
+	out := c.CreateEvent(context.Background(), e)
+	if out.Kind != klaviyo.Permanent || out.Status != 0 || !strings.Contains(out.Detail, "profile") {
+		t.Errorf("got %+v", out)
+	}
+	if n := fake.Stats().Requests; n != 0 {
+		t.Errorf("%d requests for an invalid event", n)
+	}
+}
+
+func TestBackoffGrowsAndCaps(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	bo := klaviyo.Backoff{Base: time.Second, Max: 10 * time.Second}
+	c := newClient(t, fake, klaviyo.Options{Backoff: bo})
+	fake.FailNext(6, klaviyotest.ServerError(503))
+	var got, want []time.Duration
+	for n := 1; n <= 6; n++ {
+		got = append(got, c.CreateEvent(context.Background(), sampleEvent("1")).RetryAfter)
+		want = append(want, bo.Delay(n, 0.5))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("backoff (-want +got):\n%s", diff)
+	}
+	if want[5] != bo.Delay(100, 0.5) || want[5] > bo.Max || want[0] >= want[1] {
+		t.Errorf("backoff does not grow then cap: %v", want)
+	}
+	if out := c.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Delivered {
+		t.Fatalf("%+v", out)
+	}
+	fake.FailNext(1, klaviyotest.ServerError(503))
+	if d := c.CreateEvent(context.Background(), sampleEvent("2")).RetryAfter; d != bo.Delay(1, 0.5) {
+		t.Errorf("backoff not reset after success: %v", d)
+	}
+}
+
+func TestKeyNeverShown(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	var logs bytes.Buffer
+	c := newClient(t, fake, klaviyo.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	fake.FailNext(1, klaviyotest.Drop())
+	c.CreateEvent(context.Background(), sampleEvent("1"))
+	c.CreateEvent(context.Background(), sampleEvent("1"))
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("client", "c", c)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("client", "c", c)
+	var out strings.Builder
+	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%d", "%x", "%q"} {
+		fmt.Fprintf(&out, f+"\n", c)
+		fmt.Fprintf(&out, f+"\n", *c)
+	}
+	for _, s := range []string{logs.String(), out.String()} {
+		if strings.Contains(s, klaviyotest.PrivateKey) || strings.Contains(s, fmt.Sprintf("%x", klaviyotest.PrivateKey)) {
+			t.Errorf("key leaked in:\n%s", s)
+		}
+	}
+	if !strings.Contains(out.String(), "[redacted]") {
+		t.Errorf("no redaction marker in %s", out.String())
+	}
+	if _, err := klaviyo.NewClient("", klaviyo.Options{}); err == nil {
+		t.Error("empty key accepted")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// sleeps records waits instead of sleeping.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+	return ctx.Err()
+}
+
+func TestRetrierAgainstFaults(t *testing.T) {
+	bo := klaviyo.Backoff{Base: time.Second, Max: time.Minute}
+	rep := func(n int, d time.Duration) []time.Duration {
+		out := make([]time.Duration, n)
+		for i := range out {
+			out[i] = d
+		}
+		return out
+	}
+	growing := func(n int) []time.Duration {
+		var out []time.Duration
+		for i := 1; i <= n; i++ {
+			out = append(out, bo.Delay(i, 0.5))
+		}
+		return out
+	}
+	tests := []struct {
+		name      string
+		fault     klaviyotest.Fault
+		n         int
+		wantWaits []time.Duration
+		wantDups  int
+	}{
+		{"429 storm with Retry-After", klaviyotest.Throttle(3), 5, rep(5, 3*time.Second), 0},
+		{"429 storm, detail only", klaviyotest.ThrottleNoRetryAfter(2), 4, rep(4, 2*time.Second), 0},
+		{"429 storm, no hint", klaviyotest.ThrottleNoRetryAfter(0), 4, growing(4), 0},
+		{"5xx", klaviyotest.ServerError(503), 3, growing(3), 0},
+		{"timeouts after accepting", klaviyotest.Slow(time.Hour), 2, growing(2), 2},
+		{"dropped connections", klaviyotest.Drop(), 3, growing(3), 0},
+		{"dropped after accepting", klaviyotest.DropAfterAccept(), 2, growing(2), 2},
+	}
+	for _, tt := range tests {
+		for _, bulk := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s bulk=%v", tt.name, bulk), func(t *testing.T) {
+				fake := klaviyotest.NewServer(t)
+				fake.FailNext(tt.n, tt.fault)
+				var sl sleeps
+				r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{Backoff: bo, Timeout: time.Second}), Sleep: sl.sleep, MaxAttempts: 10}
+				var out klaviyo.Outcome
+				want := 1
+				if bulk {
+					evs := []klaviyo.Event{sampleEvent("1"), sampleEvent("2"), sampleEvent("3")}
+					evs[2].Profile = klaviyo.Profile{ExternalID: "c-9"}
+					out = r.BulkCreateEvents(context.Background(), evs)
+					want = 3
+				} else {
+					out = r.CreateEvent(context.Background(), sampleEvent("1"))
+				}
+				if out.Kind != klaviyo.Delivered {
+					t.Fatalf("not delivered: %+v", out)
+				}
+				if diff := cmp.Diff(tt.wantWaits, sl.d); diff != "" {
+					t.Errorf("waits (-want +got):\n%s", diff)
+				}
+				// Slow answers are recorded once the client hangs up; wait for
+				// the fake to finish those handlers.
+				deadline := time.Now().Add(5 * time.Second)
+				for fake.Stats().Duplicates < tt.wantDups*want && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				st := fake.Stats()
+				if len(fake.Events()) != want || st.Duplicates != tt.wantDups*want {
+					t.Errorf("fake kept %d events (%d duplicates), want %d (%d): lost or sent twice", len(fake.Events()), st.Duplicates, want, tt.wantDups*want)
+				}
+			})
+		}
+	}
+}
+
+func TestRetrierStopsOnPermanentAndAttempts(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	var sl sleeps
+	fake.SetKeys("pk_other_key_0000", klaviyotest.CompanyID)
+	r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{}), Sleep: sl.sleep}
+	if out := r.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Permanent || out.Status != 401 || len(sl.d) != 0 {
+		t.Errorf("permanent: %+v after %d waits", out, len(sl.d))
+	}
+	fake.SetKeys(klaviyotest.PrivateKey, klaviyotest.CompanyID)
+	fake.FailNext(100, klaviyotest.ServerError(503))
+	r.MaxAttempts = 3
+	if out := r.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Retryable || fake.Stats().Requests != 4 {
+		t.Errorf("attempts: %+v after %d requests", out, fake.Stats().Requests)
+	}
+}
+
+// TestClientRateLimit sends requests through the client's token buckets
+// set to half the fake's limits: the client must pace itself so the fake
+// never throttles. Half, because requests leave the client's bucket evenly
+// but reach the fake's with scheduling delays; at half rate a delay of up
+// to a second is absorbed. The control, an unlimited client sending more
+// than the fake's steady bucket holds, is throttled whatever the timing.
+func TestClientRateLimit(t *testing.T) {
+	lim := klaviyotest.Limits{Burst: 40, Steady: 100}
+	for _, limited := range []bool{true, false} {
+		fake := klaviyotest.NewServer(t)
+		fake.SetLimits(klaviyotest.PathEvents, lim)
+		o := klaviyo.Options{}
+		n := 150
+		if limited {
+			o.EventLimits = klaviyo.Limits{Burst: lim.Burst / 2, Steady: lim.Steady / 2}
+			n = lim.Steady / 2
+		}
+		c := newClient(t, fake, o)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.CreateEvent(context.Background(), sampleEvent(fmt.Sprint(i)))
+			}()
+		}
+		wg.Wait()
+		th := fake.Stats().Throttled
+		if limited && th != 0 {
+			t.Errorf("limited client was throttled %d times", th)
+		}
+		if !limited && th == 0 {
+			t.Errorf("unlimited client was never throttled: the test proves nothing")
+		}
+	}
+}
+
+var _ = http.StatusOK
+
+// FuzzValidate: whatever the properties, Validate never panics, and an
+// event it accepts encodes to a body Klaviyo's schema accepts.
+// go test -run '^$' -fuzz FuzzValidate -fuzztime 60s ./klaviyo/
+func FuzzValidate(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,{"b":"c"}]}`, `[]`, `"x"`, `{"a":`, `{"a":1}{"b":2}`, `null`, `{"\u0000":"\ud800"}`} {
+		f.Add(s, "Placed Order", "a@example.com")
+	}
+	sch, _ := klaviyotest.LoadSchemas()
+	f.Fuzz(func(t *testing.T, props, metric, email string) {
+		e := klaviyo.Event{Metric: metric, Profile: klaviyo.Profile{Email: email}, Properties: json.RawMessage(props), Time: now}
+		if err := e.ValidateAt(now); err != nil {
+			if apperr.ErrorCode(err) != apperr.EINVALID {
+				t.Fatalf("error is not EINVALID: %v", err)
+			}
+			return
+		}
+		b, err := klaviyo.EncodeEvent(e)
+		if err != nil {
+			t.Fatalf("valid event does not encode: %v", err)
+		}
+		if sch != nil {
+			if err := sch.ValidateJSON("create_event.json", b); err != nil {
+				t.Fatalf("valid event breaks the schema: %v\n%s", err, b)
+			}
+		}
+	})
+}

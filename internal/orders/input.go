@@ -1,0 +1,235 @@
+package orders
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// Input is one order read from a backfill file, or the reason it could
+// not be read. Line is where it starts (1-based; the array index + 1 for a
+// JSON array).
+type Input struct {
+	Line  int
+	Order shop.Order
+	Err   error
+}
+
+// Formats of a backfill file.
+const (
+	FormatAuto  = "auto"
+	FormatJSONL = "jsonl"
+	FormatJSON  = "json"
+	FormatCSV   = "csv"
+)
+
+// ReadOrders reads every order of a backfill file: JSON lines of orders, a
+// JSON array of orders, or CSV with one row per line item (see CSVColumns).
+// FormatAuto picks by the first non-blank byte: '[' array, '{' JSON lines,
+// else CSV. A malformed order is returned with its Err set; reading goes on.
+func ReadOrders(r io.Reader, format string) ([]Input, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	if format == "" || format == FormatAuto {
+		format = FormatCSV
+	peek:
+		for {
+			b, err := br.Peek(1)
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil, nil
+				}
+				return nil, err
+			}
+			switch b[0] {
+			case ' ', '\t', '\r', '\n':
+				br.ReadByte()
+				continue
+			case '[':
+				format = FormatJSON
+			case '{':
+				format = FormatJSONL
+			}
+			break peek
+		}
+	}
+	switch format {
+	case FormatJSONL:
+		return readJSONL(br)
+	case FormatJSON:
+		return readJSONArray(br)
+	case FormatCSV:
+		return readCSV(br)
+	}
+	return nil, fmt.Errorf("unknown format %q: want jsonl, json, csv or auto", format)
+}
+
+func decodeOrder(b []byte) (shop.Order, error) {
+	var o shop.Order
+	err := shop.Decode(b, &o)
+	return o, err
+}
+
+func readJSONL(r *bufio.Reader) ([]Input, error) {
+	var out []Input
+	line := 0
+	for {
+		b, err := r.ReadBytes('\n')
+		if len(b) > 0 {
+			line++
+			if t := bytes.TrimSpace(b); len(t) > 0 {
+				o, derr := decodeOrder(t)
+				out = append(out, Input{Line: line, Order: o, Err: derr})
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+func readJSONArray(r io.Reader) ([]Input, error) {
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, errors.New("a JSON backfill file must be one array of orders")
+	}
+	var out []Input
+	for i := 1; dec.More(); i++ {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return out, fmt.Errorf("element %d: %w", i, err)
+		}
+		o, err := decodeOrder(raw)
+		out = append(out, Input{Line: i, Order: o, Err: err})
+	}
+	return out, nil
+}
+
+// CSVColumns are the columns a CSV backfill file may have (header row
+// required, any order, only order_id, placed_at, one of email /
+// phone_number / external_id, product_id, product_name, price and quantity
+// required). Each row is one line item; rows with the same order_id form
+// one order (the order-level columns are taken from its first row);
+// categories are separated by "|".
+var CSVColumns = []string{"order_id", "placed_at", "currency", "email", "phone_number", "external_id", "first_name", "last_name",
+	"product_id", "sku", "product_name", "price", "quantity", "url", "image_url", "categories", "brand",
+	"discount_code", "discount_value", "total", "address1", "address2", "city", "region", "country", "zip"}
+
+func readCSV(r io.Reader) ([]Input, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("csv header: %w", err)
+	}
+	col := map[string]int{}
+	known := map[string]bool{}
+	for _, c := range CSVColumns {
+		known[c] = true
+	}
+	for i, h := range head {
+		h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		if !known[h] {
+			return nil, fmt.Errorf("csv header: unknown column %q (known: %s)", h, strings.Join(CSVColumns, ", "))
+		}
+		col[h] = i
+	}
+	for _, c := range []string{"order_id", "placed_at", "product_id", "product_name", "price", "quantity"} {
+		if _, ok := col[c]; !ok {
+			return nil, fmt.Errorf("csv header: column %q is required", c)
+		}
+	}
+	var out []Input
+	index := map[string]int{}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			out = append(out, Input{Line: line, Err: &apperr.Error{Code: apperr.EBADREQUEST, Message: err.Error()}})
+			continue
+		}
+		get := func(c string) string {
+			if i, ok := col[c]; ok && i < len(rec) {
+				return strings.TrimSpace(rec[i])
+			}
+			return ""
+		}
+		id := get("order_id")
+		i, seen := index[id]
+		if !seen {
+			o, err := csvOrder(get)
+			index[id] = len(out)
+			out = append(out, Input{Line: line, Order: o, Err: err})
+			i = len(out) - 1
+		}
+		if out[i].Err != nil {
+			continue
+		}
+		l, err := csvLine(get)
+		if err != nil {
+			out[i].Err = fmt.Errorf("line %d: %w", line, err)
+			continue
+		}
+		out[i].Order.Items = append(out[i].Order.Items, l)
+	}
+}
+
+func csvOrder(get func(string) string) (shop.Order, error) {
+	o := shop.Order{ID: get("order_id"), Currency: get("currency"), DiscountCode: get("discount_code"),
+		Customer: shop.Customer{Email: get("email"), PhoneNumber: get("phone_number"), ExternalID: get("external_id"),
+			FirstName: get("first_name"), LastName: get("last_name")}}
+	t, err := time.Parse(time.RFC3339, get("placed_at"))
+	if err != nil {
+		return o, apperr.FieldErrorf("placed_at", "must be an RFC 3339 time such as 2024-05-01T10:00:00Z")
+	}
+	o.PlacedAt = t
+	for _, m := range []struct {
+		col string
+		dst *shop.Money
+	}{{"discount_value", &o.DiscountValue}, {"total", &o.Total}} {
+		if v := get(m.col); v != "" {
+			if *m.dst, err = shop.ParseMoney(v); err != nil {
+				return o, apperr.FieldErrorf(m.col, "must be a number")
+			}
+		}
+	}
+	a := shop.Address{Address1: get("address1"), Address2: get("address2"), City: get("city"), Region: get("region"), Country: get("country"), Zip: get("zip")}
+	if a != (shop.Address{}) {
+		o.Customer.Address = &a
+	}
+	return o, nil
+}
+
+func csvLine(get func(string) string) (shop.LineItem, error) {
+	p := shop.Product{ID: get("product_id"), SKU: get("sku"), Name: get("product_name"), URL: get("url"), ImageURL: get("image_url"), Brand: get("brand")}
+	if c := get("categories"); c != "" {
+		for _, x := range strings.Split(c, "|") {
+			if x = strings.TrimSpace(x); x != "" {
+				p.Categories = append(p.Categories, x)
+			}
+		}
+	}
+	var err error
+	if p.Price, err = shop.ParseMoney(get("price")); err != nil {
+		return shop.LineItem{}, apperr.FieldErrorf("price", "must be a number")
+	}
+	q, err := strconv.ParseInt(get("quantity"), 10, 64)
+	if err != nil {
+		return shop.LineItem{}, apperr.FieldErrorf("quantity", "must be a whole number")
+	}
+	return shop.LineItem{Product: p, Quantity: q}, nil
+}

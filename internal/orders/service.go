@@ -1,0 +1,184 @@
+package orders
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/shop"
+)
+
+// Publisher takes a request's events towards Klaviyo. It is THE seam
+// between the orders API and delivery: today SyncPublisher sends them at
+// once (with retries) and the API answers after Klaviyo accepted them; the
+// durable outbox replaces it with an enqueue, and nothing else in this
+// package changes. Publish returns a *apperr.Error safe for clients.
+type Publisher interface {
+	Publish(ctx context.Context, events []klaviyo.Event) error
+}
+
+// SyncPublisher sends each event with CreateEvent through Sender (use a
+// klaviyo.Retrier so transient failures are retried in the request).
+type SyncPublisher struct {
+	Sender klaviyo.Sender
+}
+
+// Publish sends the events in order and stops at the first that Klaviyo
+// did not accept. A resend of the same request is harmless: every event has
+// a unique_id, so Klaviyo keeps each once.
+func (p SyncPublisher) Publish(ctx context.Context, events []klaviyo.Event) error {
+	for i, e := range events {
+		out := p.Sender.CreateEvent(ctx, e)
+		switch out.Kind {
+		case klaviyo.Delivered:
+			continue
+		case klaviyo.Retryable:
+			return &apperr.Error{Code: apperr.EUNAVAILABLE, Message: fmt.Sprintf(
+				"Klaviyo is unavailable (%s event %d of %d, status %d); send the same request again later", e.Metric, i+1, len(events), out.Status)}
+		}
+		if out.Status == 401 || out.Status == 403 {
+			return &apperr.Error{Code: apperr.EUNAVAILABLE, Message: fmt.Sprintf(
+				"Klaviyo refused snippetd's private key (status %d): check SNIPPETD_PRIVATE_KEY and its events:write scope", out.Status)}
+		}
+		return &apperr.Error{Code: apperr.EINVALID, Message: fmt.Sprintf(
+			"Klaviyo rejected the %s event (status %d): %s", e.Metric, out.Status, out.Detail)}
+	}
+	return nil
+}
+
+// Service is the orders use cases behind the HTTP API.
+type Service struct {
+	Store *Store
+	// Publisher is nil when no Klaviyo sender is configured: requests are
+	// still validated, then answered 503.
+	Publisher Publisher
+	// Now is the clock (tests inject it).
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+var errNoSender = &apperr.Error{Code: apperr.EUNAVAILABLE,
+	Message: "no Klaviyo sender is configured (set SNIPPETD_PRIVATE_KEY): the request is valid but was not accepted; send it again once configured"}
+
+// validateEvents checks every event against Klaviyo's limits, so that an
+// order Klaviyo would reject gets a 422 naming the field now.
+func (s *Service) validateEvents(evs []klaviyo.Event) error {
+	for _, e := range evs {
+		if err := e.ValidateAt(s.now()); err != nil {
+			if fe, ok := err.(*apperr.Error); ok {
+				return apperr.FieldErrorf(fmt.Sprintf("(%s event).%s", e.Metric, fe.Field), "%s", fe.Message)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Place validates o, stores it, and publishes Placed Order and its Ordered
+// Product events; it returns their unique ids. Posting the same order
+// again is a replay (same ids, events re-published, Klaviyo dedupes);
+// posting different content under a known id is a conflict, because
+// Klaviyo would keep the first Placed Order anyway.
+func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
+	if err := o.Validate(""); err != nil {
+		return nil, err
+	}
+	evs := PlacedEvents(o, false)
+	if err := s.validateEvents(evs); err != nil {
+		return nil, err
+	}
+	if s.Publisher == nil {
+		return nil, errNoSender
+	}
+	res, err := s.Store.PutOrder(ctx, o, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if res == Conflict {
+		return nil, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
+			"order %s was already placed with different content; Klaviyo keeps the first Placed Order per order id", o.ID)}
+	}
+	if err := s.Publisher.Publish(ctx, evs); err != nil {
+		return nil, err
+	}
+	return UniqueIDs(evs), nil
+}
+
+// Act validates an action on order id (the action's own order, else the
+// stored one; ENOTFOUND when neither) and publishes its event.
+func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]string, error) {
+	o, err := s.orderFor(ctx, id, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateAction(k, a, o); err != nil {
+		return nil, err
+	}
+	// The hash is of the request as sent (without the order), so a retried
+	// request without a time is recognised as the same action.
+	hashed := a
+	hashed.Order = nil
+	hash := Hash(hashed)
+	if a.Time.IsZero() {
+		a.Time = s.now().UTC().Truncate(time.Second)
+	}
+	ev, err := ActionEvent(k, a, o, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.validateEvents([]klaviyo.Event{ev}); err != nil {
+		return nil, err
+	}
+	if s.Publisher == nil {
+		return nil, errNoSender
+	}
+	if a.Order != nil {
+		if _, err := s.Store.PutOrder(ctx, o, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.Store.PutAction(ctx, id, k, hash, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if res == Conflict {
+		return nil, &apperr.Error{Code: apperr.ECONFLICT, Message: fmt.Sprintf(
+			"order %s already has a different %s event; its unique_id is the order id, so Klaviyo would keep only the first", id, k.Metric())}
+	}
+	if err := s.Publisher.Publish(ctx, []klaviyo.Event{ev}); err != nil {
+		if res == New {
+			// Not accepted: let a corrected request through later.
+			s.Store.ForgetAction(context.WithoutCancel(ctx), id, k)
+		}
+		return nil, err
+	}
+	return []string{ev.UniqueID}, nil
+}
+
+func (s *Service) orderFor(ctx context.Context, id string, a Action) (shop.Order, error) {
+	if a.Order != nil {
+		if a.Order.ID != id {
+			return shop.Order{}, apperr.FieldErrorf("order.id", "is %q but the URL names order %q", a.Order.ID, id)
+		}
+		if err := a.Order.Validate("order"); err != nil {
+			return shop.Order{}, err
+		}
+		return *a.Order, nil
+	}
+	o, ok, err := s.Store.Order(ctx, id)
+	if err != nil {
+		return o, err
+	}
+	if !ok {
+		return o, apperr.Errorf(apperr.ENOTFOUND, "order %s is unknown: POST it to /v1/orders first, or include it as \"order\"", id)
+	}
+	return o, nil
+}

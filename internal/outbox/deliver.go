@@ -1,0 +1,471 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
+)
+
+// Run delivers stored events through s until ctx ends. It first waits to
+// become the leader, the one delivering instance per database: on
+// PostgreSQL a session advisory lock (given up if its connection breaks),
+// on SQLite an flock on a file beside the database (so a second process
+// started on the same data directory by mistake waits instead of sending
+// everything twice). It returns ctx's error.
+func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
+	o.running.Store(true)
+	defer o.running.Store(false)
+	if o.db.Dialect != db.Postgres {
+		for {
+			release, ok, err := tryFileLock(o.db.Path + ".outbox-leader")
+			if err != nil {
+				o.fail("leader lock: %v", err)
+			}
+			if ok {
+				defer release()
+				break
+			}
+			if !sleep(ctx, o.opts.LeaderPoll) {
+				return ctx.Err()
+			}
+		}
+		o.leader.Store(true)
+		defer o.leader.Store(false)
+		o.deliver(ctx, s)
+		return ctx.Err()
+	}
+	for ctx.Err() == nil {
+		err := o.lead(ctx, func(ctx context.Context) { o.deliver(ctx, s) })
+		if err != nil && ctx.Err() == nil {
+			o.fail("leader election: %v", err)
+			sleep(ctx, o.opts.LeaderPoll)
+		}
+	}
+	return ctx.Err()
+}
+
+// advisoryKey is the pg_advisory_lock key of the delivery role
+// (the first 8 bytes of "snippetd.outbox").
+const advisoryKey int64 = 0x736e69707065_7464
+
+// lead holds a dedicated connection, waits until pg_try_advisory_lock
+// succeeds on it, then runs fn while checking every LeaderPoll that the
+// connection (and so the session lock) is alive. When the leader process
+// dies, PostgreSQL ends its session and frees the lock, and a standby takes
+// over within one LeaderPoll.
+func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
+	conn, err := o.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	for {
+		var ok bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, advisoryKey).Scan(&ok); err != nil {
+			return err
+		}
+		if ok {
+			break
+		}
+		if !sleep(ctx, o.opts.LeaderPoll) {
+			return ctx.Err()
+		}
+	}
+	o.leader.Store(true)
+	o.log.Info("outbox: this instance is now the delivery leader")
+	defer o.leader.Store(false)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(lctx)
+	}()
+	t := time.NewTicker(o.opts.LeaderPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, advisoryKey)
+			return nil
+		case <-t.C:
+			pctx, pcancel := context.WithTimeout(ctx, o.opts.LeaderPoll*3)
+			err := conn.PingContext(pctx)
+			pcancel()
+			if err != nil && ctx.Err() == nil {
+				o.log.Warn("outbox: lost the leader lock connection; stepping down", "err", err)
+				cancel()
+				<-done
+				return err
+			}
+		}
+	}
+}
+
+// deliver is the delivery loop of the leader.
+func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
+	var failures int
+	var lastPrune, lastRound time.Time
+	var lastRows int
+	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
+	for ctx.Err() == nil {
+		if time.Since(lastPrune) > time.Hour {
+			if n, err := o.prune(ctx); err != nil {
+				o.fail("prune: %v", err)
+			} else {
+				lastPrune = time.Now()
+				if n > 0 {
+					o.log.Info("outbox: pruned delivered events", "rows", n, "retention", o.opts.Retention)
+				}
+			}
+		}
+		// Caught up with the queue last round: let the events arriving
+		// now gather for the rest of RoundInterval (see Options).
+		if wait := o.opts.RoundInterval - time.Since(lastRound); lastRows > 0 && lastRows < window && wait > 0 {
+			if !sleep(ctx, wait) {
+				return
+			}
+		}
+		lastRound = time.Now()
+		rows, err := o.loadPending(ctx, window)
+		lastRows = len(rows)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.fail("load pending: %v", err)
+				failures++
+				sleep(ctx, o.backoff(failures))
+			}
+			continue
+		}
+		if len(rows) == 0 {
+			select {
+			case <-ctx.Done():
+			case <-o.wake:
+			case <-time.After(o.opts.PollInterval):
+			}
+			continue
+		}
+		o.rounds.Add(1)
+		var retry *klaviyo.Outcome
+		if len(rows) > o.opts.BulkThreshold {
+			retry, err = o.bulkRound(ctx, s, rows)
+		} else {
+			var results []result
+			results, retry = o.singleRound(ctx, s, rows)
+			if err = o.record(context.WithoutCancel(ctx), results); err == nil {
+				o.count(results)
+			}
+		}
+		if err != nil {
+			// The sends happened; they will be repeated and deduplicated
+			// by unique_id.
+			o.fail("record results: %v", err)
+			failures++
+			sleep(ctx, o.backoff(failures))
+			continue
+		}
+		if retry == nil {
+			failures = 0
+			continue
+		}
+		failures++
+		o.retries.Add(1)
+		wait := o.backoff(failures)
+		if retry.Status == 429 && retry.RetryAfter > 0 {
+			// Klaviyo said when: honour it exactly, plus a little jitter
+			// so instances and retries do not align.
+			wait = retry.RetryAfter + rand.N(retry.RetryAfter/10+time.Millisecond)
+		} else if retry.RetryAfter > wait {
+			wait = retry.RetryAfter
+		}
+		if retry.Status == 429 {
+			o.opts.Metrics.ObserveRateLimitWait(wait)
+		}
+		o.fail("klaviyo status %d (%s); retrying in %s", retry.Status, truncate(retry.Detail, 200), wait.Round(time.Millisecond))
+		sleep(ctx, wait)
+	}
+}
+
+// backoff is exponential from 500ms, capped at MaxBackoff, with jitter in
+// [d/2, d].
+func (o *Outbox) backoff(failures int) time.Duration {
+	d := 500 * time.Millisecond
+	for i := 1; i < failures && d < o.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.opts.MaxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// isAccountProblem reports outcomes that no event can fix (a wrong or
+// revoked key): they pause delivery instead of dead-lettering the queue.
+func isAccountProblem(out klaviyo.Outcome) bool {
+	return out.Kind == klaviyo.Permanent && (out.Status == 401 || out.Status == 403)
+}
+
+// singleRound sends the oldest pending event of up to SingleConcurrency
+// distinct profiles, concurrently. A profile's later events wait for its
+// earlier ones, which keeps per-profile order.
+func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
+	seen := map[string]bool{}
+	var heads []row
+	for _, r := range rows {
+		if !seen[r.profileKey] {
+			seen[r.profileKey] = true
+			heads = append(heads, r)
+			if len(heads) == o.opts.SingleConcurrency {
+				break
+			}
+		}
+	}
+	outs := make([]klaviyo.Outcome, len(heads))
+	sent := make([]bool, len(heads))
+	var wg sync.WaitGroup
+	for i, r := range heads {
+		e, err := decode(r)
+		if err != nil {
+			outs[i] = klaviyo.Outcome{Kind: klaviyo.Permanent, Detail: err.Error()}
+			continue
+		}
+		o.requests.Add(1)
+		sent[i] = true
+		wg.Go(func() { outs[i] = s.CreateEvent(ctx, e) })
+	}
+	wg.Wait()
+	var results []result
+	var retry *klaviyo.Outcome
+	for i, r := range heads {
+		out := outs[i]
+		if sent[i] { // undecodable rows never reached Klaviyo
+			o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
+		}
+		switch {
+		case out.Kind == klaviyo.Delivered:
+			results = append(results, result{id: r.id, state: StateDelivered})
+		case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
+			results = append(results, result{id: r.id, state: StateDead, status: out.Status, detail: out.Detail})
+		default:
+			results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
+			if retry == nil || out.RetryAfter > retry.RetryAfter {
+				retry = &out
+			}
+		}
+	}
+	return results, retry
+}
+
+// dedupKey is what Klaviyo deduplicates on; a bulk request must not repeat
+// it.
+type dedupKey struct{ profile, metric, uniqueID string }
+
+// planBulk cuts the window (oldest first) into at most maxReqs requests of
+// at most MaxBulkEvents events and MaxBulkBytes each, in id order, opening a
+// new request rather than repeat a dedupKey within one. deps[i] lists the
+// earlier requests holding earlier events of request i's profiles: request
+// i is sent only after they succeed, which keeps every profile's order
+// while requests for disjoint profiles go out concurrently.
+func (o *Outbox) planBulk(rows []row, maxReqs int) (reqs [][]row, deps [][]int) {
+	const overhead = 300 // JSON:API wrapping per event, an over-estimate
+	last := map[string]int{}
+	var size int
+	var keys map[dedupKey]bool
+	var depSet map[int]bool
+	closeReq := func() {
+		if depSet == nil {
+			return
+		}
+		var d []int
+		for j := range depSet {
+			d = append(d, j)
+		}
+		deps = append(deps, d)
+	}
+	for _, r := range rows {
+		sz := len(r.payload) + overhead
+		k := dedupKey{r.profileKey, r.metric, r.uniqueID}
+		cur := len(reqs) - 1
+		if cur < 0 || len(reqs[cur]) >= o.opts.MaxBulkEvents || size+sz > o.opts.MaxBulkBytes || keys[k] {
+			if len(reqs) == maxReqs {
+				break
+			}
+			closeReq()
+			reqs = append(reqs, nil)
+			cur, size, keys, depSet = len(reqs)-1, 0, map[dedupKey]bool{}, map[int]bool{}
+		}
+		if j, ok := last[r.profileKey]; ok && j != cur {
+			depSet[j] = true
+		}
+		last[r.profileKey] = cur
+		reqs[cur] = append(reqs[cur], r)
+		size += sz
+		keys[k] = true
+	}
+	closeReq()
+	return reqs, deps
+}
+
+// bulkRound sends the planned bulk requests, up to BulkConcurrency at once,
+// each after the requests it depends on, and records each request's results
+// as soon as it is answered (so a crash repeats as little as possible). A
+// retryable answer or a storage error stops new requests; the events not
+// sent stay pending.
+func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*klaviyo.Outcome, error) {
+	reqs, deps := o.planBulk(rows, o.opts.BulkRequestsPerRound)
+	done := make([]chan struct{}, len(reqs))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
+	ok := make([]bool, len(reqs))
+	sem := make(chan struct{}, o.opts.BulkConcurrency)
+	var stop atomic.Bool
+	var mu sync.Mutex
+	var retry *klaviyo.Outcome
+	var firstErr error
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		wg.Go(func() {
+			defer close(done[i])
+			for _, j := range deps[i] {
+				<-done[j]
+				if !ok[j] {
+					return
+				}
+			}
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if stop.Load() || ctx.Err() != nil {
+				return
+			}
+			results, r := o.sendBulk(ctx, s, req)
+			err := o.record(context.WithoutCancel(ctx), results)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				stop.Store(true)
+				if firstErr == nil {
+					firstErr = err
+				}
+			case r != nil:
+				o.count(results)
+				stop.Store(true)
+				if retry == nil || r.RetryAfter > retry.RetryAfter {
+					retry = r
+				}
+			default:
+				o.count(results)
+				ok[i] = true
+			}
+		})
+	}
+	wg.Wait()
+	return retry, firstErr
+}
+
+// count adds a round's results to the process totals.
+func (o *Outbox) count(results []result) {
+	var dead int
+	for _, r := range results {
+		switch r.state {
+		case StateDelivered:
+			o.delivered.Add(1)
+		case StateDead:
+			o.dead.Add(1)
+			dead++
+		}
+	}
+	if dead > 0 {
+		o.opts.Metrics.ObserveDeadLetters(dead)
+	}
+}
+
+// sendBulk sends rows as one bulk request. If Klaviyo rejects it
+// permanently, it bisects to isolate the bad event(s), which become dead
+// letters while the rest are delivered. A retryable outcome stops the
+// request (and the halves not yet sent stay pending).
+func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
+	events := make([]klaviyo.Event, 0, len(rows))
+	var results []result
+	var good []row
+	for _, r := range rows {
+		e, err := decode(r)
+		if err != nil {
+			results = append(results, result{id: r.id, state: StateDead, detail: err.Error()})
+			continue
+		}
+		events = append(events, e)
+		good = append(good, r)
+	}
+	if len(good) == 0 {
+		return results, nil
+	}
+	o.requests.Add(1)
+	out := s.BulkCreateEvents(ctx, events)
+	o.opts.Metrics.ObserveDelivery("bulk", out.Kind.String(), out.Status, len(events))
+	switch {
+	case out.Kind == klaviyo.Delivered:
+		for _, r := range good {
+			results = append(results, result{id: r.id, state: StateDelivered})
+		}
+		return results, nil
+	case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
+		if len(good) == 1 {
+			return append(results, result{id: good[0].id, state: StateDead, status: out.Status, detail: out.Detail}), nil
+		}
+		mid := len(good) / 2
+		first, retry := o.sendBulk(ctx, s, good[:mid])
+		results = append(results, first...)
+		if retry != nil {
+			return results, retry
+		}
+		second, retry := o.sendBulk(ctx, s, good[mid:])
+		return append(results, second...), retry
+	}
+	for _, r := range good {
+		results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
+	}
+	return results, &out
+}
+
+// decode reads a stored event back. ParseEvent's fast path takes what
+// Enqueue stores (Event.AppendJSON's bytes) without reflection; the event's
+// properties share r.payload, which nothing changes.
+func decode(r row) (klaviyo.Event, error) {
+	e, err := klaviyo.ParseEvent(r.payload)
+	if err != nil {
+		return e, fmt.Errorf("stored event %d cannot be decoded: %v", r.id, err)
+	}
+	return e, nil
+}
+
+// fail records the loop's latest problem for Status and logs it.
+func (o *Outbox) fail(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	o.lastErr.Store(&loopError{msg: msg, at: time.Now()})
+	o.log.Warn("outbox: " + msg)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// sleep waits d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

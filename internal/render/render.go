@@ -1,0 +1,333 @@
+// Package render turns render requests (the JSON bodies of the render API
+// and of `snippetd render`) into snippet partials: it decodes a body
+// strictly (invalid UTF-8, malformed JSON and unknown members are
+// EBADREQUEST), validates it (EINVALID naming the field), dispatches by
+// snippet name (unknown names are ENOTFOUND) and renders the snippets
+// component, returning the HTML and the pushes it carries. The HTTP adapter
+// and the CLI share it, so both give the same partial for the same body.
+//
+// It imports the root package, shop, snippets and web (for the browser
+// helper's build on the loader); nothing imports it but
+// the adapters.
+package render
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/strictjson"
+	"github.com/snippetd/snippetd/shop"
+	"github.com/snippetd/snippetd/snippets"
+	"github.com/snippetd/snippetd/web"
+)
+
+// Snippet names, as they appear in /v1/render/{snippet}, in a batch's
+// "type" and on the command line.
+const (
+	Loader          = "loader"
+	ViewedProduct   = "viewed-product"
+	AddedToCart     = "added-to-cart"
+	StartedCheckout = "started-checkout"
+	Identify        = "identify"
+)
+
+// Names lists every snippet name in the order a page would use them.
+var Names = []string{Loader, ViewedProduct, AddedToCart, StartedCheckout, Identify}
+
+// Known reports whether name is a snippet name, so that adapters can answer
+// 404 before reading a body.
+func Known(name string) bool { return slices.Contains(Names, name) }
+
+// MaxBatch is the largest number of snippets one batch request renders.
+const MaxBatch = 100
+
+// Renderer renders snippets from request bodies. The zero value works; set
+// the fields to change the defaults.
+type Renderer struct {
+	// PublicKey is the Klaviyo public key the loader uses when a request
+	// names none (the server's SNIPPETD_PUBLIC_KEY).
+	PublicKey string
+	// KlaviyoJSURL replaces the klaviyo.js URL of the loader when a request
+	// names none (empty: Klaviyo's own URL for the key).
+	KlaviyoJSURL string
+	// ProxyEndpoint is the helper's first-party endpoint prefix when a
+	// request asks for the helper and names none (the server's proxy prefix
+	// when SNIPPETD_PROXY=on, so the loader renders in proxy mode).
+	ProxyEndpoint string
+	// Now is the clock for a Started Checkout request without a time (nil:
+	// time.Now); tests pin it.
+	Now func() time.Time
+	// Observe, when set, is called with the ProductID of every product a
+	// rendered snippet names (the catalog counts ids it lacks, since
+	// Klaviyo joins events to the catalog by id).
+	Observe func(productID string)
+}
+
+// Result is a rendered partial and the arrays it pushes, in page order.
+type Result struct {
+	HTML   []byte
+	Pushes []snippets.Push
+}
+
+// MarshalJSON encodes the result as the render API's JSON form:
+// {"html": "<the partial>", "pushes": [[...], ...]}.
+func (r Result) MarshalJSON() ([]byte, error) {
+	pushes := r.Pushes
+	if pushes == nil {
+		pushes = []snippets.Push{}
+	}
+	return json.Marshal(struct {
+		HTML   string          `json:"html"`
+		Pushes []snippets.Push `json:"pushes"`
+	}{string(r.HTML), pushes})
+}
+
+// The request bodies. Pointers tell a missing member from an empty one.
+type (
+	loaderRequest struct {
+		PublicKey    string `json:"public_key,omitempty"`
+		KlaviyoJSURL string `json:"klaviyo_js_url,omitempty"`
+		// Browser helper (web): included when Helper is true, the build
+		// matching ConsentRequired and ProxyEndpoint, served from HelperBase
+		// (a CDN origin; default this server's path).
+		Helper                bool   `json:"helper,omitempty"`
+		HelperBase            string `json:"helper_base,omitempty"`
+		ConsentRequired       bool   `json:"consent_required,omitempty"`
+		ProxyEndpoint         string `json:"proxy_endpoint,omitempty"`
+		CheckoutEmailSelector string `json:"checkout_email_selector,omitempty"`
+		CheckoutPhoneSelector string `json:"checkout_phone_selector,omitempty"`
+	}
+	viewedProductRequest struct {
+		Product *shop.Product `json:"product"`
+	}
+	addedToCartRequest struct {
+		Cart  *shop.Cart     `json:"cart"`
+		Added *shop.LineItem `json:"added"`
+	}
+	startedCheckoutRequest struct {
+		Cart *shop.Cart `json:"cart"`
+		Time *string    `json:"time,omitempty"`
+	}
+	identifyRequest struct {
+		Customer *shop.Customer `json:"customer"`
+	}
+)
+
+// Render decodes body as the request of the named snippet and renders it.
+// ctx carries the CSP nonce (templ.WithNonce). An empty body is {}.
+func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result, error) {
+	if !Known(name) {
+		return Result{}, unknown(name)
+	}
+	s, err := rd.decode(name, body)
+	if err != nil {
+		return Result{}, err
+	}
+	var buf bytes.Buffer
+	return rd.write(ctx, &buf, s)
+}
+
+// RenderBatch renders {"snippets": [{"type": "<name>", ...request}, ...]}
+// into one partial whose pushes are those of every snippet in order. Errors
+// name the item, as in "snippets[1].cart.items[0].price".
+func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error) {
+	var req struct {
+		Snippets []jsontext.Value `json:"snippets"`
+	}
+	if err := strictjson.Decode(orEmpty(body), &req); err != nil {
+		return Result{}, err
+	}
+	switch {
+	case len(req.Snippets) == 0:
+		return Result{}, apperr.FieldErrorf("snippets", "must hold at least one snippet")
+	case len(req.Snippets) > MaxBatch:
+		return Result{}, apperr.FieldErrorf("snippets", "must hold at most %d snippets", MaxBatch)
+	}
+	list := make([]snippets.Snippet, len(req.Snippets))
+	for i, raw := range req.Snippets {
+		prefix := fmt.Sprintf("snippets[%d]", i)
+		var item struct {
+			Type *string        `json:"type"`
+			Rest jsontext.Value `json:",unknown"`
+		}
+		if err := strictjson.DecodeWith(raw, &item); err != nil {
+			return Result{}, apperr.PrefixField(prefix, err)
+		}
+		if item.Type == nil {
+			return Result{}, apperr.FieldErrorf(prefix+".type", "is required")
+		}
+		if !Known(*item.Type) {
+			return Result{}, apperr.FieldErrorf(prefix+".type", "must be one of %s", strings.Join(Names, ", "))
+		}
+		s, err := rd.decode(*item.Type, item.Rest)
+		if err != nil {
+			return Result{}, apperr.PrefixField(prefix, err)
+		}
+		list[i] = s
+	}
+	var buf bytes.Buffer
+	return rd.write(ctx, &buf, list...)
+}
+
+// write renders the snippets into buf and collects their pushes.
+func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, list ...snippets.Snippet) (Result, error) {
+	var res Result
+	for _, s := range list {
+		ps, err := s.Pushes()
+		if err != nil {
+			return Result{}, err
+		}
+		res.Pushes = append(res.Pushes, ps...)
+		if err := s.Render(ctx, buf); err != nil {
+			return Result{}, err
+		}
+	}
+	res.HTML = buf.Bytes()
+	return res, nil
+}
+
+func orEmpty(body []byte) []byte {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return []byte("{}")
+	}
+	return body
+}
+
+// decode parses and validates the body of one snippet request.
+func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
+	body = orEmpty(body)
+	switch name {
+	case Loader:
+		var req loaderRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.loader(req)
+	case ViewedProduct:
+		var req viewedProductRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.viewedProduct(req)
+	case AddedToCart:
+		var req addedToCartRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.addedToCart(req)
+	case StartedCheckout:
+		var req startedCheckoutRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.startedCheckout(req)
+	case Identify:
+		var req identifyRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		return rd.identify(req)
+	}
+	return snippets.Snippet{}, unknown(name)
+}
+
+func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
+	o := snippets.LoaderOptions{PublicKey: req.PublicKey, KlaviyoJSURL: req.KlaviyoJSURL}
+	if o.PublicKey == "" && o.KlaviyoJSURL == "" {
+		o.PublicKey, o.KlaviyoJSURL = rd.PublicKey, rd.KlaviyoJSURL
+	}
+	o.ConsentRequired, o.ProxyEndpoint = req.ConsentRequired, req.ProxyEndpoint
+	if req.Helper && o.ProxyEndpoint == "" {
+		o.ProxyEndpoint = rd.ProxyEndpoint
+	}
+	o.CheckoutEmailSelector, o.CheckoutPhoneSelector = req.CheckoutEmailSelector, req.CheckoutPhoneSelector
+	if req.Helper {
+		h, err := web.Default()
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		b := h.Get(web.Features{Consent: o.ConsentRequired, Proxy: o.ProxyEndpoint != ""})
+		o.HelperSrc, o.HelperIntegrity = strings.TrimSuffix(req.HelperBase, "/")+b.Path, b.Integrity
+	} else if req.HelperBase != "" {
+		return snippets.Snippet{}, apperr.FieldErrorf("helper_base", "needs \"helper\": true")
+	}
+	s := snippets.Loader(o)
+	return s, s.Err()
+}
+
+func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, error) {
+	if req.Product == nil {
+		return snippets.Snippet{}, apperr.FieldErrorf("product", "is required")
+	}
+	s := snippets.ViewedProduct(*req.Product)
+	if s.Err() == nil && rd.Observe != nil {
+		rd.Observe(req.Product.ID)
+	}
+	return s, s.Err()
+}
+
+func (rd Renderer) addedToCart(req addedToCartRequest) (snippets.Snippet, error) {
+	switch {
+	case req.Cart == nil:
+		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
+	case req.Added == nil:
+		return snippets.Snippet{}, apperr.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
+	}
+	s := snippets.AddedToCart(*req.Cart, *req.Added)
+	rd.observeCart(s, req.Cart)
+	return s, s.Err()
+}
+
+func (rd Renderer) startedCheckout(req startedCheckoutRequest) (snippets.Snippet, error) {
+	if req.Cart == nil {
+		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
+	}
+	var at time.Time
+	if req.Time != nil {
+		t, err := time.Parse(time.RFC3339, *req.Time)
+		if err != nil {
+			return snippets.Snippet{}, apperr.FieldErrorf("time", "must be an RFC 3339 time such as 2026-11-27T10:00:00Z")
+		}
+		at = t
+	} else if rd.Now != nil {
+		at = rd.Now()
+	} else {
+		at = time.Now()
+	}
+	s := snippets.StartedCheckout(*req.Cart, at)
+	rd.observeCart(s, req.Cart)
+	return s, s.Err()
+}
+
+// observeCart reports the products of a cart that rendered.
+func (rd Renderer) observeCart(s snippets.Snippet, c *shop.Cart) {
+	if s.Err() != nil || rd.Observe == nil {
+		return
+	}
+	for _, l := range c.Items {
+		rd.Observe(l.Product.ID)
+	}
+}
+
+func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {
+	if req.Customer == nil {
+		return snippets.Snippet{}, apperr.FieldErrorf("customer", "is required")
+	}
+	s := snippets.Identify(*req.Customer)
+	return s, s.Err()
+}
+
+// UnknownError is the ENOTFOUND error for a snippet name that does not
+// exist, naming the ones that do.
+func (rd Renderer) UnknownError(name string) error { return unknown(name) }
+
+func unknown(name string) error {
+	return apperr.Errorf(apperr.ENOTFOUND, "unknown snippet %q: want one of %s", name, strings.Join(Names, ", "))
+}
