@@ -24,7 +24,7 @@ var statusOf = map[string]int{
 	apperr.ERATELIMIT:    http.StatusTooManyRequests,
 	apperr.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	apperr.EINTERNAL:     http.StatusInternalServerError,
-	"method_not_allowed":   http.StatusMethodNotAllowed,
+	"method_not_allowed": http.StatusMethodNotAllowed,
 }
 
 // ErrorStatus returns the HTTP status for err.
