@@ -7,10 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/httpx"
 )
 
 // exchange is the request side of one browser request, whichever HTTP
@@ -125,14 +126,14 @@ func (x *exchange) methodPath() (method, path string) {
 // buffer once the handler returns and a decoded batch points into it.
 func (x *exchange) readBody(w http.ResponseWriter, limit int64, types ...string) ([]byte, error) {
 	if x.r != nil {
-		return httpapi.ReadBody(w, x.r, limit, types...)
+		return httpx.ReadBody(w, x.r, limit, types...)
 	}
-	if err := httpapi.CheckContentType(x.header("Content-Type"), types...); err != nil {
+	if err := httpx.CheckContentType(x.header("Content-Type"), types...); err != nil {
 		return nil, err
 	}
 	body := x.fc.Request.Body()
 	if x.tooLarge || int64(len(body)) > limit {
-		return nil, httpapi.TooLarge(limit)
+		return nil, httpx.TooLarge(limit)
 	}
 	return bytes.Clone(body), nil
 }
@@ -140,5 +141,5 @@ func (x *exchange) readBody(w http.ResponseWriter, limit int64, types ...string)
 // httpError writes err through httpapi's error funnel.
 func (x *exchange) httpError(w http.ResponseWriter, logger *slog.Logger, err error) {
 	method, path := x.methodPath()
-	httpapi.WriteError(w, method, path, logger, err)
+	httpx.Error(w, &http.Request{Method: method, URL: &url.URL{Path: path}}, logger, err)
 }

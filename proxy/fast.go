@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/httpx"
 )
 
 // The dedicated listener (SNIPPETD_PROXY_ADDR): the proxy's routes on
@@ -98,8 +100,8 @@ const (
 func (p *Proxy) FastHandler() fasthttp.RequestHandler {
 	r := mux.NewRouter()
 	p.Routes(r)
-	r.NotFoundHandler = httpapi.NotFound(p.logger)
-	r.MethodNotAllowedHandler = httpapi.MethodNotAllowed(p.logger)
+	r.NotFoundHandler = httpx.NotFound(p.logger)
+	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(p.logger)
 	other := fasthttpadaptor.NewFastHTTPHandler(r)
 	return func(fc *fasthttp.RequestCtx) {
 		defer p.recoverFast(fc)
@@ -124,7 +126,7 @@ func (p *Proxy) recoverFast(fc *fasthttp.RequestCtx) {
 	fc.Response.Reset()
 	fc.SetConnectionClose()
 	w := &fastResponse{fc: fc, h: http.Header{}}
-	httpapi.WriteError(w, "", "", nil, apperr.Errorf(apperr.EINTERNAL, "internal error"))
+	httpx.Error(w, &http.Request{URL: &url.URL{}}, nil, apperr.Errorf(apperr.EINTERNAL, "internal error"))
 }
 
 // fastRoute returns the native route of a request: a POST whose raw
@@ -188,7 +190,7 @@ func (p *Proxy) fastError(fc *fasthttp.RequestCtx, err error) {
 			return
 		}
 		w := &fastResponse{fc: fc, h: http.Header{}}
-		(&exchange{fc: fc}).httpError(w, p.logger, httpapi.TooLarge(p.opts.MaxBodyBytes))
+		(&exchange{fc: fc}).httpError(w, p.logger, httpx.TooLarge(p.opts.MaxBodyBytes))
 		return
 	}
 	var small *fasthttp.ErrSmallBuffer

@@ -20,6 +20,7 @@ import (
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/shop"
 )
@@ -135,7 +136,7 @@ func (h *harness) do(r req) *httptest.ResponseRecorder {
 
 func errorCode(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
-	var b httpapi.ErrorBody
+	var b httpx.ErrorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
 		t.Fatalf("error body %q is not JSON: %v", w.Body.String(), err)
 	}
@@ -680,7 +681,7 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 			}
 			got := h.out.take()
 			if wantErr != nil {
-				var b httpapi.ErrorBody
+				var b httpx.ErrorBody
 				if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
 					t.Fatal(err)
 				}

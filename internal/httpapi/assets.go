@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/web"
 )
 
@@ -13,11 +14,11 @@ import (
 func (s *Server) handleAssets(w http.ResponseWriter, r *http.Request) {
 	h, err := web.Default()
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if !h.Has(r.URL.Path) {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no such asset"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no such asset"))
 		return
 	}
 	h.ServeHTTP(w, r)

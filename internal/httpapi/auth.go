@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 )
 
 // requireToken guards a write API with `Authorization: Bearer <APIToken>`.
@@ -14,13 +15,13 @@ func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.APIToken == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="snippetd"`)
-			Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "the write API is disabled: set SNIPPETD_API_TOKEN"))
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "the write API is disabled: set SNIPPETD_API_TOKEN"))
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !s.tokenOK(strings.TrimSpace(tok)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="snippetd"`)
-			Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "missing or wrong bearer token"))
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "missing or wrong bearer token"))
 			return
 		}
 		h(w, r)

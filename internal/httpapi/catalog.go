@@ -11,6 +11,7 @@ import (
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/catalog"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -33,28 +34,28 @@ func (s *Server) handleCatalogXML(w http.ResponseWriter, r *http.Request) {
 // of a feed split to stay under the part size (see /catalog/index.json).
 func (s *Server) serveCatalogFeed(w http.ResponseWriter, r *http.Request, f catalog.Format) {
 	if s.Catalog == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
 		return
 	}
 	if s.Catalog.Mode() != catalog.ModeFeed {
-		Error(w, r, s.Logger, catalog.ErrFeedDisabled)
+		httpx.Error(w, r, s.Logger, catalog.ErrFeedDisabled)
 		return
 	}
 	snap, release := s.Catalog.Acquire()
 	defer release()
 	if snap == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
 		return
 	}
 	part := 0
 	if v := r.URL.Query().Get("part"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			Error(w, r, s.Logger, &apperr.Error{Code: apperr.EBADREQUEST, Field: "part", Message: "must be a part number starting at 1"})
+			httpx.Error(w, r, s.Logger, &apperr.Error{Code: apperr.EBADREQUEST, Field: "part", Message: "must be a part number starting at 1"})
 			return
 		}
 		if parts := len(snap.Parts(f)); n > parts {
-			Error(w, r, s.Logger, &apperr.Error{Code: apperr.ENOTFOUND, Field: "part", Message: "the feed has " + strconv.Itoa(parts) + " part(s); see /catalog/index.json"})
+			httpx.Error(w, r, s.Logger, &apperr.Error{Code: apperr.ENOTFOUND, Field: "part", Message: "the feed has " + strconv.Itoa(parts) + " part(s); see /catalog/index.json"})
 			return
 		}
 		part = n
@@ -195,17 +196,17 @@ type catalogPartV struct {
 // separate feeds.
 func (s *Server) handleCatalogIndex(w http.ResponseWriter, r *http.Request) {
 	if s.Catalog == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
 		return
 	}
 	if s.Catalog.Mode() != catalog.ModeFeed {
-		Error(w, r, s.Logger, catalog.ErrFeedDisabled)
+		httpx.Error(w, r, s.Logger, catalog.ErrFeedDisabled)
 		return
 	}
 	snap, release := s.Catalog.Acquire()
 	defer release()
 	if snap == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
 		return
 	}
 	idx := catalogIndex{Products: snap.Count(), Modified: snap.Modified(), PartBytes: s.Catalog.PartBytes(),
@@ -233,25 +234,25 @@ func (s *Server) handleCatalogIndex(w http.ResponseWriter, r *http.Request) {
 // not serve is answered 422 naming it, such as "[3].image_url".
 func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
 	if s.Catalog == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
 		return
 	}
 	limit := s.CatalogMaxBodyBytes
 	if limit <= 0 {
 		limit = 32 << 20
 	}
-	body, err := ReadBody(w, r, limit, "application/json")
+	body, err := httpx.ReadBody(w, r, limit, "application/json")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	var ps []shop.Product
 	if err := shop.Decode(body, &ps); err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if ps == nil {
-		Error(w, r, s.Logger, &apperr.Error{Code: apperr.EBADREQUEST, Message: "body must be a JSON array of products"})
+		httpx.Error(w, r, s.Logger, &apperr.Error{Code: apperr.EBADREQUEST, Message: "body must be a JSON array of products"})
 		return
 	}
 	body = nil
@@ -261,7 +262,7 @@ func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
 		err = s.Catalog.Patch(r.Context(), ps)
 	}
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	rep := s.Catalog.Problems()
@@ -274,7 +275,7 @@ func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
 // events but absent from the catalog; behind the bearer token.
 func (s *Server) handleCatalogProblems(w http.ResponseWriter, r *http.Request) {
 	if s.Catalog == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
 		return
 	}
 	writeCatalogJSON(w, http.StatusOK, s.Catalog.Problems())

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/httpx"
 )
 
 const testToken = "s3cret-token"
@@ -148,7 +149,7 @@ func TestCatalogFeedHTTP(t *testing.T) {
 			}
 			for q, code := range map[string]int{"0": 400, "x": 400, itoa(len(parts) + 1): 404} {
 				w := do(s, "GET", path+"?part="+q, "")
-				var e ErrorBody
+				var e httpx.ErrorBody
 				json.Unmarshal(w.Body.Bytes(), &e)
 				if w.Code != code || e.Error.Field != "part" {
 					t.Errorf("part=%s: %d %+v, want %d naming part", q, w.Code, e, code)
@@ -224,7 +225,7 @@ func TestCatalogProductsAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := do(s, tc.method, "/v1/catalog/products", tc.body, tc.header...)
-			var e ErrorBody
+			var e httpx.ErrorBody
 			json.Unmarshal(w.Body.Bytes(), &e)
 			if d := cmp.Diff(tc.want, errBody{w.Code, e.Error.Code, e.Error.Field}, cmp.AllowUnexported(errBody{})); d != "" {
 				t.Errorf("(-want +got):\n%s\n%s", d, w.Body)

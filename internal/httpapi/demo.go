@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/demo"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/render"
 	"github.com/snippetd/snippetd/shop"
@@ -53,7 +54,7 @@ const (
 func (s *Server) demoOn(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.Demo == nil {
-			Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the demo shop is off (SNIPPETD_DEMO=on turns it on)"))
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the demo shop is off (SNIPPETD_DEMO=on turns it on)"))
 			return
 		}
 		h(w, r)
@@ -155,7 +156,7 @@ func (s *Server) newDemoPage(w http.ResponseWriter, r *http.Request, title strin
 func (s *Server) writeDemo(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
 	var buf strings.Builder
 	if err := c.Render(r.Context(), &buf); err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	h := w.Header()
@@ -178,7 +179,7 @@ func cards(base string, items []demo.Item) []demo.ProductCard {
 func (s *Server) handleDemoHome(w http.ResponseWriter, r *http.Request) {
 	p, err := s.newDemoPage(w, r, "Shop")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeDemo(w, r, http.StatusOK, demo.Home(p.chrome, cards(baseURL(r), demo.Catalog)))
@@ -191,12 +192,12 @@ func (s *Server) handleDemoHome(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoProduct(w http.ResponseWriter, r *http.Request) {
 	it, ok := demo.Find(mux.Vars(r)["id"])
 	if !ok {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no product %q", mux.Vars(r)["id"]))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no product %q", mux.Vars(r)["id"]))
 		return
 	}
 	p, err := s.newDemoPage(w, r, it.Name)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	base := baseURL(r)
@@ -212,11 +213,11 @@ func (s *Server) handleDemoProduct(w http.ResponseWriter, r *http.Request) {
 		pushes, err := sn.Pushes()
 		status := http.StatusOK
 		if err != nil {
-			status = ErrorStatus(err)
+			status = httpx.ErrorStatus(err)
 		}
 		s.renderHooks().ObserveRender(render.ViewedProduct, status, time.Since(start))
 		if err != nil {
-			Error(w, r, s.Logger, err)
+			httpx.Error(w, r, s.Logger, err)
 			return
 		}
 		v.Viewed = sn
@@ -235,7 +236,7 @@ func (s *Server) handleDemoProduct(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoCart(w http.ResponseWriter, r *http.Request) {
 	p, err := s.newDemoPage(w, r, "Cart")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeDemo(w, r, http.StatusOK, demo.CartPage(p.chrome))
@@ -247,12 +248,12 @@ func (s *Server) handleDemoCart(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoCartChange(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
 	if err := r.ParseForm(); err != nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EBADREQUEST, "malformed form"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EBADREQUEST, "malformed form"))
 		return
 	}
 	id := r.PostForm.Get("id")
 	if _, ok := demo.Find(id); !ok {
-		Error(w, r, s.Logger, apperr.FieldErrorf("id", "no product %q", id))
+		httpx.Error(w, r, s.Logger, apperr.FieldErrorf("id", "no product %q", id))
 		return
 	}
 	lines := demo.ParseCart(cookieValue(r, demoCartCookie))
@@ -263,7 +264,7 @@ func (s *Server) handleDemoCartChange(w http.ResponseWriter, r *http.Request) {
 		if v := r.PostForm.Get("quantity"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1 || n > demo.MaxQuantity {
-				Error(w, r, s.Logger, apperr.FieldErrorf("quantity", "must be a whole number from 1 to %d", demo.MaxQuantity))
+				httpx.Error(w, r, s.Logger, apperr.FieldErrorf("quantity", "must be a whole number from 1 to %d", demo.MaxQuantity))
 				return
 			}
 			q = n
@@ -282,7 +283,7 @@ func (s *Server) handleDemoCartChange(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoCheckout(w http.ResponseWriter, r *http.Request) {
 	p, err := s.newDemoPage(w, r, "Checkout")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if len(p.lines) == 0 {
@@ -298,12 +299,12 @@ func (s *Server) handleDemoCheckout(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoPlaceOrder(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EBADREQUEST, "malformed form"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EBADREQUEST, "malformed form"))
 		return
 	}
 	p, err := s.newDemoPage(w, r, "Checkout")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if len(p.lines) == 0 {
@@ -325,7 +326,7 @@ func (s *Server) handleDemoPlaceOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Orders == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the orders API is not configured"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the orders API is not configured"))
 		return
 	}
 	addr := &shop.Address{FirstName: f.FirstName, LastName: f.LastName, Address1: f.Address1, City: f.City, Zip: f.Zip, Country: f.Country}
@@ -339,7 +340,7 @@ func (s *Server) handleDemoPlaceOrder(w http.ResponseWriter, r *http.Request) {
 			fail(fmt.Sprintf("%s (%s)", apperr.ErrorMessage(err), apperr.ErrorField(err)))
 			return
 		}
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	setCookie(w, demoCartCookie, "", -1)
@@ -352,21 +353,21 @@ func (s *Server) handleDemoPlaceOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoOrder(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
 	if s.Orders == nil || s.Orders.Store == nil || !strings.HasPrefix(id, "LK-") {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no demo order %q", id))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no demo order %q", id))
 		return
 	}
 	o, ok, err := s.Orders.Store.Order(r.Context(), id)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if !ok {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no demo order %q", id))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no demo order %q", id))
 		return
 	}
 	p, err := s.newDemoPage(w, r, "Thank you")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeDemo(w, r, http.StatusOK, demo.Confirmation(p.chrome, demo.ConfirmationView{Order: o}))
@@ -378,10 +379,10 @@ func (s *Server) handleDemoMode(w http.ResponseWriter, r *http.Request) {
 	to := r.URL.Query().Get("to")
 	switch {
 	case to == demo.ModeProxy && s.Demo.ProxyPrefix == "":
-		Error(w, r, s.Logger, apperr.FieldErrorf("to", "the first-party proxy is off: start snippetd with SNIPPETD_PROXY=on"))
+		httpx.Error(w, r, s.Logger, apperr.FieldErrorf("to", "the first-party proxy is off: start snippetd with SNIPPETD_PROXY=on"))
 		return
 	case to != demo.ModeDirect && to != demo.ModeProxy:
-		Error(w, r, s.Logger, apperr.FieldErrorf("to", "must be direct or proxy"))
+		httpx.Error(w, r, s.Logger, apperr.FieldErrorf("to", "must be direct or proxy"))
 		return
 	}
 	setCookie(w, demoModeCookie, to, 30*24*3600)
@@ -397,7 +398,7 @@ func (s *Server) handleDemoImage(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(mux.Vars(r)["file"], ".svg")
 	it, found := demo.Find(id)
 	if !ok || !found {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no picture %q", mux.Vars(r)["file"]))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no picture %q", mux.Vars(r)["file"]))
 		return
 	}
 	w.Header().Set("Content-Type", "image/svg+xml")
@@ -411,12 +412,12 @@ func (s *Server) handleDemoImage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDemoStatic(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["file"]
 	if name == "klaviyo.js" && !s.demoStandIn() {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the klaviyo.js stand-in is only served in local-sink mode or with the demo's fake public key"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the klaviyo.js stand-in is only served in local-sink mode or with the demo's fake public key"))
 		return
 	}
 	b, err := fs.ReadFile(demo.Static, path.Join("static", name))
 	if err != nil || strings.Contains(name, "/") {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no file %q", name))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no file %q", name))
 		return
 	}
 	ct := mime.TypeByExtension(path.Ext(name))
@@ -440,9 +441,9 @@ const maxOnsitePushes = 100
 func (s *Server) handleDemoOnsite(w http.ResponseWriter, r *http.Request) {
 	reject := func(err error) {
 		s.browserHooks().ObserveRejected(inspect.SourceHelper, apperr.ErrorCode(err), 1)
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 	}
-	body, err := ReadBody(w, r, 64<<10, "text/plain", "application/json")
+	body, err := httpx.ReadBody(w, r, 64<<10, "text/plain", "application/json")
 	if err != nil {
 		reject(err)
 		return

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 )
 
 // handleHealthz serves GET /healthz: 200 while the process runs.
@@ -18,7 +19,7 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 // every ReadyCheck passes, 503 otherwise (for load balancers).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !s.ready.Load() {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "shutting down"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "shutting down"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
@@ -26,7 +27,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	for _, check := range s.ReadyChecks {
 		if err := check(ctx); err != nil {
 			s.Logger.Warn("readiness check failed", "err", err)
-			Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "not ready"))
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "not ready"))
 			return
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/render"
 )
@@ -31,7 +32,7 @@ const inspectorCookie = "snippetd_debug"
 func (s *Server) requireInspector(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.Inspector == nil {
-			Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the inspector is not enabled"))
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the inspector is not enabled"))
 			return
 		}
 		if s.APIToken != "" {
@@ -62,7 +63,7 @@ func (s *Server) requireInspector(h http.HandlerFunc) http.HandlerFunc {
 		if s.APIToken == "" {
 			msg = "the inspector is open only on loopback in local-sink mode; set SNIPPETD_API_TOKEN to reach it otherwise"
 		}
-		Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "%s", msg))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAUTHORIZED, "%s", msg))
 	}
 }
 
@@ -126,12 +127,12 @@ func pageContext(w http.ResponseWriter, r *http.Request) context.Context {
 func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
 	f, err := inspectorFilter(r)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	events, err := s.Inspector.List(r.Context(), f)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	switch {
@@ -157,7 +158,7 @@ func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleInspectorEvent(w http.ResponseWriter, r *http.Request) {
 	e, req, err := s.Inspector.Get(r.Context(), mux.Vars(r)["id"])
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	if wantsJSON(r.Header.Get("Accept")) {
@@ -177,7 +178,7 @@ func (s *Server) handleInspectorEvent(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleInspectorStream(w http.ResponseWriter, r *http.Request) {
 	f, err := inspectorFilter(r)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -241,7 +242,7 @@ func nonNilEvents(e []inspect.Event) []inspect.Event {
 func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, ctx context.Context, c templ.Component) {
 	var buf bytes.Buffer
 	if err := c.Render(ctx, &buf); err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

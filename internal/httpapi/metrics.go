@@ -6,6 +6,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/render"
 )
@@ -15,7 +16,7 @@ import (
 // Metrics.
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	if s.Metrics == nil {
-		Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "metrics are not enabled"))
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "metrics are not enabled"))
 		return
 	}
 	s.Metrics.Handler().ServeHTTP(w, r)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/shop"
 )
@@ -31,22 +32,22 @@ var errNoOrders = apperr.Errorf(apperr.EUNAVAILABLE, "the orders API is not conf
 // Product.
 func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 	if s.Orders == nil {
-		Error(w, r, s.Logger, errNoOrders)
+		httpx.Error(w, r, s.Logger, errNoOrders)
 		return
 	}
-	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	body, err := httpx.ReadBody(w, r, s.MaxBodyBytes, "application/json")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	var o shop.Order
 	if err := shop.Decode(body, &o); err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	ids, err := s.Orders.Place(r.Context(), o)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeAccepted(w, o.ID, ids)
@@ -57,26 +58,26 @@ func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 // optionally the full order); an empty body means "the whole order, now".
 func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 	if s.Orders == nil {
-		Error(w, r, s.Logger, errNoOrders)
+		httpx.Error(w, r, s.Logger, errNoOrders)
 		return
 	}
 	vars := mux.Vars(r)
 	kind, _ := orders.ParseKind(vars["action"])
-	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	body, err := httpx.ReadBody(w, r, s.MaxBodyBytes, "application/json")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	var a orders.Action
 	if len(strings.TrimSpace(string(body))) > 0 {
 		if err := shop.Decode(body, &a); err != nil {
-			Error(w, r, s.Logger, err)
+			httpx.Error(w, r, s.Logger, err)
 			return
 		}
 	}
 	ids, err := s.Orders.Act(r.Context(), vars["id"], kind, a)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeAccepted(w, vars["id"], ids)

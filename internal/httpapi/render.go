@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/render"
 )
 
@@ -40,22 +41,22 @@ func (s *Server) renderer() render.Renderer {
 func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["snippet"]
 	if !render.Known(name) {
-		Error(w, r, s.Logger, s.renderer().UnknownError(name))
+		httpx.Error(w, r, s.Logger, s.renderer().UnknownError(name))
 		return
 	}
-	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	body, err := httpx.ReadBody(w, r, s.MaxBodyBytes, "application/json")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	ctx, err := nonceContext(r)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	res, err := s.renderer().Render(ctx, name, body)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeRendered(w, r, res)
@@ -64,19 +65,19 @@ func (s *Server) handleRender(w http.ResponseWriter, r *http.Request) {
 // handleRenderBatch serves POST /v1/render: {"snippets": [{"type": ...,
 // ...}, ...]} rendered into one partial.
 func (s *Server) handleRenderBatch(w http.ResponseWriter, r *http.Request) {
-	body, err := ReadBody(w, r, s.MaxBodyBytes, "application/json")
+	body, err := httpx.ReadBody(w, r, s.MaxBodyBytes, "application/json")
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	ctx, err := nonceContext(r)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	res, err := s.renderer().RenderBatch(ctx, body)
 	if err != nil {
-		Error(w, r, s.Logger, err)
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
 	s.writeRendered(w, r, res)
@@ -117,7 +118,7 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	if wantsJSON(r.Header.Get("Accept")) {
 		b, err := json.Marshal(res)
 		if err != nil {
-			Error(w, r, s.Logger, err)
+			httpx.Error(w, r, s.Logger, err)
 			return
 		}
 		b = append(b, '\n')

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/httpapi"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/render"
 )
 
@@ -243,7 +244,7 @@ func TestRenderHTTPErrors(t *testing.T) {
 			if status != tt.status || h.Get("Content-Type") != "application/json" {
 				t.Fatalf("status %d %q, want %d application/json: %s", status, h.Get("Content-Type"), tt.status, body)
 			}
-			var e httpapi.ErrorBody
+			var e httpx.ErrorBody
 			if err := json.Unmarshal([]byte(body), &e); err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,10 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/snippetd/snippetd/internal/httpx"
+)
 
 // routes registers every route of the server. Keep this the one place
 // where paths are named.
@@ -50,6 +54,6 @@ func (s *Server) routes() {
 	r.HandleFunc("/demo/static/{file}", s.demoOn(s.handleDemoStatic)).Methods("GET", "HEAD")
 	r.HandleFunc("/demo/onsite", s.demoOn(s.handleDemoOnsite)).Methods("POST")
 
-	r.NotFoundHandler = http404(s)
-	r.MethodNotAllowedHandler = http405(s)
+	r.NotFoundHandler = httpx.NotFound(s.Logger)
+	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Logger)
 }

@@ -1,4 +1,7 @@
-package httpapi
+// Package httpx is the small HTTP toolkit the API server and the proxy
+// share: the one error funnel that maps apperr codes to statuses, and the
+// bounded request-body reader.
+package httpx
 
 import (
 	"encoding/json"
@@ -47,16 +50,9 @@ type ErrorBody struct {
 // Error writes err as a JSON error response. Internal errors are logged and
 // answered with a generic message; their text never reaches the client.
 func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	WriteError(w, r.Method, r.URL.Path, logger, err)
-}
-
-// WriteError is Error for a request that is not an *http.Request (the
-// proxy's fasthttp listener): method and path are logged with an internal
-// error.
-func WriteError(w http.ResponseWriter, method, path string, logger *slog.Logger, err error) {
 	code := apperr.ErrorCode(err)
 	if code == apperr.EINTERNAL && logger != nil {
-		logger.Error("internal error", "method", method, "path", path, "err", err)
+		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var body ErrorBody
 	body.Error.Code = code
@@ -68,20 +64,14 @@ func WriteError(w http.ResponseWriter, method, path string, logger *slog.Logger,
 	json.NewEncoder(w).Encode(body)
 }
 
-func http404(s *Server) http.Handler { return NotFound(s.Logger) }
-
-func http405(s *Server) http.Handler { return MethodNotAllowed(s.Logger) }
-
-// NotFound is the server's answer to a path no route has, for a router
-// other than the server's (the proxy's dedicated listener).
+// NotFound answers a path no route has.
 func NotFound(logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, logger, apperr.Errorf(apperr.ENOTFOUND, "no route for %s", r.URL.Path))
 	})
 }
 
-// MethodNotAllowed is the server's answer to a method a route does not
-// take, for a router other than the server's.
+// MethodNotAllowed answers a method a route does not take.
 func MethodNotAllowed(logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, logger, &apperr.Error{Code: "method_not_allowed", Message: r.Method + " is not allowed here"})
@@ -92,28 +82,10 @@ func MethodNotAllowed(logger *slog.Logger) http.Handler {
 // is one of types (the first is the default when none is sent; an empty
 // list accepts any). It answers ETOOLARGE, EUNSUPPORTED or EBADREQUEST.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64, types ...string) ([]byte, error) {
-	if len(types) > 0 {
-		if err := CheckContentType(r.Header.Get("Content-Type"), types...); err != nil {
-			return nil, err
-		}
+	if err := CheckContentType(r.Header.Get("Content-Type"), types...); err != nil {
+		return nil, err
 	}
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	var body []byte
-	var err error
-	if n := r.ContentLength; n > 0 && n <= limit {
-		// The usual case: read into one buffer of the announced size
-		// instead of letting io.ReadAll grow one.
-		body = make([]byte, n)
-		_, err = io.ReadFull(rd, body)
-		if err == nil {
-			var one [1]byte
-			if m, _ := rd.Read(one[:]); m > 0 {
-				err = errors.New("body longer than Content-Length")
-			}
-		}
-	} else {
-		body, err = io.ReadAll(rd)
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, TooLarge(limit)
