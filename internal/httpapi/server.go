@@ -11,9 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,11 +30,7 @@ type Server struct {
 	server *http.Server
 	router *mux.Router
 	first  *mux.Router // tried before router's own routes (see First)
-	// exact holds First's literal routes by method and path, built at the
-	// first request (see exactRoutes).
-	exactOnce sync.Once
-	exact     map[methodPath]http.Handler
-	ready     atomic.Bool
+	ready  atomic.Bool
 
 	// Addr is the listen address; ":0" picks a free port (see URL).
 	Addr string
@@ -112,65 +105,14 @@ func (s *Server) Router() *mux.Router { return s.router }
 
 // First is a router whose routes are tried before every other, for a
 // feature whose requests are the server's hottest path (the proxy's
-// events): mux tries routes in order, and matching the first dozens of
-// other routes' patterns cost about 2% of the server's CPU per proxy
-// request under load. Its paths must not be paths of the server's own
-// routes. Its routes with a literal path and methods are also served
-// without the router when a request's method and path equal theirs (see
-// ServeHTTP): register them before the server serves, and give them no
-// header matchers (mux cannot list those; host and query matchers keep a
-// route on the router).
+// events): mux tries routes in order. Its paths must not be paths of the
+// server's own routes.
 func (s *Server) First() *mux.Router { return s.first }
 
-// methodPath keys the exact-match table (a struct of strings hashes
-// without building a key string per request).
-type methodPath struct{ method, path string }
-
-// ServeHTTP makes Server an http.Handler (tests call it directly). A
-// request whose method and path are exactly those of a literal First
-// route goes straight to its handler; everything else (other methods,
-// unclean paths, the server's own routes) goes through the router, which
-// answers 404/405 and redirects as usual.
+// ServeHTTP makes Server an http.Handler (tests call it directly): every
+// request goes through the router.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.exactOnce.Do(s.exactRoutes)
-	if h, ok := s.exact[methodPath{r.Method, r.URL.Path}]; ok {
-		h.ServeHTTP(w, r)
-		return
-	}
 	s.router.ServeHTTP(w, r)
-}
-
-// exactRoutes indexes the First routes that match on a literal path and
-// methods only (no variables, host or query matchers), so the hot path
-// skips the router: its matching, path cleaning and the two request
-// copies it makes to carry the route and variables in the context cost
-// about 5 % of the server's CPU per proxy request under load.
-func (s *Server) exactRoutes() {
-	s.exact = map[methodPath]http.Handler{}
-	_ = s.first.Walk(func(route *mux.Route, _ *mux.Router, _ []*mux.Route) error {
-		path, err := route.GetPathTemplate()
-		if err != nil || strings.ContainsAny(path, "{}") || path != cleanPath(path) {
-			return nil
-		}
-		if _, err := route.GetHostTemplate(); err == nil {
-			return nil
-		}
-		if q, err := route.GetQueriesTemplates(); err == nil && len(q) > 0 {
-			return nil
-		}
-		methods, err := route.GetMethods()
-		h := route.GetHandler()
-		if err != nil || h == nil {
-			return nil
-		}
-		for _, m := range methods {
-			k := methodPath{m, path}
-			if _, dup := s.exact[k]; !dup { // as in mux, the first route registered wins
-				s.exact[k] = h
-			}
-		}
-		return nil
-	})
 }
 
 // Open binds the listener synchronously (so errors surface at once and ":0"
@@ -232,20 +174,4 @@ func itoa(n int) string {
 		}
 	}
 	return string(b[i:])
-}
-
-// cleanPath is mux's path cleaning: a path it would redirect is not
-// matched exactly.
-func cleanPath(p string) string {
-	if p == "" {
-		return "/"
-	}
-	if p[0] != '/' {
-		p = "/" + p
-	}
-	np := path.Clean(p)
-	if p[len(p)-1] == '/' && np != "/" {
-		np += "/"
-	}
-	return np
 }
