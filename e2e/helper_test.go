@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -15,7 +16,7 @@ import (
 )
 
 // The inputs below are JSON as a storefront sends it. Each test feeds the
-// same text to the Go builders (through shop.Decode) and to the helper in
+// same text to the Go builders (through strictjson.Decode) and to the helper in
 // Chromium (as a JavaScript literal), and compares the pushes by meaning:
 // same keys, same values, same numbers.
 
@@ -80,7 +81,7 @@ func diffPushes(t testing.TB, want, got [][]byte) {
 func dec[T any](t testing.TB, data string) T {
 	t.Helper()
 	var v T
-	if err := shop.Decode([]byte(data), &v); err != nil {
+	if err := strictjson.Decode([]byte(data), &v); err != nil {
 		t.Fatalf("decode %s: %v", data, err)
 	}
 	return v

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 )
@@ -270,7 +271,7 @@ func TestDecodeBatchInputs(t *testing.T) {
 func decodeCart(t *testing.T, s string) shop.Cart {
 	t.Helper()
 	var c shop.Cart
-	if err := shop.Decode([]byte(s), &c); err != nil {
+	if err := strictjson.Decode([]byte(s), &c); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -56,25 +56,3 @@ func TestMoneyRejectsNonNumbers(t *testing.T) {
 		}
 	}
 }
-
-func TestDecodeNamesField(t *testing.T) {
-	var c struct {
-		Cart Cart `json:"cart"`
-	}
-	tests := []struct{ in, field string }{
-		{`{"cart":{"id":"1","items":[{"product":{"id":"p","name":"n","price":1},"quantity":"2"}]}}`, "cart.items.quantity"},
-		{`{"cart":{"id":"1","bogus":1}}`, "bogus"},
-	}
-	for _, tt := range tests {
-		err := Decode([]byte(tt.in), &c)
-		if err == nil {
-			t.Fatalf("Decode(%s) = nil, want error", tt.in)
-		}
-		if f := fieldOf(err); f != tt.field {
-			t.Errorf("Decode(%s) field = %q, want %q (%v)", tt.in, f, tt.field, err)
-		}
-	}
-	if err := Decode([]byte("{\"cart\":{\"id\":\"\xff\"}}"), &c); err == nil {
-		t.Error("invalid UTF-8 accepted")
-	}
-}

@@ -1,89 +1,11 @@
 package shop
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 )
-
-// Decode parses one JSON document from data into v. It rejects input that
-// is not valid UTF-8 (encoding/json would silently replace it), unknown
-// fields and trailing data, and names the offending field in the returned
-// *apperr.Error (code EBADREQUEST).
-func Decode(data []byte, v any) error {
-	if !utf8.Valid(data) {
-		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is not valid UTF-8"}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return decodeError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body holds data after the JSON document"}
-	}
-	return nil
-}
-
-// decodeError turns an encoding/json error into a client-safe error naming
-// the field where the decoder could tell it.
-func decodeError(err error) error {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &syn):
-		return &apperr.Error{Code: apperr.EBADREQUEST, Message: fmt.Sprintf("malformed JSON at byte %d", syn.Offset)}
-	case errors.As(err, &typ):
-		return &apperr.Error{Code: apperr.EBADREQUEST, Field: typ.Field, Message: "must be " + jsonKind(typ.Type.String())}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "body is empty or truncated JSON"}
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &apperr.Error{Code: apperr.EBADREQUEST, Field: strings.Trim(f, `"`), Message: "unknown field"}
-	}
-	// Errors from our own UnmarshalJSON methods (Money) arrive wrapped
-	// with the Go type path only; report their text, which is ours.
-	var fe *apperr.Error
-	if errors.As(err, &fe) {
-		return fe
-	}
-	if strings.Contains(msg, "Money") || strings.Contains(msg, "must be a number") || strings.Contains(msg, "out of range") {
-		return &apperr.Error{Code: apperr.EBADREQUEST, Message: "an amount " + lastPart(msg)}
-	}
-	return &apperr.Error{Code: apperr.EBADREQUEST, Message: "malformed JSON"}
-}
-
-func lastPart(msg string) string {
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		return msg[i+2:]
-	}
-	return msg
-}
-
-func jsonKind(goType string) string {
-	switch {
-	case strings.HasPrefix(goType, "[]"):
-		return "an array"
-	case goType == "string":
-		return "a string"
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"), strings.HasPrefix(goType, "float"):
-		return "a number"
-	case goType == "bool":
-		return "a boolean"
-	case goType == "time.Time":
-		return "an RFC 3339 time"
-	}
-	return "an object"
-}
 
 // Validate checks a product used by a snippet or an order. field is the JSON
 // path of p in the request, such as "cart.items[0].product".

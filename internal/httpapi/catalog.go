@@ -9,9 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/httpx"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -246,8 +248,8 @@ func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	var ps []shop.Product
-	if err := shop.Decode(body, &ps); err != nil {
+	ps, err := decodeProducts(body)
+	if err != nil {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
@@ -287,4 +289,25 @@ func writeCatalogJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// decodeProducts decodes a JSON array of products, each strictly on its
+// own: a decode error names the field inside the product ("colour"), as
+// this API always has, and an error in the array itself (malformed or
+// truncated JSON, not an array) names none.
+func decodeProducts(body []byte) ([]shop.Product, error) {
+	var raw []jsontext.Value
+	if err := strictjson.Decode(body, &raw); err != nil {
+		return nil, &apperr.Error{Code: apperr.ErrorCode(err), Message: apperr.ErrorMessage(err)}
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	ps := make([]shop.Product, len(raw))
+	for i, v := range raw {
+		if err := strictjson.Decode(v, &ps[i]); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
 }

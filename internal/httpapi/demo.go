@@ -21,6 +21,7 @@ import (
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/render"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 	"github.com/snippetd/snippetd/web"
@@ -453,7 +454,7 @@ func (s *Server) handleDemoOnsite(w http.ResponseWriter, r *http.Request) {
 		Profile string            `json:"profile"`
 		Pushes  []json.RawMessage `json:"pushes"`
 	}
-	if err := shop.Decode(body, &rep); err != nil {
+	if err := strictjson.Decode(body, &rep); err != nil {
 		reject(err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/orders"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -41,7 +42,7 @@ func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var o shop.Order
-	if err := shop.Decode(body, &o); err != nil {
+	if err := strictjson.Decode(body, &o); err != nil {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
@@ -70,7 +71,7 @@ func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 	}
 	var a orders.Action
 	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := shop.Decode(body, &a); err != nil {
+		if err := strictjson.Decode(body, &a); err != nil {
 			httpx.Error(w, r, s.Logger, err)
 			return
 		}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -75,7 +76,7 @@ func ReadOrders(r io.Reader, format string) ([]Input, error) {
 
 func decodeOrder(b []byte) (shop.Order, error) {
 	var o shop.Order
-	err := shop.Decode(b, &o)
+	err := strictjson.Decode(b, &o)
 	return o, err
 }
 
@@ -100,15 +101,19 @@ func readJSONL(r *bufio.Reader) ([]Input, error) {
 	}
 }
 
+// readJSONArray splits the array into its elements and decodes each
+// strictly on its own, so that one bad order fails only itself. The
+// splitter lets duplicate names and invalid UTF-8 through for the strict
+// decode to report per order.
 func readJSONArray(r io.Reader) ([]Input, error) {
-	dec := json.NewDecoder(r)
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+	dec := jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 		return nil, errors.New("a JSON backfill file must be one array of orders")
 	}
 	var out []Input
-	for i := 1; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
+	for i := 1; dec.PeekKind() != ']'; i++ {
+		raw, err := dec.ReadValue()
+		if err != nil {
 			return out, fmt.Errorf("element %d: %w", i, err)
 		}
 		o, err := decodeOrder(raw)

@@ -16,6 +16,7 @@ import (
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 	"github.com/snippetd/snippetd/internal/orders"
+	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -25,7 +26,7 @@ var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func sampleOrder(t testing.TB) shop.Order {
 	t.Helper()
 	var o shop.Order
-	err := shop.Decode([]byte(`{
+	err := strictjson.Decode([]byte(`{
 		"id": "1234567890",
 		"placed_at": "2026-02-05T15:00:00Z",
 		"currency": "USD",
