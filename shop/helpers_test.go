@@ -1,5 +1,12 @@
 package shop
 
-import "github.com/snippetd/snippetd/internal/apperr"
+import "errors"
 
-func fieldOf(err error) string { return apperr.ErrorField(err) }
+// fieldOf is the field a validation error names ("" for other errors).
+func fieldOf(err error) string {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
+	}
+	return ""
+}

@@ -1,7 +1,9 @@
 // Package shop holds the neutral storefront data snippetd works from:
-// products, carts, customers, addresses and orders, with exact money and
-// validation that names the offending field. It does no I/O and imports
-// nothing of snippetd but the root error type.
+// products, carts, customers, addresses and orders, with exact money
+// (Money) and validation that names the offending field (FieldError). A Go
+// storefront fills these types from its own models and hands them to
+// package snippets or to snippetd's APIs, whose JSON they also describe.
+// It does no I/O.
 package shop
 
 import (

@@ -3,8 +3,6 @@ package shop
 import (
 	"fmt"
 	"strings"
-
-	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // Validate checks a product used by a snippet or an order. field is the JSON
@@ -12,15 +10,15 @@ import (
 func (p Product) Validate(field string) error {
 	switch {
 	case strings.TrimSpace(p.ID) == "":
-		return apperr.FieldErrorf(field+".id", "is required")
+		return fieldErrorf(field+".id", "is required")
 	case strings.TrimSpace(p.Name) == "":
-		return apperr.FieldErrorf(field+".name", "is required")
+		return fieldErrorf(field+".name", "is required")
 	case !p.Price.IsSet():
-		return apperr.FieldErrorf(field+".price", "is required")
+		return fieldErrorf(field+".price", "is required")
 	case p.Price.Cents() < 0:
-		return apperr.FieldErrorf(field+".price", "must not be negative")
+		return fieldErrorf(field+".price", "must not be negative")
 	case p.CompareAtPrice.IsSet() && p.CompareAtPrice.Cents() < 0:
-		return apperr.FieldErrorf(field+".compare_at_price", "must not be negative")
+		return fieldErrorf(field+".compare_at_price", "must not be negative")
 	}
 	return nil
 }
@@ -31,10 +29,10 @@ func (l LineItem) Validate(field string) error {
 		return err
 	}
 	if l.Quantity < 1 {
-		return apperr.FieldErrorf(field+".quantity", "must be at least 1")
+		return fieldErrorf(field+".quantity", "must be at least 1")
 	}
 	if l.Quantity > 1_000_000 {
-		return apperr.FieldErrorf(field+".quantity", "must be at most 1000000")
+		return fieldErrorf(field+".quantity", "must be at most 1000000")
 	}
 	return nil
 }
@@ -42,10 +40,10 @@ func (l LineItem) Validate(field string) error {
 // Validate checks a cart: an id and at least one valid line.
 func (c Cart) Validate(field string) error {
 	if strings.TrimSpace(c.ID) == "" {
-		return apperr.FieldErrorf(field+".id", "is required")
+		return fieldErrorf(field+".id", "is required")
 	}
 	if len(c.Items) == 0 {
-		return apperr.FieldErrorf(field+".items", "must hold at least one line")
+		return fieldErrorf(field+".items", "must hold at least one line")
 	}
 	for i, l := range c.Items {
 		// Check first and build the field path only for a bad line: the
@@ -61,10 +59,10 @@ func (c Cart) Validate(field string) error {
 // Validate checks that the customer carries at least one identifier.
 func (c Customer) Validate(field string) error {
 	if strings.TrimSpace(c.Email) == "" && strings.TrimSpace(c.PhoneNumber) == "" && strings.TrimSpace(c.ExternalID) == "" {
-		return apperr.FieldErrorf(field, "needs at least one of email, phone_number, external_id")
+		return fieldErrorf(field, "needs at least one of email, phone_number, external_id")
 	}
 	if c.Email != "" && !strings.Contains(c.Email, "@") {
-		return apperr.FieldErrorf(field+".email", "is not an email address")
+		return fieldErrorf(field+".email", "is not an email address")
 	}
 	return nil
 }
@@ -78,21 +76,21 @@ func (o Order) Validate(field string) error {
 	}
 	switch {
 	case strings.TrimSpace(o.ID) == "":
-		return apperr.FieldErrorf(pre+"id", "is required")
+		return fieldErrorf(pre+"id", "is required")
 	case o.PlacedAt.IsZero():
-		return apperr.FieldErrorf(pre+"placed_at", "is required")
+		return fieldErrorf(pre+"placed_at", "is required")
 	case o.Currency != "" && !isCurrency(o.Currency):
-		return apperr.FieldErrorf(pre+"currency", "must be an ISO 4217 code such as USD")
+		return fieldErrorf(pre+"currency", "must be an ISO 4217 code such as USD")
 	case o.DiscountValue.IsSet() && o.DiscountValue.Cents() < 0:
-		return apperr.FieldErrorf(pre+"discount_value", "must not be negative")
+		return fieldErrorf(pre+"discount_value", "must not be negative")
 	case o.Total.IsSet() && o.Total.Cents() < 0:
-		return apperr.FieldErrorf(pre+"total", "must not be negative")
+		return fieldErrorf(pre+"total", "must not be negative")
 	}
 	if err := o.Customer.Validate(pre + "customer"); err != nil {
 		return err
 	}
 	if len(o.Items) == 0 {
-		return apperr.FieldErrorf(pre+"items", "must hold at least one line")
+		return fieldErrorf(pre+"items", "must hold at least one line")
 	}
 	for i, l := range o.Items {
 		if l.Validate("") != nil {

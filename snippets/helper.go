@@ -3,8 +3,6 @@ package snippets
 import (
 	"encoding/base64"
 	"strings"
-
-	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // validateHelper checks the browser helper options; errors name the
@@ -13,20 +11,20 @@ func (o LoaderOptions) validateHelper() error {
 	if o.HelperSrc == "" {
 		switch {
 		case o.ConsentRequired:
-			return apperr.FieldErrorf("consent_required", "needs the browser helper (helper_src), which loads klaviyo.js on consent")
+			return fieldErrorf("consent_required", "needs the browser helper (helper_src), which loads klaviyo.js on consent")
 		case o.ProxyEndpoint != "":
-			return apperr.FieldErrorf("proxy_endpoint", "needs the browser helper (helper_src), which sends to the proxy")
+			return fieldErrorf("proxy_endpoint", "needs the browser helper (helper_src), which sends to the proxy")
 		}
 		return nil
 	}
 	if !validScriptURL(o.HelperSrc) {
-		return apperr.FieldErrorf("helper_src", "must be an absolute http(s) URL or a path starting with /")
+		return fieldErrorf("helper_src", "must be an absolute http(s) URL or a path starting with /")
 	}
 	if o.HelperIntegrity != "" && !validIntegrity(o.HelperIntegrity) {
-		return apperr.FieldErrorf("helper_integrity", "must be an SRI hash such as sha384-<base64>")
+		return fieldErrorf("helper_integrity", "must be an SRI hash such as sha384-<base64>")
 	}
 	if o.ProxyEndpoint != "" && !validScriptURL(o.ProxyEndpoint) {
-		return apperr.FieldErrorf("proxy_endpoint", "must be an absolute http(s) URL or a path starting with /")
+		return fieldErrorf("proxy_endpoint", "must be an absolute http(s) URL or a path starting with /")
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/shop"
 )
 
 const testIntegrity = "sha384-oqVuAfXRKap7fdgcCY5uykM6+R9GqQ8K/uxy9rx7HNQlGYl1kPzQho1wx4JwY8wC"
@@ -68,8 +68,8 @@ func TestLoaderHelperValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.o.Validate()
-			var e *apperr.Error
-			if !errors.As(err, &e) || e.Code != apperr.EINVALID || e.Field != tt.field {
+			var e *shop.FieldError
+			if !errors.As(err, &e) || e.Field != tt.field {
 				t.Fatalf("Validate() = %v, want an invalid error on %q", err, tt.field)
 			}
 			if _, rerr := render(t, Loader(tt.o), ""); rerr == nil {

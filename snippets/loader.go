@@ -3,8 +3,6 @@ package snippets
 import (
 	"net/url"
 	"strings"
-
-	"github.com/snippetd/snippetd/internal/apperr"
 )
 
 // LoaderOptions configures the Loader partial. Later features add fields
@@ -49,13 +47,13 @@ type LoaderOptions struct {
 func (o LoaderOptions) Validate() error {
 	if o.KlaviyoJSURL != "" {
 		if !validScriptURL(o.KlaviyoJSURL) {
-			return apperr.FieldErrorf("klaviyo_js_url", "must be an absolute http(s) URL or a path starting with /")
+			return fieldErrorf("klaviyo_js_url", "must be an absolute http(s) URL or a path starting with /")
 		}
 	} else if o.PublicKey == "" {
-		return apperr.FieldErrorf("public_key", "is required (no default public key is configured)")
+		return fieldErrorf("public_key", "is required (no default public key is configured)")
 	}
 	if o.PublicKey != "" && !ValidPublicKey(o.PublicKey) {
-		return apperr.FieldErrorf("public_key", "must be Klaviyo's 6-character public key (letters and digits)")
+		return fieldErrorf("public_key", "must be Klaviyo's 6-character public key (letters and digits)")
 	}
 	return o.validateHelper()
 }

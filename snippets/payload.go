@@ -1,11 +1,11 @@
 package snippets
 
 import (
-	"github.com/snippetd/snippetd/internal/jsonw"
 	"strconv"
 	"time"
 
-	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/jsonw"
+
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -131,12 +131,12 @@ func addedLine(c shop.Cart, added shop.LineItem) (int, error) {
 	for i, l := range c.Items {
 		if l.Product.ID == added.Product.ID && l.Product.SKU == added.Product.SKU {
 			if added.Quantity > l.Quantity {
-				return -1, apperr.FieldErrorf(fieldAdded+".quantity", "is more than the quantity of the cart line (cart.items[%d])", i)
+				return -1, fieldErrorf(fieldAdded+".quantity", "is more than the quantity of the cart line (cart.items[%d])", i)
 			}
 			return i, nil
 		}
 	}
-	return -1, apperr.FieldErrorf(fieldAdded, "is not a line of the cart (no cart item with product id %q and sku %q)", added.Product.ID, added.Product.SKU)
+	return -1, fieldErrorf(fieldAdded, "is not a line of the cart (no cart item with product id %q and sku %q)", added.Product.ID, added.Product.SKU)
 }
 
 // AddedToCartPushes builds ["track","Added to Cart",{...}] for the line
@@ -195,7 +195,7 @@ func StartedCheckoutPushes(c shop.Cart, at time.Time) ([]Push, error) {
 		at = time.Now()
 	}
 	if at.Unix() < 0 {
-		return nil, apperr.FieldErrorf(fieldTime, "must not be before 1970-01-01T00:00:00Z")
+		return nil, fieldErrorf(fieldTime, "must not be before 1970-01-01T00:00:00Z")
 	}
 	b := make([]byte, 0, 512+cartSize(c))
 	b = append(b, `["track","Started Checkout",{`...)

@@ -9,11 +9,11 @@
 // the page pushes onto the klaviyo queue as script-safe JSON with Klaviyo's
 // key order. The templ components (Loader, ViewedProduct, AddedToCart,
 // StartedCheckout, Identify) wrap those pushes in <script> elements, with
-// the CSP nonce from templ.WithNonce on every one. Other code (the render
-// API, the proxy, the demo shop, parity tests of the browser helper) reuses
-// the builders.
+// the CSP nonce from templ.WithNonce on every one. snippetd's render API,
+// its first-party proxy and its demo shop are built on this package.
 //
-// The package does no I/O and imports only the root package, shop and templ.
+// Input that breaks a rule is reported as a *shop.FieldError naming the
+// offending field. The package does no I/O.
 package snippets
 
 import (

@@ -2,14 +2,18 @@
 //
 // Domain packages return *Error values whose Code says what went wrong in
 // terms a client can act on; the HTTP layer maps codes to statuses in one
-// place (httpapi.Error). Anything that is not an *Error is internal: it is
-// logged and never shown to a client.
+// place (httpx.Error). The public packages shop and snippets cannot return
+// an internal type: their *shop.FieldError counts as an EINVALID *Error
+// naming its field. Anything else is internal: it is logged and never
+// shown to a client.
 package apperr
 
 import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/snippetd/snippetd/shop"
 )
 
 // Error codes. Each maps to one HTTP status in httpapi.
@@ -54,13 +58,37 @@ func FieldErrorf(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// ErrorCode returns the code of err when it wraps an *Error, else EINTERNAL.
-// A nil err has no code.
+// As returns the *Error err wraps, or the EINVALID *Error of a
+// *shop.FieldError it wraps.
+func As(err error) (*Error, bool) {
+	var (
+		e  *Error
+		fe *shop.FieldError
+	)
+	switch {
+	case errors.As(err, &e):
+		return e, true
+	case errors.As(err, &fe):
+		return &Error{Code: EINVALID, Field: fe.Field, Message: fe.Message}, true
+	}
+	return nil, false
+}
+
+// From returns err as an *Error when As finds one (so callers and tests
+// can use errors.As on it), else err itself.
+func From(err error) error {
+	if e, ok := As(err); ok {
+		return e
+	}
+	return err
+}
+
+// ErrorCode returns the code of err when As finds an *Error, else
+// EINTERNAL. A nil err has no code.
 func ErrorCode(err error) string {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := As(err); ok {
 		return e.Code
 	}
 	return EINTERNAL
@@ -69,10 +97,9 @@ func ErrorCode(err error) string {
 // ErrorMessage returns the client-safe message of err, or a generic text for
 // internal errors.
 func ErrorMessage(err error) string {
-	var e *Error
 	if err == nil {
 		return ""
-	} else if errors.As(err, &e) {
+	} else if e, ok := As(err); ok {
 		return e.Message
 	}
 	return "internal error"
@@ -80,8 +107,7 @@ func ErrorMessage(err error) string {
 
 // ErrorField returns the field named by err, if any.
 func ErrorField(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+	if e, ok := As(err); ok {
 		return e.Field
 	}
 	return ""
@@ -90,10 +116,16 @@ func ErrorField(err error) string {
 // PrefixField returns err with the field it names placed under prefix
 // ("cart" + "items[1].price" = "cart.items[1].price"; an index such as
 // "[2]" is appended without a dot); an error naming no field gets prefix
-// itself. Errors other than *Error are returned as they are.
+// itself. A *shop.FieldError becomes an EINVALID *Error; other errors
+// are returned as they are.
 func PrefixField(prefix string, err error) error {
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	switch err := err.(type) {
+	case *Error:
+		e = err
+	case *shop.FieldError:
+		e = &Error{Code: EINVALID, Field: err.Field, Message: err.Message}
+	default:
 		return err
 	}
 	out := *e

@@ -2,7 +2,10 @@ package apperr
 
 import (
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/snippetd/snippetd/shop"
 )
 
 func TestPrefixField(t *testing.T) {
@@ -28,5 +31,25 @@ func TestPrefixField(t *testing.T) {
 	PrefixField("x", orig)
 	if orig.Field != "a" {
 		t.Error("PrefixField modified its argument")
+	}
+}
+
+// The public packages' *shop.FieldError goes through the funnel as an
+// EINVALID error naming its field, wrapped or prefixed.
+func TestFieldError(t *testing.T) {
+	fe := &shop.FieldError{Field: "cart.items[1].price", Message: "must not be negative"}
+	wrapped := fmt.Errorf("line 3: %w", fe)
+	if c, f, m := ErrorCode(wrapped), ErrorField(wrapped), ErrorMessage(wrapped); c != EINVALID || f != fe.Field || m != fe.Message {
+		t.Errorf("funnel reads %q %q %q, want invalid with the field error's field and message", c, f, m)
+	}
+	if got := ErrorField(PrefixField("snippets[2]", fe)); got != "snippets[2].cart.items[1].price" {
+		t.Errorf("PrefixField names %q", got)
+	}
+	var e *Error
+	if !errors.As(From(fe), &e) || e.Code != EINVALID || e.Field != fe.Field {
+		t.Errorf("From(%v) = %#v, want an EINVALID *Error", fe, From(fe))
+	}
+	if plain := errors.New("plain"); From(plain) != plain || ErrorCode(plain) != EINTERNAL {
+		t.Error("an internal error changed its nature")
 	}
 }

@@ -247,8 +247,7 @@ func sortFailures(f []Failure) {
 // describe renders an error for the summary: "field: message" for a
 // snippetd error, else its text.
 func describe(err error) string {
-	var e *apperr.Error
-	if errors.As(err, &e) {
+	if e, ok := apperr.As(err); ok {
 		msg := e.Message
 		if e.Field != "" {
 			msg = e.Field + ": " + msg

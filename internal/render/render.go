@@ -5,10 +5,6 @@
 // snippet name (unknown names are ENOTFOUND) and renders the snippets
 // component, returning the HTML and the pushes it carries. The HTTP adapter
 // and the CLI share it, so both give the same partial for the same body.
-//
-// It imports the root package, shop, snippets and web (for the browser
-// helper's build on the loader); nothing imports it but
-// the adapters.
 package render
 
 import (
@@ -128,7 +124,7 @@ func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result
 	}
 	s, err := rd.decode(name, body)
 	if err != nil {
-		return Result{}, err
+		return Result{}, apperr.From(err)
 	}
 	var buf bytes.Buffer
 	return rd.write(ctx, &buf, s)
@@ -182,7 +178,7 @@ func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, list ...snippet
 	for _, s := range list {
 		ps, err := s.Pushes()
 		if err != nil {
-			return Result{}, err
+			return Result{}, apperr.From(err)
 		}
 		res.Pushes = append(res.Pushes, ps...)
 		if err := s.Render(ctx, buf); err != nil {
