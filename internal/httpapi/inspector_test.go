@@ -216,3 +216,36 @@ func TestRenderAPIFeedsTheInspector(t *testing.T) {
 		t.Errorf("ring after a render: %+v, %v", es, err)
 	}
 }
+
+// TestCloseEndsEventStream: a connected inspector stream does not hold
+// Close until its deadline: Close cancels the request's context, the
+// stream's handler returns, and the client sees the body end.
+func TestCloseEndsEventStream(t *testing.T) {
+	s, _ := inspectorServer(t, localsink.New(0), "")
+	resp, err := http.Get(s.URL() + "/debug/events/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "event: events") {
+		t.Fatalf("first line %q, %v; want the first event", line, err)
+	}
+	bodyEnded := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		bodyEnded <- err
+	}()
+	// The bound is the default shutdown timeout (15 s): a stream that
+	// only ended when Shutdown gave up would take all of it.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		t.Fatalf("Close = %v, want nil: the stream held shutdown until its deadline", err)
+	}
+	select {
+	case <-bodyEnded:
+	case <-ctx.Done():
+		t.Fatal("the stream's body did not end after Close")
+	}
+}

@@ -31,6 +31,10 @@ type Server struct {
 	router *mux.Router
 	first  *mux.Router // tried before router's own routes (see First)
 	ready  atomic.Bool
+	// stop cancels every request's context when Close starts, so that
+	// long-lived responses (the inspector's event stream) end instead of
+	// holding Shutdown until its deadline.
+	stop context.CancelFunc
 
 	// Addr is the listen address; ":0" picks a free port (see URL).
 	Addr string
@@ -87,8 +91,11 @@ func NewServer() *Server {
 		Logger:       slog.Default(),
 		MaxBodyBytes: 1 << 20,
 	}
+	base, stop := context.WithCancel(context.Background())
+	s.stop = stop
 	s.server = &http.Server{
 		Handler:           s,
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -152,10 +159,12 @@ func ListenerURL(ln net.Listener) string {
 	return "http://" + net.JoinHostPort(host, itoa(addr.Port))
 }
 
-// Close stops accepting requests and waits for in-flight ones until ctx
-// ends.
+// Close stops accepting requests, cancels the context of every request in
+// flight (a server-sent event stream ends at once; other handlers see
+// ctx.Err()) and waits for their handlers to return until ctx ends.
 func (s *Server) Close(ctx context.Context) error {
 	s.ready.Store(false)
+	s.stop()
 	if s.ln == nil {
 		return nil
 	}
