@@ -21,7 +21,7 @@ import (
 // and the caching headers make it immutable.
 func TestServedHelper(t *testing.T) {
 	site := NewSite(t)
-	h, err := web.Default()
+	h, err := web.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,12 +142,16 @@ func Loader(t testing.TB, o snippets.LoaderOptions) string {
 // Helper returns the helper build with features f.
 func Helper(t testing.TB, f web.Features) *web.Bundle {
 	t.Helper()
-	h, err := web.Default()
+	h, err := embeddedHelpers()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h.Get(f)
 }
+
+// embeddedHelpers builds the helpers once per test binary: the builds are
+// deterministic, so they equal the server's.
+var embeddedHelpers = sync.OnceValues(web.Embedded)
 
 // Render renders c with the page nonce.
 func Render(t testing.TB, c templ.Component) string {

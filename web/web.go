@@ -20,7 +20,6 @@ import (
 	"maps"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/andybalholm/brotli"
 	"github.com/evanw/esbuild/pkg/api"
@@ -79,15 +78,11 @@ type Helpers struct {
 // AllFeatures lists every Features combination, the builds Helpers holds.
 var AllFeatures = []Features{{}, {Consent: true}, {Proxy: true}, {Consent: true, Proxy: true}}
 
-// Default returns the helper builds made from the sources embedded in the
-// binary. They are built once per process; app.Main calls it at start-up
-// so that a build error stops the server instead of surfacing on the
-// first request.
-func Default() (*Helpers, error) { return defaultHelpers() }
-
-var defaultHelpers = sync.OnceValues(func() (*Helpers, error) {
-	return BuildAll(sources, HelperEntry)
-})
+// Embedded builds every helper from the sources embedded in the binary.
+// Each call builds anew: app.Main calls it once at start-up (so that a
+// build error stops the server instead of surfacing on the first request)
+// and passes the result to whatever serves or links the helper.
+func Embedded() (*Helpers, error) { return BuildAll(sources, HelperEntry) }
 
 // BuildAll builds entry once for each of AllFeatures.
 func BuildAll(fsys fs.FS, entry string) (*Helpers, error) {

@@ -22,7 +22,7 @@ import (
 
 func mustDefault(t *testing.T) *Helpers {
 	t.Helper()
-	h, err := Default()
+	h, err := Embedded()
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/render"
+	"github.com/snippetd/snippetd/web"
 )
 
 // renderCmd runs `snippetd render <snippet> [--in file.json] [--json]`:
@@ -61,7 +62,11 @@ func renderCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if *nonce != "" {
 		ctx = templ.WithNonce(ctx, *nonce)
 	}
-	rd := render.Renderer{PublicKey: *publicKey}
+	helpers, err := web.Embedded()
+	if err != nil {
+		return err
+	}
+	rd := render.Renderer{PublicKey: *publicKey, Helpers: helpers}
 	var res render.Result
 	if name == "batch" {
 		res, err = rd.RenderBatch(ctx, body)

@@ -78,7 +78,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}()
 	// The browser helper is bundled from embedded TypeScript at start-up:
 	// a build error stops the server here, not on the first request.
-	if _, err := web.Default(); err != nil {
+	helpers, err := web.Embedded()
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(m.Config.DataDir, 0o750); err != nil {
@@ -140,6 +141,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)

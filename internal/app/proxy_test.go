@@ -129,7 +129,7 @@ func TestLoaderUsesProxy(t *testing.T) {
 	}
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	h, err := web.Default()
+	h, err := web.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}

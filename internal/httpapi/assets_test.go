@@ -9,12 +9,13 @@ import (
 )
 
 func TestAssetsRoute(t *testing.T) {
-	h, err := web.Default()
+	h, err := web.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := h.Get(web.Features{})
 	s := NewServer()
+	s.Helpers = h
 	tests := []struct {
 		method, path string
 		status       int

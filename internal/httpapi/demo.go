@@ -112,9 +112,9 @@ func (s *Server) demoMode(r *http.Request) string {
 // newDemoPage builds the frame: loader options for the mode, the cart, the
 // debug overlay switch (?debug=1 sets it, ?debug=0 clears it).
 func (s *Server) newDemoPage(w http.ResponseWriter, r *http.Request, title string) (demoPage, error) {
-	helpers, err := web.Default()
-	if err != nil {
-		return demoPage{}, err
+	helpers := s.Helpers
+	if helpers == nil {
+		return demoPage{}, apperr.Errorf(apperr.EUNAVAILABLE, "the demo needs the browser helper")
 	}
 	p := demoPage{view: randomID(8)}
 	lines := demo.ParseCart(cookieValue(r, demoCartCookie))

@@ -19,6 +19,7 @@ import (
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
+	"github.com/snippetd/snippetd/web"
 )
 
 // ReadyCheck reports whether a dependency (a database, say) is usable.
@@ -48,6 +49,9 @@ type Server struct {
 	ProxyPrefix string
 	// PublicKey is the default Klaviyo public key for the loader.
 	PublicKey string
+	// Helpers are the browser helper's builds, served under /assets/ and
+	// linked by the render API's loader (nil: /assets/ answers 404).
+	Helpers *web.Helpers
 	// ReadyChecks run on GET /readyz.
 	ReadyChecks []ReadyCheck
 	// Catalog serves the catalog feed and its API (nil: no catalog routes

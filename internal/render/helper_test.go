@@ -11,11 +11,11 @@ import (
 )
 
 func TestLoaderWithHelper(t *testing.T) {
-	h, err := web.Default()
+	h, err := web.Embedded()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd := Renderer{PublicKey: "AbC123"}
+	rd := Renderer{PublicKey: "AbC123", Helpers: h}
 	tests := []struct {
 		body     string
 		features web.Features
@@ -44,7 +44,11 @@ func TestLoaderWithHelper(t *testing.T) {
 }
 
 func TestLoaderHelperErrors(t *testing.T) {
-	rd := Renderer{PublicKey: "AbC123"}
+	h, err := web.Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := Renderer{PublicKey: "AbC123", Helpers: h}
 	for body, field := range map[string]string{
 		`{"helper_base":"https://cdn.example"}`:            "helper_base",
 		`{"consent_required":true}`:                        "consent_required",

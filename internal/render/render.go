@@ -60,6 +60,9 @@ type Renderer struct {
 	// Now is the clock for a Started Checkout request without a time (nil:
 	// time.Now); tests pin it.
 	Now func() time.Time
+	// Helpers are the browser helper's builds a loader links when a request
+	// asks for the helper (nil: such requests fail).
+	Helpers *web.Helpers
 	// Observe, when set, is called with the ProductID of every product a
 	// rendered snippet names (the catalog counts ids it lacks, since
 	// Klaviyo joins events to the catalog by id).
@@ -245,11 +248,10 @@ func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
 	}
 	o.CheckoutEmailSelector, o.CheckoutPhoneSelector = req.CheckoutEmailSelector, req.CheckoutPhoneSelector
 	if req.Helper {
-		h, err := web.Default()
-		if err != nil {
-			return snippets.Snippet{}, err
+		if rd.Helpers == nil {
+			return snippets.Snippet{}, apperr.Errorf(apperr.EUNAVAILABLE, "the browser helper is not available here")
 		}
-		b := h.Get(web.Features{Consent: o.ConsentRequired, Proxy: o.ProxyEndpoint != ""})
+		b := rd.Helpers.Get(web.Features{Consent: o.ConsentRequired, Proxy: o.ProxyEndpoint != ""})
 		o.HelperSrc, o.HelperIntegrity = strings.TrimSuffix(req.HelperBase, "/")+b.Path, b.Integrity
 	} else if req.HelperBase != "" {
 		return snippets.Snippet{}, apperr.FieldErrorf("helper_base", "needs \"helper\": true")
