@@ -54,7 +54,7 @@ type Main struct {
 	Metrics *metrics.Registry
 	// Inspector backs /debug/events.
 	Inspector *inspect.Inspector
-	// Orders serves the orders API (issue 4).
+	// Orders serves the orders API.
 	Orders *orders.Service
 
 	closers []func(context.Context) error
@@ -100,16 +100,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Catalog = cat
 	m.closers = append(m.closers, func(context.Context) error { return cat.Close() })
 
-	// Metrics (issue 8): one registry; the outbox gauges read at scrape.
+	// Metrics: one registry; the outbox gauges read at scrape.
 	var ob *outbox.Outbox
 	m.Metrics = metrics.New(func(ctx context.Context) (metrics.OutboxDepth, error) {
 		st, err := ob.Status(ctx)
 		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
 	})
-	// Klaviyo client (issue 4): the sender when a private key is set.
+	// Klaviyo client: the sender when a private key is set.
 	if m.Sender == nil && m.Config.PrivateKey != "" {
 		c, err := NewKlaviyoClient(m.Config, m.Logger, func(o *klaviyo.Options) {
-			o.OnLimitWait = m.Metrics.ObserveClientWait // issue 8: rate-limit waits
+			o.OnLimitWait = m.Metrics.ObserveClientWait // rate-limit waits
 		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)
@@ -124,7 +124,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Outbox = ob
 	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
-	// Local sink (issue 8): with no private key, deliver to the in-memory
+	// Local sink: with no private key, deliver to the in-memory
 	// local sink instead of Klaviyo.
 	if m.Sender == nil {
 		m.Sink = localsink.New(0)
@@ -146,10 +146,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
 	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
 	s.Metrics = m.Metrics
-	// Event inspector (issue 8): the outbox plus browser-side events.
+	// Event inspector: the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
-	// Demo shop (issue 8): on by default in local-sink mode.
+	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
 		key := m.Config.PublicKey
 		if key == "" {
@@ -161,7 +161,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 
-	// Orders API (issue 4). Its events go through the outbox: 202 means
+	// Orders API. Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
 	if err != nil {

@@ -27,7 +27,7 @@ import (
 	"github.com/snippetd/snippetd/web"
 )
 
-// Demo configures the demo shop at /demo/ (issue 8).
+// Demo configures the demo shop at /demo/.
 type Demo struct {
 	// PublicKey is the loader's Klaviyo public key; with demo.PublicKey
 	// (the fake key used when none is configured), or in local-sink mode,

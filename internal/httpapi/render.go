@@ -110,7 +110,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
-	s.recordRendered(res) // inspector (issue 8): source render
+	s.recordRendered(res) // inspector: source render
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -20,26 +20,26 @@ func (s *Server) routes() {
 	r.HandleFunc("/catalog/index.json", s.handleCatalogIndex).Methods("GET", "HEAD")
 	r.Handle("/v1/catalog/products", s.requireToken(s.handleCatalogProducts)).Methods("PUT", "PATCH")
 	r.Handle("/v1/catalog/problems", s.requireToken(s.handleCatalogProblems)).Methods("GET")
-	// Snippet render API (issue 2): partials as HTML or JSON, and the
+	// Snippet render API: partials as HTML or JSON, and the
 	// OpenAPI document describing it.
 	r.HandleFunc("/v1/render/{snippet}", s.observeRenders(s.handleRender)).Methods("POST")
 	r.HandleFunc("/v1/render", s.observeRenders(s.handleRenderBatch)).Methods("POST")
 	r.HandleFunc("/v1/openapi.json", s.handleOpenAPI).Methods("GET", "HEAD")
 
-	// Orders API (issue 4): server-side order events, bearer token.
+	// Orders API: server-side order events, bearer token.
 	r.Handle("/v1/orders", s.requireToken(s.handleOrderCreate)).Methods("POST")
 	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
 
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
 
-	// Observability (issue 8): Prometheus metrics.
+	// Observability: Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
-	// Event inspector (issue 8): bearer token, or loopback in local-sink mode.
+	// Event inspector: bearer token, or loopback in local-sink mode.
 	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
 	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
 	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
-	// Demo shop (issue 8): on with SNIPPETD_DEMO, 404 otherwise.
+	// Demo shop: on with SNIPPETD_DEMO, 404 otherwise.
 	r.Handle("/demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently)).Methods("GET", "HEAD")
 	r.HandleFunc("/demo/", s.demoOn(s.handleDemoHome)).Methods("GET", "HEAD")
 	r.HandleFunc("/demo/products/{id}", s.demoOn(s.handleDemoProduct)).Methods("GET", "HEAD")

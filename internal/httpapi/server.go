@@ -63,7 +63,7 @@ type Server struct {
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time
 
-	// Observability (issue 8).
+	// Observability.
 
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
@@ -76,7 +76,7 @@ type Server struct {
 	// Demo turns on the demo shop at /demo/ (nil: off).
 	Demo *Demo
 
-	// Orders API (issue 4).
+	// Orders API.
 
 	// APIToken is the bearer token of the write APIs (empty: they answer
 	// 401 and say how to enable them).
