@@ -49,6 +49,11 @@ func NewSite(t testing.TB) *Site {
 	srv := httpapi.NewServer()
 	srv.Addr = "127.0.0.1:0"
 	srv.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := embeddedHelpers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Helpers = h
 	s := MountSite(srv)
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
