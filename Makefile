@@ -1,11 +1,11 @@
 # snippetd — see README.md. Every target works on a fresh clone with Go 1.26.
 GO        ?= go
 BIN       := bin/snippetd
-VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/snippetd/snippetd/internal/version.version=$(VERSION)
 TEST_FLAGS ?= -count=1 -timeout 9m
 
-.PHONY: run build test test-short generate bench lint fuzz clean
+.PHONY: run build install test test-short generate bench lint fuzz clean
 
 ## run: build and start `snippetd serve` with its embedded defaults
 run: build
@@ -13,6 +13,11 @@ run: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/snippetd
+
+## install: put snippetd in $(go env GOBIN) or $(go env GOPATH)/bin, so `snippetd render ...` runs from any directory
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/snippetd
+	@echo "installed $$(p=$$($(GO) env GOBIN); [ -n "$$p" ] || p=$$($(GO) env GOPATH)/bin; echo $$p)/snippetd; put that directory on PATH if 'snippetd --version' is not found"
 
 ## test: every test, including the end-to-end browser tests
 test:

@@ -4,7 +4,8 @@
 //	snippetd serve      run the server
 //	snippetd render     render one snippet from JSON (stdin or --in)
 //	snippetd outbox     status, dead-letters, replay of the event outbox
-//	snippetd version    print the version
+//	snippetd healthcheck  exit 0 when the server on SNIPPETD_ADDR answers /healthz
+//	snippetd version    print the version (also --version, -v)
 package main
 
 import (
@@ -21,11 +22,8 @@ import (
 
 	"github.com/snippetd/snippetd/internal/app"
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/version"
 )
-
-// version is set with -ldflags "-X main.version=..."; otherwise the VCS
-// revision from the build info is used.
-var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -42,7 +40,8 @@ commands:
   outbox     inspect the event outbox: snippetd outbox status|dead-letters|replay (snippetd outbox -h)
   catalog    send the catalog with Klaviyo's Catalog API: snippetd catalog sync [--dry-run] [--delete]
   backfill   queue historical orders in the outbox and deliver them: snippetd backfill --orders FILE [--dry-run] [--no-wait] (flags: snippetd backfill -h)
-  version    print the version
+  healthcheck  exit 0 when the server at SNIPPETD_ADDR answers GET /healthz (for container health checks): snippetd healthcheck [--url URL]
+  version    print the version (also snippetd --version, snippetd -v)
 `
 
 // run dispatches a subcommand and returns the process exit code.
@@ -63,8 +62,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = catalogCmd(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "backfill":
 		err = backfill(ctx, args[1:], stdin, stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "snippetd", versionString())
+	case "healthcheck":
+		err = healthcheck(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "version", "--version", "-version", "-v":
+		fmt.Fprintln(stdout, "snippetd", version.String())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -79,21 +80,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return s.Value
-			}
-		}
-		return bi.Main.Version
-	}
-	return "unknown"
 }
 
 // serveGCPercent is the GOGC of `snippetd serve` unless GOGC is set. The

@@ -22,6 +22,7 @@ import (
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/internal/outbox"
+	"github.com/snippetd/snippetd/internal/version"
 	"github.com/snippetd/snippetd/proxy"
 	"github.com/snippetd/snippetd/web"
 )
@@ -181,7 +182,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}
 	m.closers = append(m.closers, s.Close)
-	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir)
+	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir, "version", version.String())
 	if err := m.openProxyListener(); err != nil {
 		return err
 	}

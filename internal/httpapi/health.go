@@ -7,12 +7,14 @@ import (
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
+	"github.com/snippetd/snippetd/internal/version"
 )
 
-// handleHealthz serves GET /healthz: 200 while the process runs.
+// handleHealthz serves GET /healthz: 200 while the process runs, with the
+// version, so that a deploy can check which release answers.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
+	w.Write([]byte("ok snippetd " + version.String() + "\n"))
 }
 
 // handleReadyz serves GET /readyz: 200 when the server accepts work and

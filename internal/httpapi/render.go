@@ -102,9 +102,10 @@ func nonceContext(r *http.Request) (context.Context, error) {
 
 // handleOpenAPI serves GET /v1/openapi.json.
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
+	doc := s.openAPIDocument()
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(openAPI)))
-	w.Write(openAPI)
+	w.Header().Set("Content-Length", strconv.Itoa(len(doc)))
+	w.Write(doc)
 }
 
 // writeRendered answers with the partial, or with its JSON form when the

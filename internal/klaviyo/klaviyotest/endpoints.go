@@ -34,28 +34,32 @@ func (s *Server) route(r *http.Request) (route, bool) {
 	m := r.Method
 	switch {
 	case m == "POST" && p == PathEvents:
-		return route{limitKey: PathEvents, schema: "create_event.json", handle: (*Server).handleEvent}, true
+		return route{limitKey: PathEvents, schema: SliceEvent, handle: (*Server).handleEvent}, true
 	case m == "POST" && p == PathBulkEvents:
-		return route{limitKey: PathBulkEvents, schema: "bulk_create_events.json", handle: (*Server).handleBulk}, true
+		return route{limitKey: PathBulkEvents, schema: SliceBulkEvents, handle: (*Server).handleBulk}, true
 	case m == "POST" && p == PathClientEvents:
-		return route{client: true, limitKey: PathClientEvents, schema: "create_client_event.json", handle: (*Server).handleEvent}, true
+		return route{client: true, limitKey: PathClientEvents, schema: SliceClientEvent, handle: (*Server).handleEvent}, true
 	case m == "POST" && p == PathClientBulkEvents:
-		return route{client: true, limitKey: PathClientBulkEvents, schema: "bulk_create_client_events.json", handle: (*Server).handleClientBulk}, true
+		return route{client: true, limitKey: PathClientBulkEvents, schema: SliceClientBulkEvents, handle: (*Server).handleClientBulk}, true
 	case m == "POST" && p == PathClientProfiles:
-		return route{client: true, limitKey: PathClientProfiles, schema: "create_client_profile.json", handle: (*Server).handleClientProfile}, true
+		return route{client: true, limitKey: PathClientProfiles, schema: SliceClientProfile, handle: (*Server).handleClientProfile}, true
 	case m == "POST" && p == PathCatalogItems:
-		return route{limitKey: PathCatalogItems, schema: "create_catalog_item.json", handle: (*Server).handleCatalogCreate}, true
+		return route{limitKey: PathCatalogItems, schema: SliceCatalogItem, handle: (*Server).handleCatalogCreate}, true
 	case m == "GET" && p == PathCatalogItems:
 		return route{limitKey: PathCatalogItems, handle: (*Server).handleCatalogList}, true
 	case strings.HasPrefix(p, PathCatalogItems+"/") && (m == "GET" || m == "PATCH" || m == "DELETE"):
 		id, _ := url.PathUnescape(strings.TrimPrefix(p, PathCatalogItems+"/"))
-		return route{limitKey: PathCatalogItems, id: id, handle: (*Server).handleCatalogItem}, true
+		rt := route{limitKey: PathCatalogItems, id: id, handle: (*Server).handleCatalogItem}
+		if m == "PATCH" {
+			rt.schema = SliceCatalogItemUpdate
+		}
+		return rt, true
 	case m == "POST" && p == PathCatalogBulkCreate:
-		return route{limitKey: PathCatalogBulkCreate, schema: "bulk_create_catalog_items.json", handle: (*Server).handleCatalogBulkCreate}, true
+		return route{limitKey: PathCatalogBulkCreate, schema: SliceCatalogBulkCreate, handle: (*Server).handleCatalogBulkCreate}, true
 	case m == "POST" && p == PathCatalogBulkUpdate:
-		return route{limitKey: PathCatalogBulkUpdate, handle: (*Server).handleCatalogBulkUpdate}, true
+		return route{limitKey: PathCatalogBulkUpdate, schema: SliceCatalogBulkUpdate, handle: (*Server).handleCatalogBulkUpdate}, true
 	case m == "POST" && p == PathCatalogBulkDelete:
-		return route{limitKey: PathCatalogBulkDelete, handle: (*Server).handleCatalogBulkDelete}, true
+		return route{limitKey: PathCatalogBulkDelete, schema: SliceCatalogBulkDelete, handle: (*Server).handleCatalogBulkDelete}, true
 	}
 	for _, jp := range []string{PathCatalogBulkCreate, PathCatalogBulkUpdate, PathCatalogBulkDelete} {
 		if m == "GET" && strings.HasPrefix(p, jp+"/") {

@@ -2,28 +2,68 @@ package klaviyotest
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io/fs"
+	"sort"
 	"strings"
 	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// OpenAPIDirEnv names the environment variable that points at the folder of
-// Klaviyo OpenAPI slices (create_event.json, ...). Without it the folder is
-// looked for as shared/klaviyo-openapi or klaviyo-openapi in the working
-// directory and each of its parents, which finds ../shared/klaviyo-openapi
-// from the module root.
-const OpenAPIDirEnv = "SNIPPETD_KLAVIYO_OPENAPI"
+// The slices are embedded so that the fake is strict on any clone and in
+// any separately-built binary: there is no folder to find and no way to
+// run without the request-body check.
+//
+//go:embed openapi/*.json openapi/LICENSE
+var openapiFS embed.FS
+
+// Slice files, one per Klaviyo endpoint; the fake's routes name them.
+const (
+	SliceEvent                    = "create_event.json"
+	SliceBulkEvents               = "bulk_create_events.json"
+	SliceClientEvent              = "create_client_event.json"
+	SliceClientBulkEvents         = "bulk_create_client_events.json"
+	SliceClientProfile            = "create_client_profile.json"
+	SliceCatalogItem              = "create_catalog_item.json"
+	SliceCatalogBulkCreate        = "bulk_create_catalog_items.json"
+	SliceCatalogItemUpdate        = "update_catalog_item.json"
+	SliceCatalogBulkUpdate        = "bulk_update_catalog_items.json"
+	SliceCatalogBulkDelete        = "bulk_delete_catalog_items.json"
+	SliceCatalogVariant           = "create_catalog_variant.json"
+	SliceCatalogVariantBulkCreate = "bulk_create_catalog_variants.json"
+	SliceSubscribeBulk            = "bulk_subscribe_profiles.json"
+	SliceUnsubscribeBulk          = "bulk_unsubscribe_profiles.json"
+	SliceClientSubscription       = "create_client_subscription.json"
+	SliceProfileImport            = "create_or_update_profile.json"
+	SliceBackInStock              = "create_back_in_stock_subscription.json"
+	SliceClientBackInStock        = "create_client_back_in_stock_subscription.json"
+	SliceProfileDeletion          = "request_profile_deletion.json"
+)
+
+const (
+	sliceDir           = "openapi"
+	sliceBodyType      = "application/vnd.api+json"
+	sliceLicence       = "LICENSE"
+	sliceLicenceHolder = "Klaviyo"
+	sliceLicenceKind   = "MIT License"
+)
+
+// SliceFiles lists every slice the fake loads; a missing, unreadable or
+// invalid one is an error from LoadSchemas, never a skipped check.
+var SliceFiles = []string{
+	SliceEvent, SliceBulkEvents, SliceClientEvent, SliceClientBulkEvents, SliceClientProfile,
+	SliceCatalogItem, SliceCatalogBulkCreate, SliceCatalogItemUpdate, SliceCatalogBulkUpdate, SliceCatalogBulkDelete,
+	SliceCatalogVariant, SliceCatalogVariantBulkCreate,
+	SliceSubscribeBulk, SliceUnsubscribeBulk, SliceClientSubscription, SliceProfileImport,
+	SliceBackInStock, SliceClientBackInStock, SliceProfileDeletion,
+}
 
 // Schemas validates request bodies against Klaviyo's OpenAPI slices, one
 // request-body schema per slice file.
 type Schemas struct {
-	// Dir is the folder the slices were read from ("" when absent).
-	Dir    string
 	bodies map[string]*openapi3.Schema // file name → request body schema
 }
 
@@ -33,87 +73,83 @@ var (
 	schemasErr  error
 )
 
-// LoadSchemas finds and loads the OpenAPI slices once per process. It
-// returns (nil, nil) when the folder is absent, so that callers skip the
-// schema check and say so, and an error when the folder exists but a slice
-// is unreadable or invalid (that must not pass silently).
+// LoadSchemas loads the embedded OpenAPI slices once per process. It never
+// returns nil without an error.
 func LoadSchemas() (*Schemas, error) {
 	schemasOnce.Do(func() {
-		dir := FindOpenAPIDir()
-		if dir == "" {
+		sub, err := fs.Sub(openapiFS, sliceDir)
+		if err != nil {
+			schemasErr = err
 			return
 		}
-		schemas, schemasErr = loadSchemas(dir)
+		schemas, schemasErr = loadSchemas(sub, SliceFiles)
 	})
 	return schemas, schemasErr
 }
 
-// FindOpenAPIDir returns the folder of OpenAPI slices, or "" when none is
-// found (see OpenAPIDirEnv).
-func FindOpenAPIDir() string {
-	if d := os.Getenv(OpenAPIDirEnv); d != "" {
-		if isSliceDir(d) {
-			return d
-		}
-		return ""
-	}
-	wd, err := os.Getwd()
+// loadSchemas reads each of files from fsys, which must also hold the
+// slices' licence: the slices are MIT and may not travel without it.
+func loadSchemas(fsys fs.FS, files []string) (*Schemas, error) {
+	lic, err := fs.ReadFile(fsys, sliceLicence)
 	if err != nil {
-		return ""
+		return nil, fmt.Errorf("klaviyotest: the OpenAPI slices' licence: %w", err)
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		for _, c := range []string{filepath.Join(dir, "shared", "klaviyo-openapi"), filepath.Join(dir, "klaviyo-openapi")} {
-			if isSliceDir(c) {
-				return c
-			}
-		}
-		if filepath.Dir(dir) == dir {
-			return ""
-		}
+	if !strings.Contains(string(lic), sliceLicenceKind) || !strings.Contains(string(lic), sliceLicenceHolder) {
+		return nil, fmt.Errorf("klaviyotest: %s is not Klaviyo's MIT licence", sliceLicence)
 	}
-}
-
-func isSliceDir(d string) bool {
-	_, err := os.Stat(filepath.Join(d, "create_event.json"))
-	return err == nil
-}
-
-// sliceFiles are the slices the fake validates against.
-var sliceFiles = []string{
-	"create_event.json",
-	"bulk_create_events.json",
-	"create_client_event.json",
-	"bulk_create_client_events.json",
-	"create_client_profile.json",
-	"create_catalog_item.json",
-	"bulk_create_catalog_items.json",
-}
-
-func loadSchemas(dir string) (*Schemas, error) {
-	s := &Schemas{Dir: dir, bodies: map[string]*openapi3.Schema{}}
-	for _, f := range sliceFiles {
-		loader := openapi3.NewLoader()
-		doc, err := loader.LoadFromFile(filepath.Join(dir, f))
+	s := &Schemas{bodies: map[string]*openapi3.Schema{}}
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("klaviyotest: OpenAPI slice %s: %w", f, err)
+		}
+		doc, err := openapi3.NewLoader().LoadFromData(data)
 		if err != nil {
 			return nil, fmt.Errorf("klaviyotest: load %s: %w", f, err)
 		}
 		if err := doc.Validate(context.Background()); err != nil {
 			return nil, fmt.Errorf("klaviyotest: %s is not a valid OpenAPI document: %w", f, err)
 		}
-		var body *openapi3.Schema
-		for _, item := range doc.Paths.Map() {
-			if item.Post != nil && item.Post.RequestBody != nil && item.Post.RequestBody.Value != nil {
-				if mt := item.Post.RequestBody.Value.Content.Get("application/vnd.api+json"); mt != nil && mt.Schema != nil {
-					body = mt.Schema.Value
-				}
-			}
-		}
-		if body == nil {
-			return nil, fmt.Errorf("klaviyotest: %s has no POST request body schema", f)
+		body, err := requestBody(doc)
+		if err != nil {
+			return nil, fmt.Errorf("klaviyotest: %s: %w", f, err)
 		}
 		s.bodies[f] = body
 	}
 	return s, nil
+}
+
+// requestBody is the JSON:API request body schema of the slice's single
+// POST or PATCH operation.
+func requestBody(doc *openapi3.T) (*openapi3.Schema, error) {
+	var found []*openapi3.Schema
+	for _, item := range doc.Paths.Map() {
+		for _, op := range []*openapi3.Operation{item.Post, item.Patch} {
+			if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
+				continue
+			}
+			if mt := op.RequestBody.Value.Content.Get(sliceBodyType); mt != nil && mt.Schema != nil && mt.Schema.Value != nil {
+				found = append(found, mt.Schema.Value)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, errors.New("no POST or PATCH " + sliceBodyType + " request body schema")
+	case 1:
+		return found[0], nil
+	}
+	return nil, fmt.Errorf("%d request body schemas; a slice describes one endpoint", len(found))
+}
+
+// Files lists the slices loaded, sorted.
+func (s *Schemas) Files() []string {
+	out := make([]string, 0, len(s.bodies))
+	for f := range s.bodies {
+		out = append(out, f)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Validate checks doc (decoded with json.Decoder.UseNumber) against the

@@ -64,47 +64,40 @@ func mutate(body, from, to string) string {
 
 func TestStrictChecks(t *testing.T) {
 	s := klaviyotest.NewServer(t)
-	if !s.SchemaChecked() {
-		t.Log("schema check skipped: the OpenAPI slices were not found")
-	}
 	client := "/client/events?company_id=" + klaviyotest.CompanyID
 	tests := []struct {
 		name       string
 		r          req
 		wantStatus int
 		wantInBody string
-		schema     bool // needs the OpenAPI slices
 	}{
-		{"valid event", req{path: "/api/events", body: eventBody}, 202, "", false},
-		{"no auth", req{path: "/api/events", auth: "-", body: eventBody}, 401, "not_authenticated", false},
-		{"bearer scheme", req{path: "/api/events", auth: "Bearer " + klaviyotest.PrivateKey, body: eventBody}, 401, "Klaviyo-API-Key", false},
-		{"wrong key", req{path: "/api/events", auth: "Klaviyo-API-Key pk_wrong", body: eventBody}, 401, "authentication_failed", false},
-		{"no revision", req{path: "/api/events", rev: "-", body: eventBody}, 400, "revision", false},
-		{"bad revision", req{path: "/api/events", rev: "2026/07/15", body: eventBody}, 400, "YYYY-MM-DD", false},
-		{"revision suffix", req{path: "/api/events", rev: "2026-07-15.pre", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"2"`)}, 202, "", false},
-		{"retired revision", req{path: "/api/events", rev: "2022-10-17", body: eventBody}, 410, "retired", false},
-		{"future revision", req{path: "/api/events", rev: "2099-01-01", body: eventBody}, 400, "does not exist", false},
-		{"text/plain", req{path: "/api/events", ctype: "text/plain", body: eventBody}, 415, "application/vnd.api+json", false},
-		{"application/json ok", req{path: "/api/events", ctype: "application/json", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"3"`)}, 202, "", false},
-		{"not json", req{path: "/api/events", body: `{"data":`}, 400, "parse_error", false},
-		{"old flat shape", req{path: "/api/events", body: `{"token":"x","event":"Placed Order","customer_properties":{"$email":"a@example.com"},"properties":{}}`}, 400, "", true},
-		{"value as string", req{path: "/api/events", body: mutate(eventBody, `"value":29.98`, `"value":"29.98"`)}, 400, "/data/attributes/value", false},
-		{"wrong type enum", req{path: "/api/events", body: mutate(eventBody, `"type":"event"`, `"type":"events"`)}, 400, "", true},
-		{"no identifier", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"first_name":"A"`)}, 400, "profile identifiers", false},
-		{"long metric", req{path: "/api/events", body: mutate(eventBody, `"Placed Order"`, `"`+strings.Repeat("m", 128)+`"`)}, 400, "128", false},
-		{"time before 1990", req{path: "/api/events", body: mutate(eventBody, `2024-05-01`, `1989-12-31`)}, 400, "1990", false},
-		{"backfill on old revision", req{path: "/api/events", rev: "2025-10-15", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"4","backfill":true`)}, 400, "backfill", false},
-		{"client event", req{path: client, auth: "-", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"5"`)}, 202, "", false},
-		{"client without company", req{path: "/client/events", auth: "-", body: eventBody}, 400, "company_id", false},
-		{"client wrong company", req{path: "/client/events?company_id=XXXXXX", auth: "-", body: eventBody}, 400, "company_id", false},
-		{"client with private key", req{path: client, body: eventBody}, 400, "Authorization", false},
-		{"unknown path", req{path: "/api/nothing", body: eventBody}, 404, "not_found", false},
+		{"valid event", req{path: "/api/events", body: eventBody}, 202, ""},
+		{"no auth", req{path: "/api/events", auth: "-", body: eventBody}, 401, "not_authenticated"},
+		{"bearer scheme", req{path: "/api/events", auth: "Bearer " + klaviyotest.PrivateKey, body: eventBody}, 401, "Klaviyo-API-Key"},
+		{"wrong key", req{path: "/api/events", auth: "Klaviyo-API-Key pk_wrong", body: eventBody}, 401, "authentication_failed"},
+		{"no revision", req{path: "/api/events", rev: "-", body: eventBody}, 400, "revision"},
+		{"bad revision", req{path: "/api/events", rev: "2026/07/15", body: eventBody}, 400, "YYYY-MM-DD"},
+		{"revision suffix", req{path: "/api/events", rev: "2026-07-15.pre", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"2"`)}, 202, ""},
+		{"retired revision", req{path: "/api/events", rev: "2022-10-17", body: eventBody}, 410, "retired"},
+		{"future revision", req{path: "/api/events", rev: "2099-01-01", body: eventBody}, 400, "does not exist"},
+		{"text/plain", req{path: "/api/events", ctype: "text/plain", body: eventBody}, 415, "application/vnd.api+json"},
+		{"application/json ok", req{path: "/api/events", ctype: "application/json", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"3"`)}, 202, ""},
+		{"not json", req{path: "/api/events", body: `{"data":`}, 400, "parse_error"},
+		{"old flat shape", req{path: "/api/events", body: `{"token":"x","event":"Placed Order","customer_properties":{"$email":"a@example.com"},"properties":{}}`}, 400, ""},
+		{"value as string", req{path: "/api/events", body: mutate(eventBody, `"value":29.98`, `"value":"29.98"`)}, 400, "/data/attributes/value"},
+		{"wrong type enum", req{path: "/api/events", body: mutate(eventBody, `"type":"event"`, `"type":"events"`)}, 400, ""},
+		{"no identifier", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"first_name":"A"`)}, 400, "profile identifiers"},
+		{"long metric", req{path: "/api/events", body: mutate(eventBody, `"Placed Order"`, `"`+strings.Repeat("m", 128)+`"`)}, 400, "128"},
+		{"time before 1990", req{path: "/api/events", body: mutate(eventBody, `2024-05-01`, `1989-12-31`)}, 400, "1990"},
+		{"backfill on old revision", req{path: "/api/events", rev: "2025-10-15", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"4","backfill":true`)}, 400, "backfill"},
+		{"client event", req{path: client, auth: "-", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"5"`)}, 202, ""},
+		{"client without company", req{path: "/client/events", auth: "-", body: eventBody}, 400, "company_id"},
+		{"client wrong company", req{path: "/client/events?company_id=XXXXXX", auth: "-", body: eventBody}, 400, "company_id"},
+		{"client with private key", req{path: client, body: eventBody}, 400, "Authorization"},
+		{"unknown path", req{path: "/api/nothing", body: eventBody}, 404, "not_found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.schema && !s.SchemaChecked() {
-				t.Skip("needs the OpenAPI slices")
-			}
 			got, _, body := do(t, s, tt.r)
 			if got != tt.wantStatus || !strings.Contains(body, tt.wantInBody) {
 				t.Errorf("status %d body %s; want %d containing %q", got, body, tt.wantStatus, tt.wantInBody)
@@ -321,10 +314,8 @@ func TestClientProfilesAndCatalog(t *testing.T) {
 	if st, _, _ := do(t, s, req{path: "/api/catalog-items", body: item}); st != 409 {
 		t.Errorf("duplicate item: %d", st)
 	}
-	if s.SchemaChecked() {
-		if st, _, b := do(t, s, req{path: "/api/catalog-items", body: mutate(item, `"url":"https://shop.example/mug",`, ``)}); st != 400 {
-			t.Errorf("item without url: %d %s", st, b)
-		}
+	if st, _, b := do(t, s, req{path: "/api/catalog-items", body: mutate(item, `"url":"https://shop.example/mug",`, ``)}); st != 400 {
+		t.Errorf("item without url: %d %s", st, b)
 	}
 	id := "/api/catalog-items/$custom:::$default:::SKU1"
 	if st, _, b := do(t, s, req{method: "PATCH", path: id, body: `{"data":{"type":"catalog-item","id":"$custom:::$default:::SKU1","attributes":{"price":8}}}`}); st != 200 {
