@@ -81,12 +81,6 @@ type Config struct {
 	// ProxyPrefix is the path the proxy lives under, with leading and
 	// trailing slash (SNIPPETD_PROXY_PREFIX, default "/s/").
 	ProxyPrefix string
-	// ProxyAddr is an extra listen address serving only the proxy's routes
-	// under ProxyPrefix, on fasthttp (SNIPPETD_PROXY_ADDR, such as
-	// "127.0.0.1:8081"; default empty: the routes are served on Addr only).
-	// Route {prefix} to it from the reverse proxy in front: it costs about
-	// half the CPU per request of the main listener (docs/ARCHITECTURE.md).
-	ProxyAddr string
 	// AllowedOrigins are the storefront origins whose pages may post to the
 	// proxy (SNIPPETD_ALLOWED_ORIGINS, comma-separated, such as
 	// "https://shop.example"; required when the proxy is on).
@@ -214,7 +208,11 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	var proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string
 	str(&proxyOn, "proxy", "SNIPPETD_PROXY", "off", "first-party proxy for browser events: on or off")
 	str(&c.ProxyPrefix, "proxy-prefix", "SNIPPETD_PROXY_PREFIX", "/s/", "path prefix of the proxy routes")
-	str(&c.ProxyAddr, "proxy-addr", "SNIPPETD_PROXY_ADDR", "", "extra listen address serving only the proxy routes, on fasthttp (empty: the main address only)")
+	if env("SNIPPETD_PROXY_ADDR") != "" {
+		// A removed setting is refused rather than ignored: a reverse
+		// proxy still routing {prefix} to that address would lose events.
+		errs = append(errs, errors.New("SNIPPETD_PROXY_ADDR is no longer supported: the proxy's routes are served on addr (SNIPPETD_ADDR) only; route the proxy prefix there and unset it"))
+	}
 	str(&origins, "allowed-origins", "SNIPPETD_ALLOWED_ORIGINS", "", "comma-separated storefront origins allowed to post to the proxy")
 	str(&trusted, "trusted-proxies", "SNIPPETD_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
 	str(&c.KlaviyoStaticURL, "klaviyo-static-url", "SNIPPETD_KLAVIYO_STATIC_URL", "https://static.klaviyo.com", "where the proxy fetches klaviyo.js")
@@ -323,15 +321,6 @@ func (c Config) Validate() error {
 		}
 		if c.ProxyAnonymous != "drop" && c.ProxyAnonymous != "keep" {
 			errs = append(errs, fmt.Errorf("proxy-anonymous (SNIPPETD_PROXY_ANONYMOUS) %q: want drop or keep", c.ProxyAnonymous))
-		}
-	}
-	if c.ProxyAddr != "" {
-		if !c.Proxy {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: the proxy is off; set SNIPPETD_PROXY=on or leave it empty", c.ProxyAddr))
-		} else if _, port, err := net.SplitHostPort(c.ProxyAddr); err != nil || port == "" {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: want host:port, such as 127.0.0.1:8081 or :8081", c.ProxyAddr))
-		} else if c.ProxyAddr == c.Addr && port != "0" {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: must differ from addr (SNIPPETD_ADDR)", c.ProxyAddr))
 		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
