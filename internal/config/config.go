@@ -14,10 +14,12 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/snippets"
 )
 
 // Config is every setting of a snippetd server. Flags override environment
@@ -294,7 +296,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr (SNIPPETD_ADDR) %q: want host:port such as :8080", c.Addr))
 	}
-	if c.PublicKey != "" && !ValidPublicKey(c.PublicKey) {
+	if c.PublicKey != "" && !snippets.ValidPublicKey(c.PublicKey) {
 		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
 	}
 	if c.DataDir == "" {
@@ -330,7 +332,7 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.KlaviyoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("klaviyo-url (SNIPPETD_KLAVIYO_URL) %q: want an http(s) URL such as https://a.klaviyo.com", c.KlaviyoURL))
 	}
-	if !revisionRE.MatchString(c.KlaviyoRevision) {
+	if !klaviyo.ValidRevision(c.KlaviyoRevision) {
 		errs = append(errs, fmt.Errorf("klaviyo-revision (SNIPPETD_KLAVIYO_REVISION) %q: want YYYY-MM-DD[.suffix] such as 2026-07-15", c.KlaviyoRevision))
 	}
 	if strings.ContainsAny(c.PrivateKey, " \t\r\n") {
@@ -411,24 +413,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// revisionRE is Klaviyo's revision format.
-var revisionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$`)
-
-// ValidPublicKey reports whether k looks like a Klaviyo public key: six
-// ASCII letters or digits.
-func ValidPublicKey(k string) bool {
-	if len(k) != 6 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // NewLogger returns the slog logger the config asks for, writing to w.
