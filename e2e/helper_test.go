@@ -258,7 +258,7 @@ type proxyBody struct {
 // builds it.
 func proxied(t testing.TB, body []byte) proxy.Batch {
 	t.Helper()
-	b, err := proxy.NewValidator(nil, proxy.Limits{}).DecodeBatch(body, time.Now())
+	b, err := proxy.NewValidator(nil, proxy.EventLimits{}).DecodeBatch(body, time.Now())
 	if err != nil {
 		t.Fatalf("the proxy refuses the helper's batch %s: %v", body, err)
 	}

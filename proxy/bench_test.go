@@ -1,24 +1,18 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
-	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/outbox"
 )
@@ -77,7 +71,7 @@ func BenchmarkEventsNoStore(b *testing.B) {
 // BenchmarkEventsInputFormNoStore is the request of the whole-server load
 // test (scripts/bench-proxy.sh): the helper's input form from a browser
 // seen for the first time (wrk keeps no cookies), with an outbox that
-// stores nothing, so what remains is the handler's own work.
+// stores nothing, so what remains is the router's and handler's work.
 func BenchmarkEventsInputFormNoStore(b *testing.B) {
 	benchEventsForm(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return nil }), false, inputBody)
 }
@@ -96,14 +90,13 @@ func benchEvents(b *testing.B, out Enqueuer, returning bool) {
 
 func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int64) string) {
 	d := openTestDBs(b)["sqlite"]
-	store, err := OpenStore(context.Background(), d)
+	store, err := OpenStore(context.Background(), d, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer store.Close()
 	p := New(Options{AllowedOrigins: []string{shopOrigin}, Rate: 1e9, Burst: 1 << 30}, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s := httpapi.NewServer()
-	p.Routes(s.First())
+	s := router(p)
 	kla := kxCookie("BenchShopper01.ABC123")
 	bid := &http.Cookie{Name: BrowserCookie, Value: newBrowserID()}
 	var n atomic.Int64
@@ -137,7 +130,7 @@ func benchEventsForm(b *testing.B, out Enqueuer, returning bool, bodyOf func(int
 // (input form) and on the properties form: single-threaded, so the
 // allocations and CPU per event are the decoder's own.
 func BenchmarkDecodeBatch(b *testing.B) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	now := time.Now()
 	for _, form := range []struct {
 		name string
@@ -161,9 +154,9 @@ func BenchmarkDecodeBatch(b *testing.B) {
 // BenchmarkHandleEvents is the load test's request (BenchmarkEventsInputFormNoStore's)
 // through handleEvents alone, one request at a time: no router, the
 // request built once and its body reset per call, a ResponseWriter that
-// keeps nothing. Its cpu-ns/op is the handler's own CPU with little else
-// (the outbox stores nothing), steadier than the parallel benchmarks' on
-// a shared machine.
+// keeps nothing. Its cpu-ns/op is the handler's own CPU per event with
+// little else (the outbox stores nothing), steadier than the parallel
+// benchmarks' on a shared machine.
 //
 //	go test ./proxy -run '^$' -bench 'BenchmarkHandleEvents' -benchmem -cpu 1 -count 6
 func BenchmarkHandleEvents(b *testing.B) {
@@ -198,7 +191,7 @@ func BenchmarkHandleEvents(b *testing.B) {
 // nothing.
 func handlerBenchProxy(b *testing.B) *Proxy {
 	d := openTestDBs(b)["sqlite"]
-	store, err := OpenStore(context.Background(), d)
+	store, err := OpenStore(context.Background(), d, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -217,37 +210,3 @@ type nopWriter struct {
 func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) WriteHeader(code int)        { w.code = code }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-
-// BenchmarkHandleEventsFast is BenchmarkHandleEvents on the dedicated
-// fasthttp listener's handler (FastHandler): the same request through
-// the exchange and fastResponse, without the network, so the difference
-// to BenchmarkHandleEvents is what the fasthttp side of the seam costs.
-//
-//	go test ./proxy -run '^$' -bench 'BenchmarkHandleEvents' -benchmem -cpu 1 -count 6
-func BenchmarkHandleEventsFast(b *testing.B) {
-	p := handlerBenchProxy(b)
-	h := p.FastHandler()
-	body := []byte(inputBody(1))
-	// The request as read from the wire (fasthttp keeps a Cookie header
-	// it has not been asked to parse as it came).
-	raw := "POST /s/e HTTP/1.1\r\nHost: shop.example\r\nOrigin: " + shopOrigin + "\r\nContent-Type: text/plain\r\n" +
-		"Cookie: " + kxCookie("BenchShopper01.ABC123").String() + "\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
-	var req fasthttp.Request
-	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
-		b.Fatal(err)
-	}
-	var fc fasthttp.RequestCtx
-	fc.Init(&req, &net.TCPAddr{IP: net.IPv4(203, 0, 113, 7), Port: 1}, nil)
-	b.ReportAllocs()
-	start, n := cpuTime(), 0
-	for b.Loop() {
-		fc.Request.SetBody(body)
-		fc.Response.Reset()
-		h(&fc)
-		if fc.Response.StatusCode() != http.StatusAccepted {
-			b.Fatalf("status %d %s", fc.Response.StatusCode(), fc.Response.Body())
-		}
-		n++
-	}
-	b.ReportMetric(float64(cpuTime()-start)/float64(n), "cpu-ns/op")
-}

@@ -73,43 +73,6 @@ func parseKlaID(v string) (kx, email string) {
 	return kx, email
 }
 
-// klaIDCache remembers what parseKlaID read from recent __kla_id cookie
-// values: a browser sends the same value with every request, and decoding
-// it (unescape, base64, JSON) was about 6% of an event's CPU. Bounded; an
-// arbitrary entry is evicted for each new one when full. The result
-// depends only on the value, so it is never stale.
-type klaIDCache struct {
-	mu sync.Mutex
-	m  map[string][2]string
-}
-
-// klaIDCacheMax bounds klaIDCache (values are at most 4 KB, usually ~150 B).
-const klaIDCacheMax = 20_000
-
-// parse is parseKlaID through the cache.
-func (c *klaIDCache) parse(v string) (kx, email string) {
-	c.mu.Lock()
-	r, ok := c.m[v]
-	c.mu.Unlock()
-	if ok {
-		return r[0], r[1]
-	}
-	kx, email = parseKlaID(v)
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string][2]string{}
-	}
-	if len(c.m) >= klaIDCacheMax {
-		for k := range c.m {
-			delete(c.m, k)
-			break
-		}
-	}
-	c.m[v] = [2]string{kx, email}
-	c.mu.Unlock()
-	return kx, email
-}
-
 // kxFromURL returns the _kx query parameter of a page URL (the Referer of
 // a request sent from the landing page of an email click).
 func kxFromURL(raw string) string {
@@ -127,8 +90,7 @@ func kxFromURL(raw string) string {
 // browserIDBytes is the random length of a browser id (128 bits).
 const browserIDBytes = 16
 
-// newBrowserID returns a fresh random browser id. (Proxy.browser writes
-// one straight into its Set-Cookie value.)
+// newBrowserID returns a fresh random browser id.
 func newBrowserID() string {
 	var b [browserIDBytes]byte
 	rand.Read(b[:])
@@ -235,12 +197,16 @@ var migrations = []string{
 }
 
 // OpenStore migrates the proxy's table and prunes identities untouched for
-// longer than the browser cookie lives.
-func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
+// longer than the browser cookie lives. logger receives write failures of
+// the flusher (nil discards them).
+func OpenStore(ctx context.Context, d *db.DB, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	if err := d.Migrate(ctx, "proxy", migrations); err != nil {
 		return nil, err
 	}
-	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: slog.Default(),
+	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: logger,
 		cache: map[string]cachedIdentity{}, now: time.Now}
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
 	if _, err := d.Write.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
@@ -473,8 +439,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-// Sources are the identity signals of one request.
-type Sources struct {
+// Signals are what one request says about its browser's identity: the
+// inputs of Resolve.
+type Signals struct {
 	Stored    Identity // from the database, keyed by BrowserCookie
 	CookieKx  string   // __kla_id $exchange_id
 	CookieEm  string   // __kla_id $email (old cookies)
@@ -501,7 +468,7 @@ type Sources struct {
 //     profile's email" trick the proxy must refuse.
 //
 // The returned profile has no identifier when the browser is anonymous.
-func Resolve(s Sources) (klaviyo.Profile, Identity, error) {
+func Resolve(s Signals) (klaviyo.Profile, Identity, error) {
 	next := s.Stored
 	fresh := s.LandingKx
 	if fresh == "" {

@@ -34,26 +34,13 @@ func TestParseKlaID(t *testing.T) {
 		{"wrong types", klaCookieValue(`{"$exchange_id":5,"$email":["x"]}`), "", ""},
 		{"hostile kx", klaCookieValue(`{"$exchange_id":"<img src=x>"}`), "", ""},
 	}
-	var cache klaIDCache
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			kx, email := parseKlaID(tt.value)
 			if d := cmp.Diff([2]string{tt.kx, tt.email}, [2]string{kx, email}); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
 			}
-			for pass := range 2 { // the miss, then the hit
-				kx, email := cache.parse(tt.value)
-				if d := cmp.Diff([2]string{tt.kx, tt.email}, [2]string{kx, email}); d != "" {
-					t.Errorf("cached, pass %d (-want +got):\n%s", pass, d)
-				}
-			}
 		})
-	}
-	for i := range klaIDCacheMax + 10 {
-		cache.parse(fmt.Sprint(i))
-	}
-	if n := len(cache.m); n != klaIDCacheMax {
-		t.Errorf("cookie cache holds %d values; want at most %d", n, klaIDCacheMax)
 	}
 }
 
@@ -74,37 +61,37 @@ func TestResolve(t *testing.T) {
 	ana := Claim{Email: "ana@example.com", FirstName: "Ana"}
 	tests := []struct {
 		name     string
-		src      Sources
+		src      Signals
 		profile  klaviyo.Profile
 		next     Identity
 		errField string
 	}{
-		{name: "anonymous", src: Sources{}},
-		{name: "cookie kx", src: Sources{CookieKx: "k1"},
+		{name: "anonymous", src: Signals{}},
+		{name: "cookie kx", src: Signals{CookieKx: "k1"},
 			profile: klaviyo.Profile{Kx: "k1"}, next: Identity{Kx: "k1"}},
-		{name: "landing kx beats cookie", src: Sources{CookieKx: "k1", LandingKx: "k2"},
+		{name: "landing kx beats cookie", src: Signals{CookieKx: "k1", LandingKx: "k2"},
 			profile: klaviyo.Profile{Kx: "k2"}, next: Identity{Kx: "k2"}},
-		{name: "stored kx when the cookie is gone", src: Sources{Stored: Identity{Kx: "k1"}},
+		{name: "stored kx when the cookie is gone", src: Signals{Stored: Identity{Kx: "k1"}},
 			profile: klaviyo.Profile{Kx: "k1"}, next: Identity{Kx: "k1"}},
-		{name: "legacy cookie email", src: Sources{CookieEm: "old@example.com"},
+		{name: "legacy cookie email", src: Signals{CookieEm: "old@example.com"},
 			profile: klaviyo.Profile{Email: "old@example.com"}},
 		{name: "stored identify wins over kx, and is never paired with it",
-			src:     Sources{Stored: Identity{Claim: ana, Kx: "k1"}, CookieKx: "k1"},
+			src:     Signals{Stored: Identity{Claim: ana, Kx: "k1"}, CookieKx: "k1"},
 			profile: klaviyo.Profile{Email: "ana@example.com", FirstName: "Ana"}, next: Identity{Claim: ana, Kx: "k1"}},
 		{name: "body profile on a kx browser: email sent alone",
-			src:     Sources{CookieKx: "k1", Claim: ana},
+			src:     Signals{CookieKx: "k1", Claim: ana},
 			profile: klaviyo.Profile{Email: "ana@example.com", FirstName: "Ana"}, next: Identity{Claim: ana, Kx: "k1"}},
 		{name: "body repeats the identified email and adds a name",
-			src:     Sources{Stored: Identity{Claim: Claim{Email: "ana@example.com"}}, Claim: Claim{Email: "ana@example.com", LastName: "Lee"}},
+			src:     Signals{Stored: Identity{Claim: Claim{Email: "ana@example.com"}}, Claim: Claim{Email: "ana@example.com", LastName: "Lee"}},
 			profile: klaviyo.Profile{Email: "ana@example.com", LastName: "Lee"}, next: Identity{Claim: Claim{Email: "ana@example.com", LastName: "Lee"}}},
 		{name: "body may not switch the identified email",
-			src:      Sources{Stored: Identity{Claim: ana}, Claim: Claim{Email: "eve@example.com"}},
+			src:      Signals{Stored: Identity{Claim: ana}, Claim: Claim{Email: "eve@example.com"}},
 			errField: "profile.email"},
 		{name: "body may not switch the identified phone",
-			src:      Sources{Stored: Identity{Claim: Claim{PhoneNumber: "+15005550006"}}, Claim: Claim{PhoneNumber: "+15005550007"}},
+			src:      Signals{Stored: Identity{Claim: Claim{PhoneNumber: "+15005550006"}}, Claim: Claim{PhoneNumber: "+15005550007"}},
 			errField: "profile.phone_number"},
 		{name: "a different fresh kx forgets the stored claim",
-			src:     Sources{Stored: Identity{Claim: ana, Kx: "k1"}, LandingKx: "k2"},
+			src:     Signals{Stored: Identity{Claim: ana, Kx: "k1"}, LandingKx: "k2"},
 			profile: klaviyo.Profile{Kx: "k2"}, next: Identity{Kx: "k2"}},
 	}
 	for _, tt := range tests {
@@ -160,12 +147,12 @@ func TestStore(t *testing.T) {
 	for name, d := range openTestDBs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := OpenStore(ctx, d)
+			s, err := OpenStore(ctx, d, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if s2, err := OpenStore(ctx, d); err != nil { // migrations are idempotent
+			if s2, err := OpenStore(ctx, d, nil); err != nil { // migrations are idempotent
 				t.Fatal(err)
 			} else {
 				s2.Close()
@@ -201,7 +188,7 @@ func TestStore(t *testing.T) {
 			}
 			// Checked through the store that pruned: s caches its own write
 			// (TestStoreCache), as it would another instance's.
-			if s2, err := OpenStore(ctx, d); err != nil {
+			if s2, err := OpenStore(ctx, d, nil); err != nil {
 				t.Fatal(err)
 			} else {
 				if _, ok, _ := s2.Get(ctx, old); ok {
@@ -217,7 +204,7 @@ func TestStore(t *testing.T) {
 				t.Errorf("PutLater not visible: %+v %v", got, ok)
 			}
 			s.Close()
-			s3, err := OpenStore(ctx, d)
+			s3, err := OpenStore(ctx, d, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,12 +224,12 @@ func TestStoreCache(t *testing.T) {
 	for name, d := range openTestDBs(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			a, err := OpenStore(ctx, d) // this instance
+			a, err := OpenStore(ctx, d, nil) // this instance
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer a.Close()
-			b, err := OpenStore(ctx, d) // another instance on the same database
+			b, err := OpenStore(ctx, d, nil) // another instance on the same database
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,7 +279,7 @@ func TestStoreCache(t *testing.T) {
 			if diff := cmp.Diff(fourth, get(a, id)); diff != "" {
 				t.Errorf("after the batched write (-want +got):\n%s", diff)
 			}
-			c, err := OpenStore(ctx, d) // a cold cache reads the database
+			c, err := OpenStore(ctx, d, nil) // a cold cache reads the database
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -325,7 +312,7 @@ func TestStoreCache(t *testing.T) {
 // TestStoreCacheBounded checks the cache never holds more than cacheMax
 // identities.
 func TestStoreCacheBounded(t *testing.T) {
-	s, err := OpenStore(context.Background(), openTestDBs(t)["sqlite"])
+	s, err := OpenStore(context.Background(), openTestDBs(t)["sqlite"], nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +338,7 @@ func TestFlushNeverOverwritesIdentifyOrForget(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			for _, op := range []string{"identify", "forget"} {
-				s, err := OpenStore(ctx, d)
+				s, err := OpenStore(ctx, d, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -375,7 +362,7 @@ func TestFlushNeverOverwritesIdentifyOrForget(t *testing.T) {
 					t.Fatal(err)
 				}
 				s.Close()
-				fresh, err := OpenStore(ctx, d)
+				fresh, err := OpenStore(ctx, d, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

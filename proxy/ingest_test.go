@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -19,7 +19,7 @@ import (
 var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func TestDecodeBatchAccepts(t *testing.T) {
-	v := NewValidator([]string{"Viewed Collection"}, Limits{})
+	v := NewValidator([]string{"Viewed Collection"}, EventLimits{})
 	body := `{"events":[
 		{"metric":"Viewed Product","properties":{"ProductName":"Mug","Price":12.5,"Categories":["Kitchen"]},"time":"2026-11-27T11:59:30.250Z","unique_id":"vp-1"},
 		{"metric":"Added to Cart","properties":{"$value":25,"AddedItemQuantity":2},"time":1796212740000,"value":25.00},
@@ -59,7 +59,7 @@ func TestDecodeBatchAccepts(t *testing.T) {
 }
 
 func TestDecodeBatchRejects(t *testing.T) {
-	v := NewValidator([]string{"Placed Order"}, Limits{MaxEvents: 3, MaxDepth: 3})
+	v := NewValidator([]string{"Placed Order"}, EventLimits{MaxEvents: 3, MaxDepth: 3})
 	ev := func(s string) string { return `{"events":[` + s + `]}` }
 	deep := `{"a":{"b":{"c":{"d":1}}}}`
 	tests := []struct {
@@ -109,7 +109,7 @@ func TestDecodeBatchRejects(t *testing.T) {
 }
 
 func TestDecodeIdentify(t *testing.T) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	id, err := v.DecodeIdentify([]byte(`{"email":"a@b.co","phone_number":"+15005550006","first_name":"A","kx":"k.ABCDEF","consent":true}`))
 	if err != nil {
 		t.Fatal(err)
@@ -147,14 +147,14 @@ func TestCheckCustomMetric(t *testing.T) {
 	if err := CheckCustomMetric("Viewed Collection"); err != nil {
 		t.Error(err)
 	}
-	v := NewValidator([]string{"Refunded Order"}, Limits{})
+	v := NewValidator([]string{"Refunded Order"}, EventLimits{})
 	if _, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Refunded Order"}]}`), testNow); err == nil {
 		t.Error("a server-side metric passed as custom was accepted")
 	}
 }
 
 func TestPropertiesKeepNumbers(t *testing.T) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	b, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Viewed Product","properties":{"Price": 19.990,"Big":12345678901234567890}}]}`), testNow)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestPropertiesKeepNumbers(t *testing.T) {
 // inputs; value is $value and unique_id $event_id, neither left in the
 // properties.
 func TestDecodeBatchInputs(t *testing.T) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	const (
 		mug  = `{"id":"p1","sku":"MUG","name":"Mug <b>","categories":["Kitchen"],"price":19.99}`
 		pen  = `{"id":"p2","name":"Pen","categories":["Office","Kitchen"],"price":1.005,"compare_at_price":2}`
@@ -282,10 +282,10 @@ func decodeCart(t *testing.T, s string) shop.Cart {
 // input, as in the helper's plain build; an unknown member of the event
 // itself is still refused.
 func TestDecodeBatchInputsIgnoreUnknownMembers(t *testing.T) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	const bare = `{"id":"p1","name":"Mug","price":5}`
 	const rich = `{"id":"p1","variants":[{"id":"v1","price":"5.00"}],"name":"Mug","options":{"size":"L"},"price":5}`
-	var got []Event
+	var got []klaviyo.Event
 	for _, in := range []struct{ p, item string }{{bare, ""}, {rich, `"gift_wrap":true,`}} {
 		p := in.p
 		b, err := v.DecodeBatch([]byte(`{"events":[{"metric":"Viewed Product","unique_id":"u1","product":`+p+`},{"metric":"Added to Cart","unique_id":"u2","cart":{"id":"c","items":[{`+in.item+`"product":`+p+`,"quantity":2}]},"added":{"product":`+p+`,"quantity":2}}]}`), testNow)
@@ -304,7 +304,7 @@ func TestDecodeBatchInputsIgnoreUnknownMembers(t *testing.T) {
 }
 
 func TestDecodeBatchInputsReject(t *testing.T) {
-	v := NewValidator([]string{"Viewed Collection"}, Limits{MaxArray: 2})
+	v := NewValidator([]string{"Viewed Collection"}, EventLimits{MaxArray: 2})
 	ev := func(s string) string { return `{"events":[{"metric":"Viewed Product"},` + s + `]}` }
 	const (
 		p    = `{"id":"p1","name":"Mug","price":5}`
@@ -345,89 +345,5 @@ func TestDecodeBatchInputsReject(t *testing.T) {
 				t.Errorf("code %q: want a 4xx", c)
 			}
 		})
-	}
-}
-
-// TestSplitTrack holds the streaming split of a builder's track push to
-// encoding/json's reading of the same push.
-func TestSplitTrack(t *testing.T) {
-	p := shop.Product{ID: "p\"1", Name: "Mug </script><!-- \u2028 é ]}\",{\\", SKU: "M-1\\", URL: "https://shop.example/p?a=1&b=2", Categories: []string{"Kitchen", "Gifts"}}
-	if err := p.Price.UnmarshalJSON([]byte("19.99")); err != nil {
-		t.Fatal(err)
-	}
-	cart := shop.Cart{ID: "c1", Items: []shop.LineItem{{Product: p, Quantity: 3}}}
-	vp, err := snippets.ViewedProductPushes(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	atc, err := snippets.AddedToCartPushes(cart, cart.Items[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := snippets.StartedCheckoutPushes(cart, time.Unix(1_700_000_000, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Beside the builders' pushes, members taken out between kept ones,
-	// and whitespace, which the builders do not write.
-	synthetic := []snippets.Push{
-		snippets.Push(`["track","X",{"a":1,"$value":2.5,"b":[3,{"c":"]}\\"}],"$event_id":"e","d":null}]`),
-		snippets.Push(` [ "track" , "X" , { "a" : "x" , "b" : { } , "$event_id" : "e" } ] `),
-		snippets.Push(`["track","X",{}]`),
-	}
-	for _, push := range append([]snippets.Push{vp[0], atc[0], sc[0]}, synthetic...) {
-		var track []json.RawMessage
-		if err := json.Unmarshal(push, &track); err != nil {
-			t.Fatal(err)
-		}
-		var want map[string]any
-		if err := json.Unmarshal(track[2], &want); err != nil {
-			t.Fatal(err)
-		}
-		wantValue, wantID := want["$value"], want["$event_id"]
-		delete(want, "$value")
-		delete(want, "$event_id")
-
-		props, value, id, err := splitTrack(push)
-		if err != nil {
-			t.Fatalf("%s: %v", push, err)
-		}
-		var got map[string]any
-		if err := json.Unmarshal(props, &got); err != nil {
-			t.Fatalf("split properties %s: %v", props, err)
-		}
-		if d := cmp.Diff(want, got); d != "" {
-			t.Errorf("%s: properties (-want +got):\n%s", track[1], d)
-		}
-		for _, c := range []struct {
-			name string
-			raw  []byte
-			want any
-		}{{"$value", value, wantValue}, {"$event_id", id, wantID}} {
-			var got any
-			if c.raw != nil {
-				if err := json.Unmarshal(c.raw, &got); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if !cmp.Equal(got, c.want) {
-				t.Errorf("%s: %s = %v, want %v", track[1], c.name, got, c.want)
-			}
-		}
-	}
-}
-
-// TestIsUniqueID holds isUniqueID to the regular expression it replaced,
-// over every byte alone and beside allowed ones, and a few longer strings.
-func TestIsUniqueID(t *testing.T) {
-	re := regexp.MustCompile(`^[A-Za-z0-9_.:\-]+$`)
-	cases := []string{"", "vp-1", "a b", "sc-0f3a", "é", "x\x00", "ab:cd.ef_gh-ij", strings.Repeat("z", 200)}
-	for c := 0; c < 256; c++ {
-		cases = append(cases, string([]byte{byte(c)}), "a"+string([]byte{byte(c)})+"b")
-	}
-	for _, s := range cases {
-		if got, want := isUniqueID(s), re.MatchString(s); got != want {
-			t.Errorf("isUniqueID(%q) = %v, the expression says %v", s, got, want)
-		}
 	}
 }

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/mux"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/db"
-	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/shop"
@@ -68,7 +68,7 @@ type harness struct {
 // what was written, not this proxy's cache.
 func (h *harness) fresh(t *testing.T) *Store {
 	t.Helper()
-	s, err := OpenStore(context.Background(), h.d)
+	s, err := OpenStore(context.Background(), h.d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func newHarness(t *testing.T, opts Options) *harness {
 
 func newHarnessOn(t *testing.T, d *db.DB, opts Options) *harness {
 	t.Helper()
-	store, err := OpenStore(context.Background(), d)
+	store, err := OpenStore(context.Background(), d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +93,17 @@ func newHarnessOn(t *testing.T, d *db.DB, opts Options) *harness {
 	}
 	out := &recorder{}
 	p := New(opts, store, out, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	s := httpapi.NewServer()
-	p.Routes(s.First())
-	return &harness{p: p, out: out, h: s, d: d}
+	return &harness{p: p, out: out, h: router(p), d: d}
+}
+
+// router mounts p on a router of its own, answering unknown paths and
+// methods through the error funnel as the server does.
+func router(p *Proxy) *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = httpx.NotFound(nil)
+	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(nil)
+	p.Routes(r)
+	return r
 }
 
 type req struct {
@@ -483,28 +491,6 @@ func TestFirstContactWritesOnlyWhatCookiesDoNotCarry(t *testing.T) {
 	}
 }
 
-// TestResultJSON holds the hand-written 202 body to encoding/json's.
-func TestResultJSON(t *testing.T) {
-	results := []result{{}, {Accepted: 50}, {Dropped: 3, Reason: "consent"}, {Dropped: 1, Reason: "anonymous"}, {Accepted: 2, Dropped: 7}}
-	for n := range 60 { // the precomputed bodies and past them
-		results = append(results, result{Accepted: n})
-	}
-	for _, r := range results {
-		want, err := json.Marshal(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := string(r.appendJSON(nil)); got != string(want)+"\n" {
-			t.Errorf("%+v: got %q, want %q", r, got, want)
-		}
-		w := httptest.NewRecorder()
-		writeJSON(w, http.StatusAccepted, r)
-		if got := w.Body.String(); got != string(want)+"\n" || w.Code != http.StatusAccepted || w.Header().Get("Content-Type") != "application/json" {
-			t.Errorf("writeJSON(%+v): %d %q %q, want %q", r, w.Code, w.Header().Get("Content-Type"), got, want)
-		}
-	}
-}
-
 // TestClientGoneIsNotAnError: a client that disconnects while its events
 // wait for the commit is not logged as a storage error (it flooded the
 // log each time a load test stopped); a real storage failure still is.
@@ -522,13 +508,12 @@ func TestClientGoneIsNotAnError(t *testing.T) {
 			return errors.New("disk full")
 		})
 		d := openTestDBs(t)["sqlite"]
-		store, err := OpenStore(context.Background(), d)
+		store, err := OpenStore(context.Background(), d, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := New(Options{AllowedOrigins: []string{shopOrigin}}, store, out, nil, logger)
-		s := httpapi.NewServer()
-		p.Routes(s.First())
+		s := router(p)
 		r := httptest.NewRequestWithContext(ctx, "POST", "/s/e", strings.NewReader(viewed))
 		r.Header.Set("Origin", shopOrigin)
 		r.Header.Set("Content-Type", "text/plain")
@@ -646,10 +631,8 @@ func orDefault(s, def string) string {
 }
 
 // TestEventsInputFormOverHTTP posts input-form events (what the helper's
-// proxy build sends) through the handler: those the batch decoder reads
-// in one pass, and those it must read again member by member to name the
-// error the way the reference decoder (reference_test.go) does. What is
-// enqueued, or the error answered, is the reference's.
+// proxy build sends) through the handler: what is enqueued, or the error
+// answered, is what the validator decodes from the same body.
 func TestEventsInputFormOverHTTP(t *testing.T) {
 	product := `{"id":"p1","sku":"M-1","name":"Mug","url":"https://shop.example/p/mug","price":12.5,"variants":[{"id":7}]}`
 	cart := `{"id":"c1","items":[{"product":` + product + `,"quantity":2}]}`
@@ -674,7 +657,7 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 			now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 			h.p.now = func() time.Time { return now }
 			body := `{"events":[` + tt.events + `]}`
-			want, wantErr := h.p.validator.refDecodeBatch([]byte(body), now)
+			want, wantErr := h.p.validator.DecodeBatch([]byte(body), now)
 			w := h.do(req{path: "/s/e", body: body, cookies: []*http.Cookie{kxCookie("Ab9x.ABC123")}})
 			if w.Code != tt.status {
 				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
@@ -686,7 +669,7 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 					t.Fatal(err)
 				}
 				if b.Error.Field != apperr.ErrorField(wantErr) || b.Error.Message != apperr.ErrorMessage(wantErr) {
-					t.Errorf("error %s %q, reference %s %q", b.Error.Field, b.Error.Message, apperr.ErrorField(wantErr), apperr.ErrorMessage(wantErr))
+					t.Errorf("error %s %q, validator %s %q", b.Error.Field, b.Error.Message, apperr.ErrorField(wantErr), apperr.ErrorMessage(wantErr))
 				}
 				if len(got) != 0 {
 					t.Errorf("%d events enqueued", len(got))
@@ -694,13 +677,13 @@ func TestEventsInputFormOverHTTP(t *testing.T) {
 				return
 			}
 			if len(got) != len(want.Events) {
-				t.Fatalf("%d events enqueued, reference %d", len(got), len(want.Events))
+				t.Fatalf("%d events enqueued, validator %d", len(got), len(want.Events))
 			}
 			for i, e := range want.Events {
 				g := got[i]
 				if g.Metric != e.Metric || string(g.Properties) != string(e.Properties) || g.Value != e.Value || !g.Time.Equal(e.Time) ||
 					(e.UniqueID != "" && g.UniqueID != e.UniqueID) {
-					t.Errorf("event %d: %s %s %v %v %q, reference %s %s %v %v %q", i, g.Metric, g.Properties, g.Value, g.Time, g.UniqueID, e.Metric, e.Properties, e.Value, e.Time, e.UniqueID)
+					t.Errorf("event %d: %s %s %v %v %q, validator %s %s %v %v %q", i, g.Metric, g.Properties, g.Value, g.Time, g.UniqueID, e.Metric, e.Properties, e.Value, e.Time, e.UniqueID)
 				}
 			}
 		})
@@ -756,9 +739,9 @@ func TestEventsClientAddress(t *testing.T) {
 	}
 }
 
-// TestCookieLines holds the proxy's reading of sd_bid and __kla_id to
-// r.Cookie's, over Cookie headers that hold the names in other places,
-// quoted values and several lines.
+// TestCookieLines checks sd_bid and __kla_id are read as r.Cookie reads
+// them, over Cookie headers that hold the names in other places, quoted
+// values and several lines.
 func TestCookieLines(t *testing.T) {
 	id := newBrowserID()
 	kla := kxCookie("Ab9x.ABC123").Value

@@ -19,34 +19,20 @@ import (
 // first untrusted address is the client. Without trusted proxies the
 // header is ignored, since anyone can send it.
 func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	ip, _ := clientIP(&exchange{r: r}, trusted)
-	return ip
-}
-
-// clientIP is ClientIP, and the address's text when it is RemoteAddr's
-// host as it is: an IPv4 address written as ip.String() writes it, which
-// netip.ParseAddr insists on (so the text costs no formatting).
-func clientIP(x *exchange, trusted []netip.Prefix) (netip.Addr, string) {
-	addr := x.remoteAddr()
-	host, _, err := net.SplitHostPort(addr)
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = addr
+		host = r.RemoteAddr
 	}
 	remote, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.Addr{}, ""
+		return netip.Addr{}
 	}
-	is4 := remote.Is4()
 	remote = remote.Unmap()
 	if !isTrusted(remote, trusted) {
-		if is4 {
-			return remote, host
-		}
-		return remote, ""
+		return remote
 	}
-	hops := x.headerValues("X-Forwarded-For")
 	var all []string
-	for _, h := range hops {
+	for _, h := range r.Header.Values("X-Forwarded-For") {
 		all = append(all, strings.Split(h, ",")...)
 	}
 	client := remote
@@ -60,7 +46,7 @@ func clientIP(x *exchange, trusted []netip.Prefix) (netip.Addr, string) {
 			break
 		}
 	}
-	return client, ""
+	return client
 }
 
 func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
@@ -74,16 +60,13 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 
 // isHTTPS reports whether the browser used https: TLS on this connection,
 // or X-Forwarded-Proto from a trusted proxy.
-func isHTTPS(x *exchange, trusted []netip.Prefix) bool {
-	if x.tls() {
+func isHTTPS(r *http.Request, trusted []netip.Prefix) bool {
+	if r.TLS != nil {
 		return true
 	}
-	if len(trusted) == 0 {
-		return false // what follows would say so, after parsing RemoteAddr
-	}
-	host, _, _ := net.SplitHostPort(x.remoteAddr())
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	a, err := netip.ParseAddr(host)
-	return err == nil && isTrusted(a.Unmap(), trusted) && strings.EqualFold(x.header("X-Forwarded-Proto"), "https")
+	return err == nil && isTrusted(a.Unmap(), trusted) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 // NormalizeOrigin returns the scheme://host[:port] form of an origin or
@@ -109,11 +92,11 @@ func NormalizeOrigin(s string) string {
 
 // requestOrigin returns the origin a browser request came from: Origin,
 // else the origin of Referer.
-func requestOrigin(x *exchange) string {
-	if o := x.header("Origin"); o != "" && o != "null" {
+func requestOrigin(r *http.Request) string {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		return NormalizeOrigin(o)
 	}
-	return NormalizeOrigin(x.header("Referer"))
+	return NormalizeOrigin(r.Header.Get("Referer"))
 }
 
 // Limiter is a per-client token bucket with bounded memory. Buckets live in

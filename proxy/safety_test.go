@@ -50,9 +50,6 @@ func TestNormalizeOrigin(t *testing.T) {
 			t.Errorf("NormalizeOrigin(%q) = %q, want %q", in, got, want)
 		}
 	}
-	if _, err := ParseOrigins("https://a.example, nope"); err == nil {
-		t.Error("ParseOrigins accepted nope")
-	}
 }
 
 func TestLimiterBoundedMemory(t *testing.T) {

@@ -25,7 +25,7 @@ var scanCases = []string{
 }
 
 // scanLimits are small limits so the cases reach every bound.
-var scanLimits = Limits{MaxProperties: 3, MaxDepth: 4, MaxArray: 10, MaxString: 100}
+var scanLimits = EventLimits{MaxProperties: 3, MaxDepth: 4, MaxArray: 10, MaxString: 100}
 
 // checkScanAgrees fails when the scanner accepts what the walker refuses,
 // or compacts differently.
@@ -89,7 +89,7 @@ func FuzzScanAgrees(f *testing.F) {
 // TestScanNoAllocs pins the point of the scanner: checking an ordinary,
 // compact properties object allocates nothing.
 func TestScanNoAllocs(t *testing.T) {
-	v := NewValidator(nil, Limits{})
+	v := NewValidator(nil, EventLimits{})
 	raw := []byte(`{"ProductName":"Mug","ProductID":"p1","Price":12.5,"Categories":["a","b"]}`)
 	if n := testing.AllocsPerRun(100, func() {
 		if _, err := v.validateProperties(raw, "p"); err != nil {

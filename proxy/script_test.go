@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/snippetd/snippetd/internal/httpapi"
 )
 
 // upstream is a test klaviyo.js origin that records the paths asked for
@@ -73,8 +71,7 @@ func newScript(t *testing.T, u *upstream, dir string, now *time.Time) *Script {
 func serveScript(t *testing.T, s *Script, hdr map[string]string, target string) *httptest.ResponseRecorder {
 	t.Helper()
 	p := New(Options{AllowedOrigins: []string{shopOrigin}}, nil, nil, s, nil)
-	srv := httpapi.NewServer()
-	p.Routes(srv.First())
+	srv := router(p)
 	r := httptest.NewRequest("GET", target, nil)
 	for k, v := range hdr {
 		r.Header.Set(k, v)

@@ -13,9 +13,6 @@
 #   SNIPPETD_BENCH_FORM=properties scripts/bench-proxy.sh # events carrying
 #     Klaviyo properties instead of what the helper sends (the render API's
 #     inputs, from which the proxy builds the properties)
-#   SNIPPETD_BENCH_PROXY_ADDR=on scripts/bench-proxy.sh # wrk targets the
-#     proxy's dedicated fasthttp listener (SNIPPETD_PROXY_ADDR) instead of
-#     the main net/http server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/proxy-wrk.sh
@@ -27,9 +24,7 @@ CONN=${SNIPPETD_WRK_CONNECTIONS:-64}
 ROUNDS=${SNIPPETD_WRK_ROUNDS:-2}
 EVENTS=${SNIPPETD_BENCH_EVENTS:-1}
 FORM=${SNIPPETD_BENCH_FORM:-input}
-SD_PORT=${SD_PORT:-18461} NGX_PORT=${NGX_PORT:-18462} UP_PORT=${UP_PORT:-18463} FAST_PORT=${FAST_PORT:-18464}
-LISTENER=${SNIPPETD_BENCH_PROXY_ADDR:-off}
-case "$LISTENER" in on|off) ;; *) echo "SNIPPETD_BENCH_PROXY_ADDR: want on or off" >&2; exit 1 ;; esac
+SD_PORT=${SD_PORT:-18461} NGX_PORT=${NGX_PORT:-18462} UP_PORT=${UP_PORT:-18463}
 
 tmp=$(mktemp -d)
 pids=()
@@ -47,12 +42,6 @@ go build -o "$tmp/snippetd" ./cmd/snippetd
 sd_env=()
 if [ "${SNIPPETD_BENCH_DELIVERY:-on}" = off ]; then
   sd_env=(SNIPPETD_PRIVATE_KEY=pk_bench SNIPPETD_KLAVIYO_URL=http://127.0.0.1:1)
-fi
-# The port wrk loads: the main server, or the dedicated proxy listener.
-TARGET_PORT=$SD_PORT
-if [ "$LISTENER" = on ]; then
-  sd_env+=(SNIPPETD_PROXY_ADDR=127.0.0.1:$FAST_PORT)
-  TARGET_PORT=$FAST_PORT
 fi
 env "${sd_env[@]}" SNIPPETD_PROXY=on SNIPPETD_PUBLIC_KEY=ABC123 SNIPPETD_ALLOWED_ORIGINS=https://shop.example \
 SNIPPETD_PROXY_RATE=1000000 SNIPPETD_PROXY_BURST=1000000 SNIPPETD_DATA_DIR="$tmp/data" \
@@ -92,7 +81,7 @@ NGX
 "$NGINX" -p "$tmp/ngx" -e "$tmp/ngx/logs/error.log" -c "$tmp/ngx/nginx.conf" &
 pids+=($!)
 
-for port in $SD_PORT $TARGET_PORT $NGX_PORT; do
+for port in $SD_PORT $NGX_PORT; do
   for i in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
@@ -111,7 +100,7 @@ run() { # name port -> "rps p50 p99 requests non2xx"
   echo "$rps $p50 $p99 $reqs ${bad:-0}"
 }
 
-echo "wrk -t2 -c$CONN -d$DUR, $EVENTS event(s) per request ($FORM form), delivery ${SNIPPETD_BENCH_DELIVERY:-on}, dedicated listener $LISTENER, $ROUNDS alternating rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t2 -c$CONN -d$DUR, $EVENTS event(s) per request ($FORM form), delivery ${SNIPPETD_BENCH_DELIVERY:-on}, $ROUNDS alternating rounds, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s %-6s %12s %10s %10s %10s %8s\n' round target req/s p50 p99 requests non-2xx
 accepted=0
 best_sd=0 best_ngx=0
@@ -119,7 +108,7 @@ for r in $(seq "$ROUNDS"); do
   read -r rps p50 p99 reqs bad < <(run nginx $NGX_PORT)
   printf '%-8s %-6s %12s %10s %10s %10s %8s\n' "$r" nginx "$rps" "$p50" "$p99" "$reqs" "$bad"
   best_ngx=$(awk -v a="$best_ngx" -v b="$rps" 'BEGIN{print (b>a)?b:a}')
-  read -r rps p50 p99 reqs bad < <(run snippetd $TARGET_PORT)
+  read -r rps p50 p99 reqs bad < <(run snippetd $SD_PORT)
   printf '%-8s %-6s %12s %10s %10s %10s %8s\n' "$r" proxy "$rps" "$p50" "$p99" "$reqs" "$bad"
   best_sd=$(awk -v a="$best_sd" -v b="$rps" 'BEGIN{print (b>a)?b:a}')
   accepted=$((accepted + (reqs - bad) * EVENTS))

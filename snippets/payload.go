@@ -33,16 +33,19 @@ const (
 	fieldCustomer = "customer"
 )
 
-// ViewedProductPushes builds the two pushes of a product page:
-// ["track","Viewed Product",{...}] and ["trackViewedItem",{...}]. p must
+// ViewedProductEvent builds the Viewed Product event of a product page. p must
 // validate (id, name and a price that is not negative); errors name the
 // field as "product.<name>".
-func ViewedProductPushes(p shop.Product) ([]Push, error) {
+func ViewedProductEvent(p shop.Product) (Event, error) {
 	if err := p.Validate(fieldProduct); err != nil {
-		return nil, err
+		return Event{}, err
 	}
-	b := make([]byte, 0, 256+2*productSize(p))
-	b = append(b, `["track","Viewed Product",{`...)
+	return Event{Metric: "Viewed Product", Properties: viewedProductProperties(make([]byte, 0, 128+productSize(p)), p)}, nil
+}
+
+// viewedProductProperties appends the properties of p's Viewed Product.
+func viewedProductProperties(b []byte, p shop.Product) []byte {
+	b = append(b, '{')
 	b = field(b, "ProductName", true)
 	b = jsonw.AppendString(b, p.Name)
 	b = field(b, "ProductID", false)
@@ -73,9 +76,19 @@ func ViewedProductPushes(p shop.Product) ([]Push, error) {
 		b = field(b, "CompareAtPrice", false)
 		b = appendMoney(b, p.CompareAtPrice)
 	}
-	b = append(b, "}]"...)
-	track := len(b)
+	return append(b, '}')
+}
 
+// ViewedProductPushes builds the two pushes of a product page:
+// ["track","Viewed Product",{...}] (ViewedProductEvent's event) and
+// ["trackViewedItem",{...}]. p must validate (id, name and a price that
+// is not negative); errors name the field as "product.<name>".
+func ViewedProductPushes(p shop.Product) ([]Push, error) {
+	e, err := ViewedProductEvent(p)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 128+productSize(p))
 	b = append(b, `["trackViewedItem",{`...)
 	b = field(b, "Title", true)
 	b = jsonw.AppendString(b, p.Name)
@@ -108,7 +121,7 @@ func ViewedProductPushes(p shop.Product) ([]Push, error) {
 		b = appendMoney(b, p.CompareAtPrice)
 	}
 	b = append(b, "}}]"...)
-	return []Push{Push(b[:track:track]), Push(b[track:])}, nil
+	return []Push{e.Push(), Push(b)}, nil
 }
 
 // ValidateAddedToCart checks an Added to Cart request: a valid cart and an
@@ -139,21 +152,19 @@ func addedLine(c shop.Cart, added shop.LineItem) (int, error) {
 	return -1, fieldErrorf(fieldAdded, "is not a line of the cart (no cart item with product id %q and sku %q)", added.Product.ID, added.Product.SKU)
 }
 
-// AddedToCartPushes builds ["track","Added to Cart",{...}] for the line
-// added, which must already be in cart c. $value is the cart total and
+// AddedToCartEvent builds the Added to Cart event for the line added, which
+// must already be in cart c. Its value is the cart total and
 // AddedItemCategories the union of the categories of every cart line, the
 // added item's first.
-func AddedToCartPushes(c shop.Cart, added shop.LineItem) ([]Push, error) {
+func AddedToCartEvent(c shop.Cart, added shop.LineItem) (Event, error) {
 	idx, err := addedLine(c, added)
 	if err != nil {
-		return nil, err
+		return Event{}, err
 	}
 	b := make([]byte, 0, 512+cartSize(c))
-	b = append(b, `["track","Added to Cart",{`...)
-	b = field(b, "$value", true)
-	b = appendMoney(b, c.Total())
 	p := added.Product
-	b = field(b, "AddedItemProductName", false)
+	b = append(b, '{')
+	b = field(b, "AddedItemProductName", true)
 	b = jsonw.AppendString(b, p.Name)
 	b = field(b, "AddedItemProductID", false)
 	b = jsonw.AppendString(b, p.ID)
@@ -178,40 +189,61 @@ func AddedToCartPushes(c shop.Cart, added shop.LineItem) ([]Push, error) {
 	b = field(b, "AddedItemQuantity", false)
 	b = strconv.AppendInt(b, added.Quantity, 10)
 	b = appendCartTail(b, c, false)
-	b = append(b, "}]"...)
-	return []Push{Push(b)}, nil
+	b = append(b, '}')
+	return Event{Metric: "Added to Cart", Value: c.Total(), Properties: b}, nil
 }
 
-// StartedCheckoutPushes builds ["track","Started Checkout",{...}] for cart
-// c at time at (the zero time means now). $event_id is "<cart id>_<unix
-// seconds>", so a shopper who returns to checkout later starts a new
-// checkout, and Categories is the union of the lines' categories in cart
-// order.
-func StartedCheckoutPushes(c shop.Cart, at time.Time) ([]Push, error) {
-	if err := c.Validate(fieldCart); err != nil {
+// AddedToCartPushes builds ["track","Added to Cart",{...}], AddedToCartEvent's
+// event as a push.
+func AddedToCartPushes(c shop.Cart, added shop.LineItem) ([]Push, error) {
+	e, err := AddedToCartEvent(c, added)
+	if err != nil {
 		return nil, err
+	}
+	return []Push{e.Push()}, nil
+}
+
+// StartedCheckoutEvent builds the Started Checkout event for cart c at time at
+// (the zero time means now). Its event id is "<cart id>_<unix seconds>",
+// so a shopper who returns to checkout later starts a new checkout, and
+// Categories is the union of the lines' categories in cart order.
+func StartedCheckoutEvent(c shop.Cart, at time.Time) (Event, error) {
+	if err := c.Validate(fieldCart); err != nil {
+		return Event{}, err
 	}
 	if at.IsZero() {
 		at = time.Now()
 	}
 	if at.Unix() < 0 {
-		return nil, fieldErrorf(fieldTime, "must not be before 1970-01-01T00:00:00Z")
+		return Event{}, fieldErrorf(fieldTime, "must not be before 1970-01-01T00:00:00Z")
 	}
 	b := make([]byte, 0, 512+cartSize(c))
-	b = append(b, `["track","Started Checkout",{`...)
-	b = field(b, "$event_id", true)
-	b = jsonw.AppendString(b, c.ID+"_"+strconv.FormatInt(at.Unix(), 10))
-	b = field(b, "$value", false)
-	b = appendMoney(b, c.Total())
+	b = append(b, '{')
 	b = appendCartTail(b, c, true)
-	b = append(b, "}]"...)
-	return []Push{Push(b)}, nil
+	b = append(b, '}')
+	return Event{
+		Metric:     "Started Checkout",
+		EventID:    c.ID + "_" + strconv.FormatInt(at.Unix(), 10),
+		Value:      c.Total(),
+		Properties: b,
+	}, nil
+}
+
+// StartedCheckoutPushes builds ["track","Started Checkout",{...}],
+// StartedCheckoutEvent's event as a push.
+func StartedCheckoutPushes(c shop.Cart, at time.Time) ([]Push, error) {
+	e, err := StartedCheckoutEvent(c, at)
+	if err != nil {
+		return nil, err
+	}
+	return []Push{e.Push()}, nil
 }
 
 // appendCartTail appends ItemNames, CheckoutURL, Categories (when
-// withCategories) and Items, the members both cart events share.
+// withCategories) and Items, the members both cart events share; ItemNames
+// is the object's first member when b ends with '{'.
 func appendCartTail(b []byte, c shop.Cart, withCategories bool) []byte {
-	b = field(b, "ItemNames", false)
+	b = field(b, "ItemNames", b[len(b)-1] == '{')
 	b = append(b, '[')
 	for i, l := range c.Items {
 		if i > 0 {

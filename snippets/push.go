@@ -2,11 +2,65 @@ package snippets
 
 import (
 	"context"
+	"encoding/json"
 	"html"
 	"io"
 
 	"github.com/a-h/templ"
+
+	"github.com/snippetd/snippetd/internal/jsonw"
+	"github.com/snippetd/snippetd/shop"
 )
+
+// Event is one track call as a builder makes it (ViewedProductEvent,
+// AddedToCartEvent, StartedCheckoutEvent): the metric, the special $event_id and
+// $value apart, and the other properties. A page sends it with
+// klaviyo.push(e.Push()); a server sends it to Klaviyo's events API with
+// EventID as the unique id and Value as the value, without reading a push
+// back apart.
+type Event struct {
+	// Metric is the metric name, such as "Viewed Product".
+	Metric string
+	// EventID is $event_id, the id Klaviyo deduplicates the event by (""
+	// when the builder sets none).
+	EventID string
+	// Value is $value (not set when the builder sets none).
+	Value shop.Money
+	// Properties is the properties object without $event_id and $value:
+	// compact JSON whose strings are safe inside a <script> element.
+	Properties json.RawMessage
+}
+
+// Push returns ["track",Metric,{...}] with $event_id and $value, when set,
+// as the first members of the properties: the order Klaviyo's guide shows.
+func (e Event) Push() Push {
+	b := make([]byte, 0, 64+len(e.Metric)+len(e.EventID)+len(e.Properties))
+	b = append(b, `["track",`...)
+	b = jsonw.AppendString(b, e.Metric)
+	b = append(b, ",{"...)
+	first := true
+	if e.EventID != "" {
+		b = field(b, "$event_id", first)
+		b = jsonw.AppendString(b, e.EventID)
+		first = false
+	}
+	if e.Value.IsSet() {
+		b = field(b, "$value", first)
+		b = appendMoney(b, e.Value)
+		first = false
+	}
+	props := e.Properties
+	if len(props) < 2 {
+		props = json.RawMessage("{}")
+	}
+	if inner := props[1 : len(props)-1]; len(inner) > 0 {
+		if !first {
+			b = append(b, ',')
+		}
+		b = append(b, inner...)
+	}
+	return Push(append(b, "}]"...))
+}
 
 // The JavaScript around the pushes: they go to window.klaviyo, or straight
 // onto the queue klaviyo.js drains when the loader has not run yet, so that

@@ -3,11 +3,14 @@
 // the klaviyo.js loader, Viewed Product with trackViewedItem, Added to Cart,
 // Started Checkout and identify.
 //
-// It has two layers. The push builders (ViewedProductPushes,
-// AddedToCartPushes, StartedCheckoutPushes, IdentifyPushes) are plain Go:
-// they validate their input, compute money exactly, and return each array
-// the page pushes onto the klaviyo queue as script-safe JSON with Klaviyo's
-// key order. The templ components (Loader, ViewedProduct, AddedToCart,
+// It has two layers. The builders are plain Go: the event builders
+// (ViewedProductEvent, AddedToCartEvent, StartedCheckoutEvent) validate
+// their input, compute money exactly and return the track call as an
+// Event (metric, event id, value, script-safe properties) for a server to
+// send; the push builders (ViewedProductPushes, AddedToCartPushes,
+// StartedCheckoutPushes, IdentifyPushes) return each array the page
+// pushes onto the klaviyo queue as script-safe JSON with Klaviyo's key
+// order, a track call being its Event's Push. The templ components (Loader, ViewedProduct, AddedToCart,
 // StartedCheckout, Identify) wrap those pushes in <script> elements, with
 // the CSP nonce from templ.WithNonce on every one. snippetd's render API,
 // its first-party proxy and its demo shop are built on this package.

@@ -45,9 +45,6 @@ type Main struct {
 	Sender klaviyo.Sender
 	// Proxy is the first-party proxy, nil unless SNIPPETD_PROXY=on.
 	Proxy *proxy.Proxy
-	// ProxyServer is the proxy's dedicated listener, nil unless
-	// SNIPPETD_PROXY_ADDR is set.
-	ProxyServer *proxy.FastServer
 	// Sink is the local sink the outbox delivers to when no Sender is set
 	// (no private key): nothing leaves the machine. Nil otherwise.
 	Sink *localsink.Sink
@@ -183,9 +180,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.closers = append(m.closers, s.Close)
 	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir, "version", version.String())
-	if err := m.openProxyListener(); err != nil {
-		return err
-	}
 	if s.Demo != nil {
 		m.Logger.Info("demo shop: open "+s.URL()+"/demo/ and watch the events at "+s.URL()+"/debug/events", "local_sink", m.Sink != nil)
 	}

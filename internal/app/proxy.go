@@ -22,7 +22,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 			return fmt.Errorf("proxy-metrics (SNIPPETD_PROXY_METRICS): %w", err)
 		}
 	}
-	store, err := proxy.OpenStore(ctx, m.DB)
+	store, err := proxy.OpenStore(ctx, m.DB, m.Logger)
 	if err != nil {
 		return fmt.Errorf("proxy store: %w", err)
 	}
@@ -49,7 +49,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		AllowedOrigins: c.AllowedOrigins,
 		TrustedProxies: c.TrustedProxies,
 		CustomMetrics:  c.ProxyMetrics,
-		Limits:         proxy.Limits{MaxEvents: c.ProxyMaxEvents},
+		Limits:         proxy.EventLimits{MaxEvents: c.ProxyMaxEvents},
 		MaxBodyBytes:   c.ProxyMaxBodyBytes,
 		Rate:           rate.Limit(c.ProxyRate),
 		Burst:          c.ProxyBurst,
@@ -67,23 +67,5 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	s.ProxyPrefix = c.ProxyPrefix
 	m.Proxy = p
 	m.Logger.Info("first-party proxy on", "prefix", c.ProxyPrefix, "origins", c.AllowedOrigins, "anonymous", c.ProxyAnonymous, "require_consent", c.ProxyRequireConsent)
-	return nil
-}
-
-// openProxyListener starts the proxy's dedicated fasthttp listener when
-// SNIPPETD_PROXY_ADDR is set: the same routes as on the main server, for
-// a reverse proxy that sends {prefix} there. It is opened after the main
-// server, so Close stops it first.
-func (m *Main) openProxyListener() error {
-	if m.Proxy == nil || m.Config.ProxyAddr == "" {
-		return nil
-	}
-	fs := proxy.NewFastServer(m.Proxy, m.Config.ProxyAddr, m.Logger)
-	if err := fs.Open(); err != nil {
-		return fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR): listen on %s: %w", m.Config.ProxyAddr, err)
-	}
-	m.ProxyServer = fs
-	m.closers = append(m.closers, fs.Close)
-	m.Logger.Info("first-party proxy listening", "url", fs.URL(), "prefix", m.Config.ProxyPrefix)
 	return nil
 }

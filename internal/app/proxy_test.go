@@ -149,16 +149,6 @@ func TestPrivateKeyInNoResponse(t *testing.T) {
 	privateKeyInNoResponse(t, m.Server.URL())
 }
 
-// TestPrivateKeyInNoFastResponse is TestPrivateKeyInNoResponse for the
-// proxy's dedicated fasthttp listener (SNIPPETD_PROXY_ADDR).
-func TestPrivateKeyInNoFastResponse(t *testing.T) {
-	m, _ := startProxyMainEnv(t, map[string]string{"SNIPPETD_PROXY_ADDR": "127.0.0.1:0"})
-	if m.ProxyServer == nil {
-		t.Fatal("SNIPPETD_PROXY_ADDR set, but no dedicated listener")
-	}
-	privateKeyInNoResponse(t, m.ProxyServer.URL())
-}
-
 func privateKeyInNoResponse(t *testing.T, base string) {
 	t.Helper()
 	reqs := []struct{ method, path, origin, ctype, body string }{

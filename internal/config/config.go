@@ -14,10 +14,12 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/snippets"
 )
 
 // Config is every setting of a snippetd server. Flags override environment
@@ -81,12 +83,6 @@ type Config struct {
 	// ProxyPrefix is the path the proxy lives under, with leading and
 	// trailing slash (SNIPPETD_PROXY_PREFIX, default "/s/").
 	ProxyPrefix string
-	// ProxyAddr is an extra listen address serving only the proxy's routes
-	// under ProxyPrefix, on fasthttp (SNIPPETD_PROXY_ADDR, such as
-	// "127.0.0.1:8081"; default empty: the routes are served on Addr only).
-	// Route {prefix} to it from the reverse proxy in front: it costs about
-	// half the CPU per request of the main listener (docs/ARCHITECTURE.md).
-	ProxyAddr string
 	// AllowedOrigins are the storefront origins whose pages may post to the
 	// proxy (SNIPPETD_ALLOWED_ORIGINS, comma-separated, such as
 	// "https://shop.example"; required when the proxy is on).
@@ -214,7 +210,11 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	var proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string
 	str(&proxyOn, "proxy", "SNIPPETD_PROXY", "off", "first-party proxy for browser events: on or off")
 	str(&c.ProxyPrefix, "proxy-prefix", "SNIPPETD_PROXY_PREFIX", "/s/", "path prefix of the proxy routes")
-	str(&c.ProxyAddr, "proxy-addr", "SNIPPETD_PROXY_ADDR", "", "extra listen address serving only the proxy routes, on fasthttp (empty: the main address only)")
+	if env("SNIPPETD_PROXY_ADDR") != "" {
+		// A removed setting is refused rather than ignored: a reverse
+		// proxy still routing {prefix} to that address would lose events.
+		errs = append(errs, errors.New("SNIPPETD_PROXY_ADDR is no longer supported: the proxy's routes are served on addr (SNIPPETD_ADDR) only; route the proxy prefix there and unset it"))
+	}
 	str(&origins, "allowed-origins", "SNIPPETD_ALLOWED_ORIGINS", "", "comma-separated storefront origins allowed to post to the proxy")
 	str(&trusted, "trusted-proxies", "SNIPPETD_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
 	str(&c.KlaviyoStaticURL, "klaviyo-static-url", "SNIPPETD_KLAVIYO_STATIC_URL", "https://static.klaviyo.com", "where the proxy fetches klaviyo.js")
@@ -296,7 +296,7 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr (SNIPPETD_ADDR) %q: want host:port such as :8080", c.Addr))
 	}
-	if c.PublicKey != "" && !ValidPublicKey(c.PublicKey) {
+	if c.PublicKey != "" && !snippets.ValidPublicKey(c.PublicKey) {
 		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
 	}
 	if c.DataDir == "" {
@@ -325,15 +325,6 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxy-anonymous (SNIPPETD_PROXY_ANONYMOUS) %q: want drop or keep", c.ProxyAnonymous))
 		}
 	}
-	if c.ProxyAddr != "" {
-		if !c.Proxy {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: the proxy is off; set SNIPPETD_PROXY=on or leave it empty", c.ProxyAddr))
-		} else if _, port, err := net.SplitHostPort(c.ProxyAddr); err != nil || port == "" {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: want host:port, such as 127.0.0.1:8081 or :8081", c.ProxyAddr))
-		} else if c.ProxyAddr == c.Addr && port != "0" {
-			errs = append(errs, fmt.Errorf("proxy-addr (SNIPPETD_PROXY_ADDR) %q: must differ from addr (SNIPPETD_ADDR)", c.ProxyAddr))
-		}
-	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
 	}
@@ -341,7 +332,7 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.KlaviyoURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("klaviyo-url (SNIPPETD_KLAVIYO_URL) %q: want an http(s) URL such as https://a.klaviyo.com", c.KlaviyoURL))
 	}
-	if !revisionRE.MatchString(c.KlaviyoRevision) {
+	if !klaviyo.ValidRevision(c.KlaviyoRevision) {
 		errs = append(errs, fmt.Errorf("klaviyo-revision (SNIPPETD_KLAVIYO_REVISION) %q: want YYYY-MM-DD[.suffix] such as 2026-07-15", c.KlaviyoRevision))
 	}
 	if strings.ContainsAny(c.PrivateKey, " \t\r\n") {
@@ -422,24 +413,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// revisionRE is Klaviyo's revision format.
-var revisionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$`)
-
-// ValidPublicKey reports whether k looks like a Klaviyo public key: six
-// ASCII letters or digits.
-func ValidPublicKey(k string) bool {
-	if len(k) != 6 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // NewLogger returns the slog logger the config asks for, writing to w.
