@@ -36,7 +36,7 @@ func BenchmarkEvents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), false)
 }
 
@@ -51,7 +51,7 @@ func BenchmarkEventsReturningBrowser(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true)
 }
 
@@ -64,7 +64,7 @@ func BenchmarkEventsInputForm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEventsForm(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true, inputBody)
 }
 
