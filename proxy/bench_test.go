@@ -30,7 +30,7 @@ func BenchmarkEvents(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), false)
 }
 
@@ -45,7 +45,7 @@ func BenchmarkEventsReturningBrowser(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEvents(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true)
 }
 
@@ -58,7 +58,7 @@ func BenchmarkEventsInputForm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	benchEventsForm(b, EnqueueFunc(func(ctx context.Context, ev []klaviyo.Event) error { return ob.Enqueue(ctx, ev, "proxy") }), true, inputBody)
 }
 

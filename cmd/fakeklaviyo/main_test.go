@@ -47,7 +47,11 @@ func TestStandalone(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := klaviyo.Event{Metric: "Placed Order", Profile: klaviyo.Profile{Email: "a@example.com"}, UniqueID: "1"}
-	if out := c.CreateEvent(context.Background(), e); out.Kind != klaviyo.Delivered {
+	enc, err := klaviyo.Encode(e, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := c.CreateEvent(context.Background(), enc); out.Kind != klaviyo.Delivered {
 		t.Fatalf("%+v", out)
 	}
 	// The old flat v2 shape passes every hand-written check but not the

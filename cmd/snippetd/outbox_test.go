@@ -20,11 +20,11 @@ import (
 // "bad-", which Klaviyo rejects permanently.
 type rejectBad struct{}
 
-func (rejectBad) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
-	return rejectBad{}.BulkCreateEvents(ctx, []klaviyo.Event{e})
+func (rejectBad) CreateEvent(ctx context.Context, e klaviyo.Encoded) klaviyo.Outcome {
+	return rejectBad{}.BulkCreateEvents(ctx, []klaviyo.Encoded{e})
 }
 
-func (rejectBad) BulkCreateEvents(ctx context.Context, events []klaviyo.Event) klaviyo.Outcome {
+func (rejectBad) BulkCreateEvents(ctx context.Context, events []klaviyo.Encoded) klaviyo.Outcome {
 	for _, e := range events {
 		if strings.HasPrefix(e.UniqueID, "bad-") {
 			return klaviyo.Outcome{Kind: klaviyo.Permanent, Status: 400, Detail: `{"errors":[{"detail":"metric name too long"}]}`}
@@ -60,7 +60,7 @@ func TestOutboxCommands(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer ob.Close()
+			defer ob.Close(context.Background())
 			var events []klaviyo.Event
 			for i := range 5 {
 				e := klaviyo.Event{Metric: "Placed Order", Profile: klaviyo.Profile{Email: fmt.Sprintf("p%d@example.com", i)}, Properties: json.RawMessage(`{}`)}

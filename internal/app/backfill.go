@@ -118,12 +118,16 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	if err != nil {
 		return res, fmt.Errorf("outbox: %w", err)
 	}
-	defer ob.Close()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		ob.Close(cctx)
+	}()
 	mark, err := outbox.Mark(ctx, d, BackfillSource)
 	if err != nil {
 		return res, err
 	}
-	b.Publisher = outbox.Source{Outbox: ob, Name: BackfillSource}
+	b.Publisher = outbox.Producer{Outbox: ob, Name: BackfillSource}
 	res.Summary, err = b.Run(ctx, inputs)
 	if err != nil || o.NoWait {
 		res.Write(out)

@@ -190,9 +190,9 @@ func TestBackfillFaultsAndResume(t *testing.T) {
 	e.fake.FailNext(1, klaviyotest.DropAfterAccept())
 	e.fake.FailNext(1, klaviyotest.Drop())
 	e.fake.FailNext(1, klaviyotest.ServerError(524))
-	// The client's own backoff, shortened (the outbox waits what it says).
-	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: e.fake.URL, BulkLimits: klaviyo.BulkLimits,
-		Backoff: klaviyo.Backoff{Base: 50 * time.Millisecond, Max: 500 * time.Millisecond}})
+	// The outbox backs off (its MaxBackoff is short here); the client
+	// only reports the waits Klaviyo asks for.
+	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: e.fake.URL, BulkBuckets: klaviyo.BulkBuckets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestBackfillWatchesWhileServeDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer serve.Close()
+	defer serve.Close(context.Background())
 	client, err := NewKlaviyoClient(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -279,14 +279,14 @@ type rejectingSender struct {
 
 const rejection = `{"errors":[{"status":400,"code":"invalid","title":"Invalid input.","detail":"profile rejected"}]}`
 
-func (r *rejectingSender) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
+func (r *rejectingSender) CreateEvent(ctx context.Context, e klaviyo.Encoded) klaviyo.Outcome {
 	if strings.HasPrefix(e.UniqueID, r.prefix) {
 		return klaviyo.Outcome{Kind: klaviyo.Permanent, Status: 400, Detail: rejection}
 	}
 	return r.Sender.CreateEvent(ctx, e)
 }
 
-func (r *rejectingSender) BulkCreateEvents(ctx context.Context, evs []klaviyo.Event) klaviyo.Outcome {
+func (r *rejectingSender) BulkCreateEvents(ctx context.Context, evs []klaviyo.Encoded) klaviyo.Outcome {
 	for _, e := range evs {
 		if strings.HasPrefix(e.UniqueID, r.prefix) {
 			return klaviyo.Outcome{Kind: klaviyo.Permanent, Status: 400, Detail: rejection}
@@ -298,12 +298,12 @@ func (r *rejectingSender) BulkCreateEvents(ctx context.Context, evs []klaviyo.Ev
 // countingSender counts calls and delivers nothing.
 type countingSender struct{ n int }
 
-func (c *countingSender) CreateEvent(context.Context, klaviyo.Event) klaviyo.Outcome {
+func (c *countingSender) CreateEvent(context.Context, klaviyo.Encoded) klaviyo.Outcome {
 	c.n++
 	return klaviyo.Outcome{Kind: klaviyo.Retryable}
 }
 
-func (c *countingSender) BulkCreateEvents(context.Context, []klaviyo.Event) klaviyo.Outcome {
+func (c *countingSender) BulkCreateEvents(context.Context, []klaviyo.Encoded) klaviyo.Outcome {
 	c.n++
 	return klaviyo.Outcome{Kind: klaviyo.Retryable}
 }
@@ -330,12 +330,12 @@ func TestBackfill20000(t *testing.T) {
 	}
 	run := func(limited bool) result {
 		e := newBackfillEnv(t, ords)
-		lim := klaviyo.BulkLimits
+		lim := klaviyo.BulkBuckets
 		if !limited {
 			e.fake.SetLimits(klaviyotest.PathBulkEvents, klaviyotest.Limits{})
 			lim = klaviyo.Unlimited
 		}
-		c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: e.fake.URL, BulkLimits: lim})
+		c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: e.fake.URL, BulkBuckets: lim})
 		if err != nil {
 			t.Fatal(err)
 		}

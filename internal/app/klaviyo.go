@@ -8,16 +8,14 @@ import (
 )
 
 // NewKlaviyoClient builds the Klaviyo client from the configuration (private
-// key, base URL, revision, backoff cap), for the server and for the
+// key, base URL, revision), for the server and for the
 // commands (backfill, catalog sync) alike. with adjusts the options a caller
 // needs beyond those, such as a metrics hook.
 func NewKlaviyoClient(cfg config.Config, logger *slog.Logger, with ...func(*klaviyo.Options)) (*klaviyo.Client, error) {
 	opts := klaviyo.Options{
 		BaseURL:  cfg.KlaviyoURL,
 		Revision: cfg.KlaviyoRevision,
-		// The outbox's retry cap bounds the client's backoff too.
-		Backoff: klaviyo.Backoff{Max: cfg.OutboxMaxBackoff},
-		Logger:  logger,
+		Logger:   logger,
 	}
 	for _, f := range with {
 		f(&opts)

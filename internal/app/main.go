@@ -121,7 +121,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	m.Outbox = ob
-	m.closers = append(m.closers, func(context.Context) error { return ob.Close() })
+	m.closers = append(m.closers, ob.Close)
 	// Local sink: with no private key, deliver to the in-memory
 	// local sink instead of Klaviyo.
 	if m.Sender == nil {
@@ -165,7 +165,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s

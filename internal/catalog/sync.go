@@ -29,15 +29,15 @@ const (
 	JobItems = 100
 )
 
-// APILimits is the Catalog API's documented rate limit.
-var APILimits = klaviyo.Limits{Burst: 75, Steady: 750}
+// APIBuckets is the Catalog API's documented rate limit.
+var APIBuckets = klaviyo.Buckets{Burst: 75, Steady: 750}
 
 // APIClient is the part of the Klaviyo client the sync uses: one request
 // with the key, revision and JSON:API content type, classified, and the
 // per-path token buckets. *klaviyo.Client implements it.
 type APIClient interface {
 	Do(ctx context.Context, method, path string, body []byte) (klaviyo.Outcome, []byte)
-	SetLimits(path string, l klaviyo.Limits)
+	SetBuckets(path string, l klaviyo.Buckets)
 }
 
 // SyncOptions control one `snippetd catalog sync` run.
@@ -244,7 +244,7 @@ func (c *Catalog) Sync(ctx context.Context, api APIClient, opts SyncOptions) (Sy
 		return res, nil
 	}
 	for _, p := range []string{PathBulkCreate, PathBulkUpdate, PathBulkDelete} {
-		api.SetLimits(p, APILimits)
+		api.SetBuckets(p, APIBuckets)
 	}
 	r := syncRun{c: c, api: api, opts: opts, res: &res}
 	// Creates whose item already exists (state lost, or created by hand)

@@ -205,8 +205,8 @@ func TestSyncRetriesThrottledJobs(t *testing.T) {
 // are exercised.
 type unlimited struct{ *klaviyo.Client }
 
-func (u unlimited) SetLimits(path string, _ klaviyo.Limits) {
-	u.Client.SetLimits(path, klaviyo.Unlimited)
+func (u unlimited) SetBuckets(path string, _ klaviyo.Buckets) {
+	u.Client.SetBuckets(path, klaviyo.Unlimited)
 }
 
 func TestSyncRefusesInFeedMode(t *testing.T) {

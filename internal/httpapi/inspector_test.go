@@ -29,7 +29,7 @@ func inspectorServer(t *testing.T, sink *localsink.Sink, token string) (*httpapi
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ob.Close() })
+	t.Cleanup(func() { ob.Close(context.Background()) })
 	ev := []klaviyo.Event{{Metric: "Placed Order", Profile: klaviyo.Profile{Email: "a@example.com"}, Properties: json.RawMessage(`{"OrderId":"A-1"}`), UniqueID: "A-1"}}
 	if err := ob.Enqueue(context.Background(), ev, "orders"); err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func TestInspectorMergesOutboxAndRing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ob.Close()
+	defer ob.Close(context.Background())
 	sink := localsink.New(0)
 	in := &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: sink}
 	in.Ring.RecordRender("v", raw(`["track","Viewed Product",{"ProductID":"1"}]`))

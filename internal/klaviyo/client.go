@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
@@ -32,34 +30,25 @@ const (
 	PathBulkEvents = "/api/event-bulk-create-jobs"
 )
 
-// Limits is an endpoint's rate limit as two token buckets: Burst requests
+// Buckets is an endpoint's rate limit as two token buckets: Burst requests
 // per second and Steady requests per minute. A negative value disables
-// that bucket; the zero Limits means "Klaviyo's documented default".
-type Limits struct {
+// that bucket; the zero Buckets means "Klaviyo's documented default".
+type Buckets struct {
 	Burst  int
 	Steady int
 }
 
 // Klaviyo's documented per-account limits.
 var (
-	// EventLimits is the limit of POST /api/events: 350/s, 3,500/min.
-	EventLimits = Limits{Burst: 350, Steady: 3500}
-	// BulkLimits is the limit of POST /api/event-bulk-create-jobs:
+	// EventBuckets is the limit of POST /api/events: 350/s, 3,500/min.
+	EventBuckets = Buckets{Burst: 350, Steady: 3500}
+	// BulkBuckets is the limit of POST /api/event-bulk-create-jobs:
 	// 10/s, 150/min.
-	BulkLimits = Limits{Burst: 10, Steady: 150}
+	BulkBuckets = Buckets{Burst: 10, Steady: 150}
 	// Unlimited disables client-side limiting (for tests and benchmarks
 	// against a fake that enforces its own).
-	Unlimited = Limits{Burst: -1, Steady: -1}
+	Unlimited = Buckets{Burst: -1, Steady: -1}
 )
-
-// Backoff is the capped exponential backoff used when Klaviyo gives no
-// wait: Base × 2^(n-1) for the n-th consecutive failure, capped at Max,
-// with "equal jitter" (a uniform draw from the upper half) so that many
-// instances do not retry in step.
-type Backoff struct {
-	Base time.Duration // default 1s
-	Max  time.Duration // default 5m
-}
 
 // MaxRetryAfter caps a server-given wait, so that a corrupt header cannot
 // park the queue for days.
@@ -77,17 +66,14 @@ type Options struct {
 	HTTPClient *http.Client
 	// Timeout bounds one request, connection to last byte (default 30s).
 	Timeout time.Duration
-	// EventLimits and BulkLimits are the token buckets of the two event
-	// endpoints (defaults EventLimits and BulkLimits); adjust them when an
-	// account's real limits differ.
-	EventLimits, BulkLimits Limits
-	// Backoff applies when a retryable answer carries no wait.
-	Backoff Backoff
+	// EventBuckets and BulkBuckets are the token buckets of the two event
+	// endpoints (defaults EventBuckets and BulkBuckets); adjust them when
+	// an account's real limits differ.
+	EventBuckets, BulkBuckets Buckets
 	// Logger receives debug lines about each request (never the key).
 	Logger *slog.Logger
-	// Now and Rand are the clock and the jitter source (tests inject them).
-	Now  func() time.Time
-	Rand func() float64
+	// Now is the clock (tests inject it).
+	Now func() time.Time
 	// OnLimitWait, when set, is told each time a request waited for the
 	// client's own token buckets (path, how long), for the rate-limit
 	// metrics.
@@ -108,8 +94,9 @@ func (secret) MarshalText() ([]byte, error)  { return []byte(redacted), nil }
 func (secret) Format(f fmt.State, verb rune) { io.WriteString(f, redacted) }
 
 // Client sends events to Klaviyo's server-side API with a private key. It
-// implements Sender: one request per call, classified; retrying is the
-// caller's job (the outbox, or Retrier). It is safe for concurrent use.
+// implements Sender: one request per call, classified, with the wait
+// Klaviyo asked for; when and whether to retry is the caller's choice (the
+// outbox's). It is safe for concurrent use.
 //
 // Its state sits behind a pointer so that printing a Client value (even
 // with %+v or %#v, which bypass String on unexported fields) shows an
@@ -124,15 +111,12 @@ type client struct {
 	revision string
 	hc       *http.Client
 	timeout  time.Duration
-	backoff  Backoff
 	logger   *slog.Logger
 	now      func() time.Time
-	rnd      func() float64
 	onWait   func(path string, d time.Duration)
 
 	mu       sync.Mutex
 	limiters map[string][2]*rate.Limiter
-	failures map[string]int
 	last     map[string]RateLimit
 }
 
@@ -169,34 +153,25 @@ func NewClient(privateKey string, o Options) (*Client, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	if o.Backoff.Base <= 0 {
-		o.Backoff.Base = time.Second
-	}
-	if o.Backoff.Max <= 0 {
-		o.Backoff.Max = 5 * time.Minute
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Rand == nil {
-		o.Rand = rand.Float64
-	}
 	c := &client{
 		key: secret(privateKey), baseURL: strings.TrimRight(o.BaseURL, "/"), revision: o.Revision,
-		hc: o.HTTPClient, timeout: o.Timeout, backoff: o.Backoff, logger: o.Logger, now: o.Now, rnd: o.Rand, onWait: o.OnLimitWait,
-		limiters: map[string][2]*rate.Limiter{}, failures: map[string]int{}, last: map[string]RateLimit{},
+		hc: o.HTTPClient, timeout: o.Timeout, logger: o.Logger, now: o.Now, onWait: o.OnLimitWait,
+		limiters: map[string][2]*rate.Limiter{}, last: map[string]RateLimit{},
 	}
-	if o.EventLimits == (Limits{}) {
-		o.EventLimits = EventLimits
+	if o.EventBuckets == (Buckets{}) {
+		o.EventBuckets = EventBuckets
 	}
-	if o.BulkLimits == (Limits{}) {
-		o.BulkLimits = BulkLimits
+	if o.BulkBuckets == (Buckets{}) {
+		o.BulkBuckets = BulkBuckets
 	}
-	c.SetLimits(PathEvents, o.EventLimits)
-	c.SetLimits(PathBulkEvents, o.BulkLimits)
+	c.SetBuckets(PathEvents, o.EventBuckets)
+	c.SetBuckets(PathBulkEvents, o.BulkBuckets)
 	return &Client{c}, nil
 }
 
@@ -222,9 +197,9 @@ func (c Client) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("base", c.baseURL), slog.String("revision", c.revision), slog.String("key", redacted))
 }
 
-// SetLimits sets the token buckets of one endpoint path (PathEvents,
+// SetBuckets sets the token buckets of one endpoint path (PathEvents,
 // PathBulkEvents, or any other path sent with Post). Safe at any time.
-func (c *client) SetLimits(path string, l Limits) {
+func (c *client) SetBuckets(path string, l Buckets) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var p [2]*rate.Limiter
@@ -264,26 +239,36 @@ func (c *client) wait(ctx context.Context, path string) error {
 	return nil
 }
 
-// CreateEvent validates e and sends it with POST /api/events.
-func (c *client) CreateEvent(ctx context.Context, e Event) Outcome {
-	body, err := CheckAndEncodeEvent(e, c.now())
-	if err != nil {
-		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
-	}
-	return c.Post(ctx, PathEvents, body)
+// CreateEvent sends one encoded event with POST /api/events.
+func (c *client) CreateEvent(ctx context.Context, e Encoded) Outcome {
+	return c.Post(ctx, PathEvents, e.Body())
 }
 
-// BulkCreateEvents checks the batch (see CheckBatch) and sends it with POST
-// /api/event-bulk-create-jobs, one entry per profile.
-func (c *client) BulkCreateEvents(ctx context.Context, events []Event) Outcome {
-	body, err := CheckAndEncodeBulk(events, c.now())
+// BulkCreateEvents sends encoded events with POST
+// /api/event-bulk-create-jobs, one entry per profile (see BulkBody).
+func (c *client) BulkCreateEvents(ctx context.Context, events []Encoded) Outcome {
+	body, err := BulkRequest(events)
 	if err != nil {
 		return Outcome{Kind: Permanent, Detail: "not sent: " + err.Error()}
 	}
-	if len(body) > MaxPayloadBytes {
-		return Outcome{Kind: Permanent, Detail: fmt.Sprintf("not sent: the batch encodes to %d bytes, more than Klaviyo's %d; split it", len(body), MaxPayloadBytes)}
-	}
 	return c.Post(ctx, PathBulkEvents, body)
+}
+
+// BulkRequest is BulkBody for a batch within Klaviyo's limits: 1 to 1,000
+// events, at most 5 MB encoded. Keeping events of one profile, metric and
+// unique_id apart is the caller's job (the outbox plans its batches so).
+func BulkRequest(events []Encoded) ([]byte, error) {
+	if len(events) == 0 || len(events) > MaxBulkEvents {
+		return nil, fmt.Errorf("a bulk request holds 1 to %d events, not %d", MaxBulkEvents, len(events))
+	}
+	body, err := BulkBody(events)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > MaxPayloadBytes {
+		return nil, fmt.Errorf("the batch encodes to %d bytes, more than Klaviyo's %d; split it", len(body), MaxPayloadBytes)
+	}
+	return body, nil
 }
 
 // Post sends one JSON:API body to path (after the path's rate limiter, if
@@ -299,7 +284,7 @@ func (c *client) Post(ctx context.Context, path string, body []byte) Outcome {
 // endpoints that answer with a document).
 func (c *client) Do(ctx context.Context, method, path string, body []byte) (Outcome, []byte) {
 	if err := c.wait(ctx, path); err != nil {
-		return Outcome{Kind: Retryable, RetryAfter: c.backoffFor(path, false), Detail: "not sent: " + err.Error()}, nil
+		return Outcome{Kind: Retryable, Detail: "not sent: " + err.Error()}, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -321,7 +306,7 @@ func (c *client) Do(ctx context.Context, method, path string, body []byte) (Outc
 	start := c.now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		out := Outcome{Kind: Retryable, RetryAfter: c.backoffFor(path, true), Detail: c.scrub(transportDetail(err))}
+		out := Outcome{Kind: Retryable, Detail: c.scrub(transportDetail(err))}
 		c.logger.Debug("klaviyo request failed", "path", path, "err", out.Detail, "retry_after", out.RetryAfter)
 		return out, nil
 	}
@@ -360,10 +345,8 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 	case readErr != nil:
 		out.Kind = Retryable
 		out.Detail = c.scrub(fmt.Sprintf("HTTP %d, body lost: %v", st, readErr))
-		out.RetryAfter = c.backoffFor(path, true)
 	case st >= 200 && st < 300:
 		out.Kind = Delivered
-		c.resetFailures(path)
 	case st == http.StatusTooManyRequests || st == http.StatusRequestTimeout || st >= 500:
 		// 429, 408 and every 5xx (Klaviyo's SDKs name 503, 504 and 524;
 		// 500 and 502 are retried too because unique_id makes a resend
@@ -372,18 +355,13 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 		out.Detail = c.scrub(detail)
 		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 			out.RetryAfter = d
-			c.countFailure(path)
 		} else if m := expectedRE.FindStringSubmatch(string(body)); m != nil {
 			n, _ := strconv.Atoi(m[1])
 			out.RetryAfter = min(time.Duration(n)*time.Second, MaxRetryAfter)
-			c.countFailure(path)
-		} else {
-			out.RetryAfter = c.backoffFor(path, true)
 		}
 	default:
 		out.Kind = Permanent
 		out.Detail = c.scrub(detail)
-		c.resetFailures(path)
 	}
 	return out
 }
@@ -420,40 +398,6 @@ func parseRateLimit(h http.Header) RateLimit {
 		rl.Reset = time.Duration(r) * time.Second
 	}
 	return rl
-}
-
-func (c *client) countFailure(path string) {
-	c.mu.Lock()
-	c.failures[path]++
-	c.mu.Unlock()
-}
-
-func (c *client) resetFailures(path string) {
-	c.mu.Lock()
-	delete(c.failures, path)
-	c.mu.Unlock()
-}
-
-// backoffFor returns the wait after one more consecutive failure on path
-// (count=true) or after the current count (count=false).
-func (c *client) backoffFor(path string, count bool) time.Duration {
-	c.mu.Lock()
-	if count {
-		c.failures[path]++
-	}
-	n := max(c.failures[path], 1)
-	c.mu.Unlock()
-	return c.backoff.Delay(n, c.rnd())
-}
-
-// Delay returns the wait before the n-th retry (n ≥ 1) for a jitter draw
-// r in [0, 1): capped exponential, then scaled into [d/2, d].
-func (b Backoff) Delay(n int, r float64) time.Duration {
-	d := float64(b.Base) * math.Pow(2, float64(n-1))
-	if d > float64(b.Max) || math.IsInf(d, 0) {
-		d = float64(b.Max)
-	}
-	return time.Duration(d/2 + r*d/2)
 }
 
 // transportDetail describes a transport error for the outcome.

@@ -2,12 +2,13 @@ package klaviyo
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"math"
 	"time"
 
-	"github.com/snippetd/snippetd/internal/jsonw"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -20,343 +21,239 @@ const (
 	MaxPayloadBytes = 5 * 1024 * 1024
 )
 
-// The JSON:API documents, field order as in Klaviyo's examples so that the
-// golden files read like its documentation.
+// Encoded is an event checked against Klaviyo's limits and written in its
+// JSON:API form, in two parts because the two event endpoints nest them
+// differently: what the outbox stores, and what a Sender sends. The
+// request bodies are these bytes with a fixed frame around them, so an
+// event is validated and encoded once, when it is queued.
+type Encoded struct {
+	// UniqueID is the event's unique_id (also inside Attributes), for
+	// the local sink's index.
+	UniqueID string
+	// Attributes are the attributes of the event resource without the
+	// profile, as a bulk job carries them.
+	Attributes jsontext.Value
+	// Profile are the attributes of the event's profile resource.
+	Profile jsontext.Value
+	// ProfileAt is the offset in Attributes, just after the metric, at
+	// which POST /api/events carries the profile (where Klaviyo's
+	// examples put it).
+	ProfileAt int
+}
+
+// The JSON:API documents, field order as in Klaviyo's examples.
 
 type jsonapiData[T any] struct {
 	Data T `json:"data"`
 }
 
-type metricResource struct {
-	Type       string           `json:"type"`
-	Attributes metricAttributes `json:"attributes"`
+type resource[T any] struct {
+	Type       string `json:"type"`
+	Attributes T      `json:"attributes"`
 }
 
 type metricAttributes struct {
 	Name string `json:"name"`
 }
 
-type profileResource struct {
-	Type       string  `json:"type"`
-	Attributes Profile `json:"attributes"`
+// eventHead and eventTail are an event resource's attributes before and
+// after the place of the profile.
+type eventHead struct {
+	Properties jsontext.Value                          `json:"properties"`
+	Metric     jsonapiData[resource[metricAttributes]] `json:"metric"`
 }
 
-type eventAttributes struct {
-	Properties    json.RawMessage               `json:"properties"`
-	Metric        jsonapiData[metricResource]   `json:"metric"`
-	Profile       *jsonapiData[profileResource] `json:"profile,omitempty"`
-	Time          string                        `json:"time,omitempty"`
-	Value         shop.Money                    `json:"value,omitzero"`
-	ValueCurrency string                        `json:"value_currency,omitempty"`
-	UniqueID      string                        `json:"unique_id,omitempty"`
-	Backfill      bool                          `json:"backfill,omitempty"`
+type eventTail struct {
+	Time          string     `json:"time,omitempty"`
+	Value         shop.Money `json:"value,omitzero"`
+	ValueCurrency string     `json:"value_currency,omitempty"`
+	UniqueID      string     `json:"unique_id,omitempty"`
+	Backfill      bool       `json:"backfill,omitzero"`
 }
 
-type eventResource struct {
-	Type       string          `json:"type"`
-	Attributes eventAttributes `json:"attributes"`
-}
-
-type bulkEntryAttributes struct {
-	Profile jsonapiData[profileResource] `json:"profile"`
-	Events  jsonapiData[[]eventResource] `json:"events"`
-}
-
-type bulkEntry struct {
-	Type       string              `json:"type"`
-	Attributes bulkEntryAttributes `json:"attributes"`
-}
-
-type bulkJobAttributes struct {
-	EventsBulkCreate jsonapiData[[]bulkEntry] `json:"events-bulk-create"`
-}
-
-type bulkJob struct {
-	Type       string            `json:"type"`
-	Attributes bulkJobAttributes `json:"attributes"`
-}
+// encodeOptions write strings as encoding/json does for the parts that
+// matter to Klaviyo: invalid UTF-8 becomes U+FFFD, and properties keep
+// duplicate names.
+var encodeOptions = json.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // FormatTime renders t as Klaviyo keeps it: UTC, truncated to the second.
 func FormatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
 }
 
-func (e Event) attributes(withProfile bool) eventAttributes {
-	props := e.Properties
-	if len(bytes.TrimSpace(props)) == 0 || string(bytes.TrimSpace(props)) == "null" {
-		props = json.RawMessage(`{}`)
+// Encode checks e against Klaviyo's documented limits as of now (see
+// ValidateAt) and encodes it. The error names the field as ValidateAt's
+// does, except for an event over 5 MB, which is a *TooLargeError.
+func Encode(e Event, now time.Time) (Encoded, error) {
+	if err := e.check(now); err != nil {
+		return Encoded{}, err
 	}
-	a := eventAttributes{
-		Properties:    props,
-		Metric:        jsonapiData[metricResource]{metricResource{"metric", metricAttributes{e.Metric}}},
-		Value:         e.Value,
-		ValueCurrency: e.ValueCurrency,
-		UniqueID:      e.UniqueID,
-		Backfill:      e.Backfill,
+	enc, err := encode(e)
+	if err != nil {
+		return Encoded{}, err
 	}
+	if n := enc.bodySize(); n > MaxPayloadBytes {
+		return Encoded{}, &TooLargeError{Size: n}
+	}
+	return enc, nil
+}
+
+// encode writes e's JSON:API parts without checking its limits.
+func encode(e Event) (Encoded, error) {
+	props := jsontext.Value(e.Properties)
+	if blankProperties(props) {
+		props = jsontext.Value(`{}`)
+	}
+	head, err := json.Marshal(eventHead{
+		Properties: props,
+		Metric:     jsonapiData[resource[metricAttributes]]{resource[metricAttributes]{"metric", metricAttributes{e.Metric}}},
+	}, encodeOptions)
+	if err != nil {
+		return Encoded{}, apperr.FieldErrorf("properties", "cannot be encoded: %v", err)
+	}
+	tail := eventTail{Value: e.Value, ValueCurrency: e.ValueCurrency, UniqueID: e.UniqueID, Backfill: e.Backfill}
 	if !e.Time.IsZero() {
-		a.Time = FormatTime(e.Time)
+		tail.Time = FormatTime(e.Time)
 	}
-	if withProfile {
-		a.Profile = &jsonapiData[profileResource]{profileResource{"profile", e.Profile}}
-	}
-	return a
-}
-
-// EncodeEvent returns the JSON:API body of POST /api/events for e (the
-// current shape, revision 2023-07-15 and later). It does not validate e;
-// call Validate first. The body is json.Marshal's, byte for byte, written
-// without reflection (TestEncodeMatchesReflection, FuzzEncode); the rare
-// events appendEventAttributes does not write go through json.Marshal.
-func EncodeEvent(e Event) ([]byte, error) { return encodeEvent(&e, propsUnknown) }
-
-// CheckAndEncodeEvent is ValidateAt(now) followed by EncodeEvent, with
-// the first error: what a sender does before POST /api/events. The
-// properties are scanned once, not once for each.
-func CheckAndEncodeEvent(e Event, now time.Time) ([]byte, error) {
-	props, err := e.validate(now.AddDate(1, 0, 0))
+	rest, err := json.Marshal(tail, encodeOptions)
 	if err != nil {
-		return nil, err
+		return Encoded{}, apperr.FieldErrorf("value", "cannot be encoded: %v", err)
 	}
-	return encodeEvent(&e, props)
-}
-
-// encodeEvent is EncodeEvent; props is what validate's scan found in e's
-// properties (see encodable).
-func encodeEvent(e *Event, props propsMode) ([]byte, error) {
-	if props = encodable(e, props); props == propsUnknown {
-		return encodeEventReflect(*e)
+	// One object: the head's members, then the tail's.
+	at := len(head) - 1
+	attrs := make(jsontext.Value, 0, len(head)+len(rest))
+	attrs = append(attrs, head[:at]...)
+	if len(rest) > len("{}") {
+		attrs = append(attrs, ',')
+		attrs = append(attrs, rest[1:]...)
+	} else {
+		attrs = append(attrs, '}')
 	}
-	b := make([]byte, 0, eventSizeHint(e)+len(`{"data":{"type":"event","attributes":}}`)+profileSizeHint(&e.Profile))
-	b = append(b, `{"data":{"type":"event","attributes":`...)
-	b = appendEventAttributes(b, e, props, true)
-	return append(b, "}}"...), nil
-}
-
-// encodeEventReflect is EncodeEvent through json.Marshal.
-func encodeEventReflect(e Event) ([]byte, error) {
-	doc := jsonapiData[eventResource]{eventResource{"event", e.attributes(true)}}
-	b, err := json.Marshal(doc)
+	profile, err := json.Marshal(e.Profile, encodeOptions)
 	if err != nil {
-		return nil, fmt.Errorf("klaviyo: encode %s event: %w", e.Metric, err)
+		return Encoded{}, apperr.FieldErrorf("profile", "cannot be encoded: %v", err)
 	}
-	return b, nil
+	return Encoded{UniqueID: e.UniqueID, Attributes: attrs, Profile: profile, ProfileAt: at}, nil
 }
 
-// EncodeBulk returns the JSON:API body of POST /api/event-bulk-create-jobs:
+// The frames of a single event's body.
+const (
+	eventOpen   = `{"data":{"type":"event","attributes":`
+	profileOpen = `,"profile":{"data":{"type":"profile","attributes":`
+	profileEnd  = `}}`
+	eventEnd    = `}}`
+)
+
+func (enc Encoded) bodySize() int {
+	return len(eventOpen) + len(enc.Attributes) + len(profileOpen) + len(enc.Profile) + len(profileEnd) + len(eventEnd)
+}
+
+// Body returns the JSON:API body of POST /api/events for the event: its
+// attributes with the profile in place, framed.
+func (enc Encoded) Body() []byte {
+	b := make([]byte, 0, enc.bodySize())
+	b = append(b, eventOpen...)
+	b = append(b, enc.Attributes[:enc.ProfileAt]...)
+	b = append(b, profileOpen...)
+	b = append(b, enc.Profile...)
+	b = append(b, profileEnd...)
+	b = append(b, enc.Attributes[enc.ProfileAt:]...)
+	return append(b, eventEnd...)
+}
+
+type bulkEntry struct {
+	Profile jsonapiData[resource[jsontext.Value]]   `json:"profile"`
+	Events  jsonapiData[[]resource[jsontext.Value]] `json:"events"`
+}
+
+type bulkJob struct {
+	EventsBulkCreate jsonapiData[[]resource[bulkEntry]] `json:"events-bulk-create"`
+}
+
+// bulkOptions accept the stored parts as they are: they were checked when
+// encoded, and properties may repeat a name.
+var bulkOptions = jsontext.AllowDuplicateNames(true)
+
+// BulkBody returns the JSON:API body of POST /api/event-bulk-create-jobs:
 // one entry per distinct profile (in order of first appearance), each with
 // its events in their original order. Events whose profiles share an
 // identifier but differ in attributes get separate entries, so no profile
-// attribute is lost. It does not enforce the batch limits; see CheckBatch.
-// Like EncodeEvent, it writes json.Marshal's bytes without reflection.
-func EncodeBulk(events []Event) ([]byte, error) { return encodeBulk(events, nil) }
-
-// CheckAndEncodeBulk is CheckBatch(events, now) followed by
-// EncodeBulk(events), with the first error: what a sender does before POST
-// /api/event-bulk-create-jobs. Each event's properties are scanned once,
-// not once for each (the scan was two fifths of the local sink's CPU).
-func CheckAndEncodeBulk(events []Event, now time.Time) ([]byte, error) {
-	props := make([]propsMode, len(events))
-	if err := checkBatch(events, now, props); err != nil {
-		return nil, err
-	}
-	return encodeBulk(events, props)
-}
-
-// encodeBulk is EncodeBulk; props, if not nil, holds what validate's
-// scan found in each event's properties (see encodable).
-func encodeBulk(events []Event, props []propsMode) ([]byte, error) {
-	size := len(`{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[]}}}}`)
-	if props == nil {
-		props = make([]propsMode, len(events))
-	}
-	for i := range events {
-		if props[i] = encodable(&events[i], props[i]); props[i] == propsUnknown {
-			return encodeBulkReflect(events)
-		}
-		size += eventSizeHint(&events[i]) + len(`{"type":"event","attributes":},`)
-	}
-	// Group by the profile's JSON, as encodeBulkReflect does: profiles
-	// holds each distinct profile's encoding, one after the other; each
-	// entry's events are a list through next. The index is built only
-	// once a second profile appears, and consecutive events of one profile
-	// (the usual case) need no lookup.
-	type entry struct{ start, end, first, last int }
-	next := make([]int, len(events))
-	entries := make([]entry, 0, 4)
-	profiles := make([]byte, 0, 256)
-	var index map[string]int
-	prev := -1
-	for i := range events {
-		start := len(profiles)
-		profiles = appendProfile(profiles, &events[i].Profile)
-		p := profiles[start:]
-		j := -1
-		if prev >= 0 && string(p) == string(profiles[entries[prev].start:entries[prev].end]) {
-			j = prev
-		} else if k, ok := index[string(p)]; ok {
-			j = k
-		}
-		next[i] = -1
-		if j >= 0 {
-			profiles = profiles[:start]
-			next[entries[j].last] = i
-			entries[j].last = i
-		} else {
-			j = len(entries)
-			if index == nil && j > 0 {
-				index = make(map[string]int)
-				for k, en := range entries {
-					index[string(profiles[en.start:en.end])] = k
-				}
-			}
-			if index != nil {
-				index[string(p)] = j
-			}
-			entries = append(entries, entry{start: start, end: len(profiles), first: i, last: i})
-		}
-		prev = j
-	}
-	size += len(profiles) + len(entries)*len(`{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":}},"events":{"data":[]}}},`)
-	b := make([]byte, 0, size)
-	b = append(b, `{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[`...)
-	for k, en := range entries {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":`...)
-		b = append(b, profiles[en.start:en.end]...)
-		b = append(b, `}},"events":{"data":[`...)
-		for i := en.first; i >= 0; i = next[i] {
-			if i != en.first {
-				b = append(b, ',')
-			}
-			b = append(b, `{"type":"event","attributes":`...)
-			b = appendEventAttributes(b, &events[i], props[i], false)
-			b = append(b, '}')
-		}
-		b = append(b, "]}}}"...)
-	}
-	return append(b, "]}}}}"...), nil
-}
-
-// encodeBulkReflect is EncodeBulk through json.Marshal.
-func encodeBulkReflect(events []Event) ([]byte, error) {
-	var entries []bulkEntry
+// attribute is lost. It does not enforce the batch limits.
+func BulkBody(events []Encoded) ([]byte, error) {
+	entries := []resource[bulkEntry]{}
 	index := map[string]int{}
 	for _, e := range events {
-		pk, err := json.Marshal(e.Profile)
-		if err != nil {
-			return nil, fmt.Errorf("klaviyo: encode profile: %w", err)
-		}
-		i, ok := index[string(pk)]
+		i, ok := index[string(e.Profile)]
 		if !ok {
 			i = len(entries)
-			index[string(pk)] = i
-			entries = append(entries, bulkEntry{Type: "event-bulk-create", Attributes: bulkEntryAttributes{
-				Profile: jsonapiData[profileResource]{profileResource{"profile", e.Profile}},
-				Events:  jsonapiData[[]eventResource]{[]eventResource{}},
+			index[string(e.Profile)] = i
+			entries = append(entries, resource[bulkEntry]{"event-bulk-create", bulkEntry{
+				Profile: jsonapiData[resource[jsontext.Value]]{resource[jsontext.Value]{"profile", e.Profile}},
+				Events:  jsonapiData[[]resource[jsontext.Value]]{[]resource[jsontext.Value]{}},
 			}})
 		}
 		ev := &entries[i].Attributes.Events.Data
-		*ev = append(*ev, eventResource{"event", e.attributes(false)})
+		*ev = append(*ev, resource[jsontext.Value]{"event", e.Attributes})
 	}
-	if entries == nil {
-		entries = []bulkEntry{}
-	}
-	doc := jsonapiData[bulkJob]{bulkJob{
-		Type:       "event-bulk-create-job",
-		Attributes: bulkJobAttributes{jsonapiData[[]bulkEntry]{entries}},
-	}}
-	b, err := json.Marshal(doc)
+	b, err := json.Marshal(jsonapiData[resource[bulkJob]]{resource[bulkJob]{
+		"event-bulk-create-job", bulkJob{jsonapiData[[]resource[bulkEntry]]{entries}},
+	}}, bulkOptions)
 	if err != nil {
 		return nil, fmt.Errorf("klaviyo: encode bulk job: %w", err)
 	}
 	return b, nil
 }
 
-// blankProperties reports properties that attributes sends as {}.
-func blankProperties(props []byte) bool {
-	t := bytes.TrimSpace(props)
-	return len(t) == 0 || string(t) == "null"
+// EncodeEvent returns the JSON:API body of POST /api/events for e (the
+// current shape, revision 2023-07-15 and later). It does not check e's
+// limits; Encode does.
+func EncodeEvent(e Event) ([]byte, error) {
+	enc, err := encode(e)
+	if err != nil {
+		return nil, err
+	}
+	return enc.Body(), nil
 }
 
-// encodable reports how appendEventAttributes writes e's attributes as
-// json.Marshal writes eventAttributes, or propsUnknown when it does not:
-// the properties must be blank (sent as {}) or one JSON object within
-// Klaviyo's limits (json.Marshal compacts those as appendCompact does, and
-// refuses invalid ones), and the amount must have a JSON form. CheckBatch
-// and Validate refuse the events it excludes. props is what validate's
-// scan found, if it ran; else encodable scans.
-func encodable(e *Event, props propsMode) propsMode {
-	if e.Value.IsSet() && e.Value.Cents() == math.MinInt64 {
-		return propsUnknown
+// EncodeBulk returns BulkBody of events, without checking them (see
+// CheckBatch).
+func EncodeBulk(events []Event) ([]byte, error) {
+	encs := make([]Encoded, len(events))
+	for i, e := range events {
+		var err error
+		if encs[i], err = encode(e); err != nil {
+			return nil, err
+		}
 	}
-	if props != propsUnknown {
-		return props
-	}
-	if blankProperties(e.Properties) {
-		return propsBlank
-	}
-	return scanProperties(e.Properties)
+	return BulkBody(encs)
 }
 
-// appendEventAttributes appends the attributes of e's event resource
-// (eventAttributes as json.Marshal writes them) for an encodable e, whose
-// properties are as encodable found them.
-func appendEventAttributes(b []byte, e *Event, props propsMode, withProfile bool) []byte {
-	b = append(b, `{"properties":`...)
-	switch props {
-	case propsBlank:
-		b = append(b, "{}"...)
-	case propsVerbatim:
-		b = appendVerbatim(b, e.Properties)
-	default:
-		b = appendCompact(b, e.Properties)
+// Event decodes enc back into the event it was encoded from, as Klaviyo
+// will see it: the time to the second in UTC, invalid UTF-8 replaced. The
+// inspector shows stored events this way.
+func (enc Encoded) Event() (Event, error) {
+	var a struct {
+		Head eventHead `json:",inline"`
+		Tail eventTail `json:",inline"`
 	}
-	b = append(b, `,"metric":{"data":{"type":"metric","attributes":{"name":`...)
-	b = jsonw.AppendString(b, e.Metric)
-	b = append(b, "}}}"...)
-	if withProfile {
-		b = append(b, `,"profile":{"data":{"type":"profile","attributes":`...)
-		b = appendProfile(b, &e.Profile)
-		b = append(b, "}}"...)
+	if err := json.Unmarshal(enc.Attributes, &a, bulkOptions); err != nil {
+		return Event{}, fmt.Errorf("klaviyo: decode event attributes: %w", err)
 	}
-	if !e.Time.IsZero() {
-		// FormatTime's text: digits, '-', ':', 'T' and 'Z', nothing to
-		// escape.
-		b = append(b, `,"time":"`...)
-		b = e.Time.UTC().Truncate(time.Second).AppendFormat(b, time.RFC3339)
-		b = append(b, '"')
+	e := Event{
+		Metric: a.Head.Metric.Data.Attributes.Name, Properties: bytes.Clone(a.Head.Properties),
+		Value: a.Tail.Value, ValueCurrency: a.Tail.ValueCurrency, UniqueID: a.Tail.UniqueID, Backfill: a.Tail.Backfill,
 	}
-	if e.Value.IsSet() {
-		b = append(b, `,"value":`...)
-		b = e.Value.AppendText(b)
+	if a.Tail.Time != "" {
+		t, err := time.Parse(time.RFC3339, a.Tail.Time)
+		if err != nil {
+			return Event{}, fmt.Errorf("klaviyo: decode event time: %w", err)
+		}
+		e.Time = t
 	}
-	b = appendMember(b, true, "value_currency", e.ValueCurrency)
-	b = appendMember(b, true, "unique_id", e.UniqueID)
-	if e.Backfill {
-		b = append(b, `,"backfill":true`...)
+	if err := json.Unmarshal(enc.Profile, &e.Profile); err != nil {
+		return Event{}, fmt.Errorf("klaviyo: decode profile: %w", err)
 	}
-	return append(b, '}')
-}
-
-// eventSizeHint is close to the length of e's attributes without the
-// profile when nothing needs escaping.
-func eventSizeHint(e *Event) int {
-	return len(e.Properties) + len(e.Metric) + len(e.ValueCurrency) + len(e.UniqueID) +
-		len(`{"properties":{},"metric":{"data":{"type":"metric","attributes":{"name":""}}},"time":"2006-01-02T15:04:05Z","value":-92233720368547758.07,"value_currency":"","unique_id":"","backfill":true}`)
-}
-
-// profileSizeHint is close to the length of p's JSON when nothing needs
-// escaping.
-func profileSizeHint(p *Profile) int {
-	n := len(`{"data":{"type":"profile","attributes":{}}}`) + len(p.Email) + len(p.PhoneNumber) + len(p.ExternalID) + len(p.Kx) +
-		len(p.AnonymousID) + len(p.FirstName) + len(p.LastName) + 7*len(`,"phone_number":""`)
-	if l := p.Location; l != nil {
-		n += len(`,"location":{}`) + len(l.Address1) + len(l.Address2) + len(l.City) + len(l.Country) + len(l.Region) + len(l.Zip) + len(l.IP) + 7*len(`,"address1":""`)
-	}
-	return n
+	return e, nil
 }
 
 // DedupKey is what Klaviyo dedupes an event by: the profile, the metric and

@@ -14,7 +14,7 @@ import (
 
 // Event is one event for Klaviyo's create-event API. Properties is the
 // already-encoded JSON object of event properties, so that exact numbers and
-// key order survive being stored in the outbox and sent later.
+// key order survive until it is encoded for Klaviyo.
 type Event struct {
 	Metric     string          `json:"metric"`
 	Profile    Profile         `json:"profile"`
@@ -27,7 +27,7 @@ type Event struct {
 	// UniqueID makes the event idempotent per (profile, metric).
 	UniqueID string `json:"unique_id,omitempty"`
 	// Backfill records the event without triggering flows (historical data).
-	Backfill bool `json:"backfill,omitempty"`
+	Backfill bool `json:"backfill,omitzero"`
 }
 
 // Profile identifies (and optionally updates) the profile an event belongs
@@ -67,25 +67,15 @@ func (p Profile) HasIdentifier() bool {
 // and bulk grouping): the strongest identifier present, prefixed with its
 // kind.
 func (p Profile) Key() string {
-	kind, ident := p.keyParts()
-	return keyPrefixes[kind] + ident
-}
-
-// keyPrefixes name the kinds of keyParts. Each holds one colon, at its
-// end, so a key's kind is what precedes its first colon.
-var keyPrefixes = [...]string{"email:", "phone:", "external:", "kx:", "anon:"}
-
-// keyParts returns Key's kind (an index into keyPrefixes) and identifier.
-func (p *Profile) keyParts() (kind uint8, ident string) {
 	switch {
 	case p.Email != "":
-		return 0, p.Email
+		return "email:" + p.Email
 	case p.PhoneNumber != "":
-		return 1, p.PhoneNumber
+		return "phone:" + p.PhoneNumber
 	case p.ExternalID != "":
-		return 2, p.ExternalID
+		return "external:" + p.ExternalID
 	case p.Kx != "":
-		return 3, p.Kx
+		return "kx:" + p.Kx
 	}
-	return 4, p.AnonymousID
+	return "anon:" + p.AnonymousID
 }

@@ -217,22 +217,28 @@ func TestCheckBatch(t *testing.T) {
 	}
 }
 
-// newClient returns a client for the fake with an injected clock and
-// jitter, and no client-side rate limit unless the test sets one.
+// encoded is e checked and encoded, as the outbox stores it.
+func encoded(t *testing.T, e klaviyo.Event) klaviyo.Encoded {
+	t.Helper()
+	enc, err := klaviyo.Encode(e, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
+}
+
+// newClient returns a client for the fake with an injected clock, and no client-side rate limit unless the test sets one.
 func newClient(t *testing.T, fake *klaviyotest.Server, o klaviyo.Options) *klaviyo.Client {
 	t.Helper()
 	o.BaseURL = fake.URL
 	if o.Now == nil {
 		o.Now = func() time.Time { return now }
 	}
-	if o.Rand == nil {
-		o.Rand = func() float64 { return 0.5 }
+	if o.EventBuckets == (klaviyo.Buckets{}) {
+		o.EventBuckets = klaviyo.Unlimited
 	}
-	if o.EventLimits == (klaviyo.Limits{}) {
-		o.EventLimits = klaviyo.Unlimited
-	}
-	if o.BulkLimits == (klaviyo.Limits{}) {
-		o.BulkLimits = klaviyo.Unlimited
+	if o.BulkBuckets == (klaviyo.Buckets{}) {
+		o.BulkBuckets = klaviyo.Unlimited
 	}
 	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, o)
 	if err != nil {
@@ -242,7 +248,6 @@ func newClient(t *testing.T, fake *klaviyotest.Server, o klaviyo.Options) *klavi
 }
 
 func TestClassification(t *testing.T) {
-	bo := klaviyo.Backoff{Base: time.Second, Max: 5 * time.Minute}
 	tests := []struct {
 		name       string
 		fault      *klaviyotest.Fault
@@ -257,14 +262,14 @@ func TestClassification(t *testing.T) {
 		{name: "202", wantKind: klaviyo.Delivered, wantStatus: 202},
 		{name: "429 Retry-After", fault: ptr(klaviyotest.Throttle(7)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: 7 * time.Second, wantDetail: "throttled"},
 		{name: "429 detail only", fault: ptr(klaviyotest.ThrottleNoRetryAfter(4)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: 4 * time.Second},
-		{name: "429 no hint", fault: ptr(klaviyotest.ThrottleNoRetryAfter(0)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: bo.Delay(1, 0.5)},
-		{name: "500", fault: ptr(klaviyotest.ServerError(500)), wantKind: klaviyo.Retryable, wantStatus: 500, wantWait: bo.Delay(1, 0.5)},
-		{name: "503", fault: ptr(klaviyotest.ServerError(503)), wantKind: klaviyo.Retryable, wantStatus: 503, wantWait: bo.Delay(1, 0.5)},
-		{name: "504", fault: ptr(klaviyotest.ServerError(504)), wantKind: klaviyo.Retryable, wantStatus: 504, wantWait: bo.Delay(1, 0.5)},
-		{name: "524", fault: ptr(klaviyotest.ServerError(524)), wantKind: klaviyo.Retryable, wantStatus: 524, wantWait: bo.Delay(1, 0.5)},
-		{name: "dropped", fault: ptr(klaviyotest.Drop()), wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "connection error"},
-		{name: "timeout", fault: ptr(klaviyotest.Slow(time.Hour)), wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "timeout"},
-		{name: "down", down: true, wantKind: klaviyo.Retryable, wantWait: bo.Delay(1, 0.5), wantDetail: "connection error"},
+		{name: "429 no hint", fault: ptr(klaviyotest.ThrottleNoRetryAfter(0)), wantKind: klaviyo.Retryable, wantStatus: 429, wantWait: 0},
+		{name: "500", fault: ptr(klaviyotest.ServerError(500)), wantKind: klaviyo.Retryable, wantStatus: 500, wantWait: 0},
+		{name: "503", fault: ptr(klaviyotest.ServerError(503)), wantKind: klaviyo.Retryable, wantStatus: 503, wantWait: 0},
+		{name: "504", fault: ptr(klaviyotest.ServerError(504)), wantKind: klaviyo.Retryable, wantStatus: 504, wantWait: 0},
+		{name: "524", fault: ptr(klaviyotest.ServerError(524)), wantKind: klaviyo.Retryable, wantStatus: 524, wantWait: 0},
+		{name: "dropped", fault: ptr(klaviyotest.Drop()), wantKind: klaviyo.Retryable, wantWait: 0, wantDetail: "connection error"},
+		{name: "timeout", fault: ptr(klaviyotest.Slow(time.Hour)), wantKind: klaviyo.Retryable, wantWait: 0, wantDetail: "timeout"},
+		{name: "down", down: true, wantKind: klaviyo.Retryable, wantWait: 0, wantDetail: "connection error"},
 		{name: "401 wrong key", key: "pk_wrong_key_123", wantKind: klaviyo.Permanent, wantStatus: 401, wantDetail: "authentication_failed"},
 		{name: "410 retired revision", revision: "2024-10-15", wantKind: klaviyo.Permanent, wantStatus: 410, wantDetail: "retired"},
 	}
@@ -278,8 +283,8 @@ func TestClassification(t *testing.T) {
 			if tt.key != "" {
 				fake.SetKeys(tt.key, klaviyotest.CompanyID)
 			}
-			c := newClient(t, fake, klaviyo.Options{Revision: tt.revision, Timeout: 2 * time.Second, Backoff: bo})
-			out := c.CreateEvent(context.Background(), sampleEvent("42"))
+			c := newClient(t, fake, klaviyo.Options{Revision: tt.revision, Timeout: 2 * time.Second})
+			out := c.CreateEvent(context.Background(), encoded(t, sampleEvent("42")))
 			if out.Kind != tt.wantKind || out.Status != tt.wantStatus || out.RetryAfter != tt.wantWait || !strings.Contains(out.Detail, tt.wantDetail) {
 				t.Errorf("got %v status %d wait %v detail %q; want %v %d %v containing %q",
 					out.Kind, out.Status, out.RetryAfter, out.Detail, tt.wantKind, tt.wantStatus, tt.wantWait, tt.wantDetail)
@@ -294,52 +299,13 @@ func TestClassification(t *testing.T) {
 	}
 }
 
-func TestInvalidEventNotSent(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	c := newClient(t, fake, klaviyo.Options{})
-	e := sampleEvent("1")
-	e.Profile = klaviyo.Profile{}
-	out := c.CreateEvent(context.Background(), e)
-	if out.Kind != klaviyo.Permanent || out.Status != 0 || !strings.Contains(out.Detail, "profile") {
-		t.Errorf("got %+v", out)
-	}
-	if n := fake.Stats().Requests; n != 0 {
-		t.Errorf("%d requests for an invalid event", n)
-	}
-}
-
-func TestBackoffGrowsAndCaps(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	bo := klaviyo.Backoff{Base: time.Second, Max: 10 * time.Second}
-	c := newClient(t, fake, klaviyo.Options{Backoff: bo})
-	fake.FailNext(6, klaviyotest.ServerError(503))
-	var got, want []time.Duration
-	for n := 1; n <= 6; n++ {
-		got = append(got, c.CreateEvent(context.Background(), sampleEvent("1")).RetryAfter)
-		want = append(want, bo.Delay(n, 0.5))
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("backoff (-want +got):\n%s", diff)
-	}
-	if want[5] != bo.Delay(100, 0.5) || want[5] > bo.Max || want[0] >= want[1] {
-		t.Errorf("backoff does not grow then cap: %v", want)
-	}
-	if out := c.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Delivered {
-		t.Fatalf("%+v", out)
-	}
-	fake.FailNext(1, klaviyotest.ServerError(503))
-	if d := c.CreateEvent(context.Background(), sampleEvent("2")).RetryAfter; d != bo.Delay(1, 0.5) {
-		t.Errorf("backoff not reset after success: %v", d)
-	}
-}
-
 func TestKeyNeverShown(t *testing.T) {
 	fake := klaviyotest.NewServer(t)
 	var logs bytes.Buffer
 	c := newClient(t, fake, klaviyo.Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	fake.FailNext(1, klaviyotest.Drop())
-	c.CreateEvent(context.Background(), sampleEvent("1"))
-	c.CreateEvent(context.Background(), sampleEvent("1"))
+	c.CreateEvent(context.Background(), encoded(t, sampleEvent("1")))
+	c.CreateEvent(context.Background(), encoded(t, sampleEvent("1")))
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("client", "c", c)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("client", "c", c)
 	var out strings.Builder
@@ -362,104 +328,6 @@ func TestKeyNeverShown(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// sleeps records waits instead of sleeping.
-type sleeps struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.d = append(s.d, d)
-	return ctx.Err()
-}
-
-func TestRetrierAgainstFaults(t *testing.T) {
-	bo := klaviyo.Backoff{Base: time.Second, Max: time.Minute}
-	rep := func(n int, d time.Duration) []time.Duration {
-		out := make([]time.Duration, n)
-		for i := range out {
-			out[i] = d
-		}
-		return out
-	}
-	growing := func(n int) []time.Duration {
-		var out []time.Duration
-		for i := 1; i <= n; i++ {
-			out = append(out, bo.Delay(i, 0.5))
-		}
-		return out
-	}
-	tests := []struct {
-		name      string
-		fault     klaviyotest.Fault
-		n         int
-		wantWaits []time.Duration
-		wantDups  int
-	}{
-		{"429 storm with Retry-After", klaviyotest.Throttle(3), 5, rep(5, 3*time.Second), 0},
-		{"429 storm, detail only", klaviyotest.ThrottleNoRetryAfter(2), 4, rep(4, 2*time.Second), 0},
-		{"429 storm, no hint", klaviyotest.ThrottleNoRetryAfter(0), 4, growing(4), 0},
-		{"5xx", klaviyotest.ServerError(503), 3, growing(3), 0},
-		{"timeouts after accepting", klaviyotest.Slow(time.Hour), 2, growing(2), 2},
-		{"dropped connections", klaviyotest.Drop(), 3, growing(3), 0},
-		{"dropped after accepting", klaviyotest.DropAfterAccept(), 2, growing(2), 2},
-	}
-	for _, tt := range tests {
-		for _, bulk := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s bulk=%v", tt.name, bulk), func(t *testing.T) {
-				fake := klaviyotest.NewServer(t)
-				fake.FailNext(tt.n, tt.fault)
-				var sl sleeps
-				r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{Backoff: bo, Timeout: time.Second}), Sleep: sl.sleep, MaxAttempts: 10}
-				var out klaviyo.Outcome
-				want := 1
-				if bulk {
-					evs := []klaviyo.Event{sampleEvent("1"), sampleEvent("2"), sampleEvent("3")}
-					evs[2].Profile = klaviyo.Profile{ExternalID: "c-9"}
-					out = r.BulkCreateEvents(context.Background(), evs)
-					want = 3
-				} else {
-					out = r.CreateEvent(context.Background(), sampleEvent("1"))
-				}
-				if out.Kind != klaviyo.Delivered {
-					t.Fatalf("not delivered: %+v", out)
-				}
-				if diff := cmp.Diff(tt.wantWaits, sl.d); diff != "" {
-					t.Errorf("waits (-want +got):\n%s", diff)
-				}
-				// Slow answers are recorded once the client hangs up; wait for
-				// the fake to finish those handlers.
-				deadline := time.Now().Add(5 * time.Second)
-				for fake.Stats().Duplicates < tt.wantDups*want && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-				}
-				st := fake.Stats()
-				if len(fake.Events()) != want || st.Duplicates != tt.wantDups*want {
-					t.Errorf("fake kept %d events (%d duplicates), want %d (%d): lost or sent twice", len(fake.Events()), st.Duplicates, want, tt.wantDups*want)
-				}
-			})
-		}
-	}
-}
-
-func TestRetrierStopsOnPermanentAndAttempts(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	var sl sleeps
-	fake.SetKeys("pk_other_key_0000", klaviyotest.CompanyID)
-	r := klaviyo.Retrier{Sender: newClient(t, fake, klaviyo.Options{}), Sleep: sl.sleep}
-	if out := r.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Permanent || out.Status != 401 || len(sl.d) != 0 {
-		t.Errorf("permanent: %+v after %d waits", out, len(sl.d))
-	}
-	fake.SetKeys(klaviyotest.PrivateKey, klaviyotest.CompanyID)
-	fake.FailNext(100, klaviyotest.ServerError(503))
-	r.MaxAttempts = 3
-	if out := r.CreateEvent(context.Background(), sampleEvent("1")); out.Kind != klaviyo.Retryable || fake.Stats().Requests != 4 {
-		t.Errorf("attempts: %+v after %d requests", out, fake.Stats().Requests)
-	}
-}
-
 // TestClientRateLimit sends requests through the client's token buckets
 // set to half the fake's limits: the client must pace itself so the fake
 // never throttles. Half, because requests leave the client's bucket evenly
@@ -474,7 +342,7 @@ func TestClientRateLimit(t *testing.T) {
 		o := klaviyo.Options{}
 		n := 150
 		if limited {
-			o.EventLimits = klaviyo.Limits{Burst: lim.Burst / 2, Steady: lim.Steady / 2}
+			o.EventBuckets = klaviyo.Buckets{Burst: lim.Burst / 2, Steady: lim.Steady / 2}
 			n = lim.Steady / 2
 		}
 		c := newClient(t, fake, o)
@@ -483,7 +351,7 @@ func TestClientRateLimit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c.CreateEvent(context.Background(), sampleEvent(fmt.Sprint(i)))
+				c.CreateEvent(context.Background(), encoded(t, sampleEvent(fmt.Sprint(i))))
 			}()
 		}
 		wg.Wait()

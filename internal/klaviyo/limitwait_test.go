@@ -21,7 +21,7 @@ func TestOnLimitWaitReportsTokenBucketWaits(t *testing.T) {
 	var waits []string
 	var total time.Duration
 	c := newClient(t, fake, klaviyo.Options{
-		EventLimits: klaviyo.Limits{Burst: 2, Steady: -1},
+		EventBuckets: klaviyo.Buckets{Burst: 2, Steady: -1},
 		OnLimitWait: func(path string, d time.Duration) {
 			mu.Lock()
 			waits = append(waits, path)
@@ -32,7 +32,7 @@ func TestOnLimitWaitReportsTokenBucketWaits(t *testing.T) {
 	for i := range 3 {
 		e := klaviyo.Event{Metric: "Viewed Product", Profile: klaviyo.Profile{Email: "a@example.com"},
 			Properties: json.RawMessage(`{}`), Time: now, UniqueID: fmt.Sprint("w", i)}
-		if out := c.CreateEvent(context.Background(), e); out.Kind != klaviyo.Delivered {
+		if out := c.CreateEvent(context.Background(), encoded(t, e)); out.Kind != klaviyo.Delivered {
 			t.Fatalf("request %d: %+v", i, out)
 		}
 	}

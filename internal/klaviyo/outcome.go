@@ -35,9 +35,10 @@ type Outcome struct {
 	Kind Kind
 	// Status is the HTTP status, 0 when no response arrived.
 	Status int
-	// RetryAfter is how long to wait before retrying (Retryable only):
-	// from Retry-After, else from "Expected available in N seconds", else
-	// exponential backoff with jitter, capped.
+	// RetryAfter is how long Klaviyo asked to wait before retrying
+	// (Retryable only): from Retry-After, else from "Expected available in
+	// N seconds", capped at MaxRetryAfter; zero when it gave no wait, and
+	// the caller backs off as it sees fit.
 	RetryAfter time.Duration
 	// Detail is Klaviyo's error response body (or the transport error's
 	// text), never containing the private key.
@@ -47,14 +48,14 @@ type Outcome struct {
 	RateLimit RateLimit
 }
 
-// Sender is the part of the client the outbox drives: build a request from
-// events, send it, and classify the result.
+// Sender is the part of the client the outbox drives: frame encoded
+// events as a request, send it, and classify the result.
 type Sender interface {
 	// CreateEvent sends one event with POST /api/events.
-	CreateEvent(ctx context.Context, e Event) Outcome
+	CreateEvent(ctx context.Context, e Encoded) Outcome
 	// BulkCreateEvents sends up to 1,000 events (≤ 5 MB, no two with the
 	// same profile, metric and unique_id) with POST
 	// /api/event-bulk-create-jobs. Klaviyo accepts or rejects the request
 	// as a whole.
-	BulkCreateEvents(ctx context.Context, events []Event) Outcome
+	BulkCreateEvents(ctx context.Context, events []Encoded) Outcome
 }

@@ -2,13 +2,15 @@ package klaviyo
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 )
@@ -45,151 +47,140 @@ func (e Event) Validate() error { return e.ValidateAt(time.Now()) }
 // "properties.Items[2].Name", so that bad input is rejected before it is
 // queued rather than dead-lettered hours later.
 func (e Event) ValidateAt(now time.Time) error {
-	_, err := e.validate(now.AddDate(1, 0, 0))
+	_, err := Encode(e, now)
+	var big *TooLargeError
+	if errors.As(err, &big) {
+		return apperr.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", big.Size, MaxPayloadBytes)
+	}
 	return err
 }
 
-// validate is ValidateAt with latest = now.AddDate(1, 0, 0) (computed
-// once per batch by checkBatch). props is what the one-pass scan found in
-// the properties, so that the encoders need not scan them again (see
-// encodable).
-func (e *Event) validate(latest time.Time) (props propsMode, err error) {
+// TooLargeError is Encode's error for an event whose request body would
+// exceed Klaviyo's 5 MB.
+type TooLargeError struct{ Size int }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the event encodes to %d bytes; Klaviyo accepts at most %d per request", e.Size, MaxPayloadBytes)
+}
+
+// check is ValidateAt without the size of the encoded event, which only
+// encoding tells.
+func (e *Event) check(now time.Time) error {
 	switch {
 	case !e.Profile.HasIdentifier():
-		return propsUnknown, apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
-	case e.Metric == "":
-		return propsUnknown, apperr.FieldErrorf("metric", "is required")
+		return apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+	case strings.TrimSpace(e.Metric) == "":
+		return apperr.FieldErrorf("metric", "is required")
 	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
-		return propsUnknown, apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+		return apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
-		return propsUnknown, apperr.FieldErrorf("time", "must not be before 1990")
-	case !e.Time.IsZero() && e.Time.After(latest):
-		return propsUnknown, apperr.FieldErrorf("time", "must be at most one year in the future")
+		return apperr.FieldErrorf("time", "must not be before 1990")
+	case !e.Time.IsZero() && e.Time.After(now.AddDate(1, 0, 0)):
+		return apperr.FieldErrorf("time", "must be at most one year in the future")
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
-		return propsUnknown, apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+		return apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
-	// The one-pass scanner accepts only what the token walker accepts;
-	// anything it cannot vouch for (an error, or a string long enough
-	// that its decoded length needs decoding) goes to the walker, which
-	// gives the exact answer and names the field.
-	props = scanProperties(e.Properties)
-	if props == propsUnknown {
-		if err := checkProperties(e.Properties); err != nil {
-			return propsUnknown, err
-		}
+	if err := checkProperties(e.Properties); err != nil {
+		return err
 	}
 	switch {
 	case len(e.UniqueID) > MaxStringBytes:
-		return propsUnknown, apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+		return apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.Email) > MaxStringBytes:
-		return propsUnknown, apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+		return apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.FirstName) > MaxStringBytes:
-		return propsUnknown, apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+		return apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.LastName) > MaxStringBytes:
-		return propsUnknown, apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+		return apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
 	}
-	// Encoding only to measure is the expensive part; skip it when even
-	// the worst case of escaping cannot reach the limit.
-	if encodedSizeBound(*e) <= MaxPayloadBytes {
-		return props, nil
-	}
-	b, err := EncodeEvent(*e)
-	if err != nil {
-		return propsUnknown, apperr.FieldErrorf("properties", "cannot be encoded")
-	}
-	if len(b) > MaxPayloadBytes {
-		return propsUnknown, apperr.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", len(b), MaxPayloadBytes)
-	}
-	return props, nil
+	return nil
 }
 
-// checkProperties walks the properties JSON with a token decoder (numbers
-// stay exact, nothing is built) and enforces the per-value limits.
-func checkProperties(raw json.RawMessage) error {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+// blankProperties reports properties sent as {}: none, only whitespace, or
+// null.
+func blankProperties(raw []byte) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// propertiesOptions read properties as encoding/json did before they are
+// sent: duplicate names are kept, invalid UTF-8 becomes U+FFFD.
+var propertiesOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// checkProperties reads the properties once, token by token (numbers stay
+// exact, nothing is built), and enforces Klaviyo's per-value limits,
+// naming the first field that breaks one.
+func checkProperties(raw []byte) error {
+	if blankProperties(raw) {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return apperr.FieldErrorf("properties", "is not valid JSON")
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	d := jsontext.NewDecoder(bytes.NewReader(raw), propertiesOptions...)
+	if d.PeekKind() != '{' {
+		if _, err := d.ReadValue(); err != nil {
+			return apperr.FieldErrorf("properties", "is not valid JSON")
+		}
 		return apperr.FieldErrorf("properties", "must be a JSON object")
 	}
-	n, err := walkObject(dec, "properties", 1)
-	if err != nil {
-		return err
+	members := 0
+	for {
+		depth := d.StackDepth()
+		parent, n := d.StackIndex(depth)
+		if depth == 0 && n > 0 {
+			break // the properties object is closed
+		}
+		if parent == '{' && n%2 == 0 && depth == 1 {
+			if d.PeekKind() == '"' {
+				members++
+			}
+		}
+		if parent == '[' && n >= MaxArrayItems && d.PeekKind() != ']' {
+			return apperr.FieldErrorf(fieldPath(d, d.StackPointer().Parent()), "has more than %d items", MaxArrayItems)
+		}
+		isValue := parent != '{' || n%2 == 1
+		if d.PeekKind() == '"' && isValue {
+			v, err := d.ReadValue()
+			if err != nil {
+				return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+			}
+			if len(v)-2 > MaxStringBytes {
+				s, _ := jsontext.AppendUnquote(nil, v)
+				if len(s) > MaxStringBytes {
+					return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is %d bytes, more than %d", len(s), MaxStringBytes)
+				}
+			}
+			continue
+		}
+		tok, err := d.ReadToken()
+		if err != nil {
+			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+		}
+		if k := tok.Kind(); (k == '{' || k == '[') && d.StackDepth() > MaxDepth {
+			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is nested deeper than %d levels", MaxDepth)
+		}
 	}
-	if n > MaxProperties {
-		return apperr.FieldErrorf("properties", "has %d properties, more than %d", n, MaxProperties)
+	if members > MaxProperties {
+		return apperr.FieldErrorf("properties", "has %d properties, more than %d", members, MaxProperties)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := d.ReadToken(); err != io.EOF {
 		return apperr.FieldErrorf("properties", "holds data after the JSON object")
 	}
 	return nil
 }
 
-// walkObject consumes an object whose '{' was read and returns its key
-// count.
-func walkObject(dec *json.Decoder, path string, depth int) (int, error) {
-	if depth > MaxDepth {
-		return 0, apperr.FieldErrorf(path, "is nested deeper than %d levels", MaxDepth)
-	}
-	n := 0
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return 0, apperr.FieldErrorf(path, "is not valid JSON")
+// fieldPath names the value p points to in d's input the way errors name
+// fields: "properties.Items[2].Name".
+func fieldPath(d *jsontext.Decoder, p jsontext.Pointer) string {
+	path := []byte("properties")
+	level := 1
+	for tok := range p.Tokens() {
+		if kind, _ := d.StackIndex(level); kind == '[' {
+			path = append(append(append(path, '['), tok...), ']')
+		} else {
+			path = append(append(path, '.'), tok...)
 		}
-		key, _ := tok.(string)
-		n++
-		if err := walkValue(dec, path+"."+key, depth); err != nil {
-			return 0, err
-		}
+		level++
 	}
-	if _, err := dec.Token(); err != nil {
-		return 0, apperr.FieldErrorf(path, "is not valid JSON")
-	}
-	return n, nil
-}
-
-func walkValue(dec *json.Decoder, path string, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return apperr.FieldErrorf(path, "is not valid JSON")
-	}
-	switch v := tok.(type) {
-	case string:
-		if len(v) > MaxStringBytes {
-			return apperr.FieldErrorf(path, "is %d bytes, more than %d", len(v), MaxStringBytes)
-		}
-	case json.Delim:
-		switch v {
-		case '{':
-			_, err := walkObject(dec, path, depth+1)
-			return err
-		case '[':
-			if depth+1 > MaxDepth {
-				return apperr.FieldErrorf(path, "is nested deeper than %d levels", MaxDepth)
-			}
-			i := 0
-			for dec.More() {
-				if i >= MaxArrayItems {
-					return apperr.FieldErrorf(path, "has more than %d items", MaxArrayItems)
-				}
-				if err := walkValue(dec, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
-					return err
-				}
-				i++
-			}
-			if _, err := dec.Token(); err != nil {
-				return apperr.FieldErrorf(path, "is not valid JSON")
-			}
-		}
-	}
-	return nil
+	return string(path)
 }
 
 func isCurrency(s string) bool {
@@ -204,87 +195,40 @@ func isCurrency(s string) bool {
 	return true
 }
 
-// CheckBatch checks a bulk batch: 1 to 1,000 events, each valid, no two
-// with the same profile, metric and unique_id (Klaviyo rejects the whole
-// request then), and an encoded body of at most 5 MB. Field names are
-// prefixed with the event's index, such as "events[3].metric".
-func CheckBatch(events []Event, now time.Time) error { return checkBatch(events, now, nil) }
-
-// checkBatch is CheckBatch; when props is not nil it also records what
-// validate found in each event's properties.
-func checkBatch(events []Event, now time.Time, props []propsMode) error {
+// CheckBatch checks a bulk batch: 1 to 1,000 events, each valid, and no
+// two with the same profile, metric and unique_id (Klaviyo rejects the
+// whole request then). Field names are prefixed with the event's index,
+// such as "events[3].metric".
+func CheckBatch(events []Event, now time.Time) error {
 	if len(events) == 0 {
 		return apperr.FieldErrorf("events", "must hold at least one event")
 	}
 	if len(events) > MaxBulkEvents {
 		return apperr.FieldErrorf("events", "holds %d events, more than %d", len(events), MaxBulkEvents)
 	}
-	latest := now.AddDate(1, 0, 0)
-	dedup := newDedupIndex(events)
-	for i := range events {
-		e := &events[i]
-		mode, err := e.validate(latest)
-		if err != nil {
-			if fe, ok := err.(*apperr.Error); ok {
-				return apperr.FieldErrorf(fmt.Sprintf("events[%d].%s", i, fe.Field), "%s", fe.Message)
-			}
-			return err
-		}
-		if props != nil {
-			props[i] = mode
+	seen := make(map[string]int, len(events))
+	for i, e := range events {
+		if err := e.ValidateAt(now); err != nil {
+			return prefixField(err, "events["+strconv.Itoa(i)+"]")
 		}
 		if e.UniqueID == "" {
 			continue
 		}
-		if j, ok := dedup.add(e, i); ok {
+		k := e.DedupKey()
+		if j, ok := seen[k]; ok {
 			return apperr.FieldErrorf(fmt.Sprintf("events[%d].unique_id", i), "repeats events[%d] for the same profile and metric", j)
 		}
+		seen[k] = i
 	}
 	return nil
 }
 
-// dedupIndex finds events with equal DedupKeys in a batch. Without a NUL
-// in any identifier, metric or unique_id, two DedupKeys are equal exactly
-// when their parts are (the NULs that join them and the colon that ends a
-// kind's prefix split them unambiguously), so the index keys on the parts
-// and builds no string; a batch with a NUL keys on DedupKey itself.
-type dedupIndex struct {
-	parts map[dedupParts]int
-	keys  map[string]int
-}
-
-type dedupParts struct {
-	kind                  uint8
-	ident, metric, unique string
-}
-
-func newDedupIndex(events []Event) dedupIndex {
-	for i := range events {
-		e := &events[i]
-		_, ident := e.Profile.keyParts()
-		if strings.IndexByte(ident, 0) >= 0 || strings.IndexByte(e.Metric, 0) >= 0 || strings.IndexByte(e.UniqueID, 0) >= 0 {
-			return dedupIndex{keys: make(map[string]int, len(events))}
-		}
+// prefixField returns err with its field under prefix ("events[2]" and
+// "metric" give "events[2].metric").
+func prefixField(err error, prefix string) error {
+	var fe *apperr.Error
+	if errors.As(err, &fe) && fe.Field != "" {
+		return &apperr.Error{Code: fe.Code, Field: prefix + "." + fe.Field, Message: fe.Message}
 	}
-	return dedupIndex{parts: make(map[dedupParts]int, len(events))}
-}
-
-// add records events[i] (which has a unique_id), or returns the index of
-// an earlier event with its DedupKey.
-func (d dedupIndex) add(e *Event, i int) (int, bool) {
-	if d.keys != nil {
-		k := e.DedupKey()
-		if j, ok := d.keys[k]; ok {
-			return j, true
-		}
-		d.keys[k] = i
-		return 0, false
-	}
-	kind, ident := e.Profile.keyParts()
-	k := dedupParts{kind, ident, e.Metric, e.UniqueID}
-	if j, ok := d.parts[k]; ok {
-		return j, true
-	}
-	d.parts[k] = i
-	return 0, false
+	return err
 }

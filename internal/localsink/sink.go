@@ -1,7 +1,7 @@
 // Package localsink is the Klaviyo stand-in snippetd delivers to when no
-// private key is configured: a klaviyo.Sender that checks each request the
-// way the Klaviyo client does, encodes the exact JSON:API body the client
-// would POST, keeps the latest requests in memory for the inspector, and
+// private key is configured: a klaviyo.Sender that frames each request as
+// the Klaviyo client does, the exact JSON:API body the client would POST,
+// keeps the latest requests in memory for the inspector, and
 // answers Delivered (202). Nothing leaves the machine, so a new user can run
 // snippetd, click through the demo shop and see every request that would
 // have reached Klaviyo.
@@ -86,32 +86,23 @@ func New(keep int) *Sink {
 	return &Sink{keep: keep, maxBytes: MaxBytes, byID: map[string]int64{}, now: time.Now}
 }
 
-// CreateEvent records POST /api/events for e and answers Delivered, or
-// Permanent when e would not pass the Klaviyo client's own checks.
-func (s *Sink) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
-	body, err := klaviyo.CheckAndEncodeEvent(e, s.now())
-	if err != nil {
-		return s.refuse(PathEvents, []klaviyo.Event{e}, err)
-	}
-	return s.record(PathEvents, body, []klaviyo.Event{e}, 202, "")
+// CreateEvent records POST /api/events for e and answers Delivered.
+func (s *Sink) CreateEvent(ctx context.Context, e klaviyo.Encoded) klaviyo.Outcome {
+	return s.record(PathEvents, e.Body(), []klaviyo.Encoded{e}, 202, "")
 }
 
 // BulkCreateEvents records POST /api/event-bulk-create-jobs for events and
-// answers Delivered, or Permanent when the batch breaks Klaviyo's rules.
-func (s *Sink) BulkCreateEvents(ctx context.Context, events []klaviyo.Event) klaviyo.Outcome {
-	body, err := klaviyo.CheckAndEncodeBulk(events, s.now())
+// answers Delivered, or Permanent when the batch breaks Klaviyo's limits
+// on a request (as the Klaviyo client refuses to send it).
+func (s *Sink) BulkCreateEvents(ctx context.Context, events []klaviyo.Encoded) klaviyo.Outcome {
+	body, err := klaviyo.BulkRequest(events)
 	if err != nil {
-		return s.refuse(PathBulkEvents, events, err)
+		return s.record(PathBulkEvents, nil, events, 400, "not sent: "+err.Error())
 	}
 	return s.record(PathBulkEvents, body, events, 202, "")
 }
 
-func (s *Sink) refuse(path string, events []klaviyo.Event, err error) klaviyo.Outcome {
-	detail := "not sent: " + err.Error()
-	return s.record(path, nil, events, 400, detail)
-}
-
-func (s *Sink) record(path string, body []byte, events []klaviyo.Event, status int, detail string) klaviyo.Outcome {
+func (s *Sink) record(path string, body []byte, events []klaviyo.Encoded, status int, detail string) klaviyo.Outcome {
 	ids := make([]string, len(events))
 	for i, e := range events {
 		ids[i] = e.UniqueID

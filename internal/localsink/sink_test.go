@@ -29,6 +29,19 @@ func event(email, id string) klaviyo.Event {
 	}
 }
 
+// encoded is events checked and encoded, as the outbox stores them.
+func encoded(tb testing.TB, events ...klaviyo.Event) []klaviyo.Encoded {
+	tb.Helper()
+	out := make([]klaviyo.Encoded, len(events))
+	for i, e := range events {
+		var err error
+		if out[i], err = klaviyo.Encode(e, time.Now()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
 // replay sends a recorded request to the strict fake Klaviyo, which checks
 // it against Klaviyo's OpenAPI schema and rules like the real API would.
 func replay(t *testing.T, fake *klaviyotest.Server, r localsink.Request) int {
@@ -51,11 +64,11 @@ func TestSinkRecordsRequestsKlaviyoAccepts(t *testing.T) {
 	s := localsink.New(0)
 	ctx := context.Background()
 
-	if out := s.CreateEvent(ctx, event("a@example.com", "o-1")); out.Kind != klaviyo.Delivered || out.Status != 202 {
+	if out := s.CreateEvent(ctx, encoded(t, event("a@example.com", "o-1"))[0]); out.Kind != klaviyo.Delivered || out.Status != 202 {
 		t.Fatalf("CreateEvent = %+v, want Delivered 202", out)
 	}
 	bulk := []klaviyo.Event{event("b@example.com", "o-2"), event("c@example.com", "o-3"), event("b@example.com", "o-4")}
-	if out := s.BulkCreateEvents(ctx, bulk); out.Kind != klaviyo.Delivered {
+	if out := s.BulkCreateEvents(ctx, encoded(t, bulk...)); out.Kind != klaviyo.Delivered {
 		t.Fatalf("BulkCreateEvents = %+v, want Delivered", out)
 	}
 	reqs := s.Requests()
@@ -86,14 +99,15 @@ func TestSinkRecordsRequestsKlaviyoAccepts(t *testing.T) {
 
 func TestSinkRefusesWhatTheClientWouldNotSend(t *testing.T) {
 	s := localsink.New(0)
-	bad := event("", "o-1") // no profile identifier
-	out := s.CreateEvent(context.Background(), bad)
-	if out.Kind != klaviyo.Permanent || out.Status != 400 || out.Detail == "" {
-		t.Fatalf("CreateEvent(no identifier) = %+v, want Permanent 400 with a reason", out)
+	one := encoded(t, event("a@example.com", "x"))[0]
+	tooMany := make([]klaviyo.Encoded, klaviyo.MaxBulkEvents+1)
+	for i := range tooMany {
+		tooMany[i] = one
 	}
-	dup := []klaviyo.Event{event("a@example.com", "x"), event("a@example.com", "x")}
-	if out := s.BulkCreateEvents(context.Background(), dup); out.Kind != klaviyo.Permanent {
-		t.Fatalf("BulkCreateEvents(repeated unique_id) = %+v, want Permanent", out)
+	for _, batch := range [][]klaviyo.Encoded{nil, tooMany} {
+		if out := s.BulkCreateEvents(context.Background(), batch); out.Kind != klaviyo.Permanent || out.Status != 400 || out.Detail == "" {
+			t.Fatalf("BulkCreateEvents(%d events) = %+v, want Permanent 400 with a reason", len(batch), out)
+		}
 	}
 	if r := s.Requests(); len(r) != 2 || r[0].Status != 400 || r[0].Body != nil {
 		t.Errorf("refusals recorded as %+v; want two 400s without a body", r)
@@ -103,7 +117,7 @@ func TestSinkRefusesWhatTheClientWouldNotSend(t *testing.T) {
 func TestSinkKeepsOnlyTheLatest(t *testing.T) {
 	s := localsink.New(3)
 	for i := range 5 {
-		s.CreateEvent(context.Background(), event("a@example.com", fmt.Sprint("e", i)))
+		s.CreateEvent(context.Background(), encoded(t, event("a@example.com", fmt.Sprint("e", i)))[0])
 	}
 	var got []int64
 	for _, r := range s.Requests() {
@@ -135,7 +149,7 @@ func TestSinkCapsItsMemory(t *testing.T) {
 	}
 	var sizes []int
 	for n := range 20 {
-		if out := s.BulkCreateEvents(context.Background(), batch(n)); out.Kind != klaviyo.Delivered {
+		if out := s.BulkCreateEvents(context.Background(), encoded(t, batch(n)...)); out.Kind != klaviyo.Delivered {
 			t.Fatal(out)
 		}
 		held := 0
@@ -159,14 +173,14 @@ func TestSinkCapsItsMemory(t *testing.T) {
 	}
 	// One request larger than the cap is still kept, alone.
 	localsink.SetMaxBytes(s, 1)
-	s.BulkCreateEvents(context.Background(), batch(20))
+	s.BulkCreateEvents(context.Background(), encoded(t, batch(20)...))
 	if kept := s.Requests(); len(kept) != 1 || kept[0].Seq != 21 {
 		t.Errorf("with a 1-byte cap the sink keeps %d requests, want only the newest", len(kept))
 	}
 }
 
 // BenchmarkBulkCreateEvents: the sink taking one 1,000-event request of
-// the proxy's typical events (checks, encoding, bookkeeping), per event.
+// the proxy's typical events (framing, bookkeeping), per event.
 //
 //	go test ./localsink -run '^$' -bench BulkCreateEvents -benchmem
 func BenchmarkBulkCreateEvents(b *testing.B) {
@@ -180,11 +194,12 @@ func BenchmarkBulkCreateEvents(b *testing.B) {
 			UniqueID:   fmt.Sprint("b1-", i),
 		}
 	}
+	encs := encoded(b, events...)
 	s := localsink.New(0)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if out := s.BulkCreateEvents(ctx, events); out.Kind != klaviyo.Delivered {
+		if out := s.BulkCreateEvents(ctx, encs); out.Kind != klaviyo.Delivered {
 			b.Fatal(out)
 		}
 	}

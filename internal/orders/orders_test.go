@@ -71,7 +71,7 @@ func golden(t *testing.T, name string, got []byte) {
 func client(t *testing.T, fake *klaviyotest.Server) *klaviyo.Client {
 	t.Helper()
 	c, err := klaviyo.NewClient(klaviyotest.PrivateKey, klaviyo.Options{BaseURL: fake.URL, Now: func() time.Time { return now },
-		EventLimits: klaviyo.Unlimited, BulkLimits: klaviyo.Unlimited})
+		EventBuckets: klaviyo.Unlimited, BulkBuckets: klaviyo.Unlimited})
 	if err != nil {
 		t.Fatal(err)
 	}

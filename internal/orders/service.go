@@ -19,8 +19,9 @@ type Publisher interface {
 	Publish(ctx context.Context, events []klaviyo.Event) error
 }
 
-// SyncPublisher sends each event with CreateEvent through Sender (use a
-// klaviyo.Retrier so transient failures are retried in the request).
+// SyncPublisher sends each event with CreateEvent through Sender, without
+// retrying: a transient failure is EUNAVAILABLE, for the client to send
+// the request again.
 type SyncPublisher struct {
 	Sender klaviyo.Sender
 }
@@ -30,7 +31,11 @@ type SyncPublisher struct {
 // a unique_id, so Klaviyo keeps each once.
 func (p SyncPublisher) Publish(ctx context.Context, events []klaviyo.Event) error {
 	for i, e := range events {
-		out := p.Sender.CreateEvent(ctx, e)
+		enc, err := klaviyo.Encode(e, time.Now())
+		if err != nil {
+			return err
+		}
+		out := p.Sender.CreateEvent(ctx, enc)
 		switch out.Kind {
 		case klaviyo.Delivered:
 			continue

@@ -96,7 +96,7 @@ func BenchmarkEnqueue(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer o.Close()
+				defer o.Close(context.Background())
 				// Events are built before the clock starts, like the raw
 				// baseline's payload.
 				events := make([]klaviyo.Event, b.N)

@@ -92,7 +92,9 @@ func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
 	for {
 		select {
 		case <-done:
-			conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, advisoryKey)
+			uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.LeaderPoll*3)
+			conn.ExecContext(uctx, `SELECT pg_advisory_unlock($1)`, advisoryKey)
+			ucancel()
 			return nil
 		case <-t.C:
 			pctx, pcancel := context.WithTimeout(ctx, o.opts.LeaderPoll*3)
@@ -158,7 +160,7 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 		} else {
 			var results []result
 			results, retry = o.singleRound(ctx, s, rows)
-			if err = o.record(context.WithoutCancel(ctx), results); err == nil {
+			if err = o.recordResults(ctx, results); err == nil {
 				o.count(results)
 			}
 		}
@@ -190,6 +192,14 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 		o.fail("klaviyo status %d (%s); retrying in %s", retry.Status, truncate(retry.Detail, 200), wait.Round(time.Millisecond))
 		sleep(ctx, wait)
 	}
+}
+
+// recordResults records a round's results even when ctx has just ended
+// (the requests were sent), within CommitTimeout.
+func (o *Outbox) recordResults(ctx context.Context, results []result) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.CommitTimeout)
+	defer cancel()
+	return o.record(rctx, results)
 }
 
 // backoff is exponential from 500ms, capped at MaxBackoff, with jitter in
@@ -228,14 +238,13 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 	sent := make([]bool, len(heads))
 	var wg sync.WaitGroup
 	for i, r := range heads {
-		e, err := decode(r)
-		if err != nil {
-			outs[i] = klaviyo.Outcome{Kind: klaviyo.Permanent, Detail: err.Error()}
+		if r.bad != nil {
+			outs[i] = klaviyo.Outcome{Kind: klaviyo.Permanent, Detail: r.bad.Error()}
 			continue
 		}
 		o.requests.Add(1)
 		sent[i] = true
-		wg.Go(func() { outs[i] = s.CreateEvent(ctx, e) })
+		wg.Go(func() { outs[i] = s.CreateEvent(ctx, r.enc) })
 	}
 	wg.Wait()
 	var results []result
@@ -287,7 +296,7 @@ func (o *Outbox) planBulk(rows []row, maxReqs int) (reqs [][]row, deps [][]int) 
 		deps = append(deps, d)
 	}
 	for _, r := range rows {
-		sz := len(r.payload) + overhead
+		sz := len(r.enc.Attributes) + len(r.enc.Profile) + overhead
 		k := dedupKey{r.profileKey, r.metric, r.uniqueID}
 		cur := len(reqs) - 1
 		if cur < 0 || len(reqs[cur]) >= o.opts.MaxBulkEvents || size+sz > o.opts.MaxBulkBytes || keys[k] {
@@ -343,7 +352,7 @@ func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*
 				return
 			}
 			results, r := o.sendBulk(ctx, s, req)
-			err := o.record(context.WithoutCancel(ctx), results)
+			err := o.recordResults(ctx, results)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -390,16 +399,15 @@ func (o *Outbox) count(results []result) {
 // letters while the rest are delivered. A retryable outcome stops the
 // request (and the halves not yet sent stay pending).
 func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
-	events := make([]klaviyo.Event, 0, len(rows))
+	events := make([]klaviyo.Encoded, 0, len(rows))
 	var results []result
 	var good []row
 	for _, r := range rows {
-		e, err := decode(r)
-		if err != nil {
-			results = append(results, result{id: r.id, state: StateDead, detail: err.Error()})
+		if r.bad != nil {
+			results = append(results, result{id: r.id, state: StateDead, detail: r.bad.Error()})
 			continue
 		}
-		events = append(events, e)
+		events = append(events, r.enc)
 		good = append(good, r)
 	}
 	if len(good) == 0 {
@@ -431,17 +439,6 @@ func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 		results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
 	}
 	return results, &out
-}
-
-// decode reads a stored event back. ParseEvent's fast path takes what
-// Enqueue stores (Event.AppendJSON's bytes) without reflection; the event's
-// properties share r.payload, which nothing changes.
-func decode(r row) (klaviyo.Event, error) {
-	e, err := klaviyo.ParseEvent(r.payload)
-	if err != nil {
-		return e, fmt.Errorf("stored event %d cannot be decoded: %v", r.id, err)
-	}
-	return e, nil
 }
 
 // fail records the loop's latest problem for Status and logs it.

@@ -49,7 +49,7 @@ func BenchmarkDeliveryBacklog(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		defer o.Close()
+		defer o.Close(context.Background())
 		for i := 0; i < backlog; i += 1000 {
 			batch := make([]klaviyo.Event, 1000)
 			for j := range batch {
@@ -65,7 +65,7 @@ func BenchmarkDeliveryBacklog(b *testing.B) {
 		for i := range 200 {
 			e := benchEvent(i)
 			e.Metric, e.UniqueID = "Warm-up", fmt.Sprint("warm-", i)
-			if out := client.BulkCreateEvents(ctx, []klaviyo.Event{e}); out.Kind == klaviyo.Permanent {
+			if out := client.BulkCreateEvents(ctx, []klaviyo.Encoded{mustEncode(b, e)}); out.Kind == klaviyo.Permanent {
 				b.Fatalf("warm-up request %d: %+v", i, out)
 			}
 		}
@@ -73,19 +73,19 @@ func BenchmarkDeliveryBacklog(b *testing.B) {
 
 		// Baseline: the bare client, prebuilt full requests, no outbox.
 		const baseReqs = 40
-		batches := make([][]klaviyo.Event, baseReqs)
+		batches := make([][]klaviyo.Encoded, baseReqs)
 		for r := range batches {
 			for j := range 1000 {
 				e := benchEvent(j)
 				e.Metric, e.UniqueID = "Baseline", fmt.Sprint("base-", r, "-", j)
-				batches[r] = append(batches[r], e)
+				batches[r] = append(batches[r], mustEncode(b, e))
 			}
 		}
 		before := fake.StatsFor(klaviyotest.PathBulkEvents)
 		t0 = time.Now()
 		c0 := cpuTime()
 		// Three senders, like the loop's BulkConcurrency.
-		next := make(chan []klaviyo.Event, len(batches))
+		next := make(chan []klaviyo.Encoded, len(batches))
 		for _, batch := range batches {
 			next <- batch
 		}
@@ -158,6 +158,15 @@ func BenchmarkDeliveryBacklog(b *testing.B) {
 	}
 }
 
+// mustEncode is e checked and encoded, as Enqueue stores it.
+func mustEncode(b *testing.B, e klaviyo.Event) klaviyo.Encoded {
+	enc, err := klaviyo.Encode(e, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return enc
+}
+
 // proxyEvent is an event as the proxy stores it under the load test
 // (scripts/bench-proxy.sh): Viewed Product for one exchange id, properties
 // built by the snippets builders, the time of arrival, a unique id.
@@ -175,7 +184,7 @@ func proxyEvent(i int) klaviyo.Event {
 // the local sink (what snippetd does without a private key, and what the
 // proxy load test runs), and reports the process's CPU time per delivered
 // event (cpu-ns/event) and allocations per event: the delivery loop's cost
-// (read, decode, check, encode, bookkeeping), without HTTP or rate limits.
+// (read, frame, bookkeeping), without HTTP or rate limits.
 //
 //	go test ./outbox/ -run '^$' -bench DeliverLocal -benchmem -benchtime 40000x
 func BenchmarkDeliverLocal(b *testing.B) {
@@ -188,7 +197,7 @@ func BenchmarkDeliverLocal(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				defer o.Close()
+				defer o.Close(context.Background())
 				if _, err := d.Write.Exec(`DELETE FROM outbox_events`); err != nil {
 					b.Fatal(err)
 				}
@@ -245,7 +254,7 @@ func BenchmarkRecordDelivered(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer o.Close()
+			defer o.Close(context.Background())
 			batch := make([]klaviyo.Event, 1000)
 			for i := range batch {
 				batch[i] = proxyEvent(i)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // BenchmarkInsert measures the commit loop's storage step alone: one
@@ -22,18 +24,18 @@ func BenchmarkInsert(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { o.Close() })
+		b.Cleanup(func() { o.Close(context.Background()) })
 		for _, n := range []int{1, 19, 64, 500} {
 			b.Run(fmt.Sprintf("%s/rows=%d", name, n), func(b *testing.B) {
 				rows := make([]row, n)
 				for i := range rows {
 					e := benchEvent(i)
 					e.UniqueID = NewUniqueID()
-					payload, err := e.AppendJSON(nil)
+					enc, err := klaviyo.Encode(e, time.Now())
 					if err != nil {
 						b.Fatal(err)
 					}
-					rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: "bench", payload: payload, createdAt: time.Now().UnixMilli()}
+					rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: "bench", enc: enc, createdAt: time.Now().UnixMilli()}
 				}
 				ctx := context.Background()
 				if err := o.insert(ctx, rows); err != nil { // prepare outside the clock

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // Record is one stored event as the inspector shows it: what was queued,
@@ -30,7 +32,8 @@ type Record struct {
 	// response), LastResponse its error body or the transport error.
 	LastStatus   int    `json:"last_status"`
 	LastResponse string `json:"last_response,omitempty"`
-	// Payload is the stored klaviyo.Event as JSON.
+	// Payload is the stored klaviyo.Event as JSON, as Klaviyo receives
+	// it (the time to the second, in UTC).
 	Payload json.RawMessage `json:"payload"`
 }
 
@@ -140,16 +143,26 @@ func hasKind(p string) bool {
 	return false
 }
 
-const recordCols = `id, unique_id, metric, profile_key, source, state, attempts, created_at, updated_at, last_status, last_error, payload`
+const recordCols = `id, unique_id, metric, profile_key, source, state, attempts, created_at, updated_at, last_status, last_error, payload, profile, profile_at`
 
 func scanRecord(s interface{ Scan(...any) error }) (Record, error) {
 	var r Record
 	var created, updated int64
-	var payload string
-	if err := s.Scan(&r.ID, &r.UniqueID, &r.Metric, &r.Profile, &r.Source, &r.State, &r.Attempts, &created, &updated, &r.LastStatus, &r.LastResponse, &payload); err != nil {
+	var payload, profile []byte
+	var profileAt int
+	if err := s.Scan(&r.ID, &r.UniqueID, &r.Metric, &r.Profile, &r.Source, &r.State, &r.Attempts, &created, &updated, &r.LastStatus, &r.LastResponse, &payload, &profile, &profileAt); err != nil {
 		return r, err
 	}
 	r.Created, r.Updated = time.UnixMilli(created).UTC(), time.UnixMilli(updated).UTC()
-	r.Payload = json.RawMessage(payload)
+	r.Payload = payload
+	if len(profile) > 0 { // stored as JSON:API parts (see storedEvent)
+		e, err := klaviyo.Encoded{Attributes: payload, Profile: profile, ProfileAt: profileAt}.Event()
+		if err != nil {
+			return r, fmt.Errorf("outbox: stored event %d: %w", r.ID, err)
+		}
+		if r.Payload, err = json.Marshal(e); err != nil {
+			return r, fmt.Errorf("outbox: stored event %d: %w", r.ID, err)
+		}
+	}
 	return r, nil
 }

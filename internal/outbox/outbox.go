@@ -8,7 +8,9 @@
 // throughput does not collapse to one fsync per event. On PostgreSQL several
 // instances share the queue and a session advisory lock elects the one
 // instance whose loop delivers, so the account's rate limit holds across
-// instances. It imports db, klaviyo and the root package.
+// instances. Enqueue checks and encodes each event once (klaviyo.Encode)
+// and stores its JSON:API parts; delivery frames the stored bytes without
+// reading them again. It imports db, klaviyo, metrics and apperr.
 package outbox
 
 import (
@@ -20,7 +22,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,7 +80,11 @@ type Options struct {
 	// delivering leader, and how often the leader checks its lock
 	// connection (default 1s).
 	LeaderPoll time.Duration
-	// Logger receives delivery errors and leadership changes.
+	// CommitTimeout bounds one group commit (default 30s); Close's context
+	// cuts it short.
+	CommitTimeout time.Duration
+	// Logger receives delivery errors and leadership changes (default:
+	// discarded).
 	Logger *slog.Logger
 	// Metrics observes each request, dead letter and 429 wait (default
 	// metrics.Nop).
@@ -102,6 +107,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	def(&o.MaxBackoff, time.Minute)
 	def(&o.RoundInterval, 100*time.Millisecond)
 	def(&o.LeaderPoll, time.Second)
+	def(&o.CommitTimeout, 30*time.Second)
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
@@ -115,7 +121,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 		defi(&o.Committers, 1)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.Nop{}
@@ -138,6 +144,10 @@ type Outbox struct {
 	closeOnce sync.Once
 	committed chan struct{} // closed when every committer has exited
 	wake      chan struct{} // nudges the delivery loop after a commit
+	// stop is the parent of every commit's context: Close cancels it when
+	// its own context ends before the committers are done.
+	stop       context.Context
+	cancelStop context.CancelFunc
 
 	leader    atomic.Bool
 	running   atomic.Bool
@@ -165,36 +175,6 @@ type enqueueReq struct {
 	done chan error // buffered (1): the committer never waits on it
 }
 
-// reqPool recycles enqueue requests with their done channels and rows.
-// Enqueue puts a request back only after receiving its answer: the
-// committer's send on done is its last use of the request (commitBatch),
-// so nothing else holds it then. A request whose Enqueue returned early
-// (context done) is left to the garbage collector instead.
-var reqPool = sync.Pool{New: func() any { return &enqueueReq{done: make(chan error, 1)} }}
-
-// maxPooledRows caps the rows capacity a pooled request keeps, so that one
-// large batch does not pin its slice for the proxy's single events.
-const maxPooledRows = 64
-
-func getReq(n int) *enqueueReq {
-	r := reqPool.Get().(*enqueueReq)
-	if cap(r.rows) < n {
-		r.rows = make([]row, n)
-	}
-	r.rows = r.rows[:n]
-	return r
-}
-
-func putReq(r *enqueueReq) {
-	if cap(r.rows) > maxPooledRows {
-		r.rows = nil
-	} else {
-		clear(r.rows) // drop the payloads and strings
-		r.rows = r.rows[:0]
-	}
-	reqPool.Put(r)
-}
-
 // row is one event as stored.
 type row struct {
 	id         int64
@@ -202,8 +182,11 @@ type row struct {
 	profileKey string
 	metric     string
 	source     string
-	payload    []byte
+	enc        klaviyo.Encoded
 	createdAt  int64
+	// bad is why a stored row cannot be sent (an older row that no longer
+	// decodes or passes the checks); it becomes a dead letter.
+	bad error
 }
 
 // Open migrates the outbox tables and starts the group committers.
@@ -212,14 +195,17 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	if err := migrate(ctx, d); err != nil {
 		return nil, err
 	}
+	stop, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	o := &Outbox{
-		db:        d,
-		opts:      opts,
-		log:       opts.Logger,
-		reqs:      make(chan *enqueueReq, 4096),
-		closing:   make(chan struct{}),
-		committed: make(chan struct{}),
-		wake:      make(chan struct{}, 1),
+		stop:       stop,
+		cancelStop: cancel,
+		db:         d,
+		opts:       opts,
+		log:        opts.Logger,
+		reqs:       make(chan *enqueueReq, 4096),
+		closing:    make(chan struct{}),
+		committed:  make(chan struct{}),
+		wake:       make(chan struct{}, 1),
 	}
 	var wg sync.WaitGroup
 	for range opts.Committers {
@@ -241,13 +227,23 @@ func (o *Outbox) Ready(ctx context.Context) error {
 }
 
 // Close stops accepting events, commits those already handed over, and
-// returns. It does not stop Run: cancel Run's context for that.
-func (o *Outbox) Close() error {
+// returns. When ctx ends first, the commits in progress are cancelled (and
+// their Enqueue calls fail) and Close returns ctx's error once the
+// committers have stopped. It does not stop Run: cancel Run's context for
+// that.
+func (o *Outbox) Close(ctx context.Context) error {
 	o.closeOnce.Do(func() { close(o.closing) })
-	<-o.committed
+	var err error
+	select {
+	case <-o.committed:
+	case <-ctx.Done():
+		err = ctx.Err()
+		o.cancelStop()
+		<-o.committed
+	}
+	o.cancelStop()
 	o.stmtsMu.Lock()
 	defer o.stmtsMu.Unlock()
-	var err error
 	for n, st := range o.stmts {
 		err = errors.Join(err, st.Close())
 		delete(o.stmts, n)
@@ -260,9 +256,9 @@ func (o *Outbox) Close() error {
 // process is killed right after. Events without a UniqueID get a random one
 // here, written back into events, so that a resend after a crash is
 // deduplicated by Klaviyo. source names the producer ("orders", ...) for
-// status and dead-letter listings. Every event is checked in full
-// (klaviyo.Event.ValidateAt: metric, profile identifier, time range,
-// properties limits, 5 MB) so that nothing Klaviyo would refuse is
+// status and dead-letter listings. Enqueue is where events are checked
+// (klaviyo.Encode: metric, profile identifier, time range, properties
+// limits, 5 MB), once, so that nothing Klaviyo would refuse is
 // acknowledged; a batch with an invalid event is refused as EINVALID naming
 // the field, such as events[2].metric (ETOOLARGE for an event over 5 MB),
 // storing nothing. Storage failures are EUNAVAILABLE (nothing was stored).
@@ -270,70 +266,52 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 	if len(events) == 0 {
 		return nil
 	}
-	r := getReq(len(events))
+	r := &enqueueReq{rows: make([]row, len(events)), done: make(chan error, 1)}
 	if err := buildRows(r.rows, events, source, time.Now()); err != nil {
-		putReq(r)
 		return err
 	}
 	if err := o.hand(ctx, r); err != nil {
-		putReq(r)
 		return err
 	}
 	// Handed over, r is answered (see hand); the committer wakes the
 	// delivery loop.
-	var err error
 	select {
-	case err = <-r.done:
+	case err := <-r.done:
+		if err != nil {
+			o.log.Error("outbox: storing events failed", "source", source, "events", len(r.rows), "err", err)
+			return apperr.Errorf(apperr.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
+		}
+		return nil
 	case <-ctx.Done():
 		// The request may still commit; it was not acknowledged, and a
 		// retry by the caller is deduplicated only if it carries ids.
 		return ctx.Err()
 	}
-	n := len(r.rows)
-	putReq(r) // answered: the committer is done with it
-	if err != nil {
-		o.log.Error("outbox: storing events failed", "source", source, "events", n, "err", err)
-		return apperr.Errorf(apperr.EUNAVAILABLE, "could not store events; nothing was accepted, retry later")
-	}
-	return nil
 }
 
 // buildRows checks and encodes events into rows (as long as events),
 // giving each event without a UniqueID a random one (see Enqueue).
 func buildRows(rows []row, events []klaviyo.Event, source string, at time.Time) error {
 	now := at.UnixMilli()
-	latest := at.AddDate(1, 0, 0)
 	for i := range events {
 		e := &events[i]
 		if e.UniqueID == "" {
 			e.UniqueID = NewUniqueID()
 		}
-		// The checks with their own messages first, then the full
-		// validation (a one-pass scan, about a tenth of the encoding
-		// below; it used to cost 7× the encoding and was skipped here).
-		field := func(f string) string { return fmt.Sprintf("events[%d].%s", i, f) }
-		switch {
-		case strings.TrimSpace(e.Metric) == "":
-			return apperr.FieldErrorf(field("metric"), "is required")
-		case !e.Profile.HasIdentifier():
-			return apperr.FieldErrorf(field("profile"), "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
-		case !e.Time.IsZero() && (e.Time.Year() < 1990 || e.Time.After(latest)):
-			return apperr.FieldErrorf(field("time"), "must be between 1990 and one year from now")
-		}
-		payload, err := e.AppendJSON(nil)
+		enc, err := klaviyo.Encode(*e, at)
 		if err != nil {
-			return apperr.FieldErrorf(fmt.Sprintf("events[%d]", i), "cannot encode event: %v", err)
-		}
-		if len(payload) > klaviyo.MaxPayloadBytes {
-			return &apperr.Error{Code: apperr.ETOOLARGE, Field: fmt.Sprintf("events[%d]", i), Message: fmt.Sprintf("event encodes to %d bytes; Klaviyo accepts at most %d per request", len(payload), klaviyo.MaxPayloadBytes)}
-		}
-		if err := e.ValidateAt(at); err != nil {
-			if fe, ok := err.(*apperr.Error); ok {
-				return apperr.FieldErrorf(field(fe.Field), "%s", fe.Message)
+			field := fmt.Sprintf("events[%d]", i)
+			var big *klaviyo.TooLargeError
+			var fe *apperr.Error
+			switch {
+			case errors.As(err, &big):
+				return &apperr.Error{Code: apperr.ETOOLARGE, Field: field, Message: fmt.Sprintf("event encodes to %d bytes; Klaviyo accepts at most %d per request", big.Size, klaviyo.MaxPayloadBytes)}
+			case errors.As(err, &fe) && fe.Field != "":
+				return &apperr.Error{Code: fe.Code, Field: field + "." + fe.Field, Message: fe.Message}
 			}
-			return err
+			return apperr.FieldErrorf(field, "cannot encode event: %v", err)
 		}
-		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, payload: payload, createdAt: now}
+		rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, enc: enc, createdAt: now}
 	}
 	return nil
 }
@@ -441,12 +419,12 @@ func (o *Outbox) commitBatch(batch []*enqueueReq) {
 			rows = append(rows, r.rows...)
 		}
 	}
-	err := o.insert(context.Background(), rows)
+	err := o.commit(rows)
 	if err != nil && len(batch) > 1 {
 		// Do not let one request's failure fail its neighbours: retry
 		// each on its own.
 		for _, r := range batch {
-			err := o.insert(context.Background(), r.rows)
+			err := o.commit(r.rows)
 			if err == nil {
 				o.commits.Add(1)
 				o.nudge()
@@ -464,6 +442,14 @@ func (o *Outbox) commitBatch(batch []*enqueueReq) {
 	}
 }
 
+// commit inserts rows under a context bounded by CommitTimeout and
+// cancelled when Close gives up waiting.
+func (o *Outbox) commit(rows []row) error {
+	ctx, cancel := context.WithTimeout(o.stop, o.opts.CommitTimeout)
+	defer cancel()
+	return o.insert(ctx, rows)
+}
+
 // nudge wakes the delivery loop after a commit.
 func (o *Outbox) nudge() {
 	select {
@@ -472,18 +458,20 @@ func (o *Outbox) nudge() {
 	}
 }
 
-// Source is one producer's handle on the outbox. Its Publish enqueues
-// under the producer's name, so it satisfies orders.Publisher (and any
-// other "publish these events" seam) without the outbox importing them.
-type Source struct {
+// Producer is one producer's handle on the outbox. Its Publish enqueues
+// under the producer's name (the events' source), so it satisfies
+// orders.Publisher (and any other "publish these events" seam) without the
+// outbox importing them.
+type Producer struct {
 	Outbox *Outbox
-	// Name labels the producer's events in status and dead letters.
+	// Name is the source of the producer's events in status and dead
+	// letters.
 	Name string
 }
 
 // Publish stores events durably (see Enqueue): a nil error means they
 // will reach Klaviyo even if the process dies right after.
-func (s Source) Publish(ctx context.Context, events []klaviyo.Event) error {
+func (s Producer) Publish(ctx context.Context, events []klaviyo.Event) error {
 	return s.Outbox.Enqueue(ctx, events, s.Name)
 }
 

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -50,12 +51,26 @@ func (f *fakeSender) send(events []klaviyo.Event, bulk bool) klaviyo.Outcome {
 	return out
 }
 
-func (f *fakeSender) CreateEvent(ctx context.Context, e klaviyo.Event) klaviyo.Outcome {
-	return f.send([]klaviyo.Event{e}, false)
+func (f *fakeSender) CreateEvent(ctx context.Context, e klaviyo.Encoded) klaviyo.Outcome {
+	return f.send(decodeAll([]klaviyo.Encoded{e}), false)
 }
 
-func (f *fakeSender) BulkCreateEvents(ctx context.Context, events []klaviyo.Event) klaviyo.Outcome {
-	return f.send(append([]klaviyo.Event(nil), events...), true)
+func (f *fakeSender) BulkCreateEvents(ctx context.Context, events []klaviyo.Encoded) klaviyo.Outcome {
+	return f.send(decodeAll(events), true)
+}
+
+// decodeAll reads the events a sender was given back into klaviyo.Events,
+// for the tests' checks.
+func decodeAll(encs []klaviyo.Encoded) []klaviyo.Event {
+	events := make([]klaviyo.Event, len(encs))
+	for i, enc := range encs {
+		e, err := enc.Event()
+		if err != nil {
+			panic(fmt.Sprintf("the outbox sent an event that does not decode: %v", err))
+		}
+		events[i] = e
+	}
+	return events
 }
 
 func (f *fakeSender) setFn(fn func([]klaviyo.Event, bool) klaviyo.Outcome) {
@@ -86,7 +101,7 @@ func openOutbox(t *testing.T, d *db.DB, opts Options) *Outbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { o.Close() })
+	t.Cleanup(func() { o.Close(context.Background()) })
 	return o
 }
 
@@ -115,9 +130,14 @@ func seq(e klaviyo.Event) (string, int) {
 	return v.Profile, v.N
 }
 
+// waitTimeout bounds each wait for delivery: long enough for PostgreSQL
+// on a loaded two-core machine, short enough that a broken delivery loop
+// fails in seconds (raise it with -args -outbox.wait=1m when debugging).
+var waitTimeout = flag.Duration("outbox.wait", 15*time.Second, "how long outbox tests wait for delivery")
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(*waitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -183,7 +203,7 @@ func TestEnqueueStoresWithUniqueIDs(t *testing.T) {
 			// Compare as JSON: what the loop will send is the decoded row.
 			var want, got []string
 			for i, r := range rows {
-				e, err := decode(r)
+				e, err := r.enc.Event()
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -727,7 +747,7 @@ func TestCloseWhileEnqueueing(t *testing.T) {
 		}
 		close(start)
 		time.Sleep(time.Duration(round%5) * time.Millisecond)
-		if err := o.Close(); err != nil {
+		if err := o.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})

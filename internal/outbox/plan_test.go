@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/snippetd/snippetd/internal/klaviyo"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,7 +20,7 @@ func TestPlanBulk(t *testing.T) {
 	rows := func(spec string) []row {
 		var out []row
 		for i, f := range strings.Fields(spec) {
-			out = append(out, row{id: int64(i + 1), profileKey: f[:1], metric: "M", uniqueID: f[1:], payload: make([]byte, 100)})
+			out = append(out, row{id: int64(i + 1), profileKey: f[:1], metric: "M", uniqueID: f[1:], enc: klaviyo.Encoded{Attributes: make([]byte, 100)}})
 		}
 		return out
 	}

@@ -36,7 +36,7 @@ func TestMigrateToPartialIndexes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer o.Close()
+			defer o.Close(context.Background())
 			if got, want := indexes(t, d), []string{"outbox_events_dead", "outbox_events_delivered", "outbox_events_pending"}; !cmp.Equal(want, got) {
 				t.Errorf("indexes after Open %v, want %v", got, want)
 			}

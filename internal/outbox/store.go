@@ -7,9 +7,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // States of a stored event.
@@ -59,22 +62,45 @@ func migrations(dialect db.Dialect) []string {
 		`CREATE INDEX outbox_events_dead ON outbox_events (id) WHERE state = 'dead'`,
 		`DROP INDEX outbox_events_state_id`,
 		`DROP INDEX outbox_events_state_updated`,
+		// Events are stored in Klaviyo's JSON:API form, checked and
+		// encoded once by Enqueue: payload holds the event's attributes
+		// without the profile, profile the profile's attributes, and
+		// profile_at where a single-event request puts the profile (see
+		// klaviyo.Encoded). Rows stored before hold the klaviyo.Event as
+		// JSON in payload and an empty profile; they are read in that form
+		// (see storedEvent).
+		`ALTER TABLE outbox_events ADD COLUMN profile TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE outbox_events ADD COLUMN profile_at INTEGER NOT NULL DEFAULT 0`,
 	}
 }
 
-const insertCols = 7
-const insertChunk = 100 // rows per INSERT statement (700 parameters)
+// storedEvent returns the event of a stored row: the JSON:API parts it
+// holds, or, for a row stored as a klaviyo.Event in JSON (an empty
+// profile), that event checked and encoded now.
+func storedEvent(uniqueID string, payload, profile []byte, profileAt int) (klaviyo.Encoded, error) {
+	if len(profile) > 0 {
+		return klaviyo.Encoded{UniqueID: uniqueID, Attributes: payload, Profile: profile, ProfileAt: profileAt}, nil
+	}
+	var e klaviyo.Event
+	if err := json.Unmarshal(payload, &e, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)); err != nil {
+		return klaviyo.Encoded{}, err
+	}
+	return klaviyo.Encode(e, time.Now())
+}
+
+const insertCols = 9
+const insertChunk = 100 // rows per INSERT statement (900 parameters)
 
 // insertQuery returns the multi-row INSERT for n rows (insertStmt
 // prepares it once per row count).
 func (o *Outbox) insertQuery(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO outbox_events (unique_id, profile_key, metric, source, payload, created_at, updated_at) VALUES ")
+	b.WriteString("INSERT INTO outbox_events (unique_id, profile_key, metric, source, payload, profile, profile_at, created_at, updated_at) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?)")
 	}
 	return o.db.Rebind(b.String())
 }
@@ -143,19 +169,14 @@ func (o *Outbox) insert(ctx context.Context, rows []row) error {
 // insertArgs appends the INSERT's arguments for rows to args.
 func insertArgs(args []any, rows []row) []any {
 	for _, r := range rows {
-		// The payload as a string without a copy: a row's payload is
-		// never written once Enqueue has encoded it, and the drivers copy
-		// what they bind before Exec returns. (string(r.payload) copied
-		// ~600 bytes per event.)
-		payload := unsafe.String(unsafe.SliceData(r.payload), len(r.payload))
 		created := any(r.createdAt)
-		args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, payload, created, created)
+		args = append(args, r.uniqueID, r.profileKey, r.metric, r.source, string(r.enc.Attributes), string(r.enc.Profile), r.enc.ProfileAt, created, created)
 	}
 	return args
 }
 
 // pendingQuery reads the oldest pending rows (loadPending).
-const pendingQuery = `SELECT id, unique_id, profile_key, metric, payload FROM outbox_events WHERE state = 'pending' ORDER BY id LIMIT ?`
+const pendingQuery = `SELECT id, unique_id, profile_key, metric, payload, profile, profile_at FROM outbox_events WHERE state = 'pending' ORDER BY id LIMIT ?`
 
 // loadPending returns up to limit pending rows, oldest first.
 func (o *Outbox) loadPending(ctx context.Context, limit int) ([]row, error) {
@@ -167,11 +188,14 @@ func (o *Outbox) loadPending(ctx context.Context, limit int) ([]row, error) {
 	var out []row
 	for rs.Next() {
 		var r row
-		var payload string
-		if err := rs.Scan(&r.id, &r.uniqueID, &r.profileKey, &r.metric, &payload); err != nil {
+		var payload, profile []byte
+		var profileAt int
+		if err := rs.Scan(&r.id, &r.uniqueID, &r.profileKey, &r.metric, &payload, &profile, &profileAt); err != nil {
 			return nil, err
 		}
-		r.payload = []byte(payload)
+		if r.enc, r.bad = storedEvent(r.uniqueID, payload, profile, profileAt); r.bad != nil {
+			r.bad = fmt.Errorf("stored event %d cannot be sent: %v", r.id, r.bad)
+		}
 		out = append(out, r)
 	}
 	return out, rs.Err()
