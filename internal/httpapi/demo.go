@@ -273,7 +273,7 @@ func (s *Server) handleDemoCartChange(w http.ResponseWriter, r *http.Request) {
 		lines = demo.AddLine(lines, id, q)
 	}
 	setCookie(w, demoCartCookie, demo.FormatCart(lines), 30*24*3600)
-	if wantsJSON(r.Header.Get("Accept")) {
+	if httpx.WantsJSON(r.Header.Get("Accept")) {
 		writeJSON(w, http.StatusOK, map[string]int64{"count": demo.Count(lines)})
 		return
 	}

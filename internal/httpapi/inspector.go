@@ -136,7 +136,7 @@ func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case wantsJSON(r.Header.Get("Accept")):
+	case httpx.WantsJSON(r.Header.Get("Accept")):
 		writeJSON(w, http.StatusOK, map[string]any{"local_sink": s.Inspector.LocalSink(), "events": nonNilEvents(events)})
 	case r.URL.Query().Get("fragment") == "rows":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -161,7 +161,7 @@ func (s *Server) handleInspectorEvent(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	if wantsJSON(r.Header.Get("Accept")) {
+	if httpx.WantsJSON(r.Header.Get("Accept")) {
 		writeJSON(w, http.StatusOK, map[string]any{"event": e, "request": req})
 		return
 	}

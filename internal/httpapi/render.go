@@ -4,10 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/mux"
@@ -115,7 +113,7 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if wantsJSON(r.Header.Get("Accept")) {
+	if httpx.WantsJSON(r.Header.Get("Accept")) {
 		b, err := json.Marshal(res)
 		if err != nil {
 			httpx.Error(w, r, s.Logger, err)
@@ -130,46 +128,4 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(res.HTML)))
 	w.Write(res.HTML)
-}
-
-// wantsJSON reports whether an Accept header prefers application/json to
-// text/html: JSON must be acceptable (q > 0) and rank above HTML, ties going
-// to the type listed first. No Accept header means HTML.
-func wantsJSON(accept string) bool {
-	if accept == "" {
-		return false
-	}
-	qJSON, qHTML := -1.0, -1.0
-	posJSON, posHTML := 0, 0
-	for i, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		switch mt {
-		case "application/json":
-			if q > qJSON {
-				qJSON, posJSON = q, i
-			}
-		case "text/html":
-			if q > qHTML {
-				qHTML, posHTML = q, i
-			}
-		}
-	}
-	switch {
-	case qJSON <= 0:
-		return false
-	case qHTML < 0:
-		return true
-	case qJSON != qHTML:
-		return qJSON > qHTML
-	}
-	return posJSON < posHTML
 }
