@@ -148,7 +148,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Metrics = m.Metrics
 	// Event inspector: the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
-	s.Inspector = m.Inspector
+	s.Inspector = inspect.NewHandler(m.Inspector, inspect.HandlerOptions{Token: m.Config.APIToken, Logger: m.Logger})
+	s.Rendered = m.Inspector.Ring
 	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
 		key := m.Config.PublicKey

@@ -21,7 +21,6 @@ import (
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/render"
-	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 	"github.com/snippetd/snippetd/web"
@@ -431,52 +430,19 @@ func (s *Server) handleDemoStatic(w http.ResponseWriter, r *http.Request) {
 	w.Write(b)
 }
 
-// maxOnsitePushes caps one report of the klaviyo.js stand-in.
-const maxOnsitePushes = 100
-
-// handleDemoOnsite serves POST /demo/onsite: the klaviyo.js stand-in
-// reports the pushes a page made ({"view","profile","pushes":[[...]]},
-// JSON or text/plain from sendBeacon). Pushes the server rendered into that
-// view are marked as run; the others enter the inspector as helper
-// events. 204 on success.
+// handleDemoOnsite serves POST /demo/onsite (see inspect.ReportHandler).
 func (s *Server) handleDemoOnsite(w http.ResponseWriter, r *http.Request) {
-	reject := func(err error) {
-		s.browserHooks().ObserveRejected(inspect.SourceHelper, apperr.ErrorCode(err), 1)
-		httpx.Error(w, r, s.Logger, err)
-	}
-	body, err := httpx.ReadBody(w, r, 64<<10, "text/plain", "application/json")
+	(&inspect.ReportHandler{Ring: s.Demo.Ring, Metrics: s.browserHooks(), Logger: s.Logger}).ServeHTTP(w, r)
+}
+
+// writeJSON writes v as a JSON response with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		reject(err)
-		return
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
 	}
-	var rep struct {
-		View    string            `json:"view"`
-		Profile string            `json:"profile"`
-		Pushes  []json.RawMessage `json:"pushes"`
-	}
-	if err := strictjson.Decode(body, &rep); err != nil {
-		reject(err)
-		return
-	}
-	switch {
-	case len(rep.Pushes) > maxOnsitePushes:
-		reject(apperr.FieldErrorf("pushes", "at most %d per report", maxOnsitePushes))
-		return
-	case len(rep.View) > 64 || len(rep.Profile) > 256:
-		reject(apperr.FieldErrorf("view", "view must be at most 64 bytes and profile 256"))
-		return
-	}
-	for i, p := range rep.Pushes {
-		var arr []json.RawMessage
-		var method string
-		if json.Unmarshal(p, &arr) != nil || len(arr) == 0 || json.Unmarshal(arr[0], &method) != nil || method == "" {
-			reject(apperr.FieldErrorf(fmt.Sprintf("pushes[%d]", i), "must be an array starting with a method name, such as [\"track\", \"Viewed Product\", {...}]"))
-			return
-		}
-	}
-	if s.Demo.Ring != nil {
-		n := s.Demo.Ring.RecordPushes(rep.View, inspect.SourceHelper, rep.Pushes, rep.Profile)
-		s.browserHooks().ObserveAccepted(inspect.SourceHelper, n)
-	}
-	w.WriteHeader(http.StatusNoContent)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
 }

@@ -108,7 +108,7 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
-	s.recordRendered(res) // inspector: source render
+	s.recordRendered(res)
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -128,4 +128,23 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(len(res.HTML)))
 	w.Write(res.HTML)
+}
+
+// RenderRecorder takes the pushes of a render answer (the inspector's
+// ring): the storefront's page runs them out of snippetd's sight, so the
+// inspector can only show that they were rendered.
+type RenderRecorder interface {
+	RecordRender(view string, pushes []json.RawMessage)
+}
+
+// recordRendered hands the pushes of a render answer to Rendered.
+func (s *Server) recordRendered(res render.Result) {
+	if s.Rendered == nil || len(res.Pushes) == 0 {
+		return
+	}
+	raw := make([]json.RawMessage, len(res.Pushes))
+	for i, p := range res.Pushes {
+		raw[i] = json.RawMessage(p)
+	}
+	s.Rendered.RecordRender("", raw)
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
 )
 
@@ -36,9 +37,9 @@ func (s *Server) routes() {
 	// Observability: Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
 	// Event inspector: bearer token, or loopback in local-sink mode.
-	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
-	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
-	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
+	// The inspector routes its own pages.
+	r.Path("/debug/events").HandlerFunc(s.handleInspector)
+	r.PathPrefix("/debug/events/").HandlerFunc(s.handleInspector)
 	// Demo shop: on with SNIPPETD_DEMO, 404 otherwise.
 	r.Handle("/demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently)).Methods("GET", "HEAD")
 	r.HandleFunc("/demo/", s.demoOn(s.handleDemoHome)).Methods("GET", "HEAD")
@@ -56,4 +57,14 @@ func (s *Server) routes() {
 
 	r.NotFoundHandler = httpx.NotFound(s.Logger)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Logger)
+}
+
+// handleInspector serves /debug/events and below through Inspector, or
+// answers 404 when the server has none.
+func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
+	if s.Inspector == nil {
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the inspector is not enabled"))
+		return
+	}
+	s.Inspector.ServeHTTP(w, r)
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/catalog"
-	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/web"
@@ -68,11 +67,12 @@ type Server struct {
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
 	Metrics *metrics.Registry
-	// Inspector backs /debug/events (nil: the inspector answers 404).
-	Inspector *inspect.Inspector
-	// StreamPoll is how often the inspector's live stream re-reads the
-	// outbox (default 1s).
-	StreamPoll time.Duration
+	// Inspector serves the event inspector under /debug/events
+	// (inspect.Handler, which guards it; nil: those paths answer 404).
+	Inspector http.Handler
+	// Rendered records the pushes of every render API answer for the
+	// inspector (nil: not recorded).
+	Rendered RenderRecorder
 	// Demo turns on the demo shop at /demo/ (nil: off).
 	Demo *Demo
 
