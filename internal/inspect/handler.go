@@ -62,15 +62,36 @@ func NewHandler(in *Inspector, o HandlerOptions) *Handler {
 	}
 	m := http.NewServeMux()
 	m.Handle("/debug/events", h.methods("GET", "HEAD", h.guard(h.handleList)))
-	m.Handle("/debug/events/stream", h.methods("GET", "", h.guard(h.handleStream)))
-	m.Handle("/debug/events/{id}", h.methods("GET", "HEAD", h.guard(h.handleEvent)))
+	// HEAD is no stream: it reaches the event route, which has no event
+	// "stream" (404), as the API server's router always answered it.
+	stream, event := h.guard(h.handleStream), h.guard(h.handleEvent)
+	m.Handle("/debug/events/stream", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r.SetPathValue("id", "stream")
+			event(w, r)
+			return
+		}
+		h.methods("GET", "", stream).ServeHTTP(w, r)
+	}))
+	m.Handle("/debug/events/{id}", h.methods("GET", "HEAD", event))
 	m.Handle("/", httpx.NotFound(h.logger))
 	h.mux = m
 	return h
 }
 
-// ServeHTTP routes r to the inspector's pages.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP routes r to the inspector's pages, on its decoded path as the
+// API server's router does (an escaped slash separates segments).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.RawPath != "" {
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.RawPath = ""
+		r2.URL = &u
+		r = r2
+	}
+	h.mux.ServeHTTP(w, r)
+}
 
 // methods answers 405 in the API's JSON error shape for a method other
 // than m1 or m2: ServeMux's own 405 is plain text.
