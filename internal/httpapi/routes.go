@@ -40,20 +40,9 @@ func (s *Server) routes() {
 	// The inspector routes its own pages.
 	r.Path("/debug/events").HandlerFunc(s.handleInspector)
 	r.PathPrefix("/debug/events/").HandlerFunc(s.handleInspector)
-	// Demo shop: on with SNIPPETD_DEMO, 404 otherwise.
-	r.Handle("/demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/", s.demoOn(s.handleDemoHome)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/products/{id}", s.demoOn(s.handleDemoProduct)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/cart", s.demoOn(s.handleDemoCart)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/cart/add", s.demoOn(s.handleDemoCartChange)).Methods("POST")
-	r.HandleFunc("/demo/cart/remove", s.demoOn(s.handleDemoCartChange)).Methods("POST")
-	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoCheckout)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoPlaceOrder)).Methods("POST")
-	r.HandleFunc("/demo/orders/{id}", s.demoOn(s.handleDemoOrder)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/mode", s.demoOn(s.handleDemoMode)).Methods("GET")
-	r.HandleFunc("/demo/img/{file}", s.demoOn(s.handleDemoImage)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/static/{file}", s.demoOn(s.handleDemoStatic)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/onsite", s.demoOn(s.handleDemoOnsite)).Methods("POST")
+	// Demo shop (on with SNIPPETD_DEMO), which routes its own pages.
+	r.Path("/demo").HandlerFunc(s.handleDemo)
+	r.PathPrefix("/demo/").HandlerFunc(s.handleDemo)
 
 	r.NotFoundHandler = httpx.NotFound(s.Logger)
 	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Logger)
@@ -67,4 +56,14 @@ func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Inspector.ServeHTTP(w, r)
+}
+
+// handleDemo serves /demo and below through Demo, or answers 404 when the
+// demo shop is off.
+func (s *Server) handleDemo(w http.ResponseWriter, r *http.Request) {
+	if s.Demo == nil {
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the demo shop is off (SNIPPETD_DEMO=on turns it on)"))
+		return
+	}
+	s.Demo.ServeHTTP(w, r)
 }

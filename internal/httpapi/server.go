@@ -73,8 +73,9 @@ type Server struct {
 	// Rendered records the pushes of every render API answer for the
 	// inspector (nil: not recorded).
 	Rendered RenderRecorder
-	// Demo turns on the demo shop at /demo/ (nil: off).
-	Demo *Demo
+	// Demo serves the demo shop at /demo and under /demo/ (demo.Shop;
+	// nil: those paths answer 404).
+	Demo http.Handler
 
 	// Orders API.
 
