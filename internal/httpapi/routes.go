@@ -36,16 +36,20 @@ func (s *Server) routes() {
 
 	// Observability: Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
-	// Event inspector: bearer token, or loopback in local-sink mode.
-	// The inspector routes its own pages.
+	// Event inspector (inspect.Handler routes and guards its own pages).
 	r.Path("/debug/events").HandlerFunc(s.handleInspector)
 	r.PathPrefix("/debug/events/").HandlerFunc(s.handleInspector)
 	// Demo shop (on with SNIPPETD_DEMO), which routes its own pages.
 	r.Path("/demo").HandlerFunc(s.handleDemo)
 	r.PathPrefix("/demo/").HandlerFunc(s.handleDemo)
 
-	r.NotFoundHandler = httpx.NotFound(s.Logger)
-	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Logger)
+	// Read Logger per request: it is set after NewServer registers this.
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NotFound(s.Logger).ServeHTTP(w, r)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.MethodNotAllowed(s.Logger).ServeHTTP(w, r)
+	})
 }
 
 // handleInspector serves /debug/events and below through Inspector, or

@@ -1,8 +1,9 @@
-// Package httpapi is snippetd's HTTP adapter: one Server owns the router,
+// Package httpapi is snippetd's HTTP API: one Server owns the router,
 // registers every route in routes.go, and maps domain errors to JSON error
-// responses through one funnel (Error). Handlers are methods named handleX
-// whose doc comment names the route. It imports the domain packages; they
-// never import it.
+// responses through httpx's one funnel. Handlers are methods named handleX
+// whose doc comment names the route. The event inspector (inspect.Handler)
+// and the demo shop (demo.Shop) are handlers of their own that it mounts.
+// It imports the domain packages; they never import it.
 package httpapi
 
 import (
@@ -38,7 +39,8 @@ type Server struct {
 
 	// Addr is the listen address; ":0" picks a free port (see URL).
 	Addr string
-	// Logger receives request errors and lifecycle messages.
+	// Logger receives internal request errors and lifecycle messages
+	// (default: discarded; app.Main passes its own).
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -93,7 +95,7 @@ func NewServer() *Server {
 		router:       r,
 		first:        r.NewRoute().Subrouter(),
 		Addr:         ":8080",
-		Logger:       slog.Default(),
+		Logger:       slog.New(slog.DiscardHandler),
 		MaxBodyBytes: 1 << 20,
 	}
 	base, stop := context.WithCancel(context.Background())
@@ -111,8 +113,8 @@ func NewServer() *Server {
 	return s
 }
 
-// Router exposes the router so that optional features (the proxy, the demo
-// shop) can mount their handlers before Open.
+// Router exposes the router so that optional features (the proxy, the
+// end-to-end tests' pages) can mount their handlers before Open.
 func (s *Server) Router() *mux.Router { return s.router }
 
 // First is a router whose routes are tried before every other, for a
