@@ -208,3 +208,32 @@ func TestShopCheckout(t *testing.T) {
 		t.Errorf("want exactly the internal error logged, got:\n%s", logs.String())
 	}
 }
+
+// TestCartChangeAnswersJSONOnlyWhenPreferred: shop.js asks for JSON and
+// gets the count; a form posted without JavaScript is redirected to the
+// cart. The Accept rule is the API's.
+func TestCartChangeAnswersJSONOnlyWhenPreferred(t *testing.T) {
+	s := demo.New(demo.Options{})
+	for accept, want := range map[string]bool{
+		"":    false,
+		"*/*": false,
+		"text/html,application/xhtml+xml,*/*;q=0.8": false,
+		"application/json":                          true,
+		"application/json;q=0":                      false,
+		"text/html, application/json":               false,
+		"application/json, text/html":               true,
+		"text/html;q=0.1, application/json;q=.9":    true,
+		"application/json;q=0.2, text/html":         false,
+	} {
+		rec := serve(s, "POST", "/demo/cart/add", "id=mug&quantity=2", "Content-Type", "application/x-www-form-urlencoded", "Cookie", "snippetd_demo_cart=mug:1,kettle:1", "Accept", accept)
+		switch {
+		case want && (rec.Code != 200 || rec.Body.String() != "{\"count\":4}\n"):
+			t.Errorf("Accept %q: %d %q, want the count as JSON", accept, rec.Code, rec.Body)
+		case !want && (rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/demo/cart"):
+			t.Errorf("Accept %q: %d to %q, want a redirect to the cart", accept, rec.Code, rec.Header().Get("Location"))
+		}
+		if c := rec.Header().Get("Set-Cookie"); !strings.Contains(c, "mug:3,kettle:1") {
+			t.Errorf("Accept %q: Set-Cookie %q", accept, c)
+		}
+	}
+}
