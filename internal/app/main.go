@@ -14,7 +14,6 @@ import (
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/config"
 	"github.com/snippetd/snippetd/internal/db"
-	"github.com/snippetd/snippetd/internal/demo"
 	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/klaviyo"
@@ -146,19 +145,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Metrics = m.Metrics
 	// Event inspector: the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
-	s.Inspector = m.Inspector
-	// Demo shop: on by default in local-sink mode.
-	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
-		key := m.Config.PublicKey
-		if key == "" {
-			key = demo.PublicKey
-		}
-		s.Demo = &httpapi.Demo{PublicKey: key, Ring: m.Inspector.Ring, LocalSink: m.Sink != nil}
-		if m.Config.Proxy {
-			s.Demo.ProxyPrefix = m.Config.ProxyPrefix
-		}
-	}
-
+	s.Inspector = inspect.NewHandler(m.Inspector, inspect.HandlerOptions{Token: m.Config.APIToken, Logger: m.Logger})
+	s.Rendered = m.Inspector.Ring
 	// Orders API. Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
@@ -168,6 +156,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
+	// Demo shop: on by default in local-sink mode.
+	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
+		s.Demo = m.newDemo(helpers)
+	}
 	m.Server = s
 	// First-party proxy (app/proxy.go): mounted only when switched on.
 	if m.Config.Proxy {

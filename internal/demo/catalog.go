@@ -1,10 +1,13 @@
 // Package demo is the demo storefront at /demo/: a small shop built only
-// from snippetd's own components (the snippets, the browser helper, the
-// orders API) so that a new user can watch snippetd work within a minute of
-// `make run`. It holds the catalog, the cart cookie format, the local
-// stand-in for klaviyo.js and the templ pages; httpapi serves them.
+// on snippetd's public packages (the snippets, the shop types, the browser
+// helper builds) so that a new user can watch snippetd work within a
+// minute of `make run`, and so that it doubles as the reference Go
+// storefront. Shop is its http.Handler; what it needs of the server
+// (placing and reading orders, recording rendered pushes, render metrics,
+// the klaviyo.js stand-in's report endpoint) comes in through small
+// interfaces in Options.
 //
-// It imports shop and snippets; no I/O.
+// It imports only shop, snippets, web, templ and the standard library.
 package demo
 
 import (

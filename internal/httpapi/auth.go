@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"strings"
 
@@ -28,15 +26,5 @@ func (s *Server) requireToken(h http.HandlerFunc) http.Handler {
 	})
 }
 
-// tokenOK reports whether tok is the configured API token. Both sides are
-// hashed first so that the comparison takes the same time whatever the
-// length or content of tok: a byte-wise constant-time compare of unequal
-// lengths returns early and leaks the token's length.
-func (s *Server) tokenOK(tok string) bool {
-	if s.APIToken == "" || tok == "" {
-		return false
-	}
-	a := sha256.Sum256([]byte(tok))
-	b := sha256.Sum256([]byte(s.APIToken))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
+// tokenOK reports whether tok is the configured API token.
+func (s *Server) tokenOK(tok string) bool { return httpx.TokenMatches(s.APIToken, tok) }

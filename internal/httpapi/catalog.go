@@ -231,7 +231,7 @@ func (s *Server) handleCatalogIndex(w http.ResponseWriter, r *http.Request) {
 
 // handleCatalogProducts serves PUT /v1/catalog/products (replace every
 // product with the body's array) and PATCH /v1/catalog/products (insert or
-// update the body's products by id); routes.go puts it behind the bearer token. The whole
+// update the body's products by id), behind the bearer token. The whole
 // body is validated before anything is written: a product the feed could
 // not serve is answered 422 naming it, such as "[3].image_url".
 func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
@@ -292,8 +292,9 @@ func writeCatalogJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decodeProducts decodes a JSON array of products, each strictly on its
-// own: a decode error names the field inside the product ("colour"), as
-// this API always has, and an error in the array itself (malformed or
+// own so that a malformed array is refused before any product is decoded:
+// a decode error inside a product names its full path ("[0].colour"), as
+// every other API does, and an error in the array itself (malformed or
 // truncated JSON, not an array) names none.
 func decodeProducts(body []byte) ([]shop.Product, error) {
 	var raw []jsontext.Value
@@ -306,7 +307,7 @@ func decodeProducts(body []byte) ([]shop.Product, error) {
 	ps := make([]shop.Product, len(raw))
 	for i, v := range raw {
 		if err := strictjson.Decode(v, &ps[i]); err != nil {
-			return nil, err
+			return nil, apperr.PrefixField("["+strconv.Itoa(i)+"]", err)
 		}
 	}
 	return ps, nil

@@ -218,7 +218,7 @@ func TestCatalogProductsAPI(t *testing.T) {
 		{"malformed", "PUT", "[{", auth, errBody{400, "bad_request", ""}},
 		{"object not array", "PUT", prod("a"), auth, errBody{400, "bad_request", ""}},
 		{"null", "PUT", "null", auth, errBody{400, "bad_request", ""}},
-		{"unknown field", "PATCH", `[{"id":"a","colour":"red"}]`, auth, errBody{400, "bad_request", "colour"}},
+		{"unknown field", "PATCH", `[{"id":"a","colour":"red"}]`, auth, errBody{400, "bad_request", "[0].colour"}},
 		{"missing image", "PUT", `[` + prod("a") + `,{"id":"b","name":"N","url":"https://s.example/b","description":"d"}]`, auth, errBody{422, "invalid", "[1].image_url"}},
 		{"duplicate", "PATCH", `[` + prod("a") + `,` + prod("a") + `]`, auth, errBody{422, "invalid", "[1].id"}},
 		{"bad utf8", "PUT", "[\"\xff\"]", auth, errBody{400, "bad_request", ""}},

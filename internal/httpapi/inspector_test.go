@@ -20,8 +20,9 @@ import (
 	"github.com/snippetd/snippetd/internal/outbox"
 )
 
-// inspectorServer is a Server with an inspector over a real SQLite outbox
-// (one event from "orders") and a ring holding one rendered push.
+// inspectorServer is a Server with the inspector mounted, over a real
+// SQLite outbox (one event from "orders") and a ring holding one rendered
+// push; the render API records into the ring.
 func inspectorServer(t *testing.T, sink *localsink.Sink, token string) (*httpapi.Server, *inspect.Inspector) {
 	t.Helper()
 	d := dbtest.SQLite(t)
@@ -39,9 +40,9 @@ func inspectorServer(t *testing.T, sink *localsink.Sink, token string) (*httpapi
 	s := httpapi.NewServer()
 	s.Addr = "127.0.0.1:0"
 	s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.Inspector = in
+	s.Inspector = inspect.NewHandler(in, inspect.HandlerOptions{Token: token, StreamPoll: 20 * time.Millisecond, Logger: s.Logger})
+	s.Rendered = in.Ring
 	s.APIToken = token
-	s.StreamPoll = 20 * time.Millisecond
 	if err := s.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -49,156 +50,27 @@ func inspectorServer(t *testing.T, sink *localsink.Sink, token string) (*httpapi
 	return s, in
 }
 
-func get(t *testing.T, s http.Handler, path string, hdr map[string]string, remote string) *httptest.ResponseRecorder {
-	t.Helper()
-	req := httptest.NewRequest("GET", path, nil)
-	req.RemoteAddr = remote
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	return rec
-}
-
-func TestInspectorAccess(t *testing.T) {
-	const local, remote = "127.0.0.1:5555", "203.0.113.9:5555"
-	sinkSrv, _ := inspectorServer(t, localsink.New(0), "")
-	liveSrv, _ := inspectorServer(t, nil, "s3cret")
-	sinkTok, _ := inspectorServer(t, localsink.New(0), "s3cret")
-	for _, c := range []struct {
-		name   string
-		s      *httpapi.Server
-		remote string
-		hdr    map[string]string
-		want   int
-	}{
-		{"local sink, loopback", sinkSrv, local, nil, 200},
-		{"local sink, IPv6 loopback", sinkSrv, "[::1]:5555", nil, 200},
-		{"local sink, remote", sinkSrv, remote, nil, 401},
-		{"local sink, loopback through a proxy", sinkSrv, local, map[string]string{"X-Forwarded-For": "203.0.113.9"}, 401},
-		{"live, loopback without token", liveSrv, local, nil, 401},
-		{"live, wrong token", liveSrv, remote, map[string]string{"Authorization": "Bearer nope"}, 401},
-		{"live, bearer", liveSrv, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
-		{"live, cookie", liveSrv, remote, map[string]string{"Cookie": "snippetd_debug=s3cret"}, 200},
-		{"local sink with token, remote bearer", sinkTok, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
-	} {
-		if rec := get(t, c.s, "/debug/events", c.hdr, c.remote); rec.Code != c.want {
-			t.Errorf("%s: %d, want %d: %s", c.name, rec.Code, c.want, rec.Body)
-		}
-	}
-	// ?token= sets the cookie and drops the token from the URL.
-	rec := get(t, liveSrv, "/debug/events?state=pending&token=s3cret", nil, remote)
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/debug/events?state=pending" || !strings.Contains(rec.Header().Get("Set-Cookie"), "snippetd_debug=s3cret") {
-		t.Errorf("?token= answered %d, Location %q, Set-Cookie %q", rec.Code, rec.Header().Get("Location"), rec.Header().Get("Set-Cookie"))
-	}
-	// Without an Inspector the routes are 404.
-	if rec := get(t, httpapi.NewServer(), "/debug/events", nil, local); rec.Code != 404 {
-		t.Errorf("no inspector: %d, want 404", rec.Code)
-	}
-}
-
-func TestInspectorListsFiltersAndShowsOneEvent(t *testing.T) {
-	const local = "127.0.0.1:5555"
+// TestInspectorMounted: the server serves the inspector's pages at
+// /debug/events and below, and answers 404 there without one.
+func TestInspectorMounted(t *testing.T) {
 	s, _ := inspectorServer(t, localsink.New(0), "")
-	jsonHdr := map[string]string{"Accept": "application/json"}
-	var list struct {
-		LocalSink bool            `json:"local_sink"`
-		Events    []inspect.Event `json:"events"`
-	}
-	rec := get(t, s, "/debug/events", jsonHdr, local)
-	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || !list.LocalSink || len(list.Events) != 2 {
-		t.Fatalf("JSON list: %v %s", err, rec.Body)
-	}
-	for q, want := range map[string]string{"source=orders": "Placed Order", "state=rendered": "Viewed Product", "profile=a@example.com": "Placed Order", "metric=Viewed+Product": "Viewed Product"} {
-		rec := get(t, s, "/debug/events?"+q, jsonHdr, local)
-		json.Unmarshal(rec.Body.Bytes(), &list)
-		if len(list.Events) != 1 || list.Events[0].Metric != want {
-			t.Errorf("?%s: %s, want only %s", q, rec.Body, want)
+	for _, path := range []string{"/debug/events", "/debug/events/b1"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Errorf("%s: %d, want 200: %s", path, rec.Code, rec.Body)
 		}
 	}
-	if rec := get(t, s, "/debug/events?state=lost", jsonHdr, local); rec.Code != 422 || !strings.Contains(rec.Body.String(), `"field":"state"`) {
-		t.Errorf("bad state: %d %s", rec.Code, rec.Body)
-	}
-	page := get(t, s, "/debug/events", nil, local)
-	for _, want := range []string{"Local sink:", "nothing leaves this machine", `data-metric="Placed Order"`, `data-source="render"`, "new EventSource"} {
-		if !strings.Contains(page.Body.String(), want) {
-			t.Errorf("page lacks %q", want)
+	for _, path := range []string{"/debug/events", "/debug/events/b1", "/debug/events/stream"} {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		rec := httptest.NewRecorder()
+		httpapi.NewServer().ServeHTTP(rec, req)
+		if rec.Code != 404 || !strings.Contains(rec.Body.String(), "the inspector is not enabled") {
+			t.Errorf("no inspector, %s: %d %s, want 404", path, rec.Code, rec.Body)
 		}
-	}
-	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'nonce-") {
-		t.Errorf("CSP = %q", csp)
-	}
-	rows := get(t, s, "/debug/events?fragment=rows&source=orders", nil, local).Body.String()
-	if strings.Contains(rows, "<html") || !strings.Contains(rows, "Placed Order") || strings.Contains(rows, "Viewed Product") {
-		t.Errorf("fragment: %s", rows)
-	}
-
-	id := ""
-	json.Unmarshal(get(t, s, "/debug/events?source=orders", jsonHdr, local).Body.Bytes(), &list)
-	id = list.Events[0].ID
-	var one struct {
-		Event   inspect.Event    `json:"event"`
-		Request *inspect.Request `json:"request"`
-	}
-	rec = get(t, s, "/debug/events/"+id, jsonHdr, local)
-	if err := json.Unmarshal(rec.Body.Bytes(), &one); err != nil || one.Request == nil || one.Request.Path != "/api/events" || !strings.Contains(string(one.Request.Body), `"unique_id":"A-1"`) {
-		t.Errorf("detail JSON: %v %s", err, rec.Body)
-	}
-	html := get(t, s, "/debug/events/"+id, nil, local).Body.String()
-	if !strings.Contains(html, "JSON:API request") || !strings.Contains(html, "POST /api/events") {
-		t.Errorf("detail page lacks the request:\n%s", html)
-	}
-	if rec := get(t, s, "/debug/events/o999", nil, local); rec.Code != 404 {
-		t.Errorf("missing event: %d", rec.Code)
-	}
-}
-
-func TestInspectorStreamSendsChanges(t *testing.T) {
-	s, in := inspectorServer(t, localsink.New(0), "")
-	resp, err := http.Get(s.URL() + "/debug/events/stream?source=helper")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func() []inspect.Event {
-		t.Helper()
-		timeout := time.After(30 * time.Second)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatal("stream ended")
-				}
-				if d, ok := strings.CutPrefix(l, "data: "); ok {
-					var es []inspect.Event
-					if err := json.Unmarshal([]byte(d), &es); err != nil {
-						t.Fatal(err)
-					}
-					return es
-				}
-			case <-timeout:
-				t.Fatal("no event on the stream")
-			}
-		}
-	}
-	if es := next(); len(es) != 0 {
-		t.Fatalf("first snapshot %+v, want no helper events", es)
-	}
-	in.Ring.RecordPushes("v1", inspect.SourceHelper, []json.RawMessage{json.RawMessage(`["track","Added to Cart",{"$value":3}]`)}, "")
-	if es := next(); len(es) != 1 || es[0].Metric != "Added to Cart" || es[0].Source != "helper" {
-		t.Fatalf("after a push: %+v", es)
 	}
 }
 

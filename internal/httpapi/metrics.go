@@ -65,11 +65,3 @@ func (w *statusWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// browserHooks returns the browser-events observer: Metrics, or Nop.
-func (s *Server) browserHooks() metrics.BrowserEvents {
-	if s.Metrics == nil {
-		return metrics.Nop{}
-	}
-	return s.Metrics
-}

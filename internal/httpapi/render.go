@@ -4,10 +4,8 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/mux"
@@ -111,12 +109,12 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
 // writeRendered answers with the partial, or with its JSON form when the
 // client prefers application/json.
 func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res render.Result) {
-	s.recordRendered(res) // inspector: source render
+	s.recordRendered(res)
 	h := w.Header()
 	h.Set("Vary", "Accept")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
-	if wantsJSON(r.Header.Get("Accept")) {
+	if httpx.WantsJSON(r.Header.Get("Accept")) {
 		b, err := json.Marshal(res)
 		if err != nil {
 			httpx.Error(w, r, s.Logger, err)
@@ -133,44 +131,21 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	w.Write(res.HTML)
 }
 
-// wantsJSON reports whether an Accept header prefers application/json to
-// text/html: JSON must be acceptable (q > 0) and rank above HTML, ties going
-// to the type listed first. No Accept header means HTML.
-func wantsJSON(accept string) bool {
-	if accept == "" {
-		return false
+// RenderRecorder takes the pushes of a render answer (the inspector's
+// ring): the storefront's page runs them out of snippetd's sight, so the
+// inspector can only show that they were rendered.
+type RenderRecorder interface {
+	RecordRender(view string, pushes []json.RawMessage)
+}
+
+// recordRendered hands the pushes of a render answer to Rendered.
+func (s *Server) recordRendered(res render.Result) {
+	if s.Rendered == nil || len(res.Pushes) == 0 {
+		return
 	}
-	qJSON, qHTML := -1.0, -1.0
-	posJSON, posHTML := 0, 0
-	for i, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		q := 1.0
-		if v, ok := params["q"]; ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		switch mt {
-		case "application/json":
-			if q > qJSON {
-				qJSON, posJSON = q, i
-			}
-		case "text/html":
-			if q > qHTML {
-				qHTML, posHTML = q, i
-			}
-		}
+	raw := make([]json.RawMessage, len(res.Pushes))
+	for i, p := range res.Pushes {
+		raw[i] = json.RawMessage(p)
 	}
-	switch {
-	case qJSON <= 0:
-		return false
-	case qHTML < 0:
-		return true
-	case qJSON != qHTML:
-		return qJSON > qHTML
-	}
-	return posJSON < posHTML
+	s.Rendered.RecordRender("", raw)
 }

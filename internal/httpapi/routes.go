@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
 )
 
@@ -35,25 +36,38 @@ func (s *Server) routes() {
 
 	// Observability: Prometheus metrics.
 	r.HandleFunc("/metrics", s.handleMetrics).Methods("GET", "HEAD")
-	// Event inspector: bearer token, or loopback in local-sink mode.
-	r.HandleFunc("/debug/events", s.requireInspector(s.handleInspector)).Methods("GET", "HEAD")
-	r.HandleFunc("/debug/events/stream", s.requireInspector(s.handleInspectorStream)).Methods("GET")
-	r.HandleFunc("/debug/events/{id}", s.requireInspector(s.handleInspectorEvent)).Methods("GET", "HEAD")
-	// Demo shop: on with SNIPPETD_DEMO, 404 otherwise.
-	r.Handle("/demo", http.RedirectHandler("/demo/", http.StatusMovedPermanently)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/", s.demoOn(s.handleDemoHome)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/products/{id}", s.demoOn(s.handleDemoProduct)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/cart", s.demoOn(s.handleDemoCart)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/cart/add", s.demoOn(s.handleDemoCartChange)).Methods("POST")
-	r.HandleFunc("/demo/cart/remove", s.demoOn(s.handleDemoCartChange)).Methods("POST")
-	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoCheckout)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/checkout", s.demoOn(s.handleDemoPlaceOrder)).Methods("POST")
-	r.HandleFunc("/demo/orders/{id}", s.demoOn(s.handleDemoOrder)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/mode", s.demoOn(s.handleDemoMode)).Methods("GET")
-	r.HandleFunc("/demo/img/{file}", s.demoOn(s.handleDemoImage)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/static/{file}", s.demoOn(s.handleDemoStatic)).Methods("GET", "HEAD")
-	r.HandleFunc("/demo/onsite", s.demoOn(s.handleDemoOnsite)).Methods("POST")
+	// Event inspector (inspect.Handler routes and guards its own pages).
+	r.Path("/debug/events").Methods(http.MethodGet, http.MethodHead).HandlerFunc(s.handleInspector)
+	r.PathPrefix("/debug/events/").Methods(http.MethodGet, http.MethodHead).HandlerFunc(s.handleInspector)
+	// Demo shop (on with SNIPPETD_DEMO), which routes its own pages.
+	r.Path("/demo").HandlerFunc(s.handleDemo)
+	r.PathPrefix("/demo/").HandlerFunc(s.handleDemo)
 
-	r.NotFoundHandler = httpx.NotFound(s.Logger)
-	r.MethodNotAllowedHandler = httpx.MethodNotAllowed(s.Logger)
+	// Read Logger per request: it is set after NewServer registers this.
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NotFound(s.Logger).ServeHTTP(w, r)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.MethodNotAllowed(s.Logger).ServeHTTP(w, r)
+	})
+}
+
+// handleInspector serves /debug/events and below through Inspector, or
+// answers 404 when the server has none.
+func (s *Server) handleInspector(w http.ResponseWriter, r *http.Request) {
+	if s.Inspector == nil {
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the inspector is not enabled"))
+		return
+	}
+	s.Inspector.ServeHTTP(w, r)
+}
+
+// handleDemo serves /demo and below through Demo, or answers 404 when the
+// demo shop is off.
+func (s *Server) handleDemo(w http.ResponseWriter, r *http.Request) {
+	if s.Demo == nil {
+		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "the demo shop is off (SNIPPETD_DEMO=on turns it on)"))
+		return
+	}
+	s.Demo.ServeHTTP(w, r)
 }

@@ -1,8 +1,9 @@
-// Package httpapi is snippetd's HTTP adapter: one Server owns the router,
+// Package httpapi is snippetd's HTTP API: one Server owns the router,
 // registers every route in routes.go, and maps domain errors to JSON error
-// responses through one funnel (Error). Handlers are methods named handleX
-// whose doc comment names the route. It imports the domain packages; they
-// never import it.
+// responses through httpx's one funnel. Handlers are methods named handleX
+// whose doc comment names the route. The event inspector (inspect.Handler)
+// and the demo shop (demo.Shop) are handlers of their own that it mounts.
+// It imports the domain packages; they never import it.
 package httpapi
 
 import (
@@ -16,7 +17,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/catalog"
-	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/web"
@@ -39,7 +39,8 @@ type Server struct {
 
 	// Addr is the listen address; ":0" picks a free port (see URL).
 	Addr string
-	// Logger receives request errors and lifecycle messages.
+	// Logger receives internal request errors and lifecycle messages
+	// (default: discarded; app.Main passes its own).
 	Logger *slog.Logger
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
@@ -68,13 +69,15 @@ type Server struct {
 	// Metrics is served at GET /metrics and observes renders (nil: no
 	// metrics, /metrics answers 404).
 	Metrics *metrics.Registry
-	// Inspector backs /debug/events (nil: the inspector answers 404).
-	Inspector *inspect.Inspector
-	// StreamPoll is how often the inspector's live stream re-reads the
-	// outbox (default 1s).
-	StreamPoll time.Duration
-	// Demo turns on the demo shop at /demo/ (nil: off).
-	Demo *Demo
+	// Inspector serves the event inspector under /debug/events
+	// (inspect.Handler, which guards it; nil: those paths answer 404).
+	Inspector http.Handler
+	// Rendered records the pushes of every render API answer for the
+	// inspector (nil: not recorded).
+	Rendered RenderRecorder
+	// Demo serves the demo shop at /demo and under /demo/ (demo.Shop;
+	// nil: those paths answer 404).
+	Demo http.Handler
 
 	// Orders API.
 
@@ -92,7 +95,7 @@ func NewServer() *Server {
 		router:       r,
 		first:        r.NewRoute().Subrouter(),
 		Addr:         ":8080",
-		Logger:       slog.Default(),
+		Logger:       slog.New(slog.DiscardHandler),
 		MaxBodyBytes: 1 << 20,
 	}
 	base, stop := context.WithCancel(context.Background())
@@ -110,8 +113,8 @@ func NewServer() *Server {
 	return s
 }
 
-// Router exposes the router so that optional features (the proxy, the demo
-// shop) can mount their handlers before Open.
+// Router exposes the router so that optional features (the proxy, the
+// end-to-end tests' pages) can mount their handlers before Open.
 func (s *Server) Router() *mux.Router { return s.router }
 
 // First is a router whose routes are tried before every other, for a

@@ -4,9 +4,13 @@
 // with attempts and Klaviyo's last response) and an in-memory Ring of
 // browser-side events (pushes rendered into pages, pushes the helper made)
 // — filtered by metric, state, source and profile, plus one event's full
-// JSON:API request. It does no HTTP; httpapi serves it.
+// JSON:API request. Handler serves its pages (guarded by the API token, or
+// loopback in local-sink mode) and ReportHandler takes what the demo's
+// klaviyo.js stand-in ran; the API server mounts the one, the demo shop
+// the other.
 //
-// It imports db, klaviyo, localsink and outbox.
+// It imports db, klaviyo, localsink, outbox, metrics and the shared HTTP
+// toolkit httpx.
 package inspect
 
 import (
