@@ -179,7 +179,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 	if err := s.Open(); err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+		return fmt.Errorf("addr (SNIPPETD_ADDR) %q: %w", m.Config.Addr, err)
 	}
 	m.closers = append(m.closers, s.Close)
 	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir, "version", version.String())
