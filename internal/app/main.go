@@ -140,6 +140,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
+	s.AccessLog = m.Config.AccessLog
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.Helpers = helpers

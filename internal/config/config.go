@@ -44,6 +44,10 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is text or json (SNIPPETD_LOG_FORMAT, default text).
 	LogFormat string
+	// AccessLog logs one line per request (method, path without query,
+	// status, bytes, duration, remote) with the same logger
+	// (SNIPPETD_ACCESS_LOG, default off).
+	AccessLog bool
 	// MaxBodyBytes caps every request body (SNIPPETD_MAX_BODY_BYTES, default
 	// 1 MiB).
 	MaxBodyBytes int64
@@ -282,6 +286,7 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	var level string
 	str(&level, "log-level", "SNIPPETD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", "SNIPPETD_LOG_FORMAT", "text", "log format: text or json")
+	boolean(&c.AccessLog, "access-log", "SNIPPETD_ACCESS_LOG", false, "log every request: method, path (no query), status, bytes, duration, remote address")
 	i64(&c.MaxBodyBytes, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", 1<<20, "largest accepted request body, in bytes")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", 15*time.Second, "grace period for in-flight requests on shutdown")
 

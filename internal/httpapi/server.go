@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/catalog"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/inspect"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -41,6 +42,8 @@ type Server struct {
 	Addr string
 	// Logger receives request errors and lifecycle messages.
 	Logger *slog.Logger
+	// AccessLog logs every request through Logger (httpx.AccessLog).
+	AccessLog bool
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ProxyPrefix is the first-party proxy's prefix when SNIPPETD_PROXY=on
@@ -135,6 +138,9 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.server.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	if s.AccessLog {
+		s.server.Handler = httpx.AccessLog(s.Logger, s)
+	}
 	go func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
