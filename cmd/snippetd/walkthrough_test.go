@@ -162,6 +162,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 				skipped++
 				continue
 			}
+			if prog := program(trimmed); prog != "" && prog != "snippetd" && prog != "export" && prog != "echo" {
+				if _, err := exec.LookPath(prog); err != nil {
+					t.Logf("README.md:%d skipped (%s is not installed): %s", line, prog, firstLine(cmd))
+					skipped++
+					continue
+				}
+			}
 			if serverStart.MatchString(trimmed) {
 				startServer(env)
 				ran++
@@ -237,6 +244,17 @@ func maps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// program is the command a shell line runs, after its VAR=value
+// assignments.
+func program(cmd string) string {
+	for _, w := range strings.Fields(cmd) {
+		if !regexp.MustCompile(`^[A-Z_]+=`).MatchString(w) {
+			return w
+		}
+	}
+	return ""
 }
 
 func firstLine(s string) string {
