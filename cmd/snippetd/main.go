@@ -102,11 +102,20 @@ func setGCPercent(getenv func(string) string) {
 // serve runs the server until ctx is cancelled (SIGINT/SIGTERM), then
 // shuts down gracefully.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	// A misspelt variable is often why a setting is missing: its warning
+	// comes out even when the configuration is refused.
+	unknown := config.UnknownEnv(os.Environ())
 	cfg, err := config.Load(args, os.Getenv, stderr)
 	if err != nil {
+		for _, w := range unknown {
+			fmt.Fprintln(stderr, "snippetd: warning:", w)
+		}
 		return err
 	}
 	logger := cfg.NewLogger(stderr)
+	for _, w := range unknown {
+		logger.Warn(w)
+	}
 	setGCPercent(os.Getenv)
 	m := app.NewMain(cfg, logger)
 	if err := m.Open(ctx); err != nil {

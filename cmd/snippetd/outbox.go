@@ -44,7 +44,10 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 	fs := flag.NewFlagSet("snippetd outbox "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", cfg.DataDir, "directory of the embedded database (env SNIPPETD_DATA_DIR)")
-	dbURL := fs.String("database-url", cfg.DatabaseURL, "PostgreSQL URL (env SNIPPETD_DATABASE_URL)")
+	// The URL may carry a password: the flag's default stays empty so that
+	// -h never prints it, and the environment's value is put in place.
+	dbURL := fs.String("database-url", "", "PostgreSQL URL (env SNIPPETD_DATABASE_URL or SNIPPETD_DATABASE_URL_FILE)")
+	*dbURL = cfg.DatabaseURL
 	asJSON := fs.Bool("json", false, "print JSON")
 	var ids idList
 	all := false

@@ -89,3 +89,11 @@ func TestRenderCLIErrors(t *testing.T) {
 		t.Errorf("render -h: exit %d", code)
 	}
 }
+
+// runCLICtx is runCLI with a context and no stdin, for commands that may
+// run until the context ends.
+func runCLICtx(ctx context.Context, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}

@@ -136,6 +136,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr
 	s.Logger = m.Logger
+	s.AccessLog = m.Config.AccessLog
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.Helpers = helpers
@@ -168,7 +169,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 	}
 	if err := s.Open(); err != nil {
-		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+		return fmt.Errorf("addr (SNIPPETD_ADDR) %q: %w", m.Config.Addr, err)
 	}
 	m.closers = append(m.closers, s.Close)
 	m.Logger.Info("snippetd listening", "url", s.URL(), "data_dir", m.Config.DataDir, "version", version.String())

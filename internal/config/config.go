@@ -46,6 +46,10 @@ type Config struct {
 	LogLevel slog.Level
 	// LogFormat is text or json (SNIPPETD_LOG_FORMAT, default text).
 	LogFormat string
+	// AccessLog logs one line per request (method, path without query,
+	// status, bytes, duration, remote) with the same logger
+	// (SNIPPETD_ACCESS_LOG, default off).
+	AccessLog bool
 	// MaxBodyBytes caps every request body (SNIPPETD_MAX_BODY_BYTES, default
 	// 1 MiB).
 	MaxBodyBytes int64
@@ -158,23 +162,45 @@ type Env func(string) string
 // Load builds a Config from args (flags, without the program name) and env,
 // then validates it. Errors name the flag and variable at fault.
 func Load(args []string, env Env, output io.Writer) (Config, error) {
+	c, _, err := load(args, env, output)
+	return c, err
+}
+
+// load is Load that also returns the name of every environment variable
+// the settings read (for UnknownEnv).
+func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	if env == nil {
 		env = os.Getenv
 	}
 	var c Config
 	fs := flag.NewFlagSet("snippetd serve", flag.ContinueOnError)
 	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "usage: snippetd serve [flags]\n\n"+
+			"Every flag is also a SNIPPETD_ environment variable (the flag wins). Switches take\n"+
+			"on/off, true/false, yes/no or 1/0 in any case (-proxy, -proxy=off, SNIPPETD_PROXY=on).\n\nflags:\n")
+		fs.PrintDefaults()
+	}
 	var errs []error
+	var names []string
+	// lookup reads envName and remembers that it is a setting.
+	lookup := func(envName string) string {
+		names = append(names, envName)
+		return strings.TrimSpace(env(envName))
+	}
 	str := func(p *string, name, envName, def, help string) {
 		v := def
-		if e := env(envName); e != "" {
+		if e := lookup(envName); e != "" {
 			v = e
 		}
 		fs.StringVar(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
 	}
+	// secret is a string whose value -h never shows: the flag's default is
+	// empty and the value from the environment is put in place after the
+	// flag is defined.
 	secret := func(p *string, name, envName, help string) {
-		v := env(envName)
-		if f := env(envName + "_FILE"); f != "" {
+		v := lookup(envName)
+		if f := lookup(envName + "_FILE"); f != "" {
 			if v != "" {
 				errs = append(errs, fmt.Errorf("set %s or %s_FILE, not both", envName, envName))
 			}
@@ -184,7 +210,68 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 			}
 			v = strings.TrimSpace(string(b))
 		}
-		fs.StringVar(p, name, v, fmt.Sprintf("%s (env %s or %s_FILE)", help, envName, envName))
+		fs.StringVar(p, name, "", fmt.Sprintf("%s (env %s or %s_FILE)", help, envName, envName))
+		*p = v
+	}
+	// envErr records an environment value that is not of its setting's
+	// type; the flag keeps the default.
+	envErr := func(name, envName, e, want string) {
+		errs = append(errs, fmt.Errorf("%s (%s) %q: want %s", name, envName, e, want))
+	}
+	boolean := func(p *bool, name, envName string, def bool, help string) {
+		*p = def
+		if e := lookup(envName); e != "" {
+			if b, ok := ParseBool(e); ok {
+				*p = b
+			} else {
+				envErr(name, envName, e, boolWant)
+			}
+		}
+		fs.Var((*boolValue)(p), name, fmt.Sprintf("%s (env %s)", help, envName))
+	}
+	dur := func(p *time.Duration, name, envName string, def time.Duration, help string) {
+		v := def
+		if e := lookup(envName); e != "" {
+			if d, err := time.ParseDuration(e); err == nil {
+				v = d
+			} else {
+				envErr(name, envName, e, "a duration such as "+def.String())
+			}
+		}
+		fs.DurationVar(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
+	}
+	i64 := func(p *int64, name, envName string, def int64, help string) {
+		v := def
+		if e := lookup(envName); e != "" {
+			if n, err := strconv.ParseInt(e, 10, 64); err == nil {
+				v = n
+			} else {
+				envErr(name, envName, e, "a whole number")
+			}
+		}
+		fs.Int64Var(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
+	}
+	integer := func(p *int, name, envName string, def int, help string) {
+		v := def
+		if e := lookup(envName); e != "" {
+			if n, err := strconv.Atoi(e); err == nil {
+				v = n
+			} else {
+				envErr(name, envName, e, "a whole number")
+			}
+		}
+		fs.IntVar(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
+	}
+	float := func(p *float64, name, envName string, def float64, help string) {
+		v := def
+		if e := lookup(envName); e != "" {
+			if x, err := strconv.ParseFloat(e, 64); err == nil {
+				v = x
+			} else {
+				envErr(name, envName, e, "a number")
+			}
+		}
+		fs.Float64Var(p, name, v, fmt.Sprintf("%s (env %s)", help, envName))
 	}
 
 	str(&c.Addr, "addr", "SNIPPETD_ADDR", ":8080", "listen address")
@@ -192,23 +279,23 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&c.DataDir, "data-dir", "SNIPPETD_DATA_DIR", "./data", "directory for the embedded database and caches")
 	secret(&c.APIToken, "api-token", "SNIPPETD_API_TOKEN", "bearer token for the write APIs")
 	secret(&c.DatabaseURL, "database-url", "SNIPPETD_DATABASE_URL", "PostgreSQL URL (postgres://...); empty uses the embedded SQLite file")
-	var level, maxBody, shutdown string
+	var level string
 	str(&level, "log-level", "SNIPPETD_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	str(&c.LogFormat, "log-format", "SNIPPETD_LOG_FORMAT", "text", "log format: text or json")
-	str(&maxBody, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", "1048576", "largest accepted request body, in bytes")
-	str(&shutdown, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests on shutdown")
+	boolean(&c.AccessLog, "access-log", "SNIPPETD_ACCESS_LOG", false, "log every request: method, path (no query), status, bytes, duration, remote address")
+	i64(&c.MaxBodyBytes, "max-body-bytes", "SNIPPETD_MAX_BODY_BYTES", 1<<20, "largest accepted request body, in bytes")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "SNIPPETD_SHUTDOWN_TIMEOUT", 15*time.Second, "grace period for in-flight requests on shutdown")
 
 	// Catalog.
-	var catPoll, catPart, catBody string
 	str(&c.CatalogMode, "catalog-mode", "SNIPPETD_CATALOG_MODE", "feed", "catalog to Klaviyo by custom feed (feed) or Catalog API sync (api); never both")
 	str(&c.CatalogFile, "catalog-file", "SNIPPETD_CATALOG_FILE", "", "products file (JSON array, JSON lines or .csv), reloaded on change; empty keeps products in the database")
-	str(&catPoll, "catalog-poll", "SNIPPETD_CATALOG_POLL", "2s", "how often the catalog source is checked for changes (0 = never)")
-	str(&catPart, "catalog-part-bytes", "SNIPPETD_CATALOG_PART_BYTES", "100000000", "largest catalog feed document, in bytes, before splitting into parts")
-	str(&catBody, "catalog-max-body-bytes", "SNIPPETD_CATALOG_MAX_BODY_BYTES", "33554432", "largest PUT/PATCH /v1/catalog/products body, in bytes")
+	dur(&c.CatalogPoll, "catalog-poll", "SNIPPETD_CATALOG_POLL", 2*time.Second, "how often the catalog source is checked for changes (0 = never)")
+	i64(&c.CatalogPartBytes, "catalog-part-bytes", "SNIPPETD_CATALOG_PART_BYTES", 100000000, "largest catalog feed document, in bytes, before splitting into parts")
+	i64(&c.CatalogMaxBodyBytes, "catalog-max-body-bytes", "SNIPPETD_CATALOG_MAX_BODY_BYTES", 32<<20, "largest PUT/PATCH /v1/catalog/products body, in bytes")
 
 	// First-party proxy.
-	var proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string
-	str(&proxyOn, "proxy", "SNIPPETD_PROXY", "off", "first-party proxy for browser events: on or off")
+	var origins, trusted, metrics string
+	boolean(&c.Proxy, "proxy", "SNIPPETD_PROXY", false, "first-party proxy for browser events")
 	str(&c.ProxyPrefix, "proxy-prefix", "SNIPPETD_PROXY_PREFIX", "/s/", "path prefix of the proxy routes")
 	if env("SNIPPETD_PROXY_ADDR") != "" {
 		// A removed setting is refused rather than ignored: a reverse
@@ -218,20 +305,26 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&origins, "allowed-origins", "SNIPPETD_ALLOWED_ORIGINS", "", "comma-separated storefront origins allowed to post to the proxy")
 	str(&trusted, "trusted-proxies", "SNIPPETD_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
 	str(&c.KlaviyoStaticURL, "klaviyo-static-url", "SNIPPETD_KLAVIYO_STATIC_URL", "https://static.klaviyo.com", "where the proxy fetches klaviyo.js")
-	str(&scriptTTL, "proxy-script-ttl", "SNIPPETD_PROXY_SCRIPT_TTL", "15m", "how long a fetched klaviyo.js is fresh")
+	dur(&c.ProxyScriptTTL, "proxy-script-ttl", "SNIPPETD_PROXY_SCRIPT_TTL", 15*time.Minute, "how long a fetched klaviyo.js is fresh")
 	str(&metrics, "proxy-metrics", "SNIPPETD_PROXY_METRICS", "", "comma-separated custom metric names browsers may send through the proxy")
 	str(&c.ProxyAnonymous, "proxy-anonymous", "SNIPPETD_PROXY_ANONYMOUS", "drop", "events from browsers with no identifier: drop or keep (with anonymous_id)")
-	str(&consent, "proxy-require-consent", "SNIPPETD_PROXY_REQUIRE_CONSENT", "false", "drop proxy events whose body lacks \"consent\": true")
-	str(&prate, "proxy-rate", "SNIPPETD_PROXY_RATE", "5", "proxy requests per second allowed per client IP")
-	str(&pburst, "proxy-burst", "SNIPPETD_PROXY_BURST", "20", "proxy request burst per client IP")
-	str(&pmaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", "50", "most events per proxy request")
-	str(&pmaxBody, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", "65536", "largest proxy request body, in bytes")
-	// Demo shop (issue 8).
-	str(&c.Demo, "demo", "SNIPPETD_DEMO", "", "demo shop at /demo/: on or off (default: on when no private key is set)")
+	boolean(&c.ProxyRequireConsent, "proxy-require-consent", "SNIPPETD_PROXY_REQUIRE_CONSENT", false, "drop proxy events whose body lacks \"consent\": true")
+	float(&c.ProxyRate, "proxy-rate", "SNIPPETD_PROXY_RATE", 5, "proxy requests per second allowed per client IP")
+	integer(&c.ProxyBurst, "proxy-burst", "SNIPPETD_PROXY_BURST", 20, "proxy request burst per client IP")
+	integer(&c.ProxyMaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", 50, "most events per proxy request")
+	i64(&c.ProxyMaxBodyBytes, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", 65536, "largest proxy request body, in bytes")
+	// Demo shop: unset means on without a private key.
+	if e := lookup("SNIPPETD_DEMO"); e != "" {
+		if b, ok := ParseBool(e); ok {
+			c.Demo = onOff(b)
+		} else {
+			envErr("demo", "SNIPPETD_DEMO", e, boolWant)
+		}
+	}
+	fs.Var((*onOffValue)(&c.Demo), "demo", "demo shop at /demo/ (default: on when no private key is set) (env SNIPPETD_DEMO)")
 	// Outbox settings.
-	var retention, maxBackoff string
-	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
-	str(&maxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", "1m", "longest wait between delivery retries without a Retry-After")
+	dur(&c.OutboxRetention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", 168*time.Hour, "how long delivered events are kept before pruning")
+	dur(&c.OutboxMaxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", time.Minute, "longest wait between delivery retries without a Retry-After")
 
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
@@ -239,62 +332,58 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&c.KlaviyoRevision, "klaviyo-revision", "SNIPPETD_KLAVIYO_REVISION", "2026-07-15", "Klaviyo API revision header (YYYY-MM-DD[.suffix])")
 
 	if err := fs.Parse(args); err != nil {
-		return c, err
+		return c, names, err
 	}
 	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected arguments: %q", fs.Args()))
+		hint := ""
+		if _, ok := ParseBool(fs.Arg(0)); ok {
+			hint = " (a switch takes its value after =, such as -proxy=on)"
+		}
+		errs = append(errs, fmt.Errorf("unexpected arguments: %q%s", fs.Args(), hint))
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		errs = append(errs, fmt.Errorf("log-level (SNIPPETD_LOG_LEVEL) %q: want debug, info, warn or error", level))
 	}
-	n, err := strconv.ParseInt(maxBody, 10, 64)
-	if err != nil || n < 1024 {
-		errs = append(errs, fmt.Errorf("max-body-bytes (SNIPPETD_MAX_BODY_BYTES) %q: want a whole number of bytes, at least 1024", maxBody))
+	// Enumerations are matched in any case, as booleans are.
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	c.CatalogMode = strings.ToLower(c.CatalogMode)
+	c.ProxyAnonymous = strings.ToLower(c.ProxyAnonymous)
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max-body-bytes (SNIPPETD_MAX_BODY_BYTES) %d: want a whole number of bytes, at least 1024", c.MaxBodyBytes))
 	}
-	c.MaxBodyBytes = n
-	d, err := time.ParseDuration(shutdown)
-	if err != nil || d < 0 {
-		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %q: want a duration such as 15s", shutdown))
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout (SNIPPETD_SHUTDOWN_TIMEOUT) %s: want a duration such as 15s", c.ShutdownTimeout))
 	}
-	c.ShutdownTimeout = d
-	if d, err := time.ParseDuration(catPoll); err != nil || d < 0 {
-		errs = append(errs, fmt.Errorf("catalog-poll (SNIPPETD_CATALOG_POLL) %q: want a duration such as 2s, or 0", catPoll))
-	} else {
-		c.CatalogPoll = d
+	if c.CatalogPoll < 0 {
+		errs = append(errs, fmt.Errorf("catalog-poll (SNIPPETD_CATALOG_POLL) %s: want a duration such as 2s, or 0", c.CatalogPoll))
 	}
-	if n, err := strconv.ParseInt(catPart, 10, 64); err != nil || n < 1024 {
-		errs = append(errs, fmt.Errorf("catalog-part-bytes (SNIPPETD_CATALOG_PART_BYTES) %q: want a whole number of bytes, at least 1024", catPart))
-	} else {
-		c.CatalogPartBytes = n
+	if c.CatalogPartBytes < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-part-bytes (SNIPPETD_CATALOG_PART_BYTES) %d: want a whole number of bytes, at least 1024", c.CatalogPartBytes))
 	}
-	if n, err := strconv.ParseInt(catBody, 10, 64); err != nil || n < 1024 {
-		errs = append(errs, fmt.Errorf("catalog-max-body-bytes (SNIPPETD_CATALOG_MAX_BODY_BYTES) %q: want a whole number of bytes, at least 1024", catBody))
-	} else {
-		c.CatalogMaxBodyBytes = n
+	if c.CatalogMaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("catalog-max-body-bytes (SNIPPETD_CATALOG_MAX_BODY_BYTES) %d: want a whole number of bytes, at least 1024", c.CatalogMaxBodyBytes))
 	}
-	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
-	// Demo shop (issue 8).
-	if c.Demo != "" && c.Demo != "on" && c.Demo != "off" {
-		errs = append(errs, fmt.Errorf("demo (SNIPPETD_DEMO) %q: want on or off", c.Demo))
-	}
+	errs = append(errs, c.loadProxy(origins, trusted, metrics)...)
 	// Outbox settings.
-	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
-		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %q: want a duration of at least 1m such as 168h", retention))
+	if c.OutboxRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %s: want a duration of at least 1m such as 168h", c.OutboxRetention))
 	}
-	if c.OutboxMaxBackoff, err = time.ParseDuration(maxBackoff); err != nil || c.OutboxMaxBackoff < time.Second {
-		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %q: want a duration of at least 1s such as 1m", maxBackoff))
+	if c.OutboxMaxBackoff < time.Second {
+		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %s: want a duration of at least 1s such as 1m", c.OutboxMaxBackoff))
 	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
 	}
-	return c, errors.Join(errs...)
+	return c, names, errors.Join(errs...)
 }
 
 // Validate checks values that flags alone cannot type.
 func (c Config) Validate() error {
 	var errs []error
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr (SNIPPETD_ADDR) %q: want host:port such as :8080", c.Addr))
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || port != strconv.FormatUint(n, 10) {
+		errs = append(errs, fmt.Errorf("addr (SNIPPETD_ADDR) %q: the port must be a number from 0 to 65535, such as :8080", c.Addr))
 	}
 	if c.PublicKey != "" && !snippets.ValidPublicKey(c.PublicKey) {
 		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
@@ -341,16 +430,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// loadProxy parses the proxy's settings; errors name flag and variable.
-func (c *Config) loadProxy(on, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody string) []error {
+// loadProxy parses the proxy's lists and checks its ranges; errors name
+// flag and variable.
+func (c *Config) loadProxy(origins, trusted, metrics string) []error {
 	var errs []error
-	switch strings.ToLower(on) {
-	case "on", "true", "1":
-		c.Proxy = true
-	case "off", "false", "0", "":
-	default:
-		errs = append(errs, fmt.Errorf("proxy (SNIPPETD_PROXY) %q: want on or off", on))
-	}
 	for _, o := range splitList(origins) {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
@@ -372,36 +455,21 @@ func (c *Config) loadProxy(on, origins, trusted, scriptTTL, metrics, consent, pr
 		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	c.ProxyMetrics = splitList(metrics)
-	d, err := time.ParseDuration(scriptTTL)
-	if err != nil || d < time.Second {
-		errs = append(errs, fmt.Errorf("proxy-script-ttl (SNIPPETD_PROXY_SCRIPT_TTL) %q: want a duration of at least 1s, such as 15m", scriptTTL))
+	if c.ProxyScriptTTL < time.Second {
+		errs = append(errs, fmt.Errorf("proxy-script-ttl (SNIPPETD_PROXY_SCRIPT_TTL) %s: want a duration of at least 1s, such as 15m", c.ProxyScriptTTL))
 	}
-	c.ProxyScriptTTL = d
-	b, err := strconv.ParseBool(consent)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("proxy-require-consent (SNIPPETD_PROXY_REQUIRE_CONSENT) %q: want true or false", consent))
+	if !(c.ProxyRate > 0) {
+		errs = append(errs, fmt.Errorf("proxy-rate (SNIPPETD_PROXY_RATE) %v: want a positive number of requests per second", c.ProxyRate))
 	}
-	c.ProxyRequireConsent = b
-	r, err := strconv.ParseFloat(prate, 64)
-	if err != nil || r <= 0 {
-		errs = append(errs, fmt.Errorf("proxy-rate (SNIPPETD_PROXY_RATE) %q: want a positive number of requests per second", prate))
+	if c.ProxyBurst < 1 {
+		errs = append(errs, fmt.Errorf("proxy-burst (SNIPPETD_PROXY_BURST) %d: want a whole number of requests, at least 1", c.ProxyBurst))
 	}
-	c.ProxyRate = r
-	n, err := strconv.Atoi(pburst)
-	if err != nil || n < 1 {
-		errs = append(errs, fmt.Errorf("proxy-burst (SNIPPETD_PROXY_BURST) %q: want a whole number of requests, at least 1", pburst))
+	if c.ProxyMaxEvents < 1 || c.ProxyMaxEvents > 1000 {
+		errs = append(errs, fmt.Errorf("proxy-max-events (SNIPPETD_PROXY_MAX_EVENTS) %d: want 1 to 1000", c.ProxyMaxEvents))
 	}
-	c.ProxyBurst = n
-	n, err = strconv.Atoi(pmaxEvents)
-	if err != nil || n < 1 || n > 1000 {
-		errs = append(errs, fmt.Errorf("proxy-max-events (SNIPPETD_PROXY_MAX_EVENTS) %q: want 1 to 1000", pmaxEvents))
+	if c.ProxyMaxBodyBytes < 1024 || c.ProxyMaxBodyBytes > 5<<20 {
+		errs = append(errs, fmt.Errorf("proxy-max-body-bytes (SNIPPETD_PROXY_MAX_BODY_BYTES) %d: want 1024 to 5242880 bytes", c.ProxyMaxBodyBytes))
 	}
-	c.ProxyMaxEvents = n
-	m, err := strconv.ParseInt(pmaxBody, 10, 64)
-	if err != nil || m < 1024 || m > 5<<20 {
-		errs = append(errs, fmt.Errorf("proxy-max-body-bytes (SNIPPETD_PROXY_MAX_BODY_BYTES) %q: want 1024 to 5242880 bytes", pmaxBody))
-	}
-	c.ProxyMaxBodyBytes = m
 	return errs
 }
 
@@ -422,4 +490,109 @@ func (c Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// boolWant is what a boolean setting accepts, for error messages.
+const boolWant = "on or off (also true/false, yes/no, 1/0, in any case)"
+
+// ParseBool reads a boolean setting: on/off, true/false, yes/no or 1/0, in
+// any case and with surrounding spaces ignored. Every boolean setting and
+// flag takes the same spellings.
+func ParseBool(s string) (v, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "on", "true", "yes", "1":
+		return true, true
+	case "off", "false", "no", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// boolValue is a bool flag that takes ParseBool's spellings; -h shows it
+// as a switch (-proxy, -proxy=off).
+type boolValue bool
+
+func (b *boolValue) Set(s string) error {
+	v, ok := ParseBool(s)
+	if !ok {
+		return errors.New("want " + boolWant)
+	}
+	*b = boolValue(v)
+	return nil
+}
+
+func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
+func (b *boolValue) IsBoolFlag() bool { return true }
+
+// onOffValue is a bool flag whose unset state means "decide from the
+// other settings" (SNIPPETD_DEMO): it holds "", "on" or "off".
+type onOffValue string
+
+func (v *onOffValue) Set(s string) error {
+	b, ok := ParseBool(s)
+	if !ok {
+		return errors.New("want " + boolWant)
+	}
+	*v = onOffValue(onOff(b))
+	return nil
+}
+
+func (v *onOffValue) String() string   { return string(*v) }
+func (v *onOffValue) IsBoolFlag() bool { return true }
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// UnknownEnv returns, for each SNIPPETD_ variable in environ (KEY=value
+// pairs, as os.Environ returns) that is no setting, a warning naming the
+// closest setting by edit distance. A misspelt variable is otherwise
+// silently ignored and its setting keeps the default. Values are never
+// part of the warning: they may be secrets.
+func UnknownEnv(environ []string) []string {
+	_, names, _ := load(nil, func(string) string { return "" }, io.Discard)
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
+	var warnings []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "SNIPPETD_") || known[k] {
+			continue
+		}
+		best, bestD := "", -1
+		for _, n := range names {
+			if d := editDistance(k, n); bestD < 0 || d < bestD {
+				best, bestD = n, d
+			}
+		}
+		warnings = append(warnings, fmt.Sprintf("%s is not a setting and is ignored; did you mean %s?", k, best))
+	}
+	return warnings
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (variable names are ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/catalog"
+	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/web"
@@ -42,6 +43,8 @@ type Server struct {
 	// Logger receives internal request errors and lifecycle messages
 	// (default: discarded; app.Main passes its own).
 	Logger *slog.Logger
+	// AccessLog logs every request through Logger (httpx.AccessLog).
+	AccessLog bool
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// ProxyPrefix is the first-party proxy's prefix when SNIPPETD_PROXY=on
@@ -138,6 +141,9 @@ func (s *Server) Open() error {
 	}
 	s.ln = ln
 	s.server.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	if s.AccessLog {
+		s.server.Handler = httpx.AccessLog(s.Logger, s)
+	}
 	go func() {
 		if err := s.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)

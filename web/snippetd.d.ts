@@ -1,0 +1,79 @@
+// Type declarations for snippetd's browser helper: window.snippetd, as set
+// by the helper script the loader partial includes. Copy this file into a
+// storefront's TypeScript project (or reference it with
+// /// <reference path="snippetd.d.ts" />); it declares no module and needs
+// no package.
+//
+// Amounts are numbers in currency units (19.99); field names are those of
+// the render and orders APIs.
+
+declare namespace Snippetd {
+  interface Product {
+    id: string;
+    sku?: string;
+    name: string;
+    url?: string;
+    image_url?: string;
+    categories?: string[];
+    brand?: string;
+    price?: number;
+    compare_at_price?: number;
+  }
+
+  interface LineItem {
+    product: Product;
+    quantity: number;
+  }
+
+  interface Cart {
+    id: string;
+    checkout_url?: string;
+    items: LineItem[];
+  }
+
+  interface Customer {
+    email?: string;
+    phone_number?: string;
+    external_id?: string;
+    first_name?: string;
+    last_name?: string;
+  }
+
+  /** A call queued before the helper loaded: ["method", ...arguments]. */
+  type Call =
+    | ["viewedProduct", Product]
+    | ["addedToCart", Cart, LineItem]
+    | ["startedCheckout", Cart, (string | number | Date)?]
+    | ["identify", Customer]
+    | ["setCart", Cart]
+    | ["consent", boolean];
+
+  /** The helper's API, window.snippetd once the helper has run. */
+  interface API {
+    /** Viewed Product (and Klaviyo's trackViewedItem) for a product page. */
+    viewedProduct(product: Product): void;
+    /** Added to Cart: the whole cart after the add, and the line just added (already in the cart). */
+    addedToCart(cart: Cart, added: LineItem): void;
+    /** Started Checkout, once per cart; time defaults to now. */
+    startedCheckout(cart: Cart, time?: string | number | Date): void;
+    /** Identify the shopper (email or phone number, with names and an external id). */
+    identify(customer: Customer): void;
+    /** Tell the helper the cart as it is now, for the declarative add-to-cart buttons. */
+    setCart(cart: Cart): void;
+    /**
+     * Consent builds: true sends what was held and loads klaviyo.js; false
+     * drops it and expires Klaviyo's cookie. Other builds ignore it.
+     */
+    consent(ok: boolean): void;
+    /** Run queued calls, like Array.prototype.push on the pre-load queue. */
+    push(...calls: Call[]): void;
+  }
+}
+
+interface Window {
+  /**
+   * The helper's API once it has run; before that, a page may set it to an
+   * array of calls that the helper replays when it loads.
+   */
+  snippetd?: Snippetd.API | Snippetd.Call[];
+}
