@@ -148,7 +148,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = m.Inspector
 	// Demo shop: on by default in local-sink mode.
-	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
+	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
 		key := m.Config.PublicKey
 		if key == "" {
 			key = demo.PublicKey

@@ -121,9 +121,11 @@ type Config struct {
 	ProxyMaxBodyBytes int64
 	// Demo shop and inspector (issue 8).
 
-	// Demo serves the demo shop at /demo/: "on", "off", or "" (the
-	// default: on when no private key is configured, that is in local-sink
-	// mode) (SNIPPETD_DEMO).
+	// Demo serves the demo shop at /demo/: "on", "off", "force" or ""
+	// (the default: on when no private key is configured, that is in
+	// local-sink mode) (SNIPPETD_DEMO). With a private key only "force"
+	// turns it on: its checkout sends Placed Order for any email to the
+	// real account without the API token.
 	Demo string
 
 	// Outbox settings.
@@ -227,7 +229,7 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&pmaxEvents, "proxy-max-events", "SNIPPETD_PROXY_MAX_EVENTS", "50", "most events per proxy request")
 	str(&pmaxBody, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", "65536", "largest proxy request body, in bytes")
 	// Demo shop (issue 8).
-	str(&c.Demo, "demo", "SNIPPETD_DEMO", "", "demo shop at /demo/: on or off (default: on when no private key is set)")
+	str(&c.Demo, "demo", "SNIPPETD_DEMO", "", "demo shop at /demo/: on, off, or force (needed with a private key) (default: on when no private key is set)")
 	// Outbox settings.
 	var retention, maxBackoff string
 	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
@@ -274,8 +276,8 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	}
 	errs = append(errs, c.loadProxy(proxyOn, origins, trusted, scriptTTL, metrics, consent, prate, pburst, pmaxEvents, pmaxBody)...)
 	// Demo shop (issue 8).
-	if c.Demo != "" && c.Demo != "on" && c.Demo != "off" {
-		errs = append(errs, fmt.Errorf("demo (SNIPPETD_DEMO) %q: want on or off", c.Demo))
+	if c.Demo != "" && c.Demo != "on" && c.Demo != "off" && c.Demo != "force" {
+		errs = append(errs, fmt.Errorf("demo (SNIPPETD_DEMO) %q: want on, off or force", c.Demo))
 	}
 	// Outbox settings.
 	if c.OutboxRetention, err = time.ParseDuration(retention); err != nil || c.OutboxRetention < time.Minute {
@@ -334,6 +336,9 @@ func (c Config) Validate() error {
 	}
 	if !klaviyo.ValidRevision(c.KlaviyoRevision) {
 		errs = append(errs, fmt.Errorf("klaviyo-revision (SNIPPETD_KLAVIYO_REVISION) %q: want YYYY-MM-DD[.suffix] such as 2026-07-15", c.KlaviyoRevision))
+	}
+	if c.Demo == "on" && c.PrivateKey != "" {
+		errs = append(errs, errors.New("demo (SNIPPETD_DEMO) on with a private key: the demo checkout would send Placed Order for any email to the real Klaviyo account, without the API token; set SNIPPETD_DEMO=force to run it anyway, or unset the private key to use the local sink"))
 	}
 	if strings.ContainsAny(c.PrivateKey, " \t\r\n") {
 		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
