@@ -152,6 +152,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 			p.origins[n] = true
 		}
 	}
+	p.validator.checkoutOrigins = p.origins
 	return p
 }
 

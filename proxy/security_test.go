@@ -1,0 +1,68 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/snippetd/snippetd/internal/httpx"
+)
+
+// errorField returns the field a 4xx answer names.
+func errorField(t *testing.T, body []byte) string {
+	t.Helper()
+	var b httpx.ErrorBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", body, err)
+	}
+	return b.Error.Field
+}
+
+// TestBrowserURLsChecked: URLs a browser sends end up as links in the
+// shop's emails, so through POST {prefix}e only absolute http(s) URLs are
+// taken (in the input form and in the browser's own properties), a
+// checkout URL only on an allowed origin, and properties.$value is bounded
+// as value is. Each refusal is a 422 naming the field.
+func TestBrowserURLsChecked(t *testing.T) {
+	h := newHarness(t, Options{KeepAnonymous: true})
+	const mug = `"id":"p1","name":"Mug","price":12.5`
+	cart := func(checkout, productURL string) string {
+		return `{"id":"c1","checkout_url":"` + checkout + `","items":[{"product":{` + mug + `,"url":"` + productURL + `"},"quantity":1}]}`
+	}
+	bad := []struct{ body, field string }{
+		{`{"events":[{"metric":"Viewed Product","product":{` + mug + `,"url":"javascript:alert(1)"}}]}`, "events[0].product.url"},
+		{`{"events":[{"metric":"Viewed Product","product":{` + mug + `,"image_url":"data:image/png;base64,AAAA"}}]}`, "events[0].product.image_url"},
+		{`{"events":[{"metric":"Viewed Product","product":{` + mug + `,"url":"/\\evil.example/x"}}]}`, "events[0].product.url"},
+		{`{"events":[{"metric":"Started Checkout","cart":` + cart("https://evil.example/co", "https://shop.example/p") + `}]}`, "events[0].cart.checkout_url"},
+		{`{"events":[{"metric":"Started Checkout","cart":` + cart("javascript:alert(1)", "https://shop.example/p") + `}]}`, "events[0].cart.checkout_url"},
+		{`{"events":[{"metric":"Started Checkout","cart":` + cart("https://shop.example/co", "vbscript:x") + `}]}`, "events[0].cart.items[0].product.url"},
+		{`{"events":[{"metric":"Added to Cart","cart":` + cart("https://evil.example/co", "https://shop.example/p") + `,"added":{"product":{` + mug + `},"quantity":1}}]}`, "events[0].cart.checkout_url"},
+		{`{"events":[{"metric":"Added to Cart","cart":` + cart("https://shop.example/co", "https://shop.example/p") + `,"added":{"product":{` + mug + `,"image_url":"javascript:x"},"quantity":1}}]}`, "events[0].added.product.image_url"},
+		{`{"events":[{"metric":"Started Checkout","properties":{"CheckoutURL":"https://evil.example/co"}}]}`, "events[0].properties.CheckoutURL"},
+		{`{"events":[{"metric":"Viewed Product","properties":{"URL":"javascript:alert(1)"}}]}`, "events[0].properties.URL"},
+		{`{"events":[{"metric":"Viewed Product","properties":{"ImageUrl":"data:text/html,x"}}]}`, "events[0].properties.ImageUrl"},
+		{`{"events":[{"metric":"Started Checkout","properties":{"Items":[{"ProductURL":"javascript:x"}]}}]}`, "events[0].properties.Items[0].ProductURL"},
+		{`{"events":[{"metric":"Started Checkout","properties":{"$value":1e12}}]}`, "events[0].properties.$value"},
+		{`{"events":[{"metric":"Started Checkout","properties":{"$value":-1}}]}`, "events[0].properties.$value"},
+		{`{"events":[{"metric":"Started Checkout","properties":{"$value":"99999999999"}}]}`, "events[0].properties.$value"},
+	}
+	for _, tt := range bad {
+		w := h.do(req{path: "/s/e", body: tt.body})
+		if w.Code != http.StatusUnprocessableEntity || errorField(t, w.Body.Bytes()) != tt.field {
+			t.Errorf("%s: %d %s, want 422 naming %s", tt.body, w.Code, w.Body, tt.field)
+		}
+	}
+	if n := len(h.out.take()); n != 0 {
+		t.Errorf("%d refused events were enqueued", n)
+	}
+	good := []string{
+		`{"events":[{"metric":"Viewed Product","product":{` + mug + `,"url":"https://shop.example/p/mug","image_url":"https://cdn.example/mug.png"}}]}`,
+		`{"events":[{"metric":"Started Checkout","cart":` + cart("https://shop.example/checkout?c=1", "http://shop.example/p") + `}]}`,
+		`{"events":[{"metric":"Started Checkout","properties":{"CheckoutURL":"https://SHOP.example:443/co","$value":29.98,"URL":"https://other.example/x"}}]}`,
+	}
+	for _, body := range good {
+		if w := h.do(req{path: "/s/e", body: body}); w.Code != http.StatusAccepted {
+			t.Errorf("%s: %d %s, want 202", body, w.Code, w.Body)
+		}
+	}
+}
