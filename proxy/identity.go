@@ -3,7 +3,9 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -160,6 +162,36 @@ type Store struct {
 	cache  map[string]cachedIdentity
 	writes uint64
 	now    func() time.Time
+
+	// idKey keys AnonymousID; shared through the database, so every
+	// instance gives a browser the same anonymous id, across restarts.
+	idKey []byte
+}
+
+// loadSecret returns the random secret called name from the shared
+// database, creating it on first use (the first instance to insert wins).
+func loadSecret(ctx context.Context, d *db.DB, name string) ([]byte, error) {
+	var b [32]byte
+	rand.Read(b[:])
+	if _, err := d.Write.ExecContext(ctx, d.Rebind(`INSERT INTO proxy_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
+		name, base64.RawStdEncoding.EncodeToString(b[:])); err != nil {
+		return nil, err
+	}
+	var v string
+	if err := d.QueryRowContext(ctx, d.Rebind(`SELECT value FROM proxy_secrets WHERE name = ?`), name).Scan(&v); err != nil {
+		return nil, err
+	}
+	return base64.RawStdEncoding.DecodeString(v)
+}
+
+// AnonymousID is what Klaviyo and the inspector see of browser id: a keyed
+// hash of it, stable per browser. The browser id itself is the HttpOnly
+// cookie's value, and whoever reads it could act as that browser; the hash
+// cannot be turned back into it.
+func (s *Store) AnonymousID(id string) string {
+	m := hmac.New(sha256.New, s.idKey)
+	m.Write([]byte(id))
+	return "sd-" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
 }
 
 // cachedIdentity is one entry of Store.cache.
@@ -194,6 +226,9 @@ var migrations = []string{
 		kx TEXT NOT NULL DEFAULT '',
 		updated_at BIGINT NOT NULL)`,
 	`CREATE INDEX proxy_browsers_updated ON proxy_browsers (updated_at)`,
+	`CREATE TABLE proxy_secrets (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL)`,
 }
 
 // OpenStore migrates the proxy's table and prunes identities untouched for
@@ -208,6 +243,11 @@ func OpenStore(ctx context.Context, d *db.DB, logger *slog.Logger) (*Store, erro
 	}
 	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: logger,
 		cache: map[string]cachedIdentity{}, now: time.Now}
+	key, err := loadSecret(ctx, d, "browser_id_key")
+	if err != nil {
+		return nil, err
+	}
+	s.idKey = key
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
 	if _, err := d.Write.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
 		return nil, err

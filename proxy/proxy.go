@@ -389,7 +389,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 			writeResult(w, result{Dropped: len(b.Events), Reason: "anonymous"})
 			return
 		}
-		profile.AnonymousID = bid
+		profile.AnonymousID = p.store.AnonymousID(bid)
 	}
 	if ip.IsValid() {
 		profile.Location = &klaviyo.Location{IP: ip.String()}

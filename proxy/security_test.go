@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/snippetd/snippetd/internal/httpx"
@@ -64,5 +65,46 @@ func TestBrowserURLsChecked(t *testing.T) {
 		if w := h.do(req{path: "/s/e", body: body}); w.Code != http.StatusAccepted {
 			t.Errorf("%s: %d %s, want 202", body, w.Code, w.Body)
 		}
+	}
+}
+
+// TestAnonymousIDIsKeyedHash: the HttpOnly browser cookie's value never
+// leaves the server: the anonymous id sent to Klaviyo (and so shown by the
+// inspector) is a keyed hash of it, the same on every request of the
+// browser and on every instance sharing the database, different for
+// another browser.
+func TestAnonymousIDIsKeyedHash(t *testing.T) {
+	d := openTestDBs(t)["sqlite"]
+	h := newHarnessOn(t, d, Options{KeepAnonymous: true})
+	other := newHarnessOn(t, d, Options{KeepAnonymous: true}) // a second instance
+	w := h.do(req{path: "/s/e", body: viewed})
+	var bid *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == BrowserCookie {
+			bid = c
+		}
+	}
+	if w.Code != http.StatusAccepted || bid == nil {
+		t.Fatalf("status %d, cookie %v: %s", w.Code, bid, w.Body)
+	}
+	first := h.out.take()
+	if len(first) != 1 {
+		t.Fatalf("enqueued %d events", len(first))
+	}
+	anon := first[0].Profile.AnonymousID
+	if anon == "" || strings.Contains(anon, bid.Value) {
+		t.Fatalf("anonymous id %q carries the cookie value %q", anon, bid.Value)
+	}
+	body := strings.Replace(viewed, "vp-1", "vp-2", 1)
+	h.do(req{path: "/s/e", body: body, cookies: []*http.Cookie{bid}})
+	other.do(req{path: "/s/e", body: body, cookies: []*http.Cookie{bid}})
+	for _, ev := range append(h.out.take(), other.out.take()...) {
+		if ev.Profile.AnonymousID != anon {
+			t.Errorf("anonymous id %q on a later request, want %q", ev.Profile.AnonymousID, anon)
+		}
+	}
+	h.do(req{path: "/s/e", body: viewed}) // another browser
+	if ev := h.out.take(); len(ev) != 1 || ev[0].Profile.AnonymousID == anon || ev[0].Profile.AnonymousID == "" {
+		t.Errorf("another browser got %+v, want a different anonymous id", ev)
 	}
 }
