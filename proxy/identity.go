@@ -557,12 +557,26 @@ func merge(dst *Claim, c Claim) {
 	dst.LastName = cmp.Or(c.LastName, dst.LastName)
 }
 
+// claimProfile is the profile the proxy sends to Klaviyo for what a
+// browser claims, which the browser proves none of. The proxy sends with
+// the private key, and Klaviyo's server API then merges the identifiers
+// one profile carries (an email and a phone number become one profile)
+// and changes an existing profile's identifiers, both of which its public
+// client API refuses a browser. So the profile carries one identifier, the
+// first of email, phone_number and external_id: a browser cannot attach
+// its phone or id to somebody else's email, nor change the email of the
+// profile an id or phone names. Names go along as the client API takes
+// them. Merging identifiers is left to the server-side APIs (orders,
+// backfill), whose callers hold the API token.
 func claimProfile(c Claim) klaviyo.Profile {
-	return klaviyo.Profile{
-		Email:       c.Email,
-		PhoneNumber: c.PhoneNumber,
-		ExternalID:  c.ExternalID,
-		FirstName:   c.FirstName,
-		LastName:    c.LastName,
+	p := klaviyo.Profile{FirstName: c.FirstName, LastName: c.LastName}
+	switch {
+	case c.Email != "":
+		p.Email = c.Email
+	case c.PhoneNumber != "":
+		p.PhoneNumber = c.PhoneNumber
+	default:
+		p.ExternalID = c.ExternalID
 	}
+	return p
 }

@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/snippetd/snippetd/internal/httpx"
+	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
 // errorField returns the field a 4xx answer names.
@@ -106,5 +109,42 @@ func TestAnonymousIDIsKeyedHash(t *testing.T) {
 	h.do(req{path: "/s/e", body: viewed}) // another browser
 	if ev := h.out.take(); len(ev) != 1 || ev[0].Profile.AnonymousID == anon || ev[0].Profile.AnonymousID == "" {
 		t.Errorf("another browser got %+v, want a different anonymous id", ev)
+	}
+}
+
+// TestBrowserClaimsCarryOneIdentifier: whatever mix of identifiers a
+// browser claims through identify or an event batch, the profile the
+// proxy sends with the private key names one (email, else phone, else
+// external id), so Klaviyo never merges a browser's phone or id into
+// somebody else's email profile, nor changes the email of the profile an
+// id names.
+func TestBrowserClaimsCarryOneIdentifier(t *testing.T) {
+	h := newHarness(t, Options{})
+	tests := []struct {
+		path, body string
+		want       klaviyo.Profile
+	}{
+		{"/s/i", `{"email":"victim@example.com","phone_number":"+15005550006","external_id":"eve-1","first_name":"Eve"}`,
+			klaviyo.Profile{Email: "victim@example.com", FirstName: "Eve"}},
+		{"/s/i", `{"profile":{"external_id":"victim-42","phone_number":"+15005550006"}}`,
+			klaviyo.Profile{PhoneNumber: "+15005550006"}},
+		{"/s/i", `{"external_id":"victim-42","email":"eve@example.com"}`,
+			klaviyo.Profile{Email: "eve@example.com"}},
+		{"/s/e", `{"events":[{"metric":"Viewed Product","properties":{}}],"profile":{"email":"victim@example.com","phone_number":"+15005550006"}}`,
+			klaviyo.Profile{Email: "victim@example.com"}},
+		{"/s/e", `{"events":[{"metric":"Viewed Product","properties":{}}],"profile":{"external_id":"victim-42","phone_number":"+15005550006","last_name":"Lee"}}`,
+			klaviyo.Profile{PhoneNumber: "+15005550006", LastName: "Lee"}},
+	}
+	for _, tt := range tests {
+		w := h.do(req{path: tt.path, body: tt.body}) // a new browser each time
+		got := h.out.take()
+		if w.Code != http.StatusAccepted || len(got) != 1 {
+			t.Fatalf("%s %s: %d %s, %d events", tt.path, tt.body, w.Code, w.Body, len(got))
+		}
+		p := got[0].Profile
+		p.Location = nil
+		if d := cmp.Diff(tt.want, p); d != "" {
+			t.Errorf("%s %s: profile sent (-want +got):\n%s", tt.path, tt.body, d)
+		}
 	}
 }
