@@ -159,9 +159,11 @@ type Store struct {
 	// instance's identify reaches it only when the entry expires after
 	// cacheTTL. writes counts this instance's writes, so that a read that
 	// raced a write does not put what it read over the newer value.
-	cache  map[string]cachedIdentity
-	writes uint64
-	now    func() time.Time
+	cache      map[string]cachedIdentity
+	cacheBytes int // held by cache, as identityBytes counts
+	dirtyBytes int // held by dirty
+	writes     uint64
+	now        func() time.Time
 
 	// idKey keys AnonymousID; shared through the database, so every
 	// instance gives a browser the same anonymous id, across restarts.
@@ -206,13 +208,53 @@ type cachedIdentity struct {
 // forget) of the same browser is seen here.
 const cacheTTL = 30 * time.Second
 
-// cacheMax bounds the cached identities (about 200 bytes each); beyond it
-// an arbitrary entry is evicted for each new one.
-const cacheMax = 100_000
+// cacheMax and cacheMaxBytes bound the cached identities (about 200
+// bytes each, at most about 1.4 KB with every field at its limit); beyond
+// either an arbitrary entry is evicted for each new one.
+const (
+	cacheMax      = 100_000
+	cacheMaxBytes = 16 << 20
+)
 
-// maxDirty bounds the identities waiting to be written; beyond it new
-// ones are dropped (and counted) rather than growing memory.
-const maxDirty = 50_000
+// maxDirty and maxDirtyBytes bound the identities waiting to be written;
+// beyond either new ones are dropped (and counted) rather than growing
+// memory.
+const (
+	maxDirty      = 50_000
+	maxDirtyBytes = 16 << 20
+)
+
+// identityBytes approximates the memory one map entry for browser id
+// holds: its strings and a fixed overhead for the entry itself.
+func identityBytes(id string, idn Identity) int {
+	return 96 + len(id) + len(idn.Email) + len(idn.PhoneNumber) + len(idn.ExternalID) + len(idn.FirstName) + len(idn.LastName) + len(idn.Kx)
+}
+
+// putDirtyLocked records idn as waiting to be written, unless the bounds
+// are reached; s.mu must be held.
+func (s *Store) putDirtyLocked(id string, idn Identity) bool {
+	old, ok := s.dirty[id]
+	n := identityBytes(id, idn)
+	if ok {
+		n -= identityBytes(id, old)
+	} else if len(s.dirty) >= maxDirty {
+		return false
+	}
+	if s.dirtyBytes+n > maxDirtyBytes {
+		return false
+	}
+	s.dirty[id] = idn
+	s.dirtyBytes += n
+	return true
+}
+
+// deleteDirtyLocked forgets what waits for browser id; s.mu must be held.
+func (s *Store) deleteDirtyLocked(id string) {
+	if old, ok := s.dirty[id]; ok {
+		s.dirtyBytes -= identityBytes(id, old)
+		delete(s.dirty, id)
+	}
+}
 
 // migrations are the proxy's schema steps; append, never edit.
 var migrations = []string{
@@ -271,12 +313,11 @@ func (s *Store) Close() error {
 // Store). Get sees it at once.
 func (s *Store) PutLater(id string, idn Identity) {
 	s.mu.Lock()
-	if _, ok := s.dirty[id]; !ok && len(s.dirty) >= maxDirty {
+	if !s.putDirtyLocked(id, idn) {
 		s.dropped++
 		s.mu.Unlock()
 		return
 	}
-	s.dirty[id] = idn
 	s.cacheLocked(id, idn, true)
 	s.mu.Unlock()
 	select {
@@ -332,7 +373,7 @@ func (s *Store) flushOnce() (int, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
-	s.dirty, s.flushing = map[string]Identity{}, batch
+	s.dirty, s.flushing, s.dirtyBytes = map[string]Identity{}, batch, 0
 	s.mu.Unlock()
 	if s.beforeWrite != nil {
 		s.beforeWrite()
@@ -345,9 +386,7 @@ func (s *Store) flushOnce() (int, error) {
 		// the next wake.
 		for id, idn := range batch {
 			if _, newer := s.dirty[id]; !newer {
-				if len(s.dirty) < maxDirty {
-					s.dirty[id] = idn
-				} else {
+				if !s.putDirtyLocked(id, idn) {
 					s.uncacheLocked(id) // lost: do not claim it is stored
 				}
 			}
@@ -423,20 +462,30 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 // id and counts it as a write; s.mu must be held.
 func (s *Store) cacheLocked(id string, idn Identity, ok bool) {
 	s.writes++
-	if _, present := s.cache[id]; !present && len(s.cache) >= cacheMax {
-		for k := range s.cache {
-			delete(s.cache, k)
+	if old, present := s.cache[id]; present {
+		s.cacheBytes -= identityBytes(id, old.idn)
+		delete(s.cache, id)
+	}
+	n := identityBytes(id, idn)
+	for k, c := range s.cache {
+		if len(s.cache) < cacheMax && s.cacheBytes+n <= cacheMaxBytes {
 			break
 		}
+		s.cacheBytes -= identityBytes(k, c.idn)
+		delete(s.cache, k)
 	}
 	s.cache[id] = cachedIdentity{idn: idn, ok: ok, expires: s.now().Add(cacheTTL)}
+	s.cacheBytes += n
 }
 
 // uncacheLocked drops browser id from the cache, so the next Get reads
 // the database; s.mu must be held.
 func (s *Store) uncacheLocked(id string) {
 	s.writes++
-	delete(s.cache, id)
+	if old, present := s.cache[id]; present {
+		s.cacheBytes -= identityBytes(id, old.idn)
+		delete(s.cache, id)
+	}
 }
 
 // Put stores the identity of browser id, replacing what was there.
@@ -445,7 +494,7 @@ func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	delete(s.dirty, id)
+	s.deleteDirtyLocked(id)
 	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(upsertQuery),
@@ -465,7 +514,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	delete(s.dirty, id)
+	s.deleteDirtyLocked(id)
 	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
