@@ -44,8 +44,8 @@ type Ring struct {
 	bytes    int // held by events, as entryBytes counts
 	seq      int64
 	events   []ringEntry // oldest first
-	changed chan struct{}
-	now     func() time.Time
+	changed  chan struct{}
+	now      func() time.Time
 }
 
 type ringEntry struct {
