@@ -63,7 +63,7 @@ func startDemoShop(t *testing.T, proxy bool) *demoShop {
 		"SNIPPETD_PRIVATE_KEY":      klaviyotest.PrivateKey,
 		"SNIPPETD_KLAVIYO_URL":      fake.URL,
 		"SNIPPETD_API_TOKEN":        demoToken,
-		"SNIPPETD_DEMO":             "on",
+		"SNIPPETD_DEMO":             "force",
 		"SNIPPETD_PROXY_RATE":       "50",
 		"SNIPPETD_PROXY_BURST":      "100",
 		"SNIPPETD_LOG_LEVEL":        "warn",

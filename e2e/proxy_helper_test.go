@@ -40,7 +40,7 @@ func TestHelperThroughProxy(t *testing.T) {
 		"SNIPPETD_PUBLIC_KEY":      key,
 		"SNIPPETD_PROXY":           "on",
 		"SNIPPETD_PROXY_PREFIX":    "/s/",
-		"SNIPPETD_ALLOWED_ORIGINS": origin,
+		"SNIPPETD_ALLOWED_ORIGINS": origin + ",http://www.example.com", // the fixtures' checkout_url
 	}
 	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {

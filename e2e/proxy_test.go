@@ -56,7 +56,7 @@ func startProxyShop(t *testing.T, extra map[string]string) *proxyShop {
 		"SNIPPETD_PRIVATE_KEY":     klaviyotest.PrivateKey,
 		"SNIPPETD_KLAVIYO_URL":     fake.URL,
 		"SNIPPETD_PROXY":           "on",
-		"SNIPPETD_ALLOWED_ORIGINS": s.origin,
+		"SNIPPETD_ALLOWED_ORIGINS": s.origin + ",http://www.example.com", // the fixtures' checkout_url
 		// klaviyo.js is blocked in the browser; the server is never asked.
 		"SNIPPETD_KLAVIYO_STATIC_URL": "http://127.0.0.1:1",
 	}

@@ -3,7 +3,9 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
@@ -157,9 +159,41 @@ type Store struct {
 	// instance's identify reaches it only when the entry expires after
 	// cacheTTL. writes counts this instance's writes, so that a read that
 	// raced a write does not put what it read over the newer value.
-	cache  map[string]cachedIdentity
-	writes uint64
-	now    func() time.Time
+	cache      map[string]cachedIdentity
+	cacheBytes int // held by cache, as identityBytes counts
+	dirtyBytes int // held by dirty
+	writes     uint64
+	now        func() time.Time
+
+	// idKey keys AnonymousID; shared through the database, so every
+	// instance gives a browser the same anonymous id, across restarts.
+	idKey []byte
+}
+
+// loadSecret returns the random secret called name from the shared
+// database, creating it on first use (the first instance to insert wins).
+func loadSecret(ctx context.Context, d *db.DB, name string) ([]byte, error) {
+	var b [32]byte
+	rand.Read(b[:])
+	if _, err := d.Write.ExecContext(ctx, d.Rebind(`INSERT INTO proxy_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
+		name, base64.RawStdEncoding.EncodeToString(b[:])); err != nil {
+		return nil, err
+	}
+	var v string
+	if err := d.QueryRowContext(ctx, d.Rebind(`SELECT value FROM proxy_secrets WHERE name = ?`), name).Scan(&v); err != nil {
+		return nil, err
+	}
+	return base64.RawStdEncoding.DecodeString(v)
+}
+
+// AnonymousID is what Klaviyo and the inspector see of browser id: a keyed
+// hash of it, stable per browser. The browser id itself is the HttpOnly
+// cookie's value, and whoever reads it could act as that browser; the hash
+// cannot be turned back into it.
+func (s *Store) AnonymousID(id string) string {
+	m := hmac.New(sha256.New, s.idKey)
+	m.Write([]byte(id))
+	return "sd-" + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
 }
 
 // cachedIdentity is one entry of Store.cache.
@@ -174,13 +208,53 @@ type cachedIdentity struct {
 // forget) of the same browser is seen here.
 const cacheTTL = 30 * time.Second
 
-// cacheMax bounds the cached identities (about 200 bytes each); beyond it
-// an arbitrary entry is evicted for each new one.
-const cacheMax = 100_000
+// cacheMax and cacheMaxBytes bound the cached identities (about 200
+// bytes each, at most about 1.4 KB with every field at its limit); beyond
+// either an arbitrary entry is evicted for each new one.
+const (
+	cacheMax      = 100_000
+	cacheMaxBytes = 16 << 20
+)
 
-// maxDirty bounds the identities waiting to be written; beyond it new
-// ones are dropped (and counted) rather than growing memory.
-const maxDirty = 50_000
+// maxDirty and maxDirtyBytes bound the identities waiting to be written;
+// beyond either new ones are dropped (and counted) rather than growing
+// memory.
+const (
+	maxDirty      = 50_000
+	maxDirtyBytes = 16 << 20
+)
+
+// identityBytes approximates the memory one map entry for browser id
+// holds: its strings and a fixed overhead for the entry itself.
+func identityBytes(id string, idn Identity) int {
+	return 96 + len(id) + len(idn.Email) + len(idn.PhoneNumber) + len(idn.ExternalID) + len(idn.FirstName) + len(idn.LastName) + len(idn.Kx)
+}
+
+// putDirtyLocked records idn as waiting to be written, unless the bounds
+// are reached; s.mu must be held.
+func (s *Store) putDirtyLocked(id string, idn Identity) bool {
+	old, ok := s.dirty[id]
+	n := identityBytes(id, idn)
+	if ok {
+		n -= identityBytes(id, old)
+	} else if len(s.dirty) >= maxDirty {
+		return false
+	}
+	if s.dirtyBytes+n > maxDirtyBytes {
+		return false
+	}
+	s.dirty[id] = idn
+	s.dirtyBytes += n
+	return true
+}
+
+// deleteDirtyLocked forgets what waits for browser id; s.mu must be held.
+func (s *Store) deleteDirtyLocked(id string) {
+	if old, ok := s.dirty[id]; ok {
+		s.dirtyBytes -= identityBytes(id, old)
+		delete(s.dirty, id)
+	}
+}
 
 // migrations are the proxy's schema steps; append, never edit.
 var migrations = []string{
@@ -194,6 +268,9 @@ var migrations = []string{
 		kx TEXT NOT NULL DEFAULT '',
 		updated_at BIGINT NOT NULL)`,
 	`CREATE INDEX proxy_browsers_updated ON proxy_browsers (updated_at)`,
+	`CREATE TABLE proxy_secrets (
+		name TEXT PRIMARY KEY,
+		value TEXT NOT NULL)`,
 }
 
 // OpenStore migrates the proxy's table and prunes identities untouched for
@@ -208,6 +285,11 @@ func OpenStore(ctx context.Context, d *db.DB, logger *slog.Logger) (*Store, erro
 	}
 	s := &Store{db: d, dirty: map[string]Identity{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}), log: logger,
 		cache: map[string]cachedIdentity{}, now: time.Now}
+	key, err := loadSecret(ctx, d, "browser_id_key")
+	if err != nil {
+		return nil, err
+	}
+	s.idKey = key
 	cutoff := time.Now().Add(-browserCookieMaxAge).Unix()
 	if _, err := d.Write.ExecContext(ctx, d.Rebind(`DELETE FROM proxy_browsers WHERE updated_at < ?`), cutoff); err != nil {
 		return nil, err
@@ -231,12 +313,11 @@ func (s *Store) Close() error {
 // Store). Get sees it at once.
 func (s *Store) PutLater(id string, idn Identity) {
 	s.mu.Lock()
-	if _, ok := s.dirty[id]; !ok && len(s.dirty) >= maxDirty {
+	if !s.putDirtyLocked(id, idn) {
 		s.dropped++
 		s.mu.Unlock()
 		return
 	}
-	s.dirty[id] = idn
 	s.cacheLocked(id, idn, true)
 	s.mu.Unlock()
 	select {
@@ -292,7 +373,7 @@ func (s *Store) flushOnce() (int, error) {
 		s.mu.Unlock()
 		return 0, nil
 	}
-	s.dirty, s.flushing = map[string]Identity{}, batch
+	s.dirty, s.flushing, s.dirtyBytes = map[string]Identity{}, batch, 0
 	s.mu.Unlock()
 	if s.beforeWrite != nil {
 		s.beforeWrite()
@@ -305,9 +386,7 @@ func (s *Store) flushOnce() (int, error) {
 		// the next wake.
 		for id, idn := range batch {
 			if _, newer := s.dirty[id]; !newer {
-				if len(s.dirty) < maxDirty {
-					s.dirty[id] = idn
-				} else {
+				if !s.putDirtyLocked(id, idn) {
 					s.uncacheLocked(id) // lost: do not claim it is stored
 				}
 			}
@@ -383,20 +462,30 @@ func (s *Store) Get(ctx context.Context, id string) (idn Identity, ok bool, err 
 // id and counts it as a write; s.mu must be held.
 func (s *Store) cacheLocked(id string, idn Identity, ok bool) {
 	s.writes++
-	if _, present := s.cache[id]; !present && len(s.cache) >= cacheMax {
-		for k := range s.cache {
-			delete(s.cache, k)
+	if old, present := s.cache[id]; present {
+		s.cacheBytes -= identityBytes(id, old.idn)
+		delete(s.cache, id)
+	}
+	n := identityBytes(id, idn)
+	for k, c := range s.cache {
+		if len(s.cache) < cacheMax && s.cacheBytes+n <= cacheMaxBytes {
 			break
 		}
+		s.cacheBytes -= identityBytes(k, c.idn)
+		delete(s.cache, k)
 	}
 	s.cache[id] = cachedIdentity{idn: idn, ok: ok, expires: s.now().Add(cacheTTL)}
+	s.cacheBytes += n
 }
 
 // uncacheLocked drops browser id from the cache, so the next Get reads
 // the database; s.mu must be held.
 func (s *Store) uncacheLocked(id string) {
 	s.writes++
-	delete(s.cache, id)
+	if old, present := s.cache[id]; present {
+		s.cacheBytes -= identityBytes(id, old.idn)
+		delete(s.cache, id)
+	}
 }
 
 // Put stores the identity of browser id, replacing what was there.
@@ -405,7 +494,7 @@ func (s *Store) Put(ctx context.Context, id string, idn Identity, now time.Time)
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	delete(s.dirty, id)
+	s.deleteDirtyLocked(id)
 	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(upsertQuery),
@@ -425,7 +514,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	delete(s.dirty, id)
+	s.deleteDirtyLocked(id)
 	s.uncacheLocked(id)
 	s.mu.Unlock()
 	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM proxy_browsers WHERE id = ?`), id)
@@ -517,12 +606,26 @@ func merge(dst *Claim, c Claim) {
 	dst.LastName = cmp.Or(c.LastName, dst.LastName)
 }
 
+// claimProfile is the profile the proxy sends to Klaviyo for what a
+// browser claims, which the browser proves none of. The proxy sends with
+// the private key, and Klaviyo's server API then merges the identifiers
+// one profile carries (an email and a phone number become one profile)
+// and changes an existing profile's identifiers, both of which its public
+// client API refuses a browser. So the profile carries one identifier, the
+// first of email, phone_number and external_id: a browser cannot attach
+// its phone or id to somebody else's email, nor change the email of the
+// profile an id or phone names. Names go along as the client API takes
+// them. Merging identifiers is left to the server-side APIs (orders,
+// backfill), whose callers hold the API token.
 func claimProfile(c Claim) klaviyo.Profile {
-	return klaviyo.Profile{
-		Email:       c.Email,
-		PhoneNumber: c.PhoneNumber,
-		ExternalID:  c.ExternalID,
-		FirstName:   c.FirstName,
-		LastName:    c.LastName,
+	p := klaviyo.Profile{FirstName: c.FirstName, LastName: c.LastName}
+	switch {
+	case c.Email != "":
+		p.Email = c.Email
+	case c.PhoneNumber != "":
+		p.PhoneNumber = c.PhoneNumber
+	default:
+		p.ExternalID = c.ExternalID
 	}
+	return p
 }

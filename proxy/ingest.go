@@ -199,6 +199,10 @@ type Identify struct {
 type Validator struct {
 	allowed map[string]bool
 	limits  EventLimits
+	// checkoutOrigins are the origins a checkout URL may be on (the
+	// proxy's allowed origins); nil accepts any http(s) origin, for a
+	// Validator used on its own.
+	checkoutOrigins map[string]bool
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
@@ -373,6 +377,9 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e k
 	if err != nil {
 		return e, false, err
 	}
+	if err := v.checkProperties(props, field+".properties"); err != nil {
+		return e, false, err
+	}
 	e.Properties = props
 
 	if present(w.Value) {
@@ -438,6 +445,9 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Product, &p, field+".product"); err != nil {
 			return false, err
 		}
+		if err := v.checkProductURLs(p, field+".product"); err != nil {
+			return false, err
+		}
 		built, err = snippets.ViewedProductEvent(p)
 	case "Added to Cart":
 		var (
@@ -453,6 +463,12 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Added, &added, field+".added"); err != nil {
 			return false, err
 		}
+		if err := v.checkCartURLs(c, field+".cart"); err != nil {
+			return false, err
+		}
+		if err := v.checkProductURLs(added.Product, field+".added.product"); err != nil {
+			return false, err
+		}
 		built, err = snippets.AddedToCartEvent(c, added)
 	case "Started Checkout":
 		var c shop.Cart
@@ -460,6 +476,9 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 			return false, err
 		}
 		if err := decodeInput(w.Cart, &c, field+".cart"); err != nil {
+			return false, err
+		}
+		if err := v.checkCartURLs(c, field+".cart"); err != nil {
 			return false, err
 		}
 		built, err = snippets.StartedCheckoutEvent(c, at)

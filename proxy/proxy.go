@@ -152,6 +152,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 			p.origins[n] = true
 		}
 	}
+	p.validator.checkoutOrigins = p.origins
 	return p
 }
 
@@ -388,7 +389,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 			writeResult(w, result{Dropped: len(b.Events), Reason: "anonymous"})
 			return
 		}
-		profile.AnonymousID = bid
+		profile.AnonymousID = p.store.AnonymousID(bid)
 	}
 	if ip.IsValid() {
 		profile.Location = &klaviyo.Location{IP: ip.String()}

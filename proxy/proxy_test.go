@@ -378,7 +378,7 @@ func TestConsentAndAnonymous(t *testing.T) {
 	k := newHarness(t, Options{KeepAnonymous: true})
 	w = k.do(req{path: "/s/e", body: viewed})
 	got := k.out.take()
-	if w.Code != 202 || len(got) != 1 || got[0].Profile.AnonymousID != w.Result().Cookies()[0].Value {
+	if w.Code != 202 || len(got) != 1 || got[0].Profile.AnonymousID != k.p.store.AnonymousID(w.Result().Cookies()[0].Value) {
 		t.Errorf("kept anonymous: %d %+v", w.Code, got)
 	}
 }
@@ -610,13 +610,13 @@ func TestBrowserCookieHeader(t *testing.T) {
 			if d := cmp.Diff(want.Header().Values("Set-Cookie"), got); d != "" || !validBrowserID(c.Value) {
 				t.Errorf("Set-Cookie (-want +got):\n%s", d)
 			}
-			// The id the request's events carry is the cookie's.
+			// The id the request's events carry is the keyed hash of the cookie's.
 			h.p.opts.KeepAnonymous = true
 			if w := h.do(req{path: path, body: viewed, remote: tt.remote}); w.Code != http.StatusAccepted {
 				t.Fatalf("status %d: %s", w.Code, w.Body)
 			} else if c, err := http.ParseSetCookie(w.Header().Get("Set-Cookie")); err != nil {
 				t.Fatal(err)
-			} else if ev := h.out.take(); len(ev) != 2 || ev[1].Profile.AnonymousID != c.Value {
+			} else if ev := h.out.take(); len(ev) != 2 || ev[1].Profile.AnonymousID != h.p.store.AnonymousID(c.Value) {
 				t.Errorf("anonymous id %q, cookie %q", ev[len(ev)-1].Profile.AnonymousID, c.Value)
 			}
 		})

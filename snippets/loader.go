@@ -82,11 +82,23 @@ func ValidPublicKey(k string) bool {
 	return true
 }
 
+// validScriptURL accepts an absolute http(s) URL or a path on this origin.
+// Browsers parse URLs more loosely than net/url: they drop tabs and
+// newlines anywhere and read a backslash as a slash, so "/\\evil.example/x.js"
+// or "/\t/evil.example" is a protocol-relative URL to another host there
+// while net/url sees a path. Any backslash, control character or space is
+// therefore refused outright, and a path must not start with two slashes.
 func validScriptURL(s string) bool {
-	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
-		_, err := url.Parse(s)
-		return err == nil
+	if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r == '\\' || r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	if strings.HasPrefix(s, "/") {
+		if strings.HasPrefix(s, "//") {
+			return false
+		}
+		u, err := url.Parse(s)
+		return err == nil && u.Scheme == "" && u.Host == ""
 	}
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.Opaque == ""
 }

@@ -141,7 +141,7 @@ func TestDemoOffWithKey(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("demo with a key = %d, want 404", resp.StatusCode)
 	}
-	m2 := openMain(t, map[string]string{"SNIPPETD_PRIVATE_KEY": "pk_test", "SNIPPETD_KLAVIYO_URL": "http://127.0.0.1:9", "SNIPPETD_DEMO": "on", "SNIPPETD_PUBLIC_KEY": "AbC123"})
+	m2 := openMain(t, map[string]string{"SNIPPETD_PRIVATE_KEY": "pk_test", "SNIPPETD_KLAVIYO_URL": "http://127.0.0.1:9", "SNIPPETD_DEMO": "force", "SNIPPETD_PUBLIC_KEY": "AbC123"})
 	resp, err = http.Get(m2.Server.URL() + "/demo/products/mug")
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +149,7 @@ func TestDemoOffWithKey(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(b), "static.klaviyo.com/onsite/js/AbC123/klaviyo.js") || strings.Contains(string(b), "nothing leaves this machine") {
-		t.Errorf("SNIPPETD_DEMO=on with a real key: %d, want Klaviyo's klaviyo.js and no local-sink notice", resp.StatusCode)
+		t.Errorf("SNIPPETD_DEMO=force with a real key: %d, want Klaviyo's klaviyo.js and no local-sink notice", resp.StatusCode)
 	}
 	if resp, _ := http.Get(m2.Server.URL() + "/demo/static/klaviyo.js"); resp.StatusCode != 404 {
 		t.Errorf("the stand-in is served with a real key: %d", resp.StatusCode)

@@ -158,7 +158,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	// Demo shop: on by default in local-sink mode.
-	if m.Config.Demo == "on" || m.Config.Demo == "" && m.Sink != nil {
+	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
 		s.Demo = m.newDemo(helpers)
 	}
 	m.Server = s

@@ -125,9 +125,11 @@ type Config struct {
 	ProxyMaxBodyBytes int64
 	// Demo shop and inspector (issue 8).
 
-	// Demo serves the demo shop at /demo/: "on", "off", or "" (the
-	// default: on when no private key is configured, that is in local-sink
-	// mode) (SNIPPETD_DEMO).
+	// Demo serves the demo shop at /demo/: "on", "off", "force" or ""
+	// (the default: on when no private key is configured, that is in
+	// local-sink mode) (SNIPPETD_DEMO). With a private key only "force"
+	// turns it on: its checkout sends Placed Order for any email to the
+	// real account without the API token.
 	Demo string
 
 	// Outbox settings.
@@ -315,13 +317,11 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	i64(&c.ProxyMaxBodyBytes, "proxy-max-body-bytes", "SNIPPETD_PROXY_MAX_BODY_BYTES", 65536, "largest proxy request body, in bytes")
 	// Demo shop: unset means on without a private key.
 	if e := lookup("SNIPPETD_DEMO"); e != "" {
-		if b, ok := ParseBool(e); ok {
-			c.Demo = onOff(b)
-		} else {
-			envErr("demo", "SNIPPETD_DEMO", e, boolWant)
+		if err := (*demoValue)(&c.Demo).Set(e); err != nil {
+			envErr("demo", "SNIPPETD_DEMO", e, demoWant)
 		}
 	}
-	fs.Var((*onOffValue)(&c.Demo), "demo", "demo shop at /demo/ (default: on when no private key is set) (env SNIPPETD_DEMO)")
+	fs.Var((*demoValue)(&c.Demo), "demo", "demo shop at /demo/: on, off, or force (needed with a private key) (default: on when no private key is set) (env SNIPPETD_DEMO)")
 	// Outbox settings.
 	dur(&c.OutboxRetention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", 168*time.Hour, "how long delivered events are kept before pruning")
 	dur(&c.OutboxMaxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", time.Minute, "longest wait between delivery retries without a Retry-After")
@@ -424,6 +424,9 @@ func (c Config) Validate() error {
 	if !klaviyo.ValidRevision(c.KlaviyoRevision) {
 		errs = append(errs, fmt.Errorf("klaviyo-revision (SNIPPETD_KLAVIYO_REVISION) %q: want YYYY-MM-DD[.suffix] such as 2026-07-15", c.KlaviyoRevision))
 	}
+	if c.Demo == "on" && c.PrivateKey != "" {
+		errs = append(errs, errors.New("demo (SNIPPETD_DEMO) on with a private key: the demo checkout would send Placed Order for any email to the real Klaviyo account, without the API token; set SNIPPETD_DEMO=force to run it anyway, or unset the private key to use the local sink"))
+	}
 	if strings.ContainsAny(c.PrivateKey, " \t\r\n") {
 		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
 	}
@@ -524,21 +527,28 @@ func (b *boolValue) Set(s string) error {
 func (b *boolValue) String() string   { return strconv.FormatBool(bool(*b)) }
 func (b *boolValue) IsBoolFlag() bool { return true }
 
-// onOffValue is a bool flag whose unset state means "decide from the
-// other settings" (SNIPPETD_DEMO): it holds "", "on" or "off".
-type onOffValue string
+// demoWant is what SNIPPETD_DEMO accepts, for error messages.
+const demoWant = boolWant + ", or force"
 
-func (v *onOffValue) Set(s string) error {
+// demoValue is a bool flag whose unset state means "decide from the
+// other settings" (SNIPPETD_DEMO): it holds "", "on" or "off".
+type demoValue string
+
+func (v *demoValue) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "force") {
+		*v = "force"
+		return nil
+	}
 	b, ok := ParseBool(s)
 	if !ok {
-		return errors.New("want " + boolWant)
+		return errors.New("want " + demoWant)
 	}
-	*v = onOffValue(onOff(b))
+	*v = demoValue(onOff(b))
 	return nil
 }
 
-func (v *onOffValue) String() string   { return string(*v) }
-func (v *onOffValue) IsBoolFlag() bool { return true }
+func (v *demoValue) String() string   { return string(*v) }
+func (v *demoValue) IsBoolFlag() bool { return true }
 
 func onOff(b bool) string {
 	if b {

@@ -50,7 +50,7 @@ func wiredMain(t *testing.T) *app.Main {
 		"SNIPPETD_KLAVIYO_URL":        fake.URL,
 		"SNIPPETD_KLAVIYO_STATIC_URL": static.URL,
 		"SNIPPETD_API_TOKEN":          wiredToken,
-		"SNIPPETD_DEMO":               "on",
+		"SNIPPETD_DEMO":               "force",
 	}
 	cfg, err := config.Load([]string{"-addr", "127.0.0.1:0", "-data-dir", t.TempDir()}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {

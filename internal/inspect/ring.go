@@ -3,6 +3,7 @@ package inspect
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -27,17 +28,24 @@ const (
 // DefaultRingSize is how many browser-side events a Ring keeps.
 const DefaultRingSize = 500
 
+// DefaultRingBytes bounds the memory a Ring's events hold: anyone may call
+// the render API, so the count alone would let large pushes grow it to
+// hundreds of megabytes. The oldest events go first.
+const DefaultRingBytes = 16 << 20
+
 // Ring keeps the latest browser-side events in memory: pushes rendered
 // into pages by the server (source render) and pushes browsers reported
 // (source helper). They never reach the outbox: klaviyo.js sends them from
 // the browser. Safe for concurrent use.
 type Ring struct {
-	mu      sync.Mutex
-	size    int
-	seq     int64
-	events  []ringEntry // oldest first
-	changed chan struct{}
-	now     func() time.Time
+	mu       sync.Mutex
+	size     int
+	maxBytes int
+	bytes    int // held by events, as entryBytes counts
+	seq      int64
+	events   []ringEntry // oldest first
+	changed  chan struct{}
+	now      func() time.Time
 }
 
 type ringEntry struct {
@@ -51,7 +59,19 @@ func NewRing(size int) *Ring {
 	if size <= 0 {
 		size = DefaultRingSize
 	}
-	return &Ring{size: size, changed: make(chan struct{}), now: time.Now}
+	return &Ring{size: size, maxBytes: DefaultRingBytes, changed: make(chan struct{}), now: time.Now}
+}
+
+// maxProfileBytes bounds the profile identifier a browser reports.
+const maxProfileBytes = 320
+
+// ringEntryOverhead approximates what an entry holds beside its strings
+// and payload (the struct, slice slot, times).
+const ringEntryOverhead = 256
+
+// entryBytes approximates the memory e holds.
+func entryBytes(e *ringEntry) int {
+	return ringEntryOverhead + len(e.Payload) + len(e.norm) + len(e.view) + len(e.ID) + len(e.Source) + len(e.Metric) + len(e.Profile) + len(e.State)
 }
 
 // Changed returns a channel closed at the next change of the ring.
@@ -78,6 +98,9 @@ func (r *Ring) RecordRender(view string, pushes []json.RawMessage) {
 // a new event of source (the helper, or the page's own script). It returns
 // how many new events it added.
 func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profile string) int {
+	if len(profile) > maxProfileBytes {
+		profile = profile[:maxProfileBytes] // a browser's report: not an identifier Klaviyo would take
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	added := 0
@@ -91,6 +114,7 @@ func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profi
 					e.State, e.Updated = StatePushed, r.now().UTC()
 					if e.Profile == "" {
 						e.Profile = profile
+						r.bytes += len(profile)
 					}
 					matched = true
 					break
@@ -118,10 +142,26 @@ func (r *Ring) add(view, source, state string, push json.RawMessage, profile str
 			State: state, Payload: append(json.RawMessage(nil), push...), Created: now, Updated: now},
 		view: view, norm: canonical(push),
 	}
-	if len(r.events) == r.size {
-		r.events = append(r.events[:0], r.events[1:]...)
+	n := entryBytes(&e)
+	if n > r.maxBytes {
+		// One push larger than the whole budget: keep the row, not the
+		// payload.
+		e.Payload, _ = json.Marshal(fmt.Sprintf("(a push of %d bytes, more than the inspector keeps)", len(push)))
+		e.norm = ""
+		n = entryBytes(&e)
+	}
+	drop := 0
+	for drop < len(r.events) && (len(r.events)-drop >= r.size || r.bytes+n > r.maxBytes) {
+		r.bytes -= entryBytes(&r.events[drop])
+		drop++
+	}
+	if drop > 0 {
+		m := copy(r.events, r.events[drop:])
+		clear(r.events[m:]) // let the dropped payloads go
+		r.events = r.events[:m]
 	}
 	r.events = append(r.events, e)
+	r.bytes += n
 }
 
 func (r *Ring) notify() {

@@ -413,9 +413,67 @@ func transportDetail(err error) string {
 }
 
 // scrub removes the key from text bound for an Outcome or a log.
-func (c *client) scrub(s string) string {
-	if k := string(c.key); k != "" {
-		s = strings.ReplaceAll(s, k, redacted)
+func (c *client) scrub(s string) string { return scrubKey(s, string(c.key)) }
+
+// scrubWindow is the shortest run of the key that scrubKey treats as an echo
+// of it: long enough that ordinary text does not match a random key by
+// chance, short enough that a truncated or partly masked echo is caught.
+const scrubWindow = 8
+
+// scrubKey replaces every echo of key in s with [redacted]: the whole key,
+// any run of at least scrubWindow of its characters (an upstream that
+// truncates or masks part of it), in any letter case (an upstream that
+// upper-cases or lower-cases what it quotes). A key shorter than the
+// window is matched whole, ignoring case.
+func scrubKey(s, key string) string {
+	if key == "" || s == "" {
+		return s
 	}
-	return s
+	w := min(scrubWindow, len(key))
+	ls, lk := asciiLower(s), asciiLower(key)
+	var hit []bool // bytes of s inside an echo
+	for i := 0; i+w <= len(lk); i++ {
+		win := lk[i : i+w]
+		for from := 0; from+w <= len(ls); {
+			j := strings.Index(ls[from:], win)
+			if j < 0 {
+				break
+			}
+			if hit == nil {
+				hit = make([]bool, len(s))
+			}
+			for k := from + j; k < from+j+w; k++ {
+				hit[k] = true
+			}
+			from += j + 1
+		}
+	}
+	if hit == nil {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if !hit[i] {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		b.WriteString(redacted)
+		for i < len(s) && hit[i] {
+			i++
+		}
+	}
+	return b.String()
+}
+
+// asciiLower lower-cases ASCII letters only, so that byte offsets in the
+// result are those of s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -161,7 +161,14 @@ func (b *Backfill) Run(ctx context.Context, inputs []Input) (Summary, error) {
 		}
 		kept := todo[:0]
 		for _, r := range todo {
-			if done[r.in.Order.ID] {
+			if hash, ok := done[r.in.Order.ID]; ok {
+				// The orders API answers 409 for a changed order under a
+				// known id; a backfill must not call the same thing done.
+				if hash != "" && hash != Hash(r.in.Order) {
+					sum.Failures = append(sum.Failures, Failure{r.in.Line, r.in.Order.ID,
+						"conflict: an earlier backfill enqueued this order with different content; Klaviyo keeps the first version (same unique_ids), so the change cannot be sent this way"})
+					continue
+				}
 				sum.Skipped["already enqueued"]++
 				continue
 			}

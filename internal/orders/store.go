@@ -128,14 +128,15 @@ func (s *Store) Order(ctx context.Context, id string) (o shop.Order, ok bool, er
 	return o, true, nil
 }
 
-// Backfilled returns, of ids, those a backfill already sent. Content is
-// not compared: Klaviyo would drop a changed order anyway (same
-// unique_ids), so sending it again could not change anything.
-func (s *Store) Backfilled(ctx context.Context, ids []string) (map[string]bool, error) {
-	done := map[string]bool{}
+// Backfilled returns, of ids, those a backfill already sent, each with the
+// content hash it was sent with ("" when none was recorded). A changed
+// order is not sent again (Klaviyo would drop it: same unique_ids); the
+// caller reports it as a conflict.
+func (s *Store) Backfilled(ctx context.Context, ids []string) (map[string]string, error) {
+	done := map[string]string{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		q := `SELECT order_id FROM order_backfill WHERE order_id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
+		q := `SELECT order_id, hash FROM order_backfill WHERE order_id IN (?` + strings.Repeat(",?", len(chunk)-1) + `)`
 		args := make([]any, len(chunk))
 		for i, id := range chunk {
 			args[i] = id
@@ -145,12 +146,12 @@ func (s *Store) Backfilled(ctx context.Context, ids []string) (map[string]bool, 
 			return nil, err
 		}
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var id, hash string
+			if err := rows.Scan(&id, &hash); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			done[id] = true
+			done[id] = hash
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

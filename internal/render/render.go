@@ -130,7 +130,21 @@ func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result
 		return Result{}, apperr.From(err)
 	}
 	var buf bytes.Buffer
-	return rd.write(ctx, &buf, s)
+	return rd.write(ctx, &buf, []string{inputField(name)}, s)
+}
+
+// inputField is the request member a snippet's pushes are built from,
+// which an error about a push names.
+func inputField(name string) string {
+	switch name {
+	case ViewedProduct:
+		return "product"
+	case AddedToCart, StartedCheckout:
+		return "cart"
+	case Identify:
+		return "customer"
+	}
+	return name
 }
 
 // RenderBatch renders {"snippets": [{"type": "<name>", ...request}, ...]}
@@ -150,6 +164,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 		return Result{}, apperr.FieldErrorf("snippets", "must hold at most %d snippets", MaxBatch)
 	}
 	list := make([]snippets.Snippet, len(req.Snippets))
+	fields := make([]string, len(req.Snippets))
 	for i, raw := range req.Snippets {
 		prefix := fmt.Sprintf("snippets[%d]", i)
 		var item struct {
@@ -170,18 +185,23 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 			return Result{}, apperr.PrefixField(prefix, err)
 		}
 		list[i] = s
+		fields[i] = prefix + "." + inputField(*item.Type)
 	}
 	var buf bytes.Buffer
-	return rd.write(ctx, &buf, list...)
+	return rd.write(ctx, &buf, fields, list...)
 }
 
-// write renders the snippets into buf and collects their pushes.
-func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, list ...snippets.Snippet) (Result, error) {
+// write renders the snippets into buf and collects their pushes; fields
+// name the input of each snippet for errors about its pushes.
+func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, fields []string, list ...snippets.Snippet) (Result, error) {
 	var res Result
-	for _, s := range list {
+	for i, s := range list {
 		ps, err := s.Pushes()
 		if err != nil {
 			return Result{}, apperr.From(err)
+		}
+		if err := checkPushes(ps, fields[i]); err != nil {
+			return Result{}, err
 		}
 		res.Pushes = append(res.Pushes, ps...)
 		if err := s.Render(ctx, buf); err != nil {
@@ -202,6 +222,9 @@ func orEmpty(body []byte) []byte {
 // decode parses and validates the body of one snippet request.
 func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
 	body = orEmpty(body)
+	if err := checkInputLimits(body); err != nil {
+		return snippets.Snippet{}, err
+	}
 	switch name {
 	case Loader:
 		var req loaderRequest
