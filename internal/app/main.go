@@ -142,7 +142,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
-	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+	s.ReadyChecks = append(s.ReadyChecks, d.WriteReady, ob.Ready)
 	s.Metrics = m.Metrics
 	// Event inspector: the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
