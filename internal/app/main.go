@@ -55,7 +55,8 @@ type Main struct {
 	// Orders serves the orders API.
 	Orders *orders.Service
 
-	closers []func(context.Context) error
+	closers    []func(context.Context) error
+	pruneTasks []db.PruneTask // see retention.go
 }
 
 // NewMain returns a Main for cfg; nothing is opened until Open.
@@ -116,7 +117,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -166,6 +167,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("orders: %w", err)
 	}
 	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}}
+	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s
@@ -175,6 +177,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	m.startPruning()
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
 	}

@@ -136,6 +136,15 @@ type Config struct {
 	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
 	OutboxMaxBackoff time.Duration
 
+	// Retention of the tables that grow with traffic, pruned continuously
+	// in small batches: dead letters in the outbox
+	// (SNIPPETD_OUTBOX_DEAD_RETENTION, default 720h = 30 days), orders
+	// and their actions after their last event (SNIPPETD_ORDERS_RETENTION,
+	// default 2160h = 90 days) and the proxy's browser identities after
+	// their last identify (SNIPPETD_PROXY_RETENTION, default 9600h = 400
+	// days, the browser cookie's lifetime).
+	OutboxDeadRetention, OrdersRetention, ProxyRetention time.Duration
+
 	// Klaviyo client settings.
 
 	// PrivateKey is the Klaviyo private API key for server-side events
@@ -232,6 +241,19 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	var retention, maxBackoff string
 	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
 	str(&maxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", "1m", "longest wait between delivery retries without a Retry-After")
+	retentions := []struct {
+		p                    *time.Duration
+		v                    string
+		name, env, def, help string
+	}{
+		{p: &c.OutboxDeadRetention, name: "outbox-dead-retention", env: "SNIPPETD_OUTBOX_DEAD_RETENTION", def: "720h", help: "how long dead-lettered events are kept for replay before pruning"},
+		{p: &c.OrdersRetention, name: "orders-retention", env: "SNIPPETD_ORDERS_RETENTION", def: "2160h", help: "how long an order and its actions are kept after its last event"},
+		{p: &c.ProxyRetention, name: "proxy-retention", env: "SNIPPETD_PROXY_RETENTION", def: "9600h", help: "how long a browser identity is kept after its last identify"},
+	}
+	for i := range retentions {
+		r := &retentions[i]
+		str(&r.v, r.name, r.env, r.def, r.help)
+	}
 
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
@@ -283,6 +305,11 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	}
 	if c.OutboxMaxBackoff, err = time.ParseDuration(maxBackoff); err != nil || c.OutboxMaxBackoff < time.Second {
 		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %q: want a duration of at least 1s such as 1m", maxBackoff))
+	}
+	for _, r := range retentions {
+		if *r.p, err = time.ParseDuration(r.v); err != nil || *r.p < time.Minute {
+			errs = append(errs, fmt.Errorf("%s (%s) %q: want a duration of at least 1m such as %s", r.name, r.env, r.v, r.def))
+		}
 	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
