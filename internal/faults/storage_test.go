@@ -43,7 +43,7 @@ func usedBytes(t *testing.T, d *db.DB, tables ...string) int64 {
 // traffic costs per event (docs/ARCHITECTURE.md and docs/reliability.md
 // quote it) and checks that its retention prune empties it.
 func TestStorageBytesPerEvent(t *testing.T) {
-	const n = 1000
+	const n = 500
 	order := func(i int) shop.Order {
 		var o shop.Order
 		if err := json.Unmarshal([]byte(orderBody(fmt.Sprintf("ORD-%06d", i))), &o); err != nil {
