@@ -54,7 +54,8 @@ type Main struct {
 	// Orders serves the orders API.
 	Orders *orders.Service
 
-	closers []func(context.Context) error
+	closers    []func(context.Context) error
+	pruneTasks []db.PruneTask // see retention.go
 }
 
 // NewMain returns a Main for cfg; nothing is opened until Open.
@@ -115,7 +116,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -142,7 +143,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
-	s.ReadyChecks = append(s.ReadyChecks, d.PingContext, ob.Ready)
+	s.ReadyChecks = append(s.ReadyChecks, d.WriteReady, ob.Ready)
 	s.Metrics = m.Metrics
 	// Event inspector: the outbox plus browser-side events.
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
@@ -155,6 +156,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("orders: %w", err)
 	}
 	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}}
+	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	// Demo shop: on by default in local-sink mode.
@@ -168,6 +170,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	m.startPruning()
 	if err := s.Open(); err != nil {
 		return fmt.Errorf("addr (SNIPPETD_ADDR) %q: %w", m.Config.Addr, err)
 	}

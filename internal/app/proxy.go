@@ -27,6 +27,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		return fmt.Errorf("proxy store: %w", err)
 	}
 	m.closers = append(m.closers, func(context.Context) error { return store.Close() })
+	m.prune("proxy_browsers", c.ProxyRetention, store.Prune)
 	url, err := proxy.ScriptURL(c.KlaviyoStaticURL, c.PublicKey)
 	if err != nil {
 		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)

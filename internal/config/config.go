@@ -142,6 +142,15 @@ type Config struct {
 	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
 	OutboxMaxBackoff time.Duration
 
+	// Retention of the tables that grow with traffic, pruned continuously
+	// in small batches: dead letters in the outbox
+	// (SNIPPETD_OUTBOX_DEAD_RETENTION, default 720h = 30 days), orders
+	// and their actions after their last event (SNIPPETD_ORDERS_RETENTION,
+	// default 2160h = 90 days) and the proxy's browser identities after
+	// their last identify (SNIPPETD_PROXY_RETENTION, default 9600h = 400
+	// days, the browser cookie's lifetime).
+	OutboxDeadRetention, OrdersRetention, ProxyRetention time.Duration
+
 	// Klaviyo client settings.
 
 	// PrivateKey is the Klaviyo private API key for server-side events
@@ -325,6 +334,9 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	// Outbox settings.
 	dur(&c.OutboxRetention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", 168*time.Hour, "how long delivered events are kept before pruning")
 	dur(&c.OutboxMaxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", time.Minute, "longest wait between delivery retries without a Retry-After")
+	dur(&c.OutboxDeadRetention, "outbox-dead-retention", "SNIPPETD_OUTBOX_DEAD_RETENTION", 720*time.Hour, "how long dead-lettered events are kept for replay before pruning")
+	dur(&c.OrdersRetention, "orders-retention", "SNIPPETD_ORDERS_RETENTION", 2160*time.Hour, "how long an order and its actions are kept after its last event")
+	dur(&c.ProxyRetention, "proxy-retention", "SNIPPETD_PROXY_RETENTION", 9600*time.Hour, "how long a browser identity is kept after its last identify")
 
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
@@ -370,6 +382,18 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	}
 	if c.OutboxMaxBackoff < time.Second {
 		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %s: want a duration of at least 1s such as 1m", c.OutboxMaxBackoff))
+	}
+	for _, r := range []struct {
+		d         time.Duration
+		name, env string
+	}{
+		{c.OutboxDeadRetention, "outbox-dead-retention", "SNIPPETD_OUTBOX_DEAD_RETENTION"},
+		{c.OrdersRetention, "orders-retention", "SNIPPETD_ORDERS_RETENTION"},
+		{c.ProxyRetention, "proxy-retention", "SNIPPETD_PROXY_RETENTION"},
+	} {
+		if r.d < time.Minute {
+			errs = append(errs, fmt.Errorf("%s (%s) %s: want a duration of at least 1m", r.name, r.env, r.d))
+		}
 	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())

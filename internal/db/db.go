@@ -50,6 +50,8 @@ type DB struct {
 	walFrames       atomic.Int64 // after the checkpointer's last run
 	walCheckpointed atomic.Int64
 	walRuns         atomic.Int64
+
+	probe writeProbe // see WriteReady
 }
 
 // WALState reports, after the background checkpointer's last run, the
@@ -187,6 +189,13 @@ func (d *DB) init(ctx context.Context) error {
 		component TEXT NOT NULL,
 		version INTEGER NOT NULL,
 		PRIMARY KEY (component, version))`)
+	if err == nil {
+		err = d.Migrate(ctx, "db", []string{
+			// One row that WriteReady's probe rewrites (id 1); the SQLite
+			// probe's page-sized row (id 2) is always rolled back.
+			`CREATE TABLE db_probe (id INTEGER PRIMARY KEY, at BIGINT NOT NULL, pad TEXT NOT NULL)`,
+		})
+	}
 	if err != nil {
 		d.Close()
 	}

@@ -12,7 +12,14 @@ import (
 	"net/http"
 
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/db"
 )
+
+// RetryAfter is the Retry-After, in seconds, of every 503 that does not set
+// its own: long enough that a client does not hammer a database that is
+// failing over or a disk that is full, short enough that a blip costs
+// little.
+const RetryAfter = "5"
 
 // statusOf maps snippetd error codes to HTTP statuses.
 var statusOf = map[string]int{
@@ -47,12 +54,22 @@ type ErrorBody struct {
 	} `json:"error"`
 }
 
-// Error writes err as a JSON error response. Internal errors are logged and
-// answered with a generic message; their text never reaches the client.
+// Error writes err as a JSON error response. A storage failure from any
+// handler (db.Unavailable: database unreachable, session killed, disk
+// full, busy) is a 503 `unavailable`, logged as a warning; other internal
+// errors are logged and answered 500 with a generic message; their text
+// never reaches the client. Every 503 carries Retry-After.
 func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := apperr.ErrorCode(err)
-	if code == apperr.EINTERNAL && logger != nil {
-		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	if code == apperr.EINTERNAL {
+		if u := db.Unavailable(err); u != err {
+			err, code = u, apperr.EUNAVAILABLE
+			if logger != nil {
+				logger.Warn("storage unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+		} else if logger != nil {
+			logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	}
 	var body ErrorBody
 	body.Error.Code = code
@@ -60,7 +77,11 @@ func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err erro
 	body.Error.Field = apperr.ErrorField(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(ErrorStatus(err))
+	status := ErrorStatus(err)
+	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", RetryAfter)
+	}
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
 }
 

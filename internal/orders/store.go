@@ -45,6 +45,9 @@ func OpenStore(ctx context.Context, d *db.DB) (*Store, error) {
 	if err := d.Migrate(ctx, "orders", migrations); err != nil {
 		return nil, err
 	}
+	if err := migrateRetention(ctx, d); err != nil {
+		return nil, err
+	}
 	return &Store{db: d}, nil
 }
 

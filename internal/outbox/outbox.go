@@ -37,6 +37,9 @@ type Options struct {
 	// Retention is how long delivered rows are kept before pruning
 	// (default 7 days).
 	Retention time.Duration
+	// DeadRetention is how long dead-lettered rows are kept for replay
+	// before pruning (default 30 days).
+	DeadRetention time.Duration
 	// PollInterval is how often an idle loop looks for events that another
 	// instance (or the CLI's replay) stored (default 500ms).
 	PollInterval time.Duration
@@ -103,6 +106,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 		}
 	}
 	def(&o.Retention, 7*24*time.Hour)
+	def(&o.DeadRetention, 30*24*time.Hour)
 	def(&o.PollInterval, 500*time.Millisecond)
 	def(&o.MaxBackoff, time.Minute)
 	def(&o.RoundInterval, 100*time.Millisecond)

@@ -268,6 +268,10 @@ func (o *Outbox) record(ctx context.Context, results []result) error {
 // pruneQuery deletes up to 5,000 rows delivered before its argument.
 const pruneQuery = `DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'delivered' AND updated_at < ? LIMIT 5000)`
 
+// pruneDeadQuery deletes up to 5,000 rows dead-lettered before its
+// argument (dead rows are few: the partial index on them is scanned).
+const pruneDeadQuery = `DELETE FROM outbox_events WHERE id IN (SELECT id FROM outbox_events WHERE state = 'dead' AND updated_at < ? LIMIT 5000)`
+
 // update is one statement of record, with ? placeholders.
 type update struct {
 	query string
@@ -317,22 +321,32 @@ func appendDeliveredUpdates(stmts []update, now int64, ids []int64) []update {
 // appendDeliveredUpdates updates as a range rather than listing.
 const minRange = 4
 
-// prune deletes delivered rows older than the retention period, in chunks
-// so that no single transaction holds SQLite's write lock for long.
+// prune deletes delivered rows older than the retention period and dead
+// letters older than theirs, in chunks so that no single transaction holds
+// SQLite's write lock for long.
 func (o *Outbox) prune(ctx context.Context) (int64, error) {
-	cutoff := time.Now().Add(-o.opts.Retention).UnixMilli()
+	now := time.Now()
 	var total int64
-	for {
-		res, err := o.db.Write.ExecContext(ctx, o.db.Rebind(pruneQuery), cutoff)
-		if err != nil {
-			return total, err
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if n < 5000 {
-			return total, nil
+	for _, p := range []struct {
+		query  string
+		cutoff int64
+	}{
+		{pruneQuery, now.Add(-o.opts.Retention).UnixMilli()},
+		{pruneDeadQuery, now.Add(-o.opts.DeadRetention).UnixMilli()},
+	} {
+		for {
+			res, err := o.db.Write.ExecContext(ctx, o.db.Rebind(p.query), p.cutoff)
+			if err != nil {
+				return total, err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n < 5000 {
+				break
+			}
 		}
 	}
+	return total, nil
 }
 
 // Status is a snapshot of the queue for `snippetd outbox status`, /readyz

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +102,78 @@ func SQLite(t testing.TB) *db.DB {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// Fill makes the SQLite file d full for its write connection (the pool
+// every store writes through): max_page_count is lowered to the pages it
+// has, so any write that needs a new page fails with SQLITE_FULL, as on a
+// full disk. The returned func lifts the limit again.
+func Fill(t testing.TB, d *db.DB) (undo func()) {
+	t.Helper()
+	ctx := context.Background()
+	var pages int
+	if err := d.Write.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	if err := d.Write.QueryRowContext(ctx, `PRAGMA max_page_count = `+strconv.Itoa(pages)).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := d.Write.QueryRowContext(ctx, `PRAGMA max_page_count = 4294967294`).Scan(&got); err != nil {
+			t.Errorf("lift max_page_count: %v", err)
+		}
+	}
+}
+
+// TerminateSessions kills every backend connected to the database of url
+// (pg_terminate_backend), as a failover or an operator would, and returns
+// how many it killed.
+func TerminateSessions(t testing.TB, url string) int {
+	t.Helper()
+	admin := adminDB(t)
+	defer admin.Close()
+	var n int
+	if err := admin.QueryRow(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, DatabaseName(url)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Refuse makes the database of url refuse new connections and kills the
+// ones it has, as an outage does; the returned func lets connections in
+// again.
+func Refuse(t testing.TB, url string) (allow func()) {
+	t.Helper()
+	name := DatabaseName(url)
+	admin := adminDB(t)
+	if _, err := admin.Exec(`ALTER DATABASE ` + name + ` ALLOW_CONNECTIONS false`); err != nil {
+		admin.Close()
+		t.Fatal(err)
+	}
+	TerminateSessions(t, url)
+	return func() {
+		defer admin.Close()
+		if _, err := admin.Exec(`ALTER DATABASE ` + name + ` ALLOW_CONNECTIONS true`); err != nil {
+			t.Errorf("allow connections to %s: %v", name, err)
+		}
+	}
+}
+
+// DatabaseName is the database named by a PostgreSQL url.
+func DatabaseName(url string) string {
+	name := url[strings.LastIndex(url, "/")+1:]
+	if i := strings.Index(name, "?"); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+func adminDB(t testing.TB) *sql.DB {
+	t.Helper()
+	admin, err := sql.Open("pgx", AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return admin
 }
