@@ -17,16 +17,12 @@ import (
 var browser *Browser
 
 func TestMain(m *testing.M) {
+	// The tests share the browser that Page starts.
 	var err error
-	browser, err = Start("")
-	if err != nil {
+	if browser, err = shared(); err != nil {
 		fmt.Fprintln(os.Stderr, "check tests:", err)
 	}
-	code := m.Run()
-	if browser != nil {
-		browser.Close()
-	}
-	os.Exit(code)
+	os.Exit(Main(m))
 }
 
 // needBrowser skips t without Chromium.
@@ -156,5 +152,37 @@ func TestGoodPagePushes(t *testing.T) {
 		if d := cmp.Diff(wantOut, outcomes); d != "" {
 			t.Errorf("%s: requests (-want +got):\n%s", res.Mode, d)
 		}
+	}
+}
+
+// errorRecorder is a testing.TB that keeps the errors Page reports.
+type errorRecorder struct {
+	testing.TB
+	errors []string
+}
+
+func (r *errorRecorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+// TestPageHelper checks the API for users' tests: the correct page
+// reports nothing and returns its pushes; a broken page fails the test
+// once per problem, naming the rule.
+func TestPageHelper(t *testing.T) {
+	needBrowser(t)
+	srv := serveTestdata(t)
+	res := Page(t, srv.URL+"/good.html", Options{Settle: 100 * time.Millisecond})
+	if len(res) != 2 || res[0].Mode != Loaded || res[1].Mode != Blocked {
+		t.Fatalf("got %d results, want loaded then blocked", len(res))
+	}
+	for _, r := range res {
+		if len(r.Pushes) != 2 || r.Pushes[0].Metric() != "Viewed Product" || r.Pushes[1].Command() != "trackViewedItem" {
+			t.Errorf("%s: pushes %+v", r.Mode, r.Pushes)
+		}
+	}
+	rec := &errorRecorder{TB: t}
+	Page(rec, srv.URL+"/value-sum.html", Options{Steps: shopperSteps[:1], Settle: 100 * time.Millisecond})
+	if len(rec.errors) != 2 || !strings.Contains(rec.errors[0], "value-sum: Added to Cart $value") || !strings.Contains(rec.errors[1], "klaviyo.js blocked") {
+		t.Errorf("errors reported:\n%s", strings.Join(rec.errors, "\n"))
 	}
 }
