@@ -55,15 +55,20 @@ const hookJS = `(function () {
     for (var i = 0; i < a.length; i++) {
       if (a[i] && typeof a[i] === "object" && !queued.has(a[i])) { queued.add(a[i]); record(via, a[i]); }
     }
-    var inner = Object.prototype.hasOwnProperty.call(a, "push") ? a.push : Array.prototype.push;
-    var outer = guard(function () { return inner.apply(this, arguments); }, function () {
-      for (var i = 0; i < arguments.length; i++) {
-        if (arguments[i] && typeof arguments[i] === "object") queued.add(arguments[i]);
-        record(via + ".push", arguments[i]);
-      }
-    });
+    // Each function assigned to push gets its own recording layer, so
+    // that one wrapping the push it read before (klaviyo.js, a stand-in)
+    // calls the layer below, not itself.
+    function layer(fn) {
+      return guard(function () { return fn.apply(this, arguments); }, function () {
+        for (var i = 0; i < arguments.length; i++) {
+          if (arguments[i] && typeof arguments[i] === "object") queued.add(arguments[i]);
+          record(via + ".push", arguments[i]);
+        }
+      });
+    }
+    var current = layer(Object.prototype.hasOwnProperty.call(a, "push") ? a.push : Array.prototype.push);
     try {
-      Object.defineProperty(a, "push", { configurable: true, enumerable: false, get: function () { return outer; }, set: function (f) { inner = f; } });
+      Object.defineProperty(a, "push", { configurable: true, enumerable: false, get: function () { return current; }, set: function (f) { current = layer(f); } });
     } catch (e) {}
     return a;
   }
