@@ -35,6 +35,7 @@ var (
 // TestMain removes the binary that the crash tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	closeCheckBrowser()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

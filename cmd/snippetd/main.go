@@ -41,6 +41,7 @@ commands:
   catalog    send the catalog with Klaviyo's Catalog API: snippetd catalog sync [--dry-run] [--delete]
   backfill   queue historical orders in the outbox and deliver them: snippetd backfill --orders FILE [--dry-run] [--no-wait] (flags: snippetd backfill -h)
   healthcheck  exit 0 when the server at SNIPPETD_ADDR answers GET /healthz (for container health checks): snippetd healthcheck [--url URL]
+  check      audit storefront pages' Klaviyo integration in headless Chromium: snippetd check [--steps FILE] [--json] [--junit FILE] URL... (snippetd check -h)
   version    print the version (also snippetd --version, snippetd -v)
 `
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = backfill(ctx, args[1:], stdin, stdout, stderr)
 	case "healthcheck":
 		err = healthcheck(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "check":
+		err = checkCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version", "-v":
 		fmt.Fprintln(stdout, "snippetd", version.String())
 	case "help", "-h", "--help":
