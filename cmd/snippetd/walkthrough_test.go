@@ -22,6 +22,7 @@ var readmeSkips = []struct{ prefix, reason string }{
 	{"make test", "runs the whole test suite, this test included"},
 	{"go install github.com/snippetd/snippetd/cmd/snippetd@latest", "downloads the published module from the module proxy; the test puts the binary built from this tree on PATH instead, which is what it installs"},
 	{"docker compose", "needs a Docker daemon (package deploy builds the binary exactly as the Dockerfile does and runs it with the compose environment)"},
+	{"snippetd check ", "audits the reader's own shop (shop.example is a placeholder); the check CLI test runs the same flags against the demo shop"},
 	{"snippetd outbox replay --id 17,18", "names dead letters of the reader's own outbox; a fresh one has none (TestOutboxCommands replays real ones)"},
 }
 
