@@ -132,7 +132,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	lctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(lctx, m.Sender) }()
-	m.closers = append(m.closers, func(context.Context) error { stop(); <-done; return nil })
+	// Stop lets requests in flight finish (and be recorded) within the
+	// shutdown's grace, so a restart does not send them again.
+	m.closers = append(m.closers, func(ctx context.Context) error { err := ob.Stop(ctx); stop(); <-done; return err })
 
 	s := httpapi.NewServer()
 	s.Addr = m.Config.Addr

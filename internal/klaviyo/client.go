@@ -14,8 +14,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Defaults of a Client.
@@ -30,9 +28,10 @@ const (
 	PathBulkEvents = "/api/event-bulk-create-jobs"
 )
 
-// Buckets is an endpoint's rate limit as two token buckets: Burst requests
-// per second and Steady requests per minute. A negative value disables
-// that bucket; the zero Buckets means "Klaviyo's documented default".
+// Buckets is an endpoint's rate limit: at most Burst requests in any
+// second and Steady requests in any minute, counted as Klaviyo counts them
+// (see window). A negative value disables that limit; the zero Buckets
+// means "Klaviyo's documented default".
 type Buckets struct {
 	Burst  int
 	Steady int
@@ -116,7 +115,7 @@ type client struct {
 	onWait   func(path string, d time.Duration)
 
 	mu       sync.Mutex
-	limiters map[string][2]*rate.Limiter
+	limiters map[string][2]*window
 	last     map[string]RateLimit
 }
 
@@ -162,7 +161,7 @@ func NewClient(privateKey string, o Options) (*Client, error) {
 	c := &client{
 		key: secret(privateKey), baseURL: strings.TrimRight(o.BaseURL, "/"), revision: o.Revision,
 		hc: o.HTTPClient, timeout: o.Timeout, logger: o.Logger, now: o.Now, onWait: o.OnLimitWait,
-		limiters: map[string][2]*rate.Limiter{}, last: map[string]RateLimit{},
+		limiters: map[string][2]*window{}, last: map[string]RateLimit{},
 	}
 	if o.EventBuckets == (Buckets{}) {
 		o.EventBuckets = EventBuckets
@@ -202,12 +201,12 @@ func (c Client) LogValue() slog.Value {
 func (c *client) SetBuckets(path string, l Buckets) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var p [2]*rate.Limiter
+	var p [2]*window
 	if l.Burst > 0 {
-		p[0] = rate.NewLimiter(rate.Limit(l.Burst), l.Burst)
+		p[0] = newWindow(l.Burst, time.Second)
 	}
 	if l.Steady > 0 {
-		p[1] = rate.NewLimiter(rate.Limit(float64(l.Steady)/60), l.Steady)
+		p[1] = newWindow(l.Steady, time.Minute)
 	}
 	c.limiters[path] = p
 }
@@ -220,23 +219,33 @@ func (c *client) LastRateLimit(path string) RateLimit {
 	return c.last[path]
 }
 
-// wait takes one token from both buckets of path, waiting as needed.
-func (c *client) wait(ctx context.Context, path string) error {
+// wait takes a place in both windows of path, waiting as needed; the
+// returned function gives them back when the request has ended.
+func (c *client) wait(ctx context.Context, path string) (func(), error) {
 	c.mu.Lock()
 	p := c.limiters[path]
 	c.mu.Unlock()
 	start := time.Now()
+	var releases []func()
+	done := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
 	for _, l := range p {
 		if l != nil {
-			if err := l.Wait(ctx); err != nil {
-				return err
+			r, err := l.acquire(ctx)
+			if err != nil {
+				done()
+				return nil, err
 			}
+			releases = append(releases, r)
 		}
 	}
 	if d := time.Since(start); c.onWait != nil && d >= time.Millisecond {
 		c.onWait(path, d)
 	}
-	return nil
+	return done, nil
 }
 
 // CreateEvent sends one encoded event with POST /api/events.
@@ -283,9 +292,11 @@ func (c *client) Post(ctx context.Context, path string, body []byte) Outcome {
 // and returns the classified outcome with the response body (for
 // endpoints that answer with a document).
 func (c *client) Do(ctx context.Context, method, path string, body []byte) (Outcome, []byte) {
-	if err := c.wait(ctx, path); err != nil {
+	release, err := c.wait(ctx, path)
+	if err != nil {
 		return Outcome{Kind: Retryable, Detail: "not sent: " + err.Error()}, nil
 	}
+	defer release()
 	rctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader

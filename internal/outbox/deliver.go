@@ -12,15 +12,28 @@ import (
 	"github.com/snippetd/snippetd/internal/klaviyo"
 )
 
-// Run delivers stored events through s until ctx ends. It first waits to
-// become the leader, the one delivering instance per database: on
-// PostgreSQL a session advisory lock (given up if its connection breaks),
-// on SQLite an flock on a file beside the database (so a second process
-// started on the same data directory by mistake waits instead of sending
-// everything twice). It returns ctx's error.
+// Run delivers stored events through s until ctx ends or Stop is called.
+// It first waits to become the leader, the one delivering instance per
+// database: on PostgreSQL a session advisory lock fenced by a lease (see
+// lease.go), on SQLite an flock on a file beside the database (so a second
+// process started on the same data directory by mistake waits instead of
+// sending everything twice). When ctx ends, requests in flight are
+// cancelled; Stop lets them finish. It returns ctx's error (nil after
+// Stop).
 func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 	o.running.Store(true)
 	defer o.running.Store(false)
+	o.runs.Add(1)
+	defer o.runs.Done()
+	// loop ends with ctx or Stop: no new round or request after it.
+	loop, cancelLoop := context.WithCancel(ctx)
+	defer cancelLoop()
+	defer context.AfterFunc(o.stopping, cancelLoop)()
+	// sends carries the requests: it ends with ctx, or when Stop's own
+	// context ends before they are answered.
+	sends, cancelSends := context.WithCancel(ctx)
+	defer cancelSends()
+	defer context.AfterFunc(o.abort, cancelSends)()
 	if o.db.Dialect != db.Postgres {
 		for {
 			release, ok, err := tryFileLock(o.db.Path + ".outbox-leader")
@@ -31,23 +44,41 @@ func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 				defer release()
 				break
 			}
-			if !sleep(ctx, o.opts.LeaderPoll) {
+			if !sleep(loop, o.opts.LeaderPoll) {
 				return ctx.Err()
 			}
 		}
 		o.leader.Store(true)
 		defer o.leader.Store(false)
-		o.deliver(ctx, s)
+		o.deliver(loop, sends, s)
 		return ctx.Err()
 	}
-	for ctx.Err() == nil {
-		err := o.lead(ctx, func(ctx context.Context) { o.deliver(ctx, s) })
-		if err != nil && ctx.Err() == nil {
+	for loop.Err() == nil {
+		err := o.lead(loop, sends, s)
+		if err != nil && loop.Err() == nil {
 			o.fail("leader election: %v", err)
-			sleep(ctx, o.opts.LeaderPoll)
+			sleep(loop, o.opts.LeaderPoll)
 		}
 	}
 	return ctx.Err()
+}
+
+// Stop ends Run gracefully, as on SIGTERM: no request starts after it is
+// called, and the requests in flight are answered and their results
+// recorded, so that a restart does not send them again. When ctx ends
+// first, they are cancelled. Stop returns once Run has returned.
+func (o *Outbox) Stop(ctx context.Context) error {
+	o.cancelStopping()
+	done := make(chan struct{})
+	go func() { o.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		o.cancelAbort()
+		<-done
+		return ctx.Err()
+	}
 }
 
 // advisoryKey is the pg_advisory_lock key of the delivery role
@@ -55,11 +86,12 @@ func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 const advisoryKey int64 = 0x736e69707065_7464
 
 // lead holds a dedicated connection, waits until pg_try_advisory_lock
-// succeeds on it, then runs fn while checking every LeaderPoll that the
-// connection (and so the session lock) is alive. When the leader process
-// dies, PostgreSQL ends its session and frees the lock, and a standby takes
-// over within one LeaderPoll.
-func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
+// succeeds on it, takes the delivery lease, and delivers while checking
+// every LeaderPoll that the connection (and so the session lock) is alive.
+// When the leader process dies, PostgreSQL ends its session and frees the
+// lock, and a standby takes over within one LeaderPoll plus what is left
+// of the old lease.
+func (o *Outbox) lead(ctx, sends context.Context, s klaviyo.Sender) error {
 	conn, err := o.db.Conn(ctx)
 	if err != nil {
 		return err
@@ -77,32 +109,59 @@ func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
 			return ctx.Err()
 		}
 	}
+	defer func() {
+		uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.LeaderPoll*3)
+		conn.ExecContext(uctx, `SELECT pg_advisory_unlock($1)`, advisoryKey)
+		ucancel()
+	}()
+	l, wait, err := acquireLease(ctx, o.db, o.instance, o.opts.LeaseDuration)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Nothing of this epoch is in flight any more.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.LeaderPoll*3)
+		l.release(rctx)
+		cancel()
+	}()
+	if wait > 0 {
+		o.log.Info("outbox: waiting out the previous leader's lease", "wait", wait)
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+	}
 	o.leader.Store(true)
-	o.log.Info("outbox: this instance is now the delivery leader")
+	o.log.Info("outbox: this instance is now the delivery leader", "epoch", l.epoch)
 	defer o.leader.Store(false)
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	lctx, lost := context.WithCancelCause(ctx)
+	defer lost(nil)
+	sctx, cancelSends := context.WithCancel(sends)
+	defer cancelSends()
+	go l.hold(lctx, lost, cancelSends)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		fn(lctx)
+		o.deliver(lctx, sctx, s)
 	}()
 	t := time.NewTicker(o.opts.LeaderPoll)
 	defer t.Stop()
 	for {
 		select {
 		case <-done:
-			uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.LeaderPoll*3)
-			conn.ExecContext(uctx, `SELECT pg_advisory_unlock($1)`, advisoryKey)
-			ucancel()
+			if err := context.Cause(lctx); err != nil && ctx.Err() == nil {
+				o.log.Warn("outbox: stepping down", "err", err)
+				return err
+			}
 			return nil
 		case <-t.C:
 			pctx, pcancel := context.WithTimeout(ctx, o.opts.LeaderPoll*3)
 			err := conn.PingContext(pctx)
 			pcancel()
 			if err != nil && ctx.Err() == nil {
+				// Requests in flight finish within the lease; no new one
+				// starts.
 				o.log.Warn("outbox: lost the leader lock connection; stepping down", "err", err)
-				cancel()
+				lost(err)
 				<-done
 				return err
 			}
@@ -110,13 +169,31 @@ func (o *Outbox) lead(ctx context.Context, fn func(context.Context)) error {
 	}
 }
 
-// deliver is the delivery loop of the leader.
-func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
+// deliver is the delivery loop of the leader. No round or request starts
+// after ctx ends; requests run under sends.
+func (o *Outbox) deliver(ctx, sends context.Context, s klaviyo.Sender) {
+	// failures counts consecutive failed rounds (however many requests
+	// each sent); while it is above zero, each round is a probe of one
+	// event.
 	var failures int
 	var lastPrune, lastRound time.Time
 	var lastRows int
+	// unmarked holds results that could not be recorded: they are
+	// recorded before anything else is read or sent, so that an event
+	// Klaviyo accepted is not sent again because marking it failed.
+	var unmarked []result
 	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
 	for ctx.Err() == nil {
+		if len(unmarked) > 0 {
+			if err := o.recordResults(ctx, unmarked); err != nil {
+				o.fail("record results: %v", err)
+				failures++
+				o.pause(ctx, o.backoff(failures))
+				continue
+			}
+			o.count(unmarked)
+			unmarked, failures = nil, 0
+		}
 		if time.Since(lastPrune) > time.Hour {
 			if n, err := o.prune(ctx); err != nil {
 				o.fail("prune: %v", err)
@@ -135,17 +212,22 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			}
 		}
 		lastRound = time.Now()
-		rows, err := o.loadPending(ctx, window)
+		limit := window
+		if failures > 0 {
+			limit = 1 // a probe
+		}
+		rows, err := o.loadPending(ctx, limit)
 		lastRows = len(rows)
 		if err != nil {
 			if ctx.Err() == nil {
 				o.fail("load pending: %v", err)
 				failures++
-				sleep(ctx, o.backoff(failures))
+				o.pause(ctx, o.backoff(failures))
 			}
 			continue
 		}
 		if len(rows) == 0 {
+			failures = 0
 			select {
 			case <-ctx.Done():
 			case <-o.wake:
@@ -155,21 +237,25 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 		}
 		o.rounds.Add(1)
 		var retry *klaviyo.Outcome
-		if len(rows) > o.opts.BulkThreshold {
-			retry, err = o.bulkRound(ctx, s, rows)
+		var failed []result
+		if len(rows) > o.opts.BulkThreshold && failures == 0 {
+			retry, failed, err = o.bulkRound(ctx, sends, s, rows)
 		} else {
 			var results []result
-			results, retry = o.singleRound(ctx, s, rows)
-			if err = o.recordResults(ctx, results); err == nil {
+			results, retry = o.singleRound(sends, s, rows)
+			if err = o.recordResults(ctx, results); err != nil {
+				failed = results
+			} else {
 				o.count(results)
 			}
 		}
 		if err != nil {
-			// The sends happened; they will be repeated and deduplicated
-			// by unique_id.
+			// The requests were answered: keep their results and record
+			// them again, rather than send the events again.
+			unmarked = failed
 			o.fail("record results: %v", err)
 			failures++
-			sleep(ctx, o.backoff(failures))
+			o.pause(ctx, o.backoff(failures))
 			continue
 		}
 		if retry == nil {
@@ -190,8 +276,16 @@ func (o *Outbox) deliver(ctx context.Context, s klaviyo.Sender) {
 			o.opts.Metrics.ObserveRateLimitWait(wait)
 		}
 		o.fail("klaviyo status %d (%s); retrying in %s", retry.Status, truncate(retry.Detail, 200), wait.Round(time.Millisecond))
-		sleep(ctx, wait)
+		o.pause(ctx, wait)
 	}
+}
+
+// pause waits d or until ctx ends (tests replace it to read the waits).
+func (o *Outbox) pause(ctx context.Context, d time.Duration) bool {
+	if o.pauseHook != nil {
+		return o.pauseHook(ctx, d)
+	}
+	return sleep(ctx, d)
 }
 
 // recordResults records a round's results even when ctx has just ended
@@ -222,7 +316,7 @@ func isAccountProblem(out klaviyo.Outcome) bool {
 // singleRound sends the oldest pending event of up to SingleConcurrency
 // distinct profiles, concurrently. A profile's later events wait for its
 // earlier ones, which keeps per-profile order.
-func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
+func (o *Outbox) singleRound(sends context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
 	seen := map[string]bool{}
 	var heads []row
 	for _, r := range rows {
@@ -244,7 +338,7 @@ func (o *Outbox) singleRound(ctx context.Context, s klaviyo.Sender, rows []row) 
 		}
 		o.requests.Add(1)
 		sent[i] = true
-		wg.Go(func() { outs[i] = s.CreateEvent(ctx, r.enc) })
+		wg.Go(func() { outs[i] = s.CreateEvent(sends, r.enc) })
 	}
 	wg.Wait()
 	var results []result
@@ -323,8 +417,10 @@ func (o *Outbox) planBulk(rows []row, maxReqs int) (reqs [][]row, deps [][]int) 
 // each after the requests it depends on, and records each request's results
 // as soon as it is answered (so a crash repeats as little as possible). A
 // retryable answer or a storage error stops new requests; the events not
-// sent stay pending.
-func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*klaviyo.Outcome, error) {
+// sent stay pending. It returns the results it could not record with the
+// first storage error. No request starts after ctx ends; they run under
+// sends.
+func (o *Outbox) bulkRound(ctx, sends context.Context, s klaviyo.Sender, rows []row) (*klaviyo.Outcome, []result, error) {
 	reqs, deps := o.planBulk(rows, o.opts.BulkRequestsPerRound)
 	done := make([]chan struct{}, len(reqs))
 	for i := range done {
@@ -336,6 +432,7 @@ func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*
 	var mu sync.Mutex
 	var retry *klaviyo.Outcome
 	var firstErr error
+	var unrecorded []result
 	var wg sync.WaitGroup
 	for i, req := range reqs {
 		wg.Go(func() {
@@ -351,13 +448,14 @@ func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*
 			if stop.Load() || ctx.Err() != nil {
 				return
 			}
-			results, r := o.sendBulk(ctx, s, req)
+			results, r := o.sendBulk(sends, s, req)
 			err := o.recordResults(ctx, results)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err != nil:
 				stop.Store(true)
+				unrecorded = append(unrecorded, results...)
 				if firstErr == nil {
 					firstErr = err
 				}
@@ -374,7 +472,7 @@ func (o *Outbox) bulkRound(ctx context.Context, s klaviyo.Sender, rows []row) (*
 		})
 	}
 	wg.Wait()
-	return retry, firstErr
+	return retry, unrecorded, firstErr
 }
 
 // count adds a round's results to the process totals.

@@ -43,8 +43,10 @@ type Options struct {
 	// PollInterval is how often an idle loop looks for events that another
 	// instance (or the CLI's replay) stored (default 500ms).
 	PollInterval time.Duration
-	// MaxBackoff caps the wait after consecutive retryable failures without
-	// a Retry-After (default 1m).
+	// MaxBackoff caps the wait after consecutive failed rounds without a
+	// Retry-After (default 5s). While rounds fail, each sends one event (a
+	// probe), so a short cap finds Klaviyo back soon without spending the
+	// rate limit.
 	MaxBackoff time.Duration
 	// RoundInterval is the least time between the starts of two delivery
 	// rounds while events keep arriving (default 100ms). An idle loop
@@ -83,6 +85,11 @@ type Options struct {
 	// delivering leader, and how often the leader checks its lock
 	// connection (default 1s).
 	LeaderPoll time.Duration
+	// LeaseDuration is the PostgreSQL leader's lease (default 3s, renewed
+	// every third of it): a successor waits out what is left of it before
+	// its first request, and the leader's requests end with it (see
+	// lease.go).
+	LeaseDuration time.Duration
 	// CommitTimeout bounds one group commit (default 30s); Close's context
 	// cuts it short.
 	CommitTimeout time.Duration
@@ -108,9 +115,10 @@ func (o *Options) setDefaults(d db.Dialect) {
 	def(&o.Retention, 7*24*time.Hour)
 	def(&o.DeadRetention, 30*24*time.Hour)
 	def(&o.PollInterval, 500*time.Millisecond)
-	def(&o.MaxBackoff, time.Minute)
+	def(&o.MaxBackoff, 5*time.Second)
 	def(&o.RoundInterval, 100*time.Millisecond)
 	def(&o.LeaderPoll, time.Second)
+	def(&o.LeaseDuration, 3*time.Second)
 	def(&o.CommitTimeout, 30*time.Second)
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
@@ -152,6 +160,17 @@ type Outbox struct {
 	// its own context ends before the committers are done.
 	stop       context.Context
 	cancelStop context.CancelFunc
+	// stopping ends every Run's loop (Stop); abort ends their requests in
+	// flight (Stop's context ended first).
+	stopping       context.Context
+	cancelStopping context.CancelFunc
+	abort          context.Context
+	cancelAbort    context.CancelFunc
+	runs           sync.WaitGroup
+	// instance names this process's lease (see lease.go).
+	instance string
+	// pauseHook, when set by a test, replaces the delivery loop's waits.
+	pauseHook func(context.Context, time.Duration) bool
 
 	leader    atomic.Bool
 	running   atomic.Bool
@@ -199,17 +218,29 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	if err := migrate(ctx, d); err != nil {
 		return nil, err
 	}
+	if d.Dialect == db.Postgres {
+		if err := d.Migrate(ctx, "outbox_lease", leaseMigrations()); err != nil {
+			return nil, err
+		}
+	}
 	stop, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopping, cancelStopping := context.WithCancel(context.Background())
+	abort, cancelAbort := context.WithCancel(context.Background())
 	o := &Outbox{
-		stop:       stop,
-		cancelStop: cancel,
-		db:         d,
-		opts:       opts,
-		log:        opts.Logger,
-		reqs:       make(chan *enqueueReq, 4096),
-		closing:    make(chan struct{}),
-		committed:  make(chan struct{}),
-		wake:       make(chan struct{}, 1),
+		stopping:       stopping,
+		cancelStopping: cancelStopping,
+		abort:          abort,
+		cancelAbort:    cancelAbort,
+		instance:       NewUniqueID(),
+		stop:           stop,
+		cancelStop:     cancel,
+		db:             d,
+		opts:           opts,
+		log:            opts.Logger,
+		reqs:           make(chan *enqueueReq, 4096),
+		closing:        make(chan struct{}),
+		committed:      make(chan struct{}),
+		wake:           make(chan struct{}, 1),
 	}
 	var wg sync.WaitGroup
 	for range opts.Committers {

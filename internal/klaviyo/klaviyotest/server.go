@@ -179,6 +179,9 @@ type Server struct {
 	jobs        map[string]map[string]any
 	stats       map[string]*Stats
 	idSeq       int
+	// strict counts arrivals in sliding windows (see SetStrictLimits).
+	strict   bool
+	arrivals map[string][]time.Time
 	// changed is closed (and replaced) whenever a request finishes, to
 	// wake WaitEvents.
 	changed chan struct{}
@@ -689,6 +692,9 @@ func (s *Server) bucket(key string) [2]*rate.Limiter {
 // limit takes one token from both buckets of key, or returns how long
 // until one would be available (and takes nothing).
 func (s *Server) limit(key string) time.Duration {
+	if s.strict {
+		return s.strictLimit(key)
+	}
 	now := s.now()
 	b := s.bucket(key)
 	var rs []*rate.Reservation
