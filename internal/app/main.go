@@ -165,7 +165,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Source{Outbox: ob, Name: "orders"}, Defaults: OrderDefaults(m.Config),
+		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) }}
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	m.Server = s

@@ -56,6 +56,21 @@ type Service struct {
 	Publisher Publisher
 	// Now is the clock (tests inject it).
 	Now func() time.Time
+	// Defaults fill in what an order leaves out (country for national
+	// phone numbers, time zone, currency).
+	Defaults Defaults
+	// PhonesDropped, when set, counts phone numbers that could not be
+	// normalised and were left out of the profile.
+	PhonesDropped func(n int)
+}
+
+// prepare runs Prepare and counts what it dropped.
+func (s *Service) prepare(o shop.Order, field string) (shop.Order, error) {
+	o, dropped, err := Prepare(o, s.Defaults, field)
+	if len(dropped) > 0 && s.PhonesDropped != nil {
+		s.PhonesDropped(len(dropped))
+	}
+	return o, err
 }
 
 func (s *Service) now() time.Time {
@@ -88,6 +103,10 @@ func (s *Service) validateEvents(evs []klaviyo.Event) error {
 // posting different content under a known id is a conflict, because
 // Klaviyo would keep the first Placed Order anyway.
 func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
+	o, err := s.prepare(o, "")
+	if err != nil {
+		return nil, err
+	}
 	if err := o.Validate(""); err != nil {
 		return nil, err
 	}
@@ -168,10 +187,14 @@ func (s *Service) orderFor(ctx context.Context, id string, a Action) (shop.Order
 		if a.Order.ID != id {
 			return shop.Order{}, apperr.FieldErrorf("order.id", "is %q but the URL names order %q", a.Order.ID, id)
 		}
-		if err := a.Order.Validate("order"); err != nil {
+		o, err := s.prepare(*a.Order, "order")
+		if err != nil {
+			return o, err
+		}
+		if err := o.Validate("order"); err != nil {
 			return shop.Order{}, err
 		}
-		return *a.Order, nil
+		return o, nil
 	}
 	o, ok, err := s.Store.Order(ctx, id)
 	if err != nil {
