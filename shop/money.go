@@ -48,6 +48,9 @@ func (m Money) IsZero() bool { return !m.set }
 // Add returns m + o; the result is set when either operand is.
 func (m Money) Add(o Money) Money { return Money{cents: m.cents + o.cents, set: m.set || o.set} }
 
+// Sub returns m − o; the result is set when either operand is.
+func (m Money) Sub(o Money) Money { return Money{cents: m.cents - o.cents, set: m.set || o.set} }
+
 // Mul returns m × n.
 func (m Money) Mul(n int64) Money { return Money{cents: m.cents * n, set: m.set} }
 

@@ -131,6 +131,9 @@ type orderProps struct {
 	Brands          []string      `json:"Brands"`
 	DiscountCode    string        `json:"DiscountCode,omitempty"`
 	DiscountValue   shop.Money    `json:"DiscountValue,omitzero"`
+	Subtotal        shop.Money    `json:"Subtotal,omitzero"`
+	Shipping        shop.Money    `json:"Shipping,omitzero"`
+	Tax             shop.Money    `json:"Tax,omitzero"`
 	Items           []itemProps   `json:"Items"`
 	BillingAddress  *addressProps `json:"BillingAddress,omitempty"`
 	ShippingAddress *addressProps `json:"ShippingAddress,omitempty"`
@@ -213,7 +216,7 @@ func Profile(o shop.Order) klaviyo.Profile {
 // affected ones).
 func props(o shop.Order, lines []shop.LineItem) orderProps {
 	p := orderProps{OrderId: o.ID, Categories: []string{}, ItemNames: []string{}, Brands: []string{},
-		DiscountCode: o.DiscountCode, DiscountValue: o.DiscountValue,
+		DiscountCode: o.DiscountCode, DiscountValue: o.DiscountValue, Subtotal: o.Subtotal, Shipping: o.Shipping, Tax: o.Tax,
 		BillingAddress: address(o.BillingAddress), ShippingAddress: address(o.ShippingAddress)}
 	seenCat, seenBrand := map[string]bool{}, map[string]bool{}
 	for _, l := range lines {
@@ -285,6 +288,9 @@ func ValidateAction(k Kind, a Action, o shop.Order) error {
 	}
 	if a.Amount.IsSet() && a.Amount.Cents() < 0 {
 		return apperr.FieldErrorf("amount", "must not be negative")
+	}
+	if a.Amount.IsSet() && k != Fulfilled && a.Amount.Cents() > o.OrderTotal().Cents() {
+		return apperr.FieldErrorf("amount", "%s is more than order %s's total %s", a.Amount, o.ID, o.OrderTotal())
 	}
 	if a.Tracking != nil && k != Fulfilled {
 		return apperr.FieldErrorf("tracking", "applies to fulfilments only")
@@ -378,9 +384,11 @@ func ActionEvent(k Kind, a Action, o shop.Order, now time.Time) (klaviyo.Event, 
 		for _, l := range lines {
 			value = value.Add(l.RowTotal())
 		}
-		// A discount applies to the whole order; a partial action's value
-		// is its rows' total, so the discount is left out of its props.
+		// A discount, shipping and tax apply to the whole order; a partial
+		// action's value is its rows' total, so they are left out of its
+		// props.
 		p.DiscountCode, p.DiscountValue = "", shop.Money{}
+		p.Subtotal, p.Shipping, p.Tax = shop.Money{}, shop.Money{}, shop.Money{}
 	}
 	if a.Amount.IsSet() {
 		value = a.Amount
