@@ -82,3 +82,20 @@ func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeAccepted(w, vars["id"], ids)
 }
+
+// handleOrderGet serves GET /v1/orders/{id}: the stored order, its
+// accepted actions with their unique_ids, and the cumulative refunded and
+// cancelled values.
+func (s *Server) handleOrderGet(w http.ResponseWriter, r *http.Request) {
+	if s.Orders == nil {
+		httpx.Error(w, r, s.Logger, errNoOrders)
+		return
+	}
+	st, err := s.Orders.Status(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		httpx.Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
+}

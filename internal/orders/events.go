@@ -59,6 +59,10 @@ func ParseKind(s string) (Kind, bool) {
 
 // Action is the body of POST /v1/orders/{id}/fulfilled|cancelled|refunded.
 type Action struct {
+	// ID is the platform's id of this refund, cancellation or shipment.
+	// It lets an order have several actions of a kind (split shipments,
+	// several partial refunds); without it an order takes one of each.
+	ID string `json:"id,omitempty"`
 	// Time is when the action happened (default: when it is received).
 	Time time.Time `json:"time,omitzero"`
 	// Reason is why the order was cancelled or refunded.
@@ -399,6 +403,16 @@ func ActionEvent(k Kind, a Action, o shop.Order, now time.Time) (klaviyo.Event, 
 	}
 	return klaviyo.Event{Metric: k.Metric(), Profile: Profile(o), Properties: encode(p), Time: t, Value: value,
 		ValueCurrency: o.Currency, UniqueID: o.ID}, nil
+}
+
+// ActionUniqueID is the unique_id of a further action of kind k on order
+// orderID with the platform's actionID: the first action of a kind keeps
+// the order id (the seed's rule, which ties Cancelled and Refunded Order
+// to the Placed Order for CLV), and Klaviyo would drop any later event
+// with that same id, so each further one gets its own, stable across
+// retries because the action id is.
+func ActionUniqueID(orderID string, k Kind, actionID string) string {
+	return orderID + ":" + string(k) + ":" + actionID
 }
 
 // UniqueIDs lists the unique ids of events, for the API's answer.
