@@ -290,10 +290,10 @@ func ValidateAction(k Kind, a Action, o shop.Order) error {
 	if !a.Time.IsZero() && a.Time.Before(o.PlacedAt) {
 		return apperr.FieldErrorf("time", "is before the order was placed (%s)", o.PlacedAt.Format(time.RFC3339))
 	}
-	if a.Amount.IsSet() && a.Amount.Cents() < 0 {
+	if a.Amount.IsSet() && a.Amount.Cmp(shop.Cents(0)) < 0 {
 		return apperr.FieldErrorf("amount", "must not be negative")
 	}
-	if a.Amount.IsSet() && k != Fulfilled && a.Amount.Cents() > o.OrderTotal().Cents() {
+	if a.Amount.IsSet() && k != Fulfilled && a.Amount.Cmp(o.OrderTotal()) > 0 {
 		return apperr.FieldErrorf("amount", "%s is more than order %s's total %s", a.Amount, o.ID, o.OrderTotal())
 	}
 	if a.Tracking != nil && k != Fulfilled {

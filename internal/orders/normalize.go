@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func countryOf(a *shop.Address) string {
 // it) and its field path listed in dropped; field is the order's JSON path
 // prefix ("" or "order"). When the customer's phone was its only
 // identifier the order is refused (422 naming the field).
-func Prepare(o shop.Order, d Defaults, field string) (out shop.Order, dropped []string, err error) {
+func Prepare(o shop.Order, d Defaults, field string) (_ shop.Order, dropped []string, err error) {
 	pre := field
 	if pre != "" {
 		pre += "."
@@ -99,5 +100,67 @@ func Prepare(o shop.Order, d Defaults, field string) (out shop.Order, dropped []
 		return o, dropped, apperr.FieldErrorf(pre+"customer.phone_number",
 			"%s; it is the customer's only identifier, so the order cannot be sent", phoneErr)
 	}
-	return o, dropped, nil
+	o, err = inCurrency(o, pre)
+	return o, dropped, err
+}
+
+// inCurrency checks that no amount of o has more decimals than its
+// currency's minor units (ISO 4217: 0 for JPY, 3 for KWD) and scales every
+// amount to them, so that sums and the events carry them exactly. An
+// order without a currency keeps cents, as it always did.
+func inCurrency(o shop.Order, pre string) (shop.Order, error) {
+	if o.Currency == "" {
+		return o, nil
+	}
+	d, ok := shop.CurrencyDigits(o.Currency)
+	if !ok {
+		return o, apperr.FieldErrorf(pre+"currency", "%q is not an ISO 4217 currency code such as USD", o.Currency)
+	}
+	var err error
+	scale := func(m *shop.Money, field string) {
+		if err != nil || !m.IsSet() {
+			return
+		}
+		*m, err = scaleAmount(*m, o.Currency, d, pre+field)
+	}
+	items := make([]shop.LineItem, len(o.Items))
+	copy(items, o.Items) // never modify the caller's lines
+	o.Items = items
+	for i := range o.Items {
+		scale(&o.Items[i].Product.Price, fmt.Sprintf("items[%d].product.price", i))
+		scale(&o.Items[i].Product.CompareAtPrice, fmt.Sprintf("items[%d].product.compare_at_price", i))
+	}
+	scale(&o.DiscountValue, "discount_value")
+	scale(&o.Subtotal, "subtotal")
+	scale(&o.Shipping, "shipping")
+	scale(&o.Tax, "tax")
+	scale(&o.Total, "total")
+	return o, err
+}
+
+// scaleAmount refuses m when it has more decimals than currency's digits,
+// else returns it scaled to them.
+func scaleAmount(m shop.Money, currency string, digits int, field string) (shop.Money, error) {
+	if m.Places() > digits {
+		return m, apperr.FieldErrorf(field, "has %s decimals; %s has %d", placesText(m.Places()), currency, digits)
+	}
+	return m.In(digits), nil
+}
+
+func placesText(n int) string {
+	if n > 4 {
+		return "more than 4"
+	}
+	return fmt.Sprint(n)
+}
+
+// scaleAction scales an action's amount to its order's currency.
+func scaleAction(a Action, o shop.Order) (Action, error) {
+	if o.Currency == "" || !a.Amount.IsSet() {
+		return a, nil
+	}
+	d, _ := shop.CurrencyDigits(o.Currency)
+	var err error
+	a.Amount, err = scaleAmount(a.Amount, o.Currency, d, "amount")
+	return a, err
 }

@@ -151,6 +151,9 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 	if err := ValidateAction(k, a, o); err != nil {
 		return nil, err
 	}
+	if a, err = scaleAction(a, o); err != nil {
+		return nil, err
+	}
 	// The hash is of the request as sent (without the order), so a retried
 	// request without a time is recognised as the same action.
 	hashed := a
@@ -173,7 +176,7 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 	}
 	ev.UniqueID = uid
 	if !replay && k != Fulfilled {
-		if left := remaining(o, past); ev.Value.Cents() > left.Cents() {
+		if left := remaining(o, past); ev.Value.Cmp(left) > 0 {
 			field := "amount"
 			if !a.Amount.IsSet() {
 				field = "items"
