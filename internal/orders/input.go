@@ -135,7 +135,7 @@ func readJSONArray(r io.Reader, loc *time.Location) ([]Input, error) {
 // categories are separated by "|".
 var CSVColumns = []string{"order_id", "placed_at", "currency", "email", "phone_number", "external_id", "first_name", "last_name",
 	"product_id", "sku", "product_name", "price", "quantity", "url", "image_url", "categories", "brand",
-	"discount_code", "discount_value", "total", "address1", "address2", "city", "region", "country", "zip"}
+	"discount_code", "discount_value", "subtotal", "shipping", "tax", "total", "address1", "address2", "city", "region", "country", "zip"}
 
 func readCSV(r io.Reader, loc *time.Location) ([]Input, error) {
 	cr := csv.NewReader(r)
@@ -210,7 +210,7 @@ func csvOrder(get func(string) string, loc *time.Location) (shop.Order, error) {
 	for _, m := range []struct {
 		col string
 		dst *shop.Money
-	}{{"discount_value", &o.DiscountValue}, {"total", &o.Total}} {
+	}{{"discount_value", &o.DiscountValue}, {"subtotal", &o.Subtotal}, {"shipping", &o.Shipping}, {"tax", &o.Tax}, {"total", &o.Total}} {
 		if v := get(m.col); v != "" {
 			if *m.dst, err = shop.ParseMoney(v); err != nil {
 				return o, apperr.FieldErrorf(m.col, "must be a number")

@@ -3,6 +3,7 @@ package orders_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/snippetd/snippetd/internal/apperr"
@@ -47,5 +48,22 @@ func TestTotalsAndTheirProperties(t *testing.T) {
 	_, err := svc.Act(ctx, o.ID, orders.Cancelled, orders.Action{Amount: over})
 	if apperr.ErrorCode(err) != apperr.EINVALID || apperr.ErrorField(err) != "amount" {
 		t.Errorf("cancel over the total: %v, want 422 on amount", err)
+	}
+}
+
+func TestBackfillCSVTotals(t *testing.T) {
+	csv := "order_id,placed_at,currency,email,product_id,product_name,price,quantity,discount_value,subtotal,shipping,tax\n" +
+		"1,2026-02-01,KWD,a@example.com,p,P,1.234,2,0.1,2.468,0.5,0.125\n"
+	in, err := orders.ReadOrders(strings.NewReader(csv), "csv")
+	if err != nil || len(in) != 1 || in[0].Err != nil {
+		t.Fatalf("%+v %v", in, err)
+	}
+	o, _, err := orders.Prepare(in[0].Order, orders.Defaults{}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 × 1.234 − 0.1 + 0.5 + 0.125
+	if got := o.OrderTotal().String(); got != "2.993" || o.Subtotal.String() != "2.468" {
+		t.Errorf("total %s, subtotal %s", got, o.Subtotal)
 	}
 }
