@@ -139,6 +139,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.Logger = m.Logger
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.DefaultCountry = m.Config.DefaultCountry
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
