@@ -22,7 +22,7 @@ func withExtra(m Money, s string) Money {
 	neg := strings.HasPrefix(s, "-")
 	body := strings.TrimPrefix(s, "-")
 	whole, frac, dot := strings.Cut(body, ".")
-	if !dot && plainDigits(whole) || dot && plainDigits(whole) && plainDigits(frac) {
+	if w, err := strconv.ParseInt(whole, 10, 64); err == nil && w <= maxCents/100 && (!dot || plainDigits(frac)) && plainDigits(whole) {
 		frac = strings.TrimRight(frac, "0")
 		m.places = uint8(min(len(frac), maxPlaces+1))
 		f := (frac + "00000")[:5]
@@ -30,11 +30,12 @@ func withExtra(m Money, s string) Money {
 		if f[4] >= '5' {
 			f4++
 		}
-		c2 := int64(f[0]-'0')*10 + int64(f[1]-'0')
-		if f[2] >= '5' {
-			c2++
+		// Relative to the cents parseCents chose, whatever its rounding.
+		c := m.cents
+		if neg {
+			c = -c
 		}
-		m.off = f4 - c2*100
+		m.off = (w*100-c)*100 + f4
 		if neg {
 			m.off = -m.off
 		}

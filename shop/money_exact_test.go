@@ -2,6 +2,8 @@ package shop_test
 
 import (
 	"encoding/json"
+	"math/big"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/snippetd/snippetd/shop"
@@ -56,5 +58,33 @@ func TestMoneyInCurrency(t *testing.T) {
 	n, _ := shop.ParseMoney("-0.0001")
 	if n.Cmp(shop.Cents(0)) != -1 {
 		t.Errorf("-0.0001 compares %d with 0", n.Cmp(shop.Cents(0)))
+	}
+}
+
+// TestMoneyExactRoundTrip: any amount with at most four decimals, parsed
+// and scaled to four, is written back as its shortest decimal form, and
+// sums stay exact.
+func TestMoneyExactRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		whole, frac := r.Int64N(1_000_000_000), r.Int64N(10_000)
+		neg := r.IntN(4) == 0
+		want := new(big.Rat).SetFrac64(whole*10_000+frac, 10_000)
+		if neg {
+			want.Neg(want)
+		}
+		text := want.FloatString(4)
+		m, err := shop.ParseMoney(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := new(big.Rat).SetString(m.In(4).String())
+		if !ok || got.Cmp(want) != 0 {
+			t.Fatalf("%s written as %s", text, m.In(4))
+		}
+		sum := m.In(4).Add(m).Mul(3)
+		if s, _ := new(big.Rat).SetString(sum.String()); s.Cmp(new(big.Rat).Mul(want, big.NewRat(6, 1))) != 0 {
+			t.Fatalf("6 × %s written as %s", text, sum)
+		}
 	}
 }
