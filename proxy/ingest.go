@@ -717,6 +717,20 @@ var (
 	kxRe    = regexp.MustCompile(`^[A-Za-z0-9_\-=.]+$`)
 )
 
+// normalizePhone puts c's phone in E.164 form with the shared
+// shop.NormalizePhone ("+1 500 555 0006" → "+15005550006"). A number it
+// cannot normalise (a national one: a browser names no country) is left
+// out when c has another identifier, and reports false when it was the
+// only one.
+func normalizePhone(c *Claim) bool {
+	p, err := shop.NormalizePhone(c.PhoneNumber, "")
+	if err != nil && (c.Email != "" || c.ExternalID != "") {
+		p, err = "", nil
+	}
+	c.PhoneNumber = p
+	return err == nil
+}
+
 // validateProfile checks what a browser says about its shopper. prefix is
 // the JSON path of the object ("profile" in a batch, "" for identify).
 func validateProfile(w wireProfile, prefix string) (Claim, error) {
@@ -739,8 +753,8 @@ func validateProfile(w wireProfile, prefix string) (Claim, error) {
 	switch {
 	case c.Email != "" && (len(c.Email) > 254 || !emailRe.MatchString(c.Email)):
 		return c, apperr.FieldErrorf(f("email"), "is not an email address")
-	case c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber):
-		return c, apperr.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006")
+	case c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber) && !normalizePhone(&c):
+		return c, apperr.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006 (a browser has no country to read a national number in)")
 	case len(c.ExternalID) > 255 || strings.ContainsFunc(c.ExternalID, isControl):
 		return c, apperr.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
 	case len(c.FirstName) > 255 || strings.ContainsFunc(c.FirstName, isControl):

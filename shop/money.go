@@ -21,10 +21,18 @@ const maxCents = 1_000_000_000_000_000_00
 type Money struct {
 	cents int64
 	set   bool
+	// off is what the amount holds beyond cents, in ten-thousandths (the
+	// exact amount is cents×100 + off), for currencies with three or four
+	// decimals; places is how many decimals the input needed (5: more
+	// than four); digits+1 is the currency's decimals once In scaled it
+	// (0: not scaled, written in cents as above). See money_exact.go.
+	off    int64
+	places uint8
+	digits uint8
 }
 
 // Cents returns a Money holding n minor units.
-func Cents(n int64) Money { return Money{cents: n, set: true} }
+func Cents(n int64) Money { return Money{cents: n, set: true, places: placesOf(n, 0)} }
 
 // ParseMoney parses a decimal number such as "19.99", "5", "1e2" or
 // "0.005" (rounded half up to 0.01).
@@ -33,7 +41,7 @@ func ParseMoney(s string) (Money, error) {
 	if err != nil {
 		return Money{}, err
 	}
-	return Cents(c), nil
+	return withExtra(Cents(c), s), nil
 }
 
 // Cents returns the amount in minor units.
@@ -46,10 +54,19 @@ func (m Money) IsSet() bool { return m.set }
 func (m Money) IsZero() bool { return !m.set }
 
 // Add returns m + o; the result is set when either operand is.
-func (m Money) Add(o Money) Money { return Money{cents: m.cents + o.cents, set: m.set || o.set} }
+func (m Money) Add(o Money) Money {
+	return Money{cents: m.cents + o.cents, set: m.set || o.set}.exactFrom(m, o, m.off+o.off)
+}
+
+// Sub returns m − o; the result is set when either operand is.
+func (m Money) Sub(o Money) Money {
+	return Money{cents: m.cents - o.cents, set: m.set || o.set}.exactFrom(m, o, m.off-o.off)
+}
 
 // Mul returns m × n.
-func (m Money) Mul(n int64) Money { return Money{cents: m.cents * n, set: m.set} }
+func (m Money) Mul(n int64) Money {
+	return Money{cents: m.cents * n, set: m.set}.exactFrom(m, m, m.off*n)
+}
 
 // String returns the amount as its JSON number text.
 func (m Money) String() string { return string(m.AppendText(nil)) }
@@ -57,6 +74,9 @@ func (m Money) String() string { return string(m.AppendText(nil)) }
 // AppendText appends the shortest decimal form of the amount: whole units,
 // then up to two fraction digits with trailing zeros dropped.
 func (m Money) AppendText(b []byte) []byte {
+	if m.digits != 0 {
+		return m.appendExact(b)
+	}
 	c := m.cents
 	if c < 0 {
 		b = append(b, '-')
@@ -95,7 +115,7 @@ func (m *Money) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*m = Cents(c)
+	*m = withExtra(Cents(c), string(data))
 	return nil
 }
 

@@ -85,19 +85,26 @@ type Address struct {
 
 // Order is a placed order.
 type Order struct {
-	ID              string     `json:"id"`
-	PlacedAt        time.Time  `json:"placed_at"`
-	Currency        string     `json:"currency,omitempty"`
-	Customer        Customer   `json:"customer"`
-	Items           []LineItem `json:"items"`
-	DiscountCode    string     `json:"discount_code,omitempty"`
-	DiscountValue   Money      `json:"discount_value,omitzero"`
-	Total           Money      `json:"total,omitzero"`
-	BillingAddress  *Address   `json:"billing_address,omitempty"`
-	ShippingAddress *Address   `json:"shipping_address,omitempty"`
+	ID            string     `json:"id"`
+	PlacedAt      time.Time  `json:"placed_at"`
+	Currency      string     `json:"currency,omitempty"`
+	Customer      Customer   `json:"customer"`
+	Items         []LineItem `json:"items"`
+	DiscountCode  string     `json:"discount_code,omitempty"`
+	DiscountValue Money      `json:"discount_value,omitzero"`
+	// Subtotal, Shipping and Tax are the order's amounts as the shop
+	// computed them; Shipping and Tax count towards OrderTotal, Subtotal is
+	// carried as given.
+	Subtotal        Money    `json:"subtotal,omitzero"`
+	Shipping        Money    `json:"shipping,omitzero"`
+	Tax             Money    `json:"tax,omitzero"`
+	Total           Money    `json:"total,omitzero"`
+	BillingAddress  *Address `json:"billing_address,omitempty"`
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
 }
 
-// OrderTotal is Total when given, else the sum of the row totals.
+// OrderTotal is Total when given, else the sum of the row totals minus
+// DiscountValue plus Shipping and Tax (absent amounts count as 0), exact.
 func (o Order) OrderTotal() Money {
 	if o.Total.IsSet() {
 		return o.Total
@@ -106,5 +113,5 @@ func (o Order) OrderTotal() Money {
 	for _, l := range o.Items {
 		t = t.Add(l.RowTotal())
 	}
-	return t
+	return t.Sub(o.DiscountValue).Add(o.Shipping).Add(o.Tax)
 }

@@ -85,6 +85,12 @@ func (o Order) Validate(field string) error {
 		return fieldErrorf(pre+"discount_value", "must not be negative")
 	case o.Total.IsSet() && o.Total.Cents() < 0:
 		return fieldErrorf(pre+"total", "must not be negative")
+	case o.Subtotal.IsSet() && o.Subtotal.Cents() < 0:
+		return fieldErrorf(pre+"subtotal", "must not be negative")
+	case o.Shipping.IsSet() && o.Shipping.Cents() < 0:
+		return fieldErrorf(pre+"shipping", "must not be negative")
+	case o.Tax.IsSet() && o.Tax.Cents() < 0:
+		return fieldErrorf(pre+"tax", "must not be negative")
 	}
 	if err := o.Customer.Validate(pre + "customer"); err != nil {
 		return err
@@ -96,6 +102,9 @@ func (o Order) Validate(field string) error {
 		if l.Validate("") != nil {
 			return l.Validate(fmt.Sprintf("%sitems[%d]", pre, i))
 		}
+	}
+	if !o.Total.IsSet() && o.OrderTotal().Cents() < 0 {
+		return fieldErrorf(pre+"discount_value", "is more than the rows plus shipping and tax (%s): give total", o.OrderTotal().Add(o.DiscountValue))
 	}
 	return nil
 }

@@ -76,7 +76,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		defer f.Close()
 		in = f
 	}
-	inputs, err := orders.ReadOrders(in, o.Format)
+	inputs, err := orders.ReadOrdersIn(in, o.Format, OrderDefaults(cfg).Location)
 	if err != nil {
 		return res, fmt.Errorf("backfill: read %s: %w", o.Orders, err)
 	}
@@ -103,7 +103,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	if err != nil {
 		return res, fmt.Errorf("orders store: %w", err)
 	}
-	b := &orders.Backfill{Store: st, DryRun: o.DryRun}
+	b := &orders.Backfill{Store: st, DryRun: o.DryRun, Defaults: OrderDefaults(cfg)}
 	if o.DryRun {
 		res.Summary, err = b.Run(ctx, inputs)
 		res.Write(out)
@@ -218,4 +218,9 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// OrderDefaults maps the configuration's shop defaults to the orders'.
+func OrderDefaults(cfg config.Config) orders.Defaults {
+	return orders.Defaults{Country: cfg.DefaultCountry, Location: cfg.DefaultTimezone, Currency: cfg.Currency}
 }

@@ -142,6 +142,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.AccessLog = m.Config.AccessLog
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
+	s.DefaultCountry = m.Config.DefaultCountry
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
@@ -157,7 +158,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("orders: %w", err)
 	}
-	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}}
+	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}, Defaults: OrderDefaults(m.Config),
+		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) }}
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
 )
 
@@ -164,6 +165,20 @@ type Config struct {
 	// KlaviyoRevision is the API revision header (SNIPPETD_KLAVIYO_REVISION,
 	// default 2026-07-15; format YYYY-MM-DD[.suffix]).
 	KlaviyoRevision string
+
+	// Shop defaults for order data.
+
+	// DefaultCountry (ISO 3166-1 alpha-2, SNIPPETD_DEFAULT_COUNTRY, no
+	// default) reads national phone numbers that come without an address
+	// country; empty: such numbers are dropped, never guessed.
+	DefaultCountry string
+	// DefaultTimezone reads order times written without a zone
+	// (SNIPPETD_DEFAULT_TIMEZONE, an IANA name, default UTC).
+	DefaultTimezone *time.Location
+	// Currency is the ISO 4217 currency of orders, snippets and the catalog
+	// feed that name none (SNIPPETD_CURRENCY, default none: Klaviyo's
+	// account currency).
+	Currency string
 }
 
 // Env looks up an environment variable; os.Getenv in production, a map in
@@ -343,9 +358,15 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	str(&c.KlaviyoURL, "klaviyo-url", "SNIPPETD_KLAVIYO_URL", "https://a.klaviyo.com", "Klaviyo API base URL")
 	str(&c.KlaviyoRevision, "klaviyo-revision", "SNIPPETD_KLAVIYO_REVISION", "2026-07-15", "Klaviyo API revision header (YYYY-MM-DD[.suffix])")
 
+	var country, tz, currency string
+	str(&country, "default-country", "SNIPPETD_DEFAULT_COUNTRY", "", "ISO 3166-1 alpha-2 country for national phone numbers without an address country (empty: not guessed)")
+	str(&tz, "default-timezone", "SNIPPETD_DEFAULT_TIMEZONE", "UTC", "IANA time zone of order times written without a zone")
+	str(&currency, "currency", "SNIPPETD_CURRENCY", "", "ISO 4217 currency of orders, snippets and catalog items that name none")
+
 	if err := fs.Parse(args); err != nil {
 		return c, names, err
 	}
+	errs = append(errs, c.loadShop(country, tz, currency)...)
 	if fs.NArg() > 0 {
 		hint := ""
 		if _, ok := ParseBool(fs.Arg(0)); ok {
@@ -629,4 +650,26 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// loadShop parses the shop defaults for order data; errors name flag and
+// variable.
+func (c *Config) loadShop(country, tz, cur string) []error {
+	var errs []error
+	c.DefaultCountry = strings.ToUpper(strings.TrimSpace(country))
+	if c.DefaultCountry != "" && !shop.PhoneCountry(c.DefaultCountry) {
+		errs = append(errs, fmt.Errorf("default-country (SNIPPETD_DEFAULT_COUNTRY) %q: want an ISO 3166-1 alpha-2 code such as US or GB", country))
+	}
+	loc, err := time.LoadLocation(strings.TrimSpace(tz))
+	if err != nil || strings.TrimSpace(tz) == "" || strings.EqualFold(strings.TrimSpace(tz), "local") {
+		errs = append(errs, fmt.Errorf("default-timezone (SNIPPETD_DEFAULT_TIMEZONE) %q: want an IANA time zone such as UTC or Europe/Berlin", tz))
+	}
+	c.DefaultTimezone = loc
+	c.Currency = strings.TrimSpace(cur)
+	if c.Currency != "" {
+		if _, ok := shop.CurrencyDigits(c.Currency); !ok {
+			errs = append(errs, fmt.Errorf("currency (SNIPPETD_CURRENCY) %q: want an ISO 4217 code such as USD or EUR", cur))
+		}
+	}
+	return errs
 }

@@ -81,12 +81,12 @@ func TestStorageBytesPerEvent(t *testing.T) {
 				}
 				return per
 			}
-			measure("orders (order with 1 line + its Fulfilled action)", []string{"orders", "order_actions"}, func(i int) {
+			measure("orders (order with 1 line + its Fulfilled action)", []string{"orders", "order_action_log"}, func(i int) {
 				o := order(i)
 				if _, err := ost.PutOrder(ctx, o, now); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := ost.PutAction(ctx, o.ID, orders.Fulfilled, orders.Hash(o), now); err != nil {
+				if _, err := ost.PutAction(ctx, o.ID, orders.ActionRecord{Kind: orders.Fulfilled, Hash: orders.Hash(o), UniqueID: o.ID}, now); err != nil {
 					t.Fatal(err)
 				}
 			})

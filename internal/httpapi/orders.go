@@ -9,7 +9,6 @@ import (
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/orders"
-	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -42,7 +41,7 @@ func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var o shop.Order
-	if err := strictjson.Decode(body, &o); err != nil {
+	if err := s.Orders.Decode(body, &o); err != nil {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
@@ -71,7 +70,7 @@ func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 	}
 	var a orders.Action
 	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := strictjson.Decode(body, &a); err != nil {
+		if err := s.Orders.Decode(body, &a); err != nil {
 			httpx.Error(w, r, s.Logger, err)
 			return
 		}
@@ -82,4 +81,21 @@ func (s *Server) handleOrderAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeAccepted(w, vars["id"], ids)
+}
+
+// handleOrderGet serves GET /v1/orders/{id}: the stored order, its
+// accepted actions with their unique_ids, and the cumulative refunded and
+// cancelled values.
+func (s *Server) handleOrderGet(w http.ResponseWriter, r *http.Request) {
+	if s.Orders == nil {
+		httpx.Error(w, r, s.Logger, errNoOrders)
+		return
+	}
+	st, err := s.Orders.Status(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		httpx.Error(w, r, s.Logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
 }

@@ -21,7 +21,10 @@ var openAPI []byte
 
 // renderer returns the snippet renderer configured from the server.
 func (s *Server) renderer() render.Renderer {
-	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now, Helpers: s.Helpers}
+	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now, Helpers: s.Helpers, DefaultCountry: s.DefaultCountry}
+	if s.Metrics != nil {
+		rd.Phones = s.Metrics
+	}
 	if s.ProxyPrefix != "" {
 		// First-party proxy (package proxy): klaviyo.js from the shop's
 		// domain, and the helper in proxy mode.

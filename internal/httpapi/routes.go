@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	// Orders API: server-side order events, bearer token.
 	r.Handle("/v1/orders", s.requireToken(s.handleOrderCreate)).Methods("POST")
 	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
+	r.Handle("/v1/orders/{id}", s.requireToken(s.handleOrderGet)).Methods("GET")
 
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")

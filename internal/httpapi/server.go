@@ -63,6 +63,9 @@ type Server struct {
 	Catalog *catalog.Catalog
 	// CatalogMaxBodyBytes caps PUT/PATCH /v1/catalog/products bodies.
 	CatalogMaxBodyBytes int64
+	// DefaultCountry (SNIPPETD_DEFAULT_COUNTRY) reads national phone
+	// numbers of render identify requests.
+	DefaultCountry string
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time

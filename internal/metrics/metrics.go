@@ -62,6 +62,15 @@ type BrowserEvents interface {
 	ObserveRejected(source, reason string, n int)
 }
 
+// Phones is the hook of everything that takes phone numbers in (orders,
+// backfill, render's identify, helper and proxy identify).
+type Phones interface {
+	// ObservePhonesDropped counts n phone numbers from source ("orders",
+	// "backfill", "render", "proxy") that could not be normalised to E.164
+	// and were left out instead of being sent to Klaviyo.
+	ObservePhonesDropped(source string, n int)
+}
+
 // OutboxDepth is the queue snapshot that /metrics reports at each scrape.
 type OutboxDepth struct {
 	Pending, Delivered, Dead int64
@@ -93,6 +102,9 @@ func (Nop) ObserveAccepted(string, int) {}
 // ObserveRejected does nothing.
 func (Nop) ObserveRejected(string, string, int) {}
 
+// ObservePhonesDropped does nothing.
+func (Nop) ObservePhonesDropped(string, int) {}
+
 // Registry holds snippetd's metrics on a registry of its own (so that
 // nothing registered globally by a dependency leaks into /metrics). It
 // implements every hook interface. Create it with New.
@@ -111,6 +123,7 @@ type Registry struct {
 	rateLimitSecs  prometheus.Counter
 	clientWaits    *prometheus.CounterVec
 	clientWaitSecs *prometheus.CounterVec
+	phonesDropped  *prometheus.CounterVec
 }
 
 // New returns a Registry with every metric registered, plus the Go runtime
@@ -163,7 +176,11 @@ func New(depth func(context.Context) (OutboxDepth, error)) *Registry {
 		Name: "snippetd_klaviyo_client_wait_seconds_total",
 		Help: "Time requests waited for the Klaviyo client's token buckets, by endpoint path.",
 	}, []string{"path"})
-	m.reg.MustRegister(m.clientWaits, m.clientWaitSecs, m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
+	m.phonesDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "snippetd_phone_numbers_dropped_total",
+		Help: "Phone numbers that could not be normalised to E.164 (no country to read a national number in, impossible length) and were left out of the profile, by source.",
+	}, []string{"source"})
+	m.reg.MustRegister(m.phonesDropped, m.clientWaits, m.clientWaitSecs, m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
 		m.deliveredEvts, m.deadLetters, m.rateLimitWaits, m.rateLimitSecs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if depth != nil {
@@ -221,6 +238,11 @@ func (m *Registry) ObserveAccepted(source string, n int) {
 // ObserveRejected implements BrowserEvents.
 func (m *Registry) ObserveRejected(source, reason string, n int) {
 	m.rejected.WithLabelValues(source, reason).Add(float64(n))
+}
+
+// ObservePhonesDropped implements Phones.
+func (m *Registry) ObservePhonesDropped(source string, n int) {
+	m.phonesDropped.WithLabelValues(source).Add(float64(n))
 }
 
 // outboxCollector reads the outbox's depth at scrape time, so the gauges

@@ -42,6 +42,8 @@ func TestRegistryExposesObservations(t *testing.T) {
 	m.ObserveRejected("proxy", "forbidden_metric", 1)
 	m.ObserveClientWait("/api/events", 250*time.Millisecond)
 	m.ObserveClientWait("/api/events", 250*time.Millisecond)
+	m.ObservePhonesDropped("orders", 2)
+	m.ObservePhonesDropped("orders", 1)
 
 	want := `
 # HELP snippetd_renders_total Snippets rendered, by snippet and HTTP status (200, or the status of the error).
@@ -77,6 +79,9 @@ snippetd_klaviyo_client_waits_total{path="/api/events"} 2
 # HELP snippetd_klaviyo_client_wait_seconds_total Time requests waited for the Klaviyo client's token buckets, by endpoint path.
 # TYPE snippetd_klaviyo_client_wait_seconds_total counter
 snippetd_klaviyo_client_wait_seconds_total{path="/api/events"} 0.5
+# HELP snippetd_phone_numbers_dropped_total Phone numbers that could not be normalised to E.164 (no country to read a national number in, impossible length) and were left out of the profile, by source.
+# TYPE snippetd_phone_numbers_dropped_total counter
+snippetd_phone_numbers_dropped_total{source="orders"} 3
 # HELP snippetd_outbox_events Events in the outbox, by state (pending, delivered, dead).
 # TYPE snippetd_outbox_events gauge
 snippetd_outbox_events{state="dead"} 1
@@ -89,7 +94,8 @@ snippetd_outbox_oldest_pending_age_seconds 1.5
 	names := []string{"snippetd_renders_total", "snippetd_klaviyo_requests_total", "snippetd_klaviyo_request_events_total",
 		"snippetd_outbox_dead_letters_total", "snippetd_rate_limit_waits_total", "snippetd_rate_limit_wait_seconds_total",
 		"snippetd_browser_events_accepted_total", "snippetd_browser_events_rejected_total", "snippetd_outbox_events",
-		"snippetd_outbox_oldest_pending_age_seconds", "snippetd_klaviyo_client_waits_total", "snippetd_klaviyo_client_wait_seconds_total"}
+		"snippetd_outbox_oldest_pending_age_seconds", "snippetd_klaviyo_client_waits_total", "snippetd_klaviyo_client_wait_seconds_total",
+		"snippetd_phone_numbers_dropped_total"}
 	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,9 @@ type Backfill struct {
 	DryRun bool
 	// Now is the clock (tests inject it).
 	Now func() time.Time
+	// Defaults fill in what an order leaves out (country for national
+	// phone numbers, currency).
+	Defaults Defaults
 }
 
 // Progress is how far the outbox has got with a run's events.
@@ -60,7 +63,11 @@ type Summary struct {
 	Skipped map[string]int
 	// Failures lists every order not enqueued, with its reason.
 	Failures []Failure
-	Elapsed  time.Duration
+	// DroppedPhones lists the phone numbers that could not be normalised
+	// to E.164 and were left out (Reason is the field) of orders that
+	// still went.
+	DroppedPhones []Failure
+	Elapsed       time.Duration
 }
 
 // SkippedTotal is the number of skipped orders.
@@ -97,6 +104,12 @@ func (s Summary) Write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "    line %d, order %s: %s\n", f.Line, id, f.Reason)
 	}
+	if len(s.DroppedPhones) > 0 {
+		fmt.Fprintf(w, "  phone numbers left out (not normalisable to E.164; set SNIPPETD_DEFAULT_COUNTRY or give the address country): %d\n", len(s.DroppedPhones))
+		for _, f := range s.DroppedPhones {
+			fmt.Fprintf(w, "    line %d, order %s: %s\n", f.Line, f.OrderID, f.Reason)
+		}
+	}
 }
 
 type ready struct {
@@ -130,6 +143,12 @@ func (b *Backfill) Run(ctx context.Context, inputs []Input) (Summary, error) {
 			continue
 		}
 		firstLine[in.Order.ID] = in.Line
+		o, dropped, err := Prepare(in.Order, b.Defaults, "")
+		if err != nil {
+			sum.Failures = append(sum.Failures, Failure{in.Line, in.Order.ID, "invalid: " + describe(err)})
+			continue
+		}
+		in.Order = o
 		if err := in.Order.Validate(""); err != nil {
 			sum.Failures = append(sum.Failures, Failure{in.Line, in.Order.ID, "invalid: " + describe(err)})
 			continue
@@ -145,6 +164,9 @@ func (b *Backfill) Run(ctx context.Context, inputs []Input) (Summary, error) {
 		if bad != nil {
 			sum.Failures = append(sum.Failures, Failure{in.Line, in.Order.ID, "over Klaviyo's limits: " + bad.Error()})
 			continue
+		}
+		for _, f := range dropped {
+			sum.DroppedPhones = append(sum.DroppedPhones, Failure{in.Line, in.Order.ID, f})
 		}
 		todo = append(todo, ready{in, evs})
 	}

@@ -59,6 +59,10 @@ func ParseKind(s string) (Kind, bool) {
 
 // Action is the body of POST /v1/orders/{id}/fulfilled|cancelled|refunded.
 type Action struct {
+	// ID is the platform's id of this refund, cancellation or shipment.
+	// It lets an order have several actions of a kind (split shipments,
+	// several partial refunds); without it an order takes one of each.
+	ID string `json:"id,omitempty"`
 	// Time is when the action happened (default: when it is received).
 	Time time.Time `json:"time,omitzero"`
 	// Reason is why the order was cancelled or refunded.
@@ -131,6 +135,9 @@ type orderProps struct {
 	Brands          []string      `json:"Brands"`
 	DiscountCode    string        `json:"DiscountCode,omitempty"`
 	DiscountValue   shop.Money    `json:"DiscountValue,omitzero"`
+	Subtotal        shop.Money    `json:"Subtotal,omitzero"`
+	Shipping        shop.Money    `json:"Shipping,omitzero"`
+	Tax             shop.Money    `json:"Tax,omitzero"`
 	Items           []itemProps   `json:"Items"`
 	BillingAddress  *addressProps `json:"BillingAddress,omitempty"`
 	ShippingAddress *addressProps `json:"ShippingAddress,omitempty"`
@@ -213,7 +220,7 @@ func Profile(o shop.Order) klaviyo.Profile {
 // affected ones).
 func props(o shop.Order, lines []shop.LineItem) orderProps {
 	p := orderProps{OrderId: o.ID, Categories: []string{}, ItemNames: []string{}, Brands: []string{},
-		DiscountCode: o.DiscountCode, DiscountValue: o.DiscountValue,
+		DiscountCode: o.DiscountCode, DiscountValue: o.DiscountValue, Subtotal: o.Subtotal, Shipping: o.Shipping, Tax: o.Tax,
 		BillingAddress: address(o.BillingAddress), ShippingAddress: address(o.ShippingAddress)}
 	seenCat, seenBrand := map[string]bool{}, map[string]bool{}
 	for _, l := range lines {
@@ -283,8 +290,11 @@ func ValidateAction(k Kind, a Action, o shop.Order) error {
 	if !a.Time.IsZero() && a.Time.Before(o.PlacedAt) {
 		return apperr.FieldErrorf("time", "is before the order was placed (%s)", o.PlacedAt.Format(time.RFC3339))
 	}
-	if a.Amount.IsSet() && a.Amount.Cents() < 0 {
+	if a.Amount.IsSet() && a.Amount.Cmp(shop.Cents(0)) < 0 {
 		return apperr.FieldErrorf("amount", "must not be negative")
+	}
+	if a.Amount.IsSet() && k != Fulfilled && a.Amount.Cmp(o.OrderTotal()) > 0 {
+		return apperr.FieldErrorf("amount", "%s is more than order %s's total %s", a.Amount, o.ID, o.OrderTotal())
 	}
 	if a.Tracking != nil && k != Fulfilled {
 		return apperr.FieldErrorf("tracking", "applies to fulfilments only")
@@ -378,9 +388,11 @@ func ActionEvent(k Kind, a Action, o shop.Order, now time.Time) (klaviyo.Event, 
 		for _, l := range lines {
 			value = value.Add(l.RowTotal())
 		}
-		// A discount applies to the whole order; a partial action's value
-		// is its rows' total, so the discount is left out of its props.
+		// A discount, shipping and tax apply to the whole order; a partial
+		// action's value is its rows' total, so they are left out of its
+		// props.
 		p.DiscountCode, p.DiscountValue = "", shop.Money{}
+		p.Subtotal, p.Shipping, p.Tax = shop.Money{}, shop.Money{}, shop.Money{}
 	}
 	if a.Amount.IsSet() {
 		value = a.Amount
@@ -391,6 +403,16 @@ func ActionEvent(k Kind, a Action, o shop.Order, now time.Time) (klaviyo.Event, 
 	}
 	return klaviyo.Event{Metric: k.Metric(), Profile: Profile(o), Properties: encode(p), Time: t, Value: value,
 		ValueCurrency: o.Currency, UniqueID: o.ID}, nil
+}
+
+// ActionUniqueID is the unique_id of a further action of kind k on order
+// orderID with the platform's actionID: the first action of a kind keeps
+// the order id (the seed's rule, which ties Cancelled and Refunded Order
+// to the Placed Order for CLV), and Klaviyo would drop any later event
+// with that same id, so each further one gets its own, stable across
+// retries because the action id is.
+func ActionUniqueID(orderID string, k Kind, actionID string) string {
+	return orderID + ":" + string(k) + ":" + actionID
 }
 
 // UniqueIDs lists the unique ids of events, for the API's answer.

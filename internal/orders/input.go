@@ -13,7 +13,6 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
-	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -39,6 +38,12 @@ const (
 // FormatAuto picks by the first non-blank byte: '[' array, '{' JSON lines,
 // else CSV. A malformed order is returned with its Err set; reading goes on.
 func ReadOrders(r io.Reader, format string) ([]Input, error) {
+	return ReadOrdersIn(r, format, time.UTC)
+}
+
+// ReadOrdersIn is ReadOrders with times written without a zone read in
+// loc (SNIPPETD_DEFAULT_TIMEZONE).
+func ReadOrdersIn(r io.Reader, format string, loc *time.Location) ([]Input, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	if format == "" || format == FormatAuto {
 		format = FormatCSV
@@ -65,22 +70,22 @@ func ReadOrders(r io.Reader, format string) ([]Input, error) {
 	}
 	switch format {
 	case FormatJSONL:
-		return readJSONL(br)
+		return readJSONL(br, loc)
 	case FormatJSON:
-		return readJSONArray(br)
+		return readJSONArray(br, loc)
 	case FormatCSV:
-		return readCSV(br)
+		return readCSV(br, loc)
 	}
 	return nil, fmt.Errorf("unknown format %q: want jsonl, json, csv or auto", format)
 }
 
-func decodeOrder(b []byte) (shop.Order, error) {
+func decodeOrder(b []byte, loc *time.Location) (shop.Order, error) {
 	var o shop.Order
-	err := strictjson.Decode(b, &o)
+	err := Decode(b, &o, loc)
 	return o, err
 }
 
-func readJSONL(r *bufio.Reader) ([]Input, error) {
+func readJSONL(r *bufio.Reader, loc *time.Location) ([]Input, error) {
 	var out []Input
 	line := 0
 	for {
@@ -88,7 +93,7 @@ func readJSONL(r *bufio.Reader) ([]Input, error) {
 		if len(b) > 0 {
 			line++
 			if t := bytes.TrimSpace(b); len(t) > 0 {
-				o, derr := decodeOrder(t)
+				o, derr := decodeOrder(t, loc)
 				out = append(out, Input{Line: line, Order: o, Err: derr})
 			}
 		}
@@ -105,7 +110,7 @@ func readJSONL(r *bufio.Reader) ([]Input, error) {
 // strictly on its own, so that one bad order fails only itself. The
 // splitter lets duplicate names and invalid UTF-8 through for the strict
 // decode to report per order.
-func readJSONArray(r io.Reader) ([]Input, error) {
+func readJSONArray(r io.Reader, loc *time.Location) ([]Input, error) {
 	dec := jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '[' {
 		return nil, errors.New("a JSON backfill file must be one array of orders")
@@ -116,7 +121,7 @@ func readJSONArray(r io.Reader) ([]Input, error) {
 		if err != nil {
 			return out, fmt.Errorf("element %d: %w", i, err)
 		}
-		o, err := decodeOrder(raw)
+		o, err := decodeOrder(raw, loc)
 		out = append(out, Input{Line: i, Order: o, Err: err})
 	}
 	return out, nil
@@ -130,9 +135,9 @@ func readJSONArray(r io.Reader) ([]Input, error) {
 // categories are separated by "|".
 var CSVColumns = []string{"order_id", "placed_at", "currency", "email", "phone_number", "external_id", "first_name", "last_name",
 	"product_id", "sku", "product_name", "price", "quantity", "url", "image_url", "categories", "brand",
-	"discount_code", "discount_value", "total", "address1", "address2", "city", "region", "country", "zip"}
+	"discount_code", "discount_value", "subtotal", "shipping", "tax", "total", "address1", "address2", "city", "region", "country", "zip"}
 
-func readCSV(r io.Reader) ([]Input, error) {
+func readCSV(r io.Reader, loc *time.Location) ([]Input, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
@@ -176,7 +181,7 @@ func readCSV(r io.Reader) ([]Input, error) {
 		id := get("order_id")
 		i, seen := index[id]
 		if !seen {
-			o, err := csvOrder(get)
+			o, err := csvOrder(get, loc)
 			index[id] = len(out)
 			out = append(out, Input{Line: line, Order: o, Err: err})
 			i = len(out) - 1
@@ -193,19 +198,19 @@ func readCSV(r io.Reader) ([]Input, error) {
 	}
 }
 
-func csvOrder(get func(string) string) (shop.Order, error) {
+func csvOrder(get func(string) string, loc *time.Location) (shop.Order, error) {
 	o := shop.Order{ID: get("order_id"), Currency: get("currency"), DiscountCode: get("discount_code"),
 		Customer: shop.Customer{Email: get("email"), PhoneNumber: get("phone_number"), ExternalID: get("external_id"),
 			FirstName: get("first_name"), LastName: get("last_name")}}
-	t, err := time.Parse(time.RFC3339, get("placed_at"))
+	t, err := ParseTime(get("placed_at"), loc)
 	if err != nil {
-		return o, apperr.FieldErrorf("placed_at", "must be an RFC 3339 time such as 2024-05-01T10:00:00Z")
+		return o, apperr.FieldErrorf("placed_at", "%s", timeHelp)
 	}
 	o.PlacedAt = t
 	for _, m := range []struct {
 		col string
 		dst *shop.Money
-	}{{"discount_value", &o.DiscountValue}, {"total", &o.Total}} {
+	}{{"discount_value", &o.DiscountValue}, {"subtotal", &o.Subtotal}, {"shipping", &o.Shipping}, {"tax", &o.Tax}, {"total", &o.Total}} {
 		if v := get(m.col); v != "" {
 			if *m.dst, err = shop.ParseMoney(v); err != nil {
 				return o, apperr.FieldErrorf(m.col, "must be a number")

@@ -12,7 +12,7 @@ import (
 // own component, so they never collide with the orders schema's steps.
 var retentionMigrations = []string{
 	`CREATE INDEX orders_created ON orders (created_at)`,
-	`CREATE INDEX order_actions_created ON order_actions (created_at)`,
+	`CREATE INDEX order_action_log_created ON order_action_log (created_at)`,
 	`CREATE INDEX order_backfill_sent ON order_backfill (sent_at)`,
 }
 
@@ -35,7 +35,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int64, 
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, s.db.Rebind(`SELECT id FROM orders o WHERE created_at < ?
-		AND NOT EXISTS (SELECT 1 FROM order_actions a WHERE a.order_id = o.id AND a.created_at >= ?)
+		AND NOT EXISTS (SELECT 1 FROM order_action_log a WHERE a.order_id = o.id AND a.created_at >= ?)
 		ORDER BY created_at LIMIT ?`), cut, cut, limit)
 	if err != nil {
 		return 0, err
@@ -56,7 +56,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, limit int) (int64, 
 	var total int64
 	if len(ids) > 0 {
 		in := `(?` + strings.Repeat(",?", len(ids)-1) + `)`
-		for _, q := range []string{`DELETE FROM order_actions WHERE order_id IN ` + in, `DELETE FROM orders WHERE id IN ` + in} {
+		for _, q := range []string{`DELETE FROM order_action_log WHERE order_id IN ` + in, `DELETE FROM orders WHERE id IN ` + in} {
 			res, err := tx.ExecContext(ctx, s.db.Rebind(q), ids...)
 			if err != nil {
 				return 0, err

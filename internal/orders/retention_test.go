@@ -31,12 +31,12 @@ func TestPrune(t *testing.T) {
 			}
 			for i := range 7 {
 				put(fmt.Sprintf("old-%d", i), old)
-				if _, err := st.PutAction(ctx, fmt.Sprintf("old-%d", i), orders.Fulfilled, "h", old); err != nil {
+				if _, err := st.PutAction(ctx, fmt.Sprintf("old-%d", i), orders.ActionRecord{Kind: orders.Fulfilled, Hash: "h", UniqueID: fmt.Sprintf("old-%d", i)}, old); err != nil {
 					t.Fatal(err)
 				}
 			}
 			put("old-active", old)
-			if _, err := st.PutAction(ctx, "old-active", orders.Fulfilled, "h", recent); err != nil {
+			if _, err := st.PutAction(ctx, "old-active", orders.ActionRecord{Kind: orders.Fulfilled, Hash: "h", UniqueID: "old-active"}, recent); err != nil {
 				t.Fatal(err)
 			}
 			put("new", recent)
@@ -74,7 +74,7 @@ func TestPrune(t *testing.T) {
 				t.Errorf("backfill records after prune: %v %v, want only b-new", done, err)
 			}
 			// The pruned order's action is gone too: the same action is new again.
-			if res, err := st.PutAction(ctx, "old-0", orders.Fulfilled, "other", now); err != nil || res != orders.New {
+			if res, err := st.PutAction(ctx, "old-0", orders.ActionRecord{Kind: orders.Fulfilled, Hash: "other", UniqueID: "old-0"}, now); err != nil || res != orders.New {
 				t.Errorf("action of a pruned order: %v %v, want New", res, err)
 			}
 		})

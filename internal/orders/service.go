@@ -3,7 +3,9 @@ package orders
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/klaviyo"
@@ -61,6 +63,21 @@ type Service struct {
 	Publisher Publisher
 	// Now is the clock (tests inject it).
 	Now func() time.Time
+	// Defaults fill in what an order leaves out (country for national
+	// phone numbers, time zone, currency).
+	Defaults Defaults
+	// PhonesDropped, when set, counts phone numbers that could not be
+	// normalised and were left out of the profile.
+	PhonesDropped func(n int)
+}
+
+// prepare runs Prepare and counts what it dropped.
+func (s *Service) prepare(o shop.Order, field string) (shop.Order, error) {
+	o, dropped, err := Prepare(o, s.Defaults, field)
+	if len(dropped) > 0 && s.PhonesDropped != nil {
+		s.PhonesDropped(len(dropped))
+	}
+	return o, err
 }
 
 func (s *Service) now() time.Time {
@@ -93,6 +110,10 @@ func (s *Service) validateEvents(evs []klaviyo.Event) error {
 // posting different content under a known id is a conflict, because
 // Klaviyo would keep the first Placed Order anyway.
 func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
+	o, err := s.prepare(o, "")
+	if err != nil {
+		return nil, err
+	}
 	if err := o.Validate(""); err != nil {
 		return nil, err
 	}
@@ -118,13 +139,24 @@ func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
 }
 
 // Act validates an action on order id (the action's own order, else the
-// stored one; ENOTFOUND when neither) and publishes its event.
+// stored one; ENOTFOUND when neither) and publishes its event. The first
+// action of a kind has unique_id = the order id; a further one needs its
+// own "id" and gets ActionUniqueID. The same id with the same content is a
+// replay (the same event again, which Klaviyo keeps once); with other
+// content it is a conflict. A cancel or refund may not take more than the
+// order holds after the earlier ones.
 func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]string, error) {
 	o, err := s.orderFor(ctx, id, a)
 	if err != nil {
 		return nil, err
 	}
+	if len(a.ID) > 255 || strings.ContainsFunc(a.ID, unicode.IsControl) {
+		return nil, apperr.FieldErrorf("id", "must be at most 255 characters without control characters")
+	}
 	if err := ValidateAction(k, a, o); err != nil {
+		return nil, err
+	}
+	if a, err = scaleAction(a, o); err != nil {
 		return nil, err
 	}
 	// The hash is of the request as sent (without the order), so a retried
@@ -139,6 +171,25 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 	if err != nil {
 		return nil, err
 	}
+	past, err := s.Store.Actions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	uid, replay, err := actionUniqueID(id, k, a.ID, hash, past)
+	if err != nil {
+		return nil, err
+	}
+	ev.UniqueID = uid
+	if !replay && k != Fulfilled {
+		if left := remaining(o, past); ev.Value.Cmp(left) > 0 {
+			field := "amount"
+			if !a.Amount.IsSet() {
+				field = "items"
+			}
+			return nil, apperr.FieldErrorf(field, "%s is more than order %s still holds (%s of %s after earlier cancels and refunds)",
+				ev.Value, id, left, o.OrderTotal())
+		}
+	}
 	if err := s.validateEvents([]klaviyo.Event{ev}); err != nil {
 		return nil, err
 	}
@@ -150,22 +201,114 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 			return nil, err
 		}
 	}
-	res, err := s.Store.PutAction(ctx, id, k, hash, s.now())
+	res, err := s.Store.PutAction(ctx, id, ActionRecord{Kind: k, ID: a.ID, Hash: hash, UniqueID: uid, Value: ev.Value}, s.now())
 	if err != nil {
 		return nil, err
 	}
 	if res == Conflict {
-		return nil, &apperr.Error{Code: apperr.ECONFLICT, Message: fmt.Sprintf(
-			"order %s already has a different %s event; its unique_id is the order id, so Klaviyo would keep only the first", id, k.Metric())}
+		return nil, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
+			"order %s got another %s event for this id at the same moment; send it again", id, k.Metric())}
 	}
 	if err := s.Publisher.Publish(ctx, []klaviyo.Event{ev}); err != nil {
 		if res == New {
 			// Not accepted: let a corrected request through later.
-			s.Store.ForgetAction(context.WithoutCancel(ctx), id, k)
+			s.Store.ForgetAction(context.WithoutCancel(ctx), id, k, a.ID)
 		}
 		return nil, err
 	}
 	return []string{ev.UniqueID}, nil
+}
+
+// actionUniqueID picks the unique_id of action actionID of kind k given
+// the order's past actions, and tells whether it is a replay.
+func actionUniqueID(orderID string, k Kind, actionID, hash string, past []ActionRecord) (uid string, replay bool, err error) {
+	first := true
+	for _, r := range past {
+		if r.Kind != k {
+			continue
+		}
+		if r.ID == actionID {
+			if r.Hash == hash {
+				return r.UniqueID, true, nil
+			}
+			if actionID == "" {
+				return "", false, &apperr.Error{Code: apperr.ECONFLICT, Message: fmt.Sprintf(
+					"order %s already has a different %s event; give each %s its own \"id\" (the platform's refund, cancellation or shipment id) so Klaviyo keeps both", orderID, k.Metric(), k)}
+			}
+			return "", false, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
+				"%s %q of order %s was already sent with different content", k, actionID, orderID)}
+		}
+		if r.UniqueID == orderID {
+			first = false
+		}
+	}
+	if first {
+		return orderID, false, nil
+	}
+	if actionID == "" {
+		return "", false, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
+			"order %s already has a %s event; a further one needs its own \"id\" (the platform's refund, cancellation or shipment id), else Klaviyo keeps only the first", orderID, k.Metric())}
+	}
+	return ActionUniqueID(orderID, k, actionID), false, nil
+}
+
+// Refunded and Cancelled sum the values of an order's past refunds and
+// cancellations.
+func sumValues(past []ActionRecord, k Kind) shop.Money {
+	t := shop.Cents(0)
+	for _, r := range past {
+		if r.Kind == k {
+			t = t.Add(r.Value)
+		}
+	}
+	return t
+}
+
+// remaining is what order o still holds after its past cancels and
+// refunds.
+func remaining(o shop.Order, past []ActionRecord) shop.Money {
+	return o.OrderTotal().Sub(sumValues(past, Refunded)).Sub(sumValues(past, Cancelled))
+}
+
+// Status is an order as GET /v1/orders/{id} shows it.
+type Status struct {
+	Order shop.Order `json:"order"`
+	// Refunded and Cancelled are the cumulative values of the order's
+	// refunds and cancellations; Remaining is the total minus both.
+	Refunded  shop.Money     `json:"refunded"`
+	Cancelled shop.Money     `json:"cancelled"`
+	Remaining shop.Money     `json:"remaining"`
+	Actions   []ActionStatus `json:"actions"`
+}
+
+// ActionStatus is one accepted action of an order.
+type ActionStatus struct {
+	Kind     Kind       `json:"kind"`
+	ID       string     `json:"id,omitempty"`
+	UniqueID string     `json:"unique_id"`
+	Value    shop.Money `json:"value,omitzero"`
+}
+
+// Status returns the stored order id with its actions (ENOTFOUND when
+// unknown).
+func (s *Service) Status(ctx context.Context, id string) (Status, error) {
+	o, ok, err := s.Store.Order(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	if !ok {
+		return Status{}, apperr.Errorf(apperr.ENOTFOUND, "order %s is unknown", id)
+	}
+	past, err := s.Store.Actions(ctx, id)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Order: o, Refunded: sumValues(past, Refunded), Cancelled: sumValues(past, Cancelled), Remaining: remaining(o, past),
+		Actions: []ActionStatus{}}
+	for _, r := range past {
+		st.Actions = append(st.Actions, ActionStatus{Kind: r.Kind, ID: r.ID, UniqueID: r.UniqueID, Value: r.Value})
+	}
+	return st, nil
 }
 
 func (s *Service) orderFor(ctx context.Context, id string, a Action) (shop.Order, error) {
@@ -173,10 +316,14 @@ func (s *Service) orderFor(ctx context.Context, id string, a Action) (shop.Order
 		if a.Order.ID != id {
 			return shop.Order{}, apperr.FieldErrorf("order.id", "is %q but the URL names order %q", a.Order.ID, id)
 		}
-		if err := a.Order.Validate("order"); err != nil {
+		o, err := s.prepare(*a.Order, "order")
+		if err != nil {
+			return o, err
+		}
+		if err := o.Validate("order"); err != nil {
 			return shop.Order{}, err
 		}
-		return *a.Order, nil
+		return o, nil
 	}
 	o, ok, err := s.Store.Order(ctx, id)
 	if err != nil {
@@ -185,5 +332,6 @@ func (s *Service) orderFor(ctx context.Context, id string, a Action) (shop.Order
 	if !ok {
 		return o, apperr.Errorf(apperr.ENOTFOUND, "order %s is unknown: POST it to /v1/orders first, or include it as \"order\"", id)
 	}
-	return o, nil
+	// Orders stored before phones were normalised are normalised now.
+	return s.prepare(o, "order")
 }

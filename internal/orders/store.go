@@ -32,6 +32,23 @@ var migrations = []string{
 		order_id TEXT PRIMARY KEY,
 		hash TEXT NOT NULL,
 		sent_at BIGINT NOT NULL)`,
+	// Every accepted action, by its platform id ('' for an action sent
+	// without one), with the unique_id and value its event went out with.
+	`CREATE TABLE order_action_log (
+		order_id TEXT NOT NULL,
+		kind TEXT NOT NULL,
+		action_id TEXT NOT NULL,
+		hash TEXT NOT NULL,
+		unique_id TEXT NOT NULL,
+		value TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		PRIMARY KEY (order_id, kind, action_id))`,
+	`CREATE UNIQUE INDEX order_action_log_unique_id ON order_action_log (order_id, kind, unique_id)`,
+	// Actions accepted before ids existed: unique_id was the order id;
+	// their value was not kept ('' counts as 0).
+	`INSERT INTO order_action_log (order_id, kind, action_id, hash, unique_id, value, created_at)
+		SELECT order_id, kind, '', hash, order_id, '', created_at FROM order_actions`,
+	`DROP TABLE order_actions`,
 }
 
 // Store keeps orders (so that a later action can name one), the actions
@@ -81,14 +98,50 @@ func (s *Store) PutOrder(ctx context.Context, o shop.Order, now time.Time) (Resu
 		`SELECT hash FROM orders WHERE id = ?`, []any{o.ID, string(body), Hash(o), now.UnixMilli()}, []any{o.ID}, Hash(o))
 }
 
-// PutAction records that action kind of order id was accepted with the
-// given content hash. Klaviyo keeps only the first event per (profile,
-// metric, unique_id) and an action's unique_id is the order id, so a
-// second, different action of the same kind would be silently dropped
-// there: it is a Conflict here.
-func (s *Store) PutAction(ctx context.Context, id string, k Kind, hash string, now time.Time) (Result, error) {
-	return s.put(ctx, `INSERT INTO order_actions (order_id, kind, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (order_id, kind) DO NOTHING`,
-		`SELECT hash FROM order_actions WHERE order_id = ? AND kind = ?`, []any{id, string(k), hash, now.UnixMilli()}, []any{id, string(k)}, hash)
+// ActionRecord is an accepted action of an order.
+type ActionRecord struct {
+	Kind     Kind
+	ID       string // the platform's id; "" when sent without one
+	Hash     string
+	UniqueID string
+	Value    shop.Money // unset for actions accepted before values were kept
+}
+
+// Actions returns the accepted actions of order id, oldest first.
+func (s *Store) Actions(ctx context.Context, id string) ([]ActionRecord, error) {
+	rows, err := s.db.QueryContext(ctx, s.db.Rebind(`SELECT kind, action_id, hash, unique_id, value FROM order_action_log
+		WHERE order_id = ? ORDER BY created_at, kind, action_id`), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ActionRecord
+	for rows.Next() {
+		var r ActionRecord
+		var kind, value string
+		if err := rows.Scan(&kind, &r.ID, &r.Hash, &r.UniqueID, &value); err != nil {
+			return nil, err
+		}
+		r.Kind = Kind(kind)
+		if value != "" {
+			if r.Value, err = shop.ParseMoney(value); err != nil {
+				return nil, fmt.Errorf("orders: stored value of %s %s: %w", id, kind, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// PutAction records that action r of order id was accepted. Klaviyo keeps
+// only the first event per (profile, metric, unique_id), so an action
+// whose unique_id is already taken by another of its kind, or whose id is
+// known with another hash, is a Conflict; the same id and hash is Same.
+func (s *Store) PutAction(ctx context.Context, id string, r ActionRecord, now time.Time) (Result, error) {
+	return s.put(ctx, `INSERT INTO order_action_log (order_id, kind, action_id, hash, unique_id, value, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		`SELECT hash FROM order_action_log WHERE order_id = ? AND kind = ? AND action_id = ?`,
+		[]any{id, string(r.Kind), r.ID, r.Hash, r.UniqueID, r.Value.String(), now.UnixMilli()}, []any{id, string(r.Kind), r.ID}, r.Hash)
 }
 
 func (s *Store) put(ctx context.Context, insert, sel string, args, keyArgs []any, hash string) (Result, error) {
@@ -100,7 +153,11 @@ func (s *Store) put(ctx context.Context, insert, sel string, args, keyArgs []any
 		return New, nil
 	}
 	var have string
-	if err := s.db.QueryRowContext(ctx, s.db.Rebind(sel), keyArgs...).Scan(&have); err != nil {
+	err = s.db.QueryRowContext(ctx, s.db.Rebind(sel), keyArgs...).Scan(&have)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Another key's row holds a unique value of this one.
+		return Conflict, nil
+	} else if err != nil {
 		return 0, err
 	}
 	if have == hash {
@@ -111,8 +168,8 @@ func (s *Store) put(ctx context.Context, insert, sel string, args, keyArgs []any
 
 // ForgetAction removes an action record, so that a request whose events
 // could not be published can be sent again with different content.
-func (s *Store) ForgetAction(ctx context.Context, id string, k Kind) error {
-	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM order_actions WHERE order_id = ? AND kind = ?`), id, string(k))
+func (s *Store) ForgetAction(ctx context.Context, id string, k Kind, actionID string) error {
+	_, err := s.db.Write.ExecContext(ctx, s.db.Rebind(`DELETE FROM order_action_log WHERE order_id = ? AND kind = ? AND action_id = ?`), id, string(k), actionID)
 	return err
 }
 

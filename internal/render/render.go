@@ -67,6 +67,13 @@ type Renderer struct {
 	// rendered snippet names (the catalog counts ids it lacks, since
 	// Klaviyo joins events to the catalog by id).
 	Observe func(productID string)
+	// DefaultCountry (SNIPPETD_DEFAULT_COUNTRY) reads an identify's
+	// national phone number when its address has no country_code.
+	DefaultCountry string
+	// Phones, when set, counts identify phone numbers that could not be
+	// normalised to E.164 and were left out (as source "render"); an
+	// interface so that setting it per request allocates nothing.
+	Phones interface{ ObservePhonesDropped(source string, n int) }
 }
 
 // Result is a rendered partial and the arrays it pushes, in page order.
@@ -341,7 +348,26 @@ func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {
 	if req.Customer == nil {
 		return snippets.Snippet{}, apperr.FieldErrorf("customer", "is required")
 	}
-	s := snippets.Identify(*req.Customer)
+	c := *req.Customer
+	if c.PhoneNumber != "" {
+		country := rd.DefaultCountry
+		if c.Address != nil && len(strings.TrimSpace(c.Address.CountryCode)) == 2 {
+			country = c.Address.CountryCode
+		}
+		phone, err := shop.NormalizePhone(c.PhoneNumber, country)
+		if err != nil {
+			// Klaviyo would refuse the identify for it: left out, and
+			// refused only when it was the sole identifier.
+			if strings.TrimSpace(c.Email) == "" && strings.TrimSpace(c.ExternalID) == "" {
+				return snippets.Snippet{}, apperr.FieldErrorf("customer.phone_number", "%s; it is the only identifier", err)
+			}
+			if rd.Phones != nil {
+				rd.Phones.ObservePhonesDropped("render", 1)
+			}
+		}
+		c.PhoneNumber = phone
+	}
+	s := snippets.Identify(c)
 	return s, s.Err()
 }
 

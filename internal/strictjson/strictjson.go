@@ -64,7 +64,13 @@ func decodeError(data []byte, err error) error {
 		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
 			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "unknown field"}
 		case errors.As(sem.Err, &own):
-			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: own.Message}
+			// A well-formed value a type's own decoder refuses by rule
+			// (EINVALID) stays a 422; anything else it reports is 400.
+			code := apperr.EBADREQUEST
+			if own.Code == apperr.EINVALID {
+				code = own.Code
+			}
+			return &apperr.Error{Code: code, Field: field, Message: own.Message}
 		case sem.GoType != nil && sem.JSONKind != 0 && sem.Err == nil:
 			return &apperr.Error{Code: apperr.EBADREQUEST, Field: field, Message: "must be " + kindOf(sem.GoType)}
 		case sem.Err != nil && isAmount(sem.GoType):

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/snippetd/snippetd/shop"
 )
 
 // call is one request being answered.
@@ -112,6 +114,20 @@ var (
 	minTime = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
+// badPhone is Klaviyo's refusal of a profile whose phone_number is not
+// E.164, pointing at it under ptr (the profile's attributes), or nil.
+func (s *Server) badPhone(attrs map[string]any, ptr string) *reply {
+	v, ok := attrs["phone_number"]
+	if !ok || v == nil {
+		return nil
+	}
+	if p, _ := v.(string); !shop.IsE164(p) {
+		r := s.invalid("Invalid phone number format (Example of a valid format: +12345678901)", ptr+"/phone_number")
+		return &r
+	}
+	return nil
+}
+
 // parseEvent checks one event's attributes (profile given separately for
 // bulk entries) and returns it ready to record, or the 400 to answer.
 func (s *Server) parseEvent(c *call, attrs, profile map[string]any, profileID, ptr string, entryBackfill bool) (Event, *reply) {
@@ -122,6 +138,9 @@ func (s *Server) parseEvent(c *call, attrs, profile map[string]any, profileID, p
 	key := profileKey(profile, profileID)
 	if key == "" {
 		return bad("One of the following profile identifiers is required: id, email, phone_number, external_id, anonymous_id, _kx", ptr+"/profile/data/attributes")
+	}
+	if r := s.badPhone(profile, ptr+"/profile/data/attributes"); r != nil {
+		return Event{}, r
 	}
 	name := str(obj(attrs, "metric", "data", "attributes"), "name")
 	if strings.TrimSpace(name) == "" {
@@ -248,6 +267,9 @@ func (s *Server) checkEntries(c *call, entries []any, ptr string) ([]Event, *rep
 			r := s.invalid("One of the following profile identifiers is required: id, email, phone_number, external_id, anonymous_id, _kx", fmt.Sprintf("%s/%d/attributes/profile/data/attributes", ptr, i))
 			return nil, &r
 		}
+		if r := s.badPhone(obj(pdata, "attributes"), fmt.Sprintf("%s/%d/attributes/profile/data/attributes", ptr, i)); r != nil {
+			return nil, r
+		}
 		for j, ev := range list(ea, "events", "data") {
 			p := fmt.Sprintf("%s/%d/attributes/events/data/%d/attributes", ptr, i, j)
 			e, bad := s.parseEvent(c, obj(ev, "attributes"), obj(pdata, "attributes"), str(pdata, "id"), p, eb)
@@ -304,6 +326,9 @@ func (s *Server) handleClientProfile(c *call) reply {
 	key := profileKey(attrs, str(data, "id"))
 	if key == "" {
 		return s.invalid("One of the following profile identifiers is required: id, email, phone_number, external_id, anonymous_id, _kx", "/data/attributes")
+	}
+	if r := s.badPhone(attrs, "/data/attributes"); r != nil {
+		return *r
 	}
 	rep := accepted(http.StatusAccepted)
 	rep.commit = func() {

@@ -87,6 +87,10 @@ func TestStrictChecks(t *testing.T) {
 		{"value as string", req{path: "/api/events", body: mutate(eventBody, `"value":29.98`, `"value":"29.98"`)}, 400, "/data/attributes/value"},
 		{"wrong type enum", req{path: "/api/events", body: mutate(eventBody, `"type":"event"`, `"type":"events"`)}, 400, ""},
 		{"no identifier", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"first_name":"A"`)}, 400, "profile identifiers"},
+		{"national phone", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"email":"a@example.com","phone_number":"5551234567"`)}, 400, "/data/attributes/profile/data/attributes/phone_number"},
+		{"phone with spaces", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"phone_number":"+1 555 123 4567"`)}, 400, "Invalid phone number format"},
+		{"e164 phone", req{path: "/api/events", body: mutate(eventBody, `"email":"a@example.com"`, `"phone_number":"+15551234567"`)}, 202, ""},
+		{"bulk national phone", req{path: "/api/event-bulk-create-jobs", body: mutate(bulkBody("b1"), `"email":"a@example.com"`, `"phone_number":"05551234567"`)}, 400, "/data/attributes/events-bulk-create/data/0/attributes/profile/data/attributes/phone_number"},
 		{"long metric", req{path: "/api/events", body: mutate(eventBody, `"Placed Order"`, `"`+strings.Repeat("m", 128)+`"`)}, 400, "128"},
 		{"time before 1990", req{path: "/api/events", body: mutate(eventBody, `2024-05-01`, `1989-12-31`)}, 400, "1990"},
 		{"backfill on old revision", req{path: "/api/events", rev: "2025-10-15", body: mutate(eventBody, `"unique_id":"1"`, `"unique_id":"4","backfill":true`)}, 400, "backfill"},
@@ -115,8 +119,8 @@ func TestStrictChecks(t *testing.T) {
 			}
 		})
 	}
-	if n := len(s.Events()); n != 4 {
-		t.Errorf("recorded %d events, want the 4 accepted", n)
+	if n := len(s.Events()); n != 5 {
+		t.Errorf("recorded %d events, want the 5 accepted", n)
 	}
 }
 
