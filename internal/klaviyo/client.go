@@ -374,8 +374,7 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 			out.RetryAfter = d
 			c.countFailure(path)
 		} else if m := expectedRE.FindStringSubmatch(string(body)); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			out.RetryAfter = min(time.Duration(n)*time.Second, MaxRetryAfter)
+			out.RetryAfter, _ = secondsWait(m[1])
 			c.countFailure(path)
 		} else {
 			out.RetryAfter = c.backoffFor(path, true)
@@ -386,21 +385,6 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 		c.resetFailures(path)
 	}
 	return out
-}
-
-// retryAfter parses Retry-After: delta seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, MaxRetryAfter), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), MaxRetryAfter), true
-	}
-	return 0, false
 }
 
 func parseRateLimit(h http.Header) RateLimit {
