@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -39,6 +40,7 @@ type Mutation struct {
 	From string // the line as it is (trimmed)
 	To   string // its replacement (indentation is kept)
 	Run  string // optional -run pattern to restrict the tests
+	Nth  int    // which occurrence of From, when it is not unique (1-based)
 	Line int    // line in the list file, for messages
 }
 
@@ -188,20 +190,27 @@ func runTests(ctx context.Context, pkg, run string, timeout time.Duration) (stri
 	return "fail", out
 }
 
-// apply replaces the one line of src whose trimmed text is m.From.
+// apply replaces the line of src whose trimmed text is m.From: the only
+// one, or the m.Nth one when the list says which.
 func apply(src []byte, m Mutation) ([]byte, error) {
 	lines := strings.SplitAfter(string(src), "\n")
-	at := -1
+	var found []int
 	for i, l := range lines {
 		if strings.TrimSpace(l) == m.From {
-			if at >= 0 {
-				return nil, fmt.Errorf("%s: line %q occurs more than once (lines %d and %d); make it unique", m.File, m.From, at+1, i+1)
-			}
-			at = i
+			found = append(found, i)
 		}
 	}
-	if at < 0 {
+	if len(found) == 0 {
 		return nil, fmt.Errorf("%s: line %q not found; the code moved or changed, update the list", m.File, m.From)
+	}
+	at := found[0]
+	switch {
+	case m.Nth > len(found):
+		return nil, fmt.Errorf("%s: line %q occurs %d times, the list wants occurrence %d", m.File, m.From, len(found), m.Nth)
+	case m.Nth > 0:
+		at = found[m.Nth-1]
+	case len(found) > 1:
+		return nil, fmt.Errorf("%s: line %q occurs %d times (lines %d and %d...); add nth: N", m.File, m.From, len(found), found[0]+1, found[1]+1)
 	}
 	l := lines[at]
 	indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
@@ -216,7 +225,7 @@ func apply(src []byte, m Mutation) ([]byte, error) {
 func pkgOf(file string) string { return "./" + filepath.ToSlash(filepath.Dir(file)) + "/" }
 
 // parseList reads the list: blocks of "key: value" lines separated by
-// blank lines; keys name, file, from, to and optionally run. Lines
+// blank lines; keys name, file, from, to and optionally run and nth. Lines
 // starting with # are comments. Values are trimmed.
 func parseList(path string) ([]Mutation, error) {
 	f, err := os.Open(path)
@@ -276,6 +285,10 @@ func parseList(path string) ([]Mutation, error) {
 			cur.To = v
 		case "run":
 			cur.Run = v
+		case "nth":
+			if cur.Nth, err = strconv.Atoi(v); err != nil || cur.Nth < 1 {
+				return nil, fmt.Errorf("%s:%d: nth must be a positive number", path, n)
+			}
 		default:
 			return nil, fmt.Errorf("%s:%d: unknown key %q", path, n, k)
 		}
