@@ -193,6 +193,11 @@ func parsePlainCents(s string) (int64, bool) {
 		return 0, false
 	}
 	c := whole*100 + frac
+	if c > maxCents {
+		// Past the bound only by the fraction (10^15.01): let the exact
+		// path refuse it, as it refuses the same amount with an exponent.
+		return 0, false
+	}
 	if neg {
 		c = -c
 	}

@@ -367,29 +367,13 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 		if d, ok := retryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 			out.RetryAfter = d
 		} else if m := expectedRE.FindStringSubmatch(string(body)); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			out.RetryAfter = min(time.Duration(n)*time.Second, MaxRetryAfter)
+			out.RetryAfter, _ = secondsWait(m[1])
 		}
 	default:
 		out.Kind = Permanent
 		out.Detail = c.scrub(detail)
 	}
 	return out
-}
-
-// retryAfter parses Retry-After: delta seconds or an HTTP date.
-func retryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return min(time.Duration(n)*time.Second, MaxRetryAfter), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), MaxRetryAfter), true
-	}
-	return 0, false
 }
 
 func parseRateLimit(h http.Header) RateLimit {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/klaviyo"
@@ -299,7 +300,7 @@ func ValidateAction(k Kind, a Action, o shop.Order) error {
 	if a.Tracking != nil && k != Fulfilled {
 		return apperr.FieldErrorf("tracking", "applies to fulfilments only")
 	}
-	if len(strings.TrimSpace(a.Reason)) > 1000 {
+	if utf8.RuneCountInString(strings.TrimSpace(a.Reason)) > 1000 {
 		return apperr.FieldErrorf("reason", "must be at most 1000 characters")
 	}
 	_, err := affected(a, o)
