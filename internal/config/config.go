@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/snippets"
 )
@@ -136,6 +137,26 @@ type Config struct {
 	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
 	OutboxMaxBackoff time.Duration
 
+	// Cart restore links (package carts; README "Cart restore").
+
+	// PublicURL is where shoppers' browsers reach snippetd, such as
+	// https://t.shop.example (SNIPPETD_PUBLIC_URL; empty turns cart restore
+	// links off). Restore links are {PublicURL}/r/{token}.
+	PublicURL string
+	// CartTTL is how long a cart is remembered after it was last seen, and
+	// how long its links work (SNIPPETD_CART_TTL, default 720h = 30 days).
+	CartTTL time.Duration
+	// CartRestore is when an event's CheckoutURL becomes a restore link:
+	// "missing" (when the shop sent none, the default), "always" or "off"
+	// (SNIPPETD_CART_RESTORE).
+	CartRestore string
+	// CartRestoreURL is the shop's restore URL template with {items},
+	// {cart_id} and/or {token}, such as
+	// https://shop.example/cart/restore?items={items} (SNIPPETD_CART_RESTORE_URL;
+	// required with PublicURL unless the demo shop is on, whose own
+	// restore route is then the default).
+	CartRestoreURL string
+
 	// Klaviyo client settings.
 
 	// PrivateKey is the Klaviyo private API key for server-side events
@@ -233,6 +254,13 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	str(&retention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", "168h", "how long delivered events are kept before pruning")
 	str(&maxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", "1m", "longest wait between delivery retries without a Retry-After")
 
+	// Cart restore links.
+	var cartTTL string
+	str(&c.PublicURL, "public-url", "SNIPPETD_PUBLIC_URL", "", "public base URL of snippetd for cart restore links (empty: off)")
+	str(&cartTTL, "cart-ttl", "SNIPPETD_CART_TTL", "720h", "how long carts are remembered and their restore links work")
+	str(&c.CartRestore, "cart-restore", "SNIPPETD_CART_RESTORE", "missing", "when CheckoutURL becomes a restore link: missing, always or off")
+	str(&c.CartRestoreURL, "cart-restore-url", "SNIPPETD_CART_RESTORE_URL", "", "shop's restore URL template with {items}, {cart_id}, {token}")
+
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
 	str(&c.KlaviyoURL, "klaviyo-url", "SNIPPETD_KLAVIYO_URL", "https://a.klaviyo.com", "Klaviyo API base URL")
@@ -284,6 +312,9 @@ func Load(args []string, env Env, output io.Writer) (Config, error) {
 	if c.OutboxMaxBackoff, err = time.ParseDuration(maxBackoff); err != nil || c.OutboxMaxBackoff < time.Second {
 		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %q: want a duration of at least 1s such as 1m", maxBackoff))
 	}
+	if c.CartTTL, err = time.ParseDuration(cartTTL); err != nil || c.CartTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("cart-ttl (SNIPPETD_CART_TTL) %q: want a duration of at least 1m such as 720h", cartTTL))
+	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
 	}
@@ -325,6 +356,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxy-anonymous (SNIPPETD_PROXY_ANONYMOUS) %q: want drop or keep", c.ProxyAnonymous))
 		}
 	}
+	errs = append(errs, c.validateCarts()...)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
 	}
@@ -339,6 +371,32 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
 	}
 	return errors.Join(errs...)
+}
+
+// DemoOn reports whether the demo shop is served: SNIPPETD_DEMO=on, or by
+// default in local-sink mode (no private key).
+func (c Config) DemoOn() bool { return c.Demo == "on" || c.Demo == "" && c.PrivateKey == "" }
+
+// validateCarts checks the cart restore settings.
+func (c Config) validateCarts() []error {
+	var errs []error
+	if c.CartRestore != "missing" && c.CartRestore != "always" && c.CartRestore != "off" {
+		errs = append(errs, fmt.Errorf("cart-restore (SNIPPETD_CART_RESTORE) %q: want missing, always or off", c.CartRestore))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("public-url (SNIPPETD_PUBLIC_URL) %q: want an http(s) URL such as https://t.shop.example", c.PublicURL))
+		}
+		if c.CartRestoreURL == "" && !c.DemoOn() {
+			errs = append(errs, errors.New("cart-restore-url (SNIPPETD_CART_RESTORE_URL) is required with public-url (SNIPPETD_PUBLIC_URL): the shop's restore URL, such as https://shop.example/cart/restore?items={items}"))
+		}
+	}
+	if c.CartRestoreURL != "" {
+		if _, err := carts.ParseTemplate(c.CartRestoreURL); err != nil {
+			errs = append(errs, fmt.Errorf("cart-restore-url (SNIPPETD_CART_RESTORE_URL) %w", err))
+		}
+	}
+	return errs
 }
 
 // loadProxy parses the proxy's settings; errors name flag and variable.
