@@ -185,6 +185,9 @@ type Batch struct {
 	Profile Claim
 	Kx      string
 	Consent bool
+	// Carts are the carts whose events got a restore link as CheckoutURL
+	// (Options.Carts): the handler remembers them before enqueueing.
+	Carts []shop.Cart
 }
 
 // Identify is a validated POST {prefix}i body.
@@ -203,6 +206,7 @@ type Validator struct {
 	// proxy's allowed origins); nil accepts any http(s) origin, for a
 	// Validator used on its own.
 	checkoutOrigins map[string]bool
+	carts   Carts // nil: checkout_url is kept as sent
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
@@ -280,7 +284,7 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	seen := map[string]int{} // metric and unique id -> first event; one event cannot repeat
 	for i, we := range w.Events {
 		field := fmt.Sprintf("events[%d]", i)
-		e, derived, err := v.validateEvent(we, field, now)
+		e, derived, err := v.validateEvent(we, field, now, &b.Carts)
 		if err != nil {
 			return b, err
 		}
@@ -335,7 +339,7 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 // No klaviyo.Event.ValidateAt here: the limits sit inside Klaviyo's, and
 // FuzzDecodeBatch checks that every event accepted passes ValidateAt; the
 // outbox's enqueue validates every event again before storing it.
-func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e klaviyo.Event, derived bool, err error) {
+func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, linked *[]shop.Cart) (e klaviyo.Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
 		return e, false, apperr.FieldErrorf(field+".backfill", "browsers may not set backfill")
@@ -369,7 +373,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e k
 		if sent.IsZero() {
 			sent = now
 		}
-		derived, err = v.buildEvent(&e, w, field, sent)
+		derived, err = v.buildEvent(&e, w, field, sent, linked)
 		return e, derived, err
 	}
 
@@ -395,6 +399,14 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time) (e k
 	return e, false, nil
 }
 
+// linkCart gives c its restore link (no I/O) and keeps it for the
+// handler to remember.
+func (v *Validator) linkCart(c *shop.Cart, at time.Time, linked *[]shop.Cart) {
+	if v.carts != nil && v.carts.LinkCart(c, at) {
+		*linked = append(*linked, *c)
+	}
+}
+
 // checkValue bounds an event value.
 func (v *Validator) checkValue(m shop.Money, field string) error {
 	switch c := m.Cents(); {
@@ -417,9 +429,10 @@ func present(raw json.RawMessage) bool {
 // render API builds the push for the same inputs: value is the builder's
 // value and unique_id its event id (the cart id and the unix second of at,
 // the time the browser sent or else now; it replaces any unique_id sent,
-// so that one checkout is one event however often it is sent). Errors
-// name the input field ("events[0].cart.items[1].quantity").
-func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at time.Time) (derived bool, err error) {
+// so that one checkout is one event however often it is sent). A cart
+// given a restore link is appended to linked. Errors name the input field
+// ("events[0].cart.items[1].quantity").
+func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at time.Time, linked *[]shop.Cart) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
 		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
@@ -469,6 +482,7 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := v.checkProductURLs(added.Product, field+".added.product"); err != nil {
 			return false, err
 		}
+		v.linkCart(&c, at, linked)
 		built, err = snippets.AddedToCartEvent(c, added)
 	case "Started Checkout":
 		var c shop.Cart
@@ -481,6 +495,7 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := v.checkCartURLs(c, field+".cart"); err != nil {
 			return false, err
 		}
+		v.linkCart(&c, at, linked)
 		built, err = snippets.StartedCheckoutEvent(c, at)
 	default:
 		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")

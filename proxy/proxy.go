@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/snippetd/snippetd/shop"
 	"golang.org/x/time/rate"
 
 	"github.com/snippetd/snippetd/internal/apperr"
@@ -82,6 +83,20 @@ type Options struct {
 	// Metrics counts accepted and refused events for GET /metrics
 	// (default metrics.Nop).
 	Metrics metrics.BrowserEvents
+	// Carts gives the carts of Added to Cart and Started Checkout events a
+	// restore link as CheckoutURL (package carts; nil: kept as sent).
+	Carts Carts
+}
+
+// Carts is what the proxy needs of cart restore links. The link is a
+// restore URL on snippetd's own public URL, never a browser-given one.
+type Carts interface {
+	// LinkCart sets c.CheckoutURL to c's restore link when it should have
+	// one, without I/O, and reports whether it did.
+	LinkCart(c *shop.Cart, now time.Time) bool
+	// RememberCarts stores linked carts; it runs before their events are
+	// enqueued, so no stored event links a cart that was not kept.
+	RememberCarts(ctx context.Context, carts []shop.Cart, now time.Time) error
 }
 
 // Stats counts what the proxy did since start.
@@ -147,6 +162,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		origins:   map[string]bool{},
 		now:       time.Now,
 	}
+	p.validator.carts = opts.Carts
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = true
@@ -393,6 +409,14 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if ip.IsValid() {
 		profile.Location = &klaviyo.Location{IP: ip.String()}
+	}
+	if len(b.Carts) > 0 {
+		if err := p.opts.Carts.RememberCarts(r.Context(), b.Carts, p.now()); err != nil {
+			p.logStoreError(r, "proxy: carts not remembered", err)
+			w.Header().Set("Retry-After", "5")
+			p.fail(w, r, apperr.Errorf(apperr.EUNAVAILABLE, "events could not be stored; retry"))
+			return
+		}
 	}
 	events := make([]klaviyo.Event, len(b.Events))
 	for i, e := range b.Events {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/config"
 	"github.com/snippetd/snippetd/internal/db"
@@ -53,6 +54,9 @@ type Main struct {
 	Inspector *inspect.Inspector
 	// Orders serves the orders API.
 	Orders *orders.Service
+	// Carts remembers carts for restore links, nil unless
+	// SNIPPETD_PUBLIC_URL is set (app/carts.go).
+	Carts *carts.Service
 
 	closers    []func(context.Context) error
 	pruneTasks []db.PruneTask // see retention.go
@@ -168,6 +172,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		s.Demo = m.newDemo(helpers)
 	}
 	m.Server = s
+	if err := m.openCarts(ctx, s); err != nil {
+		return err
+	}
 	// First-party proxy (app/proxy.go): mounted only when switched on.
 	if m.Config.Proxy {
 		if err := m.openProxy(ctx, s, ob); err != nil {

@@ -45,6 +45,10 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	script.Warm()
 	m.closers = append(m.closers, func(context.Context) error { script.Close(); return nil })
 	anon := c.ProxyAnonymous == "keep"
+	var cartLinks proxy.Carts
+	if m.Carts != nil {
+		cartLinks = m.Carts // restore links as the cart events' CheckoutURL
+	}
 	p := proxy.New(proxy.Options{
 		Prefix:         c.ProxyPrefix,
 		AllowedOrigins: c.AllowedOrigins,
@@ -57,6 +61,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,
+		Carts:          cartLinks,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		err := ob.Enqueue(ctx, events, "proxy")
 		if err == nil {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -151,6 +152,25 @@ type Config struct {
 	// their last identify (SNIPPETD_PROXY_RETENTION, default 9600h = 400
 	// days, the browser cookie's lifetime).
 	OutboxDeadRetention, OrdersRetention, ProxyRetention time.Duration
+	// Cart restore links (package carts; README "Cart restore").
+
+	// PublicURL is where shoppers' browsers reach snippetd, such as
+	// https://t.shop.example (SNIPPETD_PUBLIC_URL; empty turns cart restore
+	// links off). Restore links are {PublicURL}/r/{token}.
+	PublicURL string
+	// CartTTL is how long a cart is remembered after it was last seen, and
+	// how long its links work (SNIPPETD_CART_TTL, default 720h = 30 days).
+	CartTTL time.Duration
+	// CartRestore is when an event's CheckoutURL becomes a restore link:
+	// "missing" (when the shop sent none, the default), "always" or "off"
+	// (SNIPPETD_CART_RESTORE).
+	CartRestore string
+	// CartRestoreURL is the shop's restore URL template with {items},
+	// {cart_id} and/or {token}, such as
+	// https://shop.example/cart/restore?items={items} (SNIPPETD_CART_RESTORE_URL;
+	// required with PublicURL unless the demo shop is on, whose own
+	// restore route is then the default).
+	CartRestoreURL string
 
 	// Klaviyo client settings.
 
@@ -353,6 +373,12 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	dur(&c.OrdersRetention, "orders-retention", "SNIPPETD_ORDERS_RETENTION", 2160*time.Hour, "how long an order and its actions are kept after its last event")
 	dur(&c.ProxyRetention, "proxy-retention", "SNIPPETD_PROXY_RETENTION", 9600*time.Hour, "how long a browser identity is kept after its last identify")
 
+	// Cart restore links.
+	str(&c.PublicURL, "public-url", "SNIPPETD_PUBLIC_URL", "", "public base URL of snippetd for cart restore links (empty: off)")
+	dur(&c.CartTTL, "cart-ttl", "SNIPPETD_CART_TTL", 720*time.Hour, "how long carts are remembered and their restore links work")
+	str(&c.CartRestore, "cart-restore", "SNIPPETD_CART_RESTORE", "missing", "when CheckoutURL becomes a restore link: missing, always or off")
+	str(&c.CartRestoreURL, "cart-restore-url", "SNIPPETD_CART_RESTORE_URL", "", "shop's restore URL template with {items}, {cart_id}, {token}")
+
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
 	str(&c.KlaviyoURL, "klaviyo-url", "SNIPPETD_KLAVIYO_URL", "https://a.klaviyo.com", "Klaviyo API base URL")
@@ -416,6 +442,9 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 			errs = append(errs, fmt.Errorf("%s (%s) %s: want a duration of at least 1m", r.name, r.env, r.d))
 		}
 	}
+	if c.CartTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("cart-ttl (SNIPPETD_CART_TTL) %s: want a duration of at least 1m such as 720h", c.CartTTL))
+	}
 	if len(errs) == 0 {
 		errs = append(errs, c.Validate())
 	}
@@ -459,6 +488,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("proxy-anonymous (SNIPPETD_PROXY_ANONYMOUS) %q: want drop or keep", c.ProxyAnonymous))
 		}
 	}
+	errs = append(errs, c.validateCarts()...)
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log-format (SNIPPETD_LOG_FORMAT) %q: want text or json", c.LogFormat))
 	}
@@ -476,6 +506,34 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("private-key (SNIPPETD_PRIVATE_KEY): must not contain whitespace"))
 	}
 	return errors.Join(errs...)
+}
+
+// DemoOn reports whether the demo shop is served: SNIPPETD_DEMO=on, or by
+// default in local-sink mode (no private key).
+func (c Config) DemoOn() bool {
+	return c.Demo == "on" || c.Demo == "force" || c.Demo == "" && c.PrivateKey == ""
+}
+
+// validateCarts checks the cart restore settings.
+func (c Config) validateCarts() []error {
+	var errs []error
+	if c.CartRestore != "missing" && c.CartRestore != "always" && c.CartRestore != "off" {
+		errs = append(errs, fmt.Errorf("cart-restore (SNIPPETD_CART_RESTORE) %q: want missing, always or off", c.CartRestore))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("public-url (SNIPPETD_PUBLIC_URL) %q: want an http(s) URL such as https://t.shop.example", c.PublicURL))
+		}
+		if c.CartRestoreURL == "" && !c.DemoOn() {
+			errs = append(errs, errors.New("cart-restore-url (SNIPPETD_CART_RESTORE_URL) is required with public-url (SNIPPETD_PUBLIC_URL): the shop's restore URL, such as https://shop.example/cart/restore?items={items}"))
+		}
+	}
+	if c.CartRestoreURL != "" {
+		if _, err := carts.ParseTemplate(c.CartRestoreURL); err != nil {
+			errs = append(errs, fmt.Errorf("cart-restore-url (SNIPPETD_CART_RESTORE_URL) %w", err))
+		}
+	}
+	return errs
 }
 
 // loadProxy parses the proxy's lists and checks its ranges; errors name

@@ -104,6 +104,7 @@ func New(o Options) *Shop {
 	m.Handle("/demo/cart", get(s.handleCart))
 	m.Handle("/demo/cart/add", methods{"POST": s.handleCartChange})
 	m.Handle("/demo/cart/remove", methods{"POST": s.handleCartChange})
+	m.Handle("/demo/cart/restore", get(s.handleRestore))
 	m.Handle("/demo/checkout", methods{"GET": s.handleCheckout, "HEAD": s.handleCheckout, "POST": s.handlePlaceOrder})
 	m.Handle("/demo/orders/{id}", get(s.handleOrder))
 	m.Handle("/demo/mode", methods{"GET": s.handleMode})

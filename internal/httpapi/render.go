@@ -33,6 +33,9 @@ func (s *Server) renderer() render.Renderer {
 	if s.Catalog != nil {
 		rd.Observe = s.Catalog.Observe
 	}
+	if s.CartRestore.Carts != nil {
+		rd.Carts = s.CartRestore.Carts // restore links as CheckoutURL
+	}
 	return rd
 }
 

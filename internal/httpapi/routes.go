@@ -32,6 +32,11 @@ func (s *Server) routes() {
 	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
 	r.Handle("/v1/orders/{id}", s.requireToken(s.handleOrderGet)).Methods("GET")
 
+	// Cart restore links (carts.go): the email's link, and the carts API.
+	r.HandleFunc("/r/{token}", s.handleCartRedirect).Methods("GET", "HEAD")
+	r.Handle("/v1/carts/restore/{token}", s.requireToken(s.handleCartRestoreLines)).Methods("GET")
+	r.Handle("/v1/carts/{id}", s.requireToken(s.handleCartPut)).Methods("PUT")
+
 	// Browser helper (web): content-hashed scripts and their source maps.
 	r.PathPrefix("/assets/").HandlerFunc(s.handleAssets).Methods("GET", "HEAD")
 

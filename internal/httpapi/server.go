@@ -92,6 +92,8 @@ type Server struct {
 	APIToken string
 	// Orders serves /v1/orders; nil answers 503.
 	Orders *orders.Service
+	// CartRestore serves /r/{token} and /v1/carts (carts.go).
+	CartRestore CartRestore
 }
 
 // NewServer returns a Server with its routes registered.

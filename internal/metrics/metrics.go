@@ -124,6 +124,7 @@ type Registry struct {
 	clientWaits    *prometheus.CounterVec
 	clientWaitSecs *prometheus.CounterVec
 	phonesDropped  *prometheus.CounterVec
+	cartRestores   *prometheus.CounterVec // carts.go
 }
 
 // New returns a Registry with every metric registered, plus the Go runtime
@@ -183,6 +184,7 @@ func New(depth func(context.Context) (OutboxDepth, error)) *Registry {
 	m.reg.MustRegister(m.phonesDropped, m.clientWaits, m.clientWaitSecs, m.renders, m.renderLatency, m.accepted, m.rejected, m.deliveries,
 		m.deliveredEvts, m.deadLetters, m.rateLimitWaits, m.rateLimitSecs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerCarts()
 	if depth != nil {
 		m.reg.MustRegister(&outboxCollector{depth: depth})
 	}

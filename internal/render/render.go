@@ -74,6 +74,16 @@ type Renderer struct {
 	// normalised to E.164 and were left out (as source "render"); an
 	// interface so that setting it per request allocates nothing.
 	Phones interface{ ObservePhonesDropped(source string, n int) }
+	// Carts, when set, remembers the cart of every Added to Cart and
+	// Started Checkout rendered and may give it a restore link as
+	// CheckoutURL (package carts).
+	Carts CartLinker
+}
+
+// CartLinker remembers a cart and, when it should have one, makes its
+// CheckoutURL a restore link; a storage failure leaves the cart as sent.
+type CartLinker interface {
+	LinkNow(ctx context.Context, c *shop.Cart)
 }
 
 // Result is a rendered partial and the arrays it pushes, in page order.
@@ -132,7 +142,7 @@ func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result
 	if !Known(name) {
 		return Result{}, unknown(name)
 	}
-	s, err := rd.decode(name, body)
+	s, err := rd.decode(ctx, name, body)
 	if err != nil {
 		return Result{}, apperr.From(err)
 	}
@@ -187,7 +197,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 		if !Known(*item.Type) {
 			return Result{}, apperr.FieldErrorf(prefix+".type", "must be one of %s", strings.Join(Names, ", "))
 		}
-		s, err := rd.decode(*item.Type, item.Rest)
+		s, err := rd.decode(ctx, *item.Type, item.Rest)
 		if err != nil {
 			return Result{}, apperr.PrefixField(prefix, err)
 		}
@@ -227,7 +237,7 @@ func orEmpty(body []byte) []byte {
 }
 
 // decode parses and validates the body of one snippet request.
-func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
+func (rd Renderer) decode(ctx context.Context, name string, body []byte) (snippets.Snippet, error) {
 	body = orEmpty(body)
 	if err := checkInputLimits(body); err != nil {
 		return snippets.Snippet{}, err
@@ -250,13 +260,13 @@ func (rd Renderer) decode(name string, body []byte) (snippets.Snippet, error) {
 		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
-		return rd.addedToCart(req)
+		return rd.addedToCart(ctx, req)
 	case StartedCheckout:
 		var req startedCheckoutRequest
 		if err := strictjson.Decode(body, &req); err != nil {
 			return snippets.Snippet{}, err
 		}
-		return rd.startedCheckout(req)
+		return rd.startedCheckout(ctx, req)
 	case Identify:
 		var req identifyRequest
 		if err := strictjson.Decode(body, &req); err != nil {
@@ -301,19 +311,20 @@ func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, er
 	return s, s.Err()
 }
 
-func (rd Renderer) addedToCart(req addedToCartRequest) (snippets.Snippet, error) {
+func (rd Renderer) addedToCart(ctx context.Context, req addedToCartRequest) (snippets.Snippet, error) {
 	switch {
 	case req.Cart == nil:
 		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
 	case req.Added == nil:
 		return snippets.Snippet{}, apperr.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
 	}
+	rd.linkCart(ctx, req.Cart)
 	s := snippets.AddedToCart(*req.Cart, *req.Added)
 	rd.observeCart(s, req.Cart)
 	return s, s.Err()
 }
 
-func (rd Renderer) startedCheckout(req startedCheckoutRequest) (snippets.Snippet, error) {
+func (rd Renderer) startedCheckout(ctx context.Context, req startedCheckoutRequest) (snippets.Snippet, error) {
 	if req.Cart == nil {
 		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
 	}
@@ -329,9 +340,18 @@ func (rd Renderer) startedCheckout(req startedCheckoutRequest) (snippets.Snippet
 	} else {
 		at = time.Now()
 	}
+	rd.linkCart(ctx, req.Cart)
 	s := snippets.StartedCheckout(*req.Cart, at)
 	rd.observeCart(s, req.Cart)
 	return s, s.Err()
+}
+
+// linkCart hands a valid cart to Carts, which remembers it and may make
+// its CheckoutURL a restore link.
+func (rd Renderer) linkCart(ctx context.Context, c *shop.Cart) {
+	if rd.Carts != nil && c.Validate("cart") == nil {
+		rd.Carts.LinkNow(ctx, c)
+	}
 }
 
 // observeCart reports the products of a cart that rendered.
