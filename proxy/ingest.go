@@ -206,7 +206,7 @@ type Validator struct {
 	// proxy's allowed origins); nil accepts any http(s) origin, for a
 	// Validator used on its own.
 	checkoutOrigins map[string]bool
-	carts   Carts // nil: checkout_url is kept as sent
+	carts           Carts // nil: checkout_url is kept as sent
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
