@@ -43,7 +43,7 @@ func TestCartRestoreLink(t *testing.T) {
 		"SNIPPETD_PRIVATE_KEY":        klaviyotest.PrivateKey,
 		"SNIPPETD_KLAVIYO_URL":        fake.URL,
 		"SNIPPETD_PUBLIC_KEY":         klaviyotest.CompanyID,
-		"SNIPPETD_DEMO":               "on",
+		"SNIPPETD_DEMO":               "force", // with the fake Klaviyo's private key,
 		"SNIPPETD_PROXY":              "on",
 		"SNIPPETD_ALLOWED_ORIGINS":    origin,
 		"SNIPPETD_KLAVIYO_STATIC_URL": "http://127.0.0.1:1",
