@@ -62,7 +62,9 @@ func Run(m *testing.M) int {
 		// resolves to its TLS listener, whose test certificate is accepted.
 		// Hosts under shop.test are the local sites (their port kept),
 		// for tests that need parent domains.
-		chromedp.Flag("host-resolver-rules", "MAP static.klaviyo.com 127.0.0.1:"+port+", MAP *.shop.test 127.0.0.1"),
+		// a.klaviyo.com (Klaviyo's client API) reaches the same listener,
+		// which hands it to the API fake a test sets (FakeKlaviyo.SetAPI).
+		chromedp.Flag("host-resolver-rules", "MAP static.klaviyo.com 127.0.0.1:"+port+", MAP a.klaviyo.com 127.0.0.1:"+port+", MAP *.shop.test 127.0.0.1"),
 		chromedp.Flag("ignore-certificate-errors", true),
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -37,6 +37,20 @@ type FakeKlaviyo struct {
 	mu    sync.Mutex
 	modes map[string]KlaviyoMode
 	hits  map[string]int
+	api   http.Handler // a.klaviyo.com, when a test set one
+}
+
+// SetAPI makes h answer a.klaviyo.com (Klaviyo's API, such as a
+// klaviyotest.Server) until the test ends; without one it answers 404.
+func (k *FakeKlaviyo) SetAPI(t testing.TB, h http.Handler) {
+	k.mu.Lock()
+	k.api = h
+	k.mu.Unlock()
+	t.Cleanup(func() {
+		k.mu.Lock()
+		k.api = nil
+		k.mu.Unlock()
+	})
 }
 
 func newFakeKlaviyo() *FakeKlaviyo {
@@ -52,6 +66,17 @@ func (k *FakeKlaviyo) close() {
 
 // serve answers /onsite/js/<KEY>/klaviyo.js by the key's mode.
 func (k *FakeKlaviyo) serve(w http.ResponseWriter, r *http.Request) {
+	if host, _, _ := strings.Cut(r.Host, ":"); host == "a.klaviyo.com" {
+		k.mu.Lock()
+		api := k.api
+		k.mu.Unlock()
+		if api == nil {
+			http.NotFound(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+		return
+	}
 	key, ok := strings.CutPrefix(r.URL.Path, "/onsite/js/")
 	key, ok2 := strings.CutSuffix(key, "/klaviyo.js")
 	k.mu.Lock()

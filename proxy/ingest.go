@@ -26,7 +26,7 @@ import (
 // proxy: the ones klaviyo.js and the onsite snippets produce. Everything
 // else (Placed Order, Ordered Product, fulfilment, refunds, ...) is a
 // server-side fact a browser must not be able to forge.
-var onsiteMetrics = []string{"Active on Site", "Viewed Product", "Added to Cart", "Started Checkout"}
+var onsiteMetrics = []string{"Active on Site", "Viewed Product", "Added to Cart", "Started Checkout", snippets.MetricViewedCategory, snippets.MetricSearchedSite}
 
 // serverMetrics are the metrics snippetd sends from the server. An operator
 // cannot allow them as custom browser metrics (CheckCustomMetric refuses).
@@ -120,7 +120,8 @@ type wireBatch struct {
 //     itself; any allowed metric.
 //   - input form: the browser sends what the render API takes, under the
 //     render API's member names — product (Viewed Product), cart and added
-//     (Added to Cart), cart (Started Checkout) — and the server builds the
+//     (Added to Cart), cart (Started Checkout), category (Viewed Category),
+//     search (Searched Site) — and the server builds the
 //     event with package snippets' event builders, the ones the render API
 //     uses. The helper's proxy build sends this form, so its payloads have
 //     one source of truth and it carries no builders of its own.
@@ -139,6 +140,8 @@ type wireEvent struct {
 	Product       json.RawMessage `json:"product"`
 	Cart          json.RawMessage `json:"cart"`
 	Added         json.RawMessage `json:"added"`
+	Category      json.RawMessage `json:"category"`
+	Search        json.RawMessage `json:"search"`
 	Backfill      json.RawMessage `json:"backfill"`
 	ValueCurrency json.RawMessage `json:"value_currency"`
 }
@@ -369,7 +372,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, link
 		e.UniqueID = w.UniqueID
 	}
 
-	if present(w.Product) || present(w.Cart) || present(w.Added) {
+	if present(w.Product) || present(w.Cart) || present(w.Added) || present(w.Category) || present(w.Search) {
 		if sent.IsZero() {
 			sent = now
 		}
@@ -435,14 +438,14 @@ func present(raw json.RawMessage) bool {
 func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at time.Time, linked *[]shop.Cart) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
-		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart or added: the server builds the properties from them")
+		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart, added, category or search: the server builds the properties from them")
 	case present(w.Value):
-		return false, apperr.FieldErrorf(field+".value", "cannot be sent with product, cart or added: the server computes the value from them")
+		return false, apperr.FieldErrorf(field+".value", "cannot be sent with product, cart, added, category or search: the server computes the value from them")
 	}
 	// wrongInput names the first input the metric does not take.
 	wrongInput := func(takes string, names ...string) error {
-		for i, raw := range []json.RawMessage{w.Product, w.Cart, w.Added} {
-			if name := [...]string{"product", "cart", "added"}[i]; present(raw) && !slices.Contains(names, name) {
+		for i, raw := range []json.RawMessage{w.Product, w.Cart, w.Added, w.Category, w.Search} {
+			if name := [...]string{"product", "cart", "added", "category", "search"}[i]; present(raw) && !slices.Contains(names, name) {
 				return apperr.FieldErrorf(field+"."+name, "is not an input of %s, which takes %s", e.Metric, takes)
 			}
 		}
@@ -497,16 +500,39 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		}
 		v.linkCart(&c, at, linked)
 		built, err = snippets.StartedCheckoutEvent(c, at)
+	case snippets.MetricViewedCategory:
+		var c snippets.Category
+		if err := wrongInput("category", "category"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Category, &c, field+".category"); err != nil {
+			return false, err
+		}
+		built, err = snippets.ViewedCategoryEvent(c)
+	case snippets.MetricSearchedSite:
+		var s snippets.Search
+		if err := wrongInput("search", "search"); err != nil {
+			return false, err
+		}
+		if err := decodeInput(w.Search, &s, field+".search"); err != nil {
+			return false, err
+		}
+		built, err = snippets.SearchedSiteEvent(s)
 	default:
-		return false, wrongInput("properties: product, cart and added are inputs of Viewed Product, Added to Cart and Started Checkout only")
+		return false, wrongInput("properties: product, cart, added, category and search are inputs of Viewed Product, Added to Cart, Started Checkout, Viewed Category and Searched Site only")
 	}
 	if err != nil {
 		return false, apperr.PrefixField(field, err)
 	}
 
-	input := field + ".product" // the input errors name
-	if e.Metric != "Viewed Product" {
-		input = field + ".cart"
+	input := field + ".cart" // the input errors name
+	switch e.Metric {
+	case "Viewed Product":
+		input = field + ".product"
+	case snippets.MetricViewedCategory:
+		input = field + ".category"
+	case snippets.MetricSearchedSite:
+		input = field + ".search"
 	}
 	if built.Value.IsSet() {
 		if err := v.checkValue(built.Value, input); err != nil {

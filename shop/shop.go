@@ -29,6 +29,9 @@ type Product struct {
 	// InventoryPolicy is Klaviyo's 1 (hide when out of stock) or 2 (always
 	// show, Klaviyo's default when 0 here).
 	InventoryPolicy int `json:"inventory_policy,omitempty"`
+	// Variants are the product's variants, synced to Klaviyo's catalog
+	// variants in API mode; the feed carries only their total stock.
+	Variants []Variant `json:"variants,omitempty"`
 }
 
 // LineItem is a quantity of one product in a cart or an order.

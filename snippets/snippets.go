@@ -1,7 +1,8 @@
 // Package snippets turns neutral storefront data (package shop) into the
 // Klaviyo onsite snippets a first-class integration would put on a page:
 // the klaviyo.js loader, Viewed Product with trackViewedItem, Added to Cart,
-// Started Checkout and identify.
+// Started Checkout and identify, and the browse-intent events Viewed
+// Category and Searched Site (browse.go, with the SFCC cartridge's names).
 //
 // It has two layers. The builders are plain Go: the event builders
 // (ViewedProductEvent, AddedToCartEvent, StartedCheckoutEvent) validate

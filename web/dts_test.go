@@ -49,7 +49,7 @@ func TestDeclarationsMatchHelper(t *testing.T) {
 	if d := cmp.Diff(slices.DeleteFunc(slices.Clone(want), func(s string) bool { return s == "push" }), calls); d != "" {
 		t.Errorf("queued calls (-methods +Call):\n%s", d)
 	}
-	for _, name := range []string{"Product", "LineItem", "Cart", "Customer"} {
+	for _, name := range []string{"Product", "LineItem", "Cart", "Customer", "Category", "Search"} {
 		if d := cmp.Diff(fields(t, types, "export interface "+name+" {"), fields(t, dts, "  interface "+name+" {")); d != "" {
 			t.Errorf("%s fields (-helper/types.ts +%s):\n%s", name, declarations, d)
 		}

@@ -39,12 +39,30 @@ declare namespace Snippetd {
     last_name?: string;
   }
 
+  /** A category (collection) page, for Viewed Category. */
+  interface Category {
+    id: string;
+    name: string;
+    url?: string;
+    product_ids?: string[];
+  }
+
+  /** A site search's results page, for Searched Site (results_count defaults to 0). */
+  interface Search {
+    term: string;
+    results_count?: number;
+    product_ids?: string[];
+  }
+
   /** A call queued before the helper loaded: ["method", ...arguments]. */
   type Call =
     | ["viewedProduct", Product]
     | ["addedToCart", Cart, LineItem]
     | ["startedCheckout", Cart, (string | number | Date)?]
     | ["identify", Customer]
+    | ["viewedCategory", Category]
+    | ["searchedSite", Search]
+    | ["backInStock", string, Customer, string?]
     | ["setCart", Cart]
     | ["consent", boolean];
 
@@ -58,6 +76,17 @@ declare namespace Snippetd {
     startedCheckout(cart: Cart, time?: string | number | Date): void;
     /** Identify the shopper (email or phone number, with names and an external id). */
     identify(customer: Customer): void;
+    /** Viewed Category for a category page (the SFCC cartridge's property names). */
+    viewedCategory(category: Category): void;
+    /** Searched Site for a search results page (the SFCC cartridge's property names). */
+    searchedSite(search: Search): void;
+    /**
+     * Ask Klaviyo to notify the shopper (email and/or E.164 phone_number)
+     * when a catalog variant (its external id, or Klaviyo's full id) is back
+     * in stock, with Klaviyo's client endpoint and the public key (key, else
+     * the one in the klaviyo.js URL). Resolves to whether Klaviyo accepted it.
+     */
+    backInStock(variant: string, customer: Customer, key?: string): Promise<boolean>;
     /** Tell the helper the cart as it is now, for the declarative add-to-cart buttons. */
     setCart(cart: Cart): void;
     /**

@@ -97,3 +97,32 @@ func runCLICtx(ctx context.Context, args ...string) (int, string, string) {
 	code := run(ctx, args, strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
+
+// TestRenderCLIBrowse renders the two browse events from the command line
+// as the renderer does, and names their fields in errors.
+func TestRenderCLIBrowse(t *testing.T) {
+	for name, body := range map[string]string{
+		render.ViewedCategory: `{"category":{"id":"mugs","name":"Mugs </script>","url":"https://shop.example/c/mugs","product_ids":["1","2"]}}`,
+		render.SearchedSite:   `{"search":{"term":"blue <!-- mug","results_count":12,"product_ids":["2"]}}`,
+	} {
+		want, err := render.Renderer{}.Render(context.Background(), name, []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, body, "render", name)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, errOut)
+		}
+		if diff := cmp.Diff(string(want.HTML)+"\n", out); diff != "" {
+			t.Errorf("%s stdout (-want +got):\n%s", name, diff)
+		}
+	}
+	code, _, errOut := runCLI(t, `{"search":{"results_count":1}}`, "render", render.SearchedSite)
+	if code != 1 || !strings.Contains(errOut, "search.term: is required") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", "render", "-h")
+	if code != 0 || !strings.Contains(errOut, "viewed-category, searched-site") {
+		t.Errorf("render -h: exit %d, usage %q does not list the browse snippets", code, errOut)
+	}
+}

@@ -117,6 +117,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("klaviyo: %w", err)
 		}
 		m.Sender = c
+		cat.SetAPI(c) // restocks go to the Catalog API at once (SNIPPETD_CATALOG_MODE=api)
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.

@@ -75,6 +75,14 @@ type Catalog struct {
 	unknown unknownIDs
 	stop    context.CancelFunc
 	done    chan struct{}
+
+	// Restocks sent in the background (restock.go) with api; Close ends
+	// them through bgCtx and waits.
+	apiMu  sync.Mutex
+	api    APIClient
+	bg     sync.WaitGroup
+	bgCtx  context.Context
+	bgStop context.CancelFunc
 }
 
 // fileStamp identifies a version of the products file without reading it.
@@ -107,6 +115,7 @@ func Open(ctx context.Context, opts Options) (*Catalog, error) {
 		return nil, err
 	}
 	c := &Catalog{opts: opts, store: store{opts.DB}}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	c.unknown.limit = unknownLimit
 	if err := c.store.migrate(ctx); err != nil {
 		return nil, err
@@ -129,6 +138,8 @@ func (c *Catalog) Close() error {
 		c.stop()
 		<-c.done
 	}
+	c.bgStop()
+	c.bg.Wait()
 	if s := c.cur.Swap(nil); s != nil {
 		s.retire()
 	}
@@ -326,8 +337,16 @@ func (c *Catalog) logLoad(s *Snapshot) {
 func (c *Catalog) Put(ctx context.Context, ps []shop.Product) error { return c.write(ctx, ps, true) }
 
 // Patch inserts or updates ps by id (PATCH /v1/catalog/products), then
-// reloads.
+// reloads. A body that only changes variants' inventory is a restock
+// (restock.go): it updates the stored variants and, with the Catalog API,
+// sends only variant updates.
 func (c *Catalog) Patch(ctx context.Context, ps []shop.Product) error {
+	if isRestock(ps) {
+		if c.opts.File != "" {
+			return c.write(ctx, ps, false) // refused there, with the reason
+		}
+		return c.restock(ctx, ps)
+	}
 	return c.write(ctx, ps, false)
 }
 

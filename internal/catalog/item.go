@@ -54,7 +54,7 @@ func ItemOf(p shop.Product) Item {
 		Description:       clean(p.Description),
 		ImageLink:         clean(p.ImageURL),
 		Price:             p.Price,
-		InventoryQuantity: p.InventoryQuantity,
+		InventoryQuantity: totalStock(p),
 		InventoryPolicy:   p.InventoryPolicy,
 	}
 	for _, c := range p.Categories {

@@ -81,6 +81,11 @@ type Snapshot struct {
 	ids      []uint64 // sorted hashes of the served ids
 	problems map[string]*ProblemGroup
 	source   string
+	// vfile holds the served products' variants, one JSON Variant per
+	// line (vcount lines, vsize bytes), for the Catalog API sync.
+	vfile  *os.File
+	vsize  int64
+	vcount int
 
 	mu      sync.Mutex
 	refs    int
@@ -128,6 +133,7 @@ func (s *Snapshot) retire() {
 	if s.refs == 0 {
 		s.files[JSON].Close()
 		s.files[XML].Close()
+		s.vfile.Close()
 	}
 }
 
@@ -150,6 +156,7 @@ func (s *Snapshot) release() {
 	if s.retired && s.refs == 0 {
 		s.files[JSON].Close()
 		s.files[XML].Close()
+		s.vfile.Close()
 	}
 }
 
@@ -256,6 +263,14 @@ type builder struct {
 	allItems  [2]int64 // bytes of every item
 	problems  map[string]*ProblemGroup
 	line, xml []byte
+	// The variants file and the variant ids seen (each belongs to one
+	// product: Klaviyo's variant ids are catalog-wide).
+	vfile  *os.File
+	vw     *bufio.Writer
+	voff   int64
+	vcount int
+	vseen  map[string]string
+	vline  []byte
 }
 
 func newBuilder(dir string, partBytes int64) (*builder, error) {
@@ -277,6 +292,13 @@ func newBuilder(dir string, partBytes int64) (*builder, error) {
 		os.Remove(file.Name())
 		b.files[f], b.ws[f] = file, bufio.NewWriterSize(file, 256<<10)
 	}
+	vf, err := os.CreateTemp(dir, "catalog-snapshot-*.variants")
+	if err != nil {
+		b.abort()
+		return nil, err
+	}
+	os.Remove(vf.Name())
+	b.vfile, b.vw, b.vseen = vf, bufio.NewWriterSize(vf, 64<<10), map[string]string{}
 	for _, f := range Formats {
 		b.cur[f] = Part{Number: 1}
 	}
@@ -295,9 +317,33 @@ func (b *builder) add(pos int, p shop.Product) error {
 		b.reject(kind, prob)
 		return nil
 	}
+	if prob, bad := checkVariants(p); bad {
+		prob.Position = pos
+		b.reject(KindInvalid, prob)
+		return nil
+	}
+	for i, v := range p.Variants {
+		if other, dup := b.vseen[v.ID]; dup && other != it.ID {
+			b.reject(KindInvalid, Problem{ID: it.ID, Position: pos, Field: fmt.Sprintf("variants[%d].id", i), Message: "repeats a variant id of product " + other})
+			return nil
+		}
+	}
 	if !b.seen.add(idHash(it.ID)) {
 		b.reject(KindDuplicate, Problem{ID: it.ID, Position: pos, Field: "id", Message: "repeats the id of an earlier product (the first one is kept)"})
 		return nil
+	}
+	for _, v := range variantsOf(p, it) {
+		b.vseen[v.ID] = it.ID
+		line, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		b.vline = append(append(b.vline[:0], line...), '\n')
+		if _, err := b.vw.Write(b.vline); err != nil {
+			return err
+		}
+		b.voff += int64(len(b.vline))
+		b.vcount++
 	}
 
 	b.line = appendJSON(b.line[:0], it)
@@ -336,7 +382,7 @@ func (b *builder) add(pos int, p shop.Product) error {
 // finish flushes the snapshot and returns it; modified is the source's
 // change time.
 func (b *builder) finish(source string, modified time.Time) (*Snapshot, error) {
-	for _, w := range b.ws {
+	for _, w := range append(b.ws[:], b.vw) {
 		if err := w.Flush(); err != nil {
 			b.abort()
 			return nil, err
@@ -356,11 +402,12 @@ func (b *builder) finish(source string, modified time.Time) (*Snapshot, error) {
 		modified: modified.UTC().Truncate(time.Second),
 		parts:    b.parts, ids: ids,
 		whole: [2]int64{docBytes(JSON, b.count, b.allItems[JSON]), docBytes(XML, b.count, b.allItems[XML])}, problems: b.problems, source: source,
+		vfile: b.vfile, vsize: b.voff, vcount: b.vcount,
 	}, nil
 }
 
 func (b *builder) abort() {
-	for _, f := range b.files {
+	for _, f := range append(b.files[:], b.vfile) {
 		if f != nil {
 			f.Close()
 		}

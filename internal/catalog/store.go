@@ -20,6 +20,7 @@ var migrations = []string{
 	`CREATE TABLE catalog_state (name TEXT PRIMARY KEY, version BIGINT NOT NULL, updated_at BIGINT NOT NULL)`,
 	`INSERT INTO catalog_state (name, version, updated_at) VALUES ('products', 0, 0)`,
 	`CREATE TABLE catalog_sync (external_id TEXT PRIMARY KEY, hash TEXT NOT NULL, published INTEGER NOT NULL, synced_at BIGINT NOT NULL)`,
+	`CREATE TABLE catalog_sync_variants (external_id TEXT PRIMARY KEY, item_id TEXT NOT NULL, hash TEXT NOT NULL, synced_at BIGINT NOT NULL)`,
 }
 
 // store is the catalog's part of the shared database.
@@ -52,7 +53,11 @@ var apiFieldNames = map[string]string{"title": "name", "link": "url", "image_lin
 func validateProducts(ps []shop.Product) error {
 	seen := make(map[string]int, len(ps))
 	for i, p := range ps {
-		if kind, prob := ItemOf(p).check(); kind != "" {
+		kind, prob := ItemOf(p).check()
+		if vp, bad := checkVariants(p); kind == "" && bad {
+			kind, prob = KindInvalid, vp
+		}
+		if kind != "" {
 			f := prob.Field
 			if n, ok := apiFieldNames[f]; ok {
 				f = n

@@ -25,9 +25,18 @@ const (
 	PathBulkCreate = "/api/catalog-item-bulk-create-jobs"
 	PathBulkUpdate = "/api/catalog-item-bulk-update-jobs"
 	PathBulkDelete = "/api/catalog-item-bulk-delete-jobs"
-	// JobItems is the most items one bulk job may carry.
+	// JobItems is the most items (or variants) one bulk job may carry.
 	JobItems = 100
+
+	// Variant jobs have the same size and rate limits, counted apart.
+	PathVariantBulkCreate = "/api/catalog-variant-bulk-create-jobs"
+	PathVariantBulkUpdate = "/api/catalog-variant-bulk-update-jobs"
+	PathVariantBulkDelete = "/api/catalog-variant-bulk-delete-jobs"
 )
+
+// variantPaths are the variant job paths, which take "variants" and
+// answer per-variant errors under /data/attributes/variants/data/.
+var variantPaths = map[string]bool{PathVariantBulkCreate: true, PathVariantBulkUpdate: true, PathVariantBulkDelete: true}
 
 // APIBuckets is the Catalog API's documented rate limit.
 var APIBuckets = klaviyo.Buckets{Burst: 75, Steady: 750}
@@ -65,7 +74,11 @@ type SyncResult struct {
 	Unchanged int
 	// Failed items were rejected by Klaviyo; they are retried next run.
 	Failed int
-	// Jobs is the number of bulk jobs sent.
+	// VariantCreate, VariantUpdate and VariantDelete count the variants
+	// sent (variants that left the source are deleted); VariantUnchanged
+	// those already in Klaviyo as they are.
+	VariantCreate, VariantUpdate, VariantDelete, VariantUnchanged int
+	// Jobs is the number of bulk jobs sent (item and variant jobs).
 	Jobs int
 	// Errors are the first few item errors Klaviyo reported.
 	Errors []string
@@ -113,6 +126,10 @@ type op struct {
 	id   string
 	it   Item
 	hash string
+	// v is set for variant ops (their id is the variant's); restock marks
+	// an update that sends the inventory only.
+	v       *Variant
+	restock bool
 }
 
 func (s store) syncState(ctx context.Context) (map[string]syncState, error) {
@@ -145,6 +162,21 @@ func (s store) recordSync(ctx context.Context, ops []op) error {
 	defer tx.Rollback()
 	now := time.Now().UnixMilli()
 	for _, o := range ops {
+		if o.v != nil {
+			if o.hash == "" && o.kind != "delete" {
+				continue // a restock of a variant Klaviyo may not have whole
+			}
+			if o.kind == "delete" {
+				_, err = tx.ExecContext(ctx, s.d.Rebind(`DELETE FROM catalog_sync_variants WHERE external_id = ?`), o.id)
+			} else {
+				_, err = tx.ExecContext(ctx, s.d.Rebind(`INSERT INTO catalog_sync_variants (external_id, item_id, hash, synced_at) VALUES (?, ?, ?, ?)
+					ON CONFLICT (external_id) DO UPDATE SET item_id = excluded.item_id, hash = excluded.hash, synced_at = excluded.synced_at`), o.id, o.v.Item, o.hash, now)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch o.kind {
 		case "delete":
 			_, err = tx.ExecContext(ctx, s.d.Rebind(`DELETE FROM catalog_sync WHERE external_id = ?`), o.id)
@@ -208,9 +240,9 @@ func (c *Catalog) Sync(ctx context.Context, api APIClient, opts SyncOptions) (Sy
 		delete(state, it.ID)
 		switch {
 		case !known:
-			creates = append(creates, op{"create", it.ID, it, h})
+			creates = append(creates, op{kind: "create", id: it.ID, it: it, hash: h})
 		case st.hash != h || !st.published:
-			updates = append(updates, op{"update", it.ID, it, h})
+			updates = append(updates, op{kind: "update", id: it.ID, it: it, hash: h})
 		default:
 			res.Unchanged++
 		}
@@ -233,6 +265,10 @@ func (c *Catalog) Sync(ctx context.Context, api APIClient, opts SyncOptions) (Sy
 		}
 		removals = append(removals, op{kind: kind, id: id})
 	}
+	vcreates, vupdates, vdeletes, err := c.planVariants(ctx, snap, &res)
+	if err != nil {
+		return res, err
+	}
 	res.Create, res.Update = len(creates), len(updates)
 	if opts.Delete {
 		res.Delete = len(removals)
@@ -243,28 +279,28 @@ func (c *Catalog) Sync(ctx context.Context, api APIClient, opts SyncOptions) (Sy
 	if opts.DryRun {
 		return res, nil
 	}
-	for _, p := range []string{PathBulkCreate, PathBulkUpdate, PathBulkDelete} {
+	for _, p := range []string{PathBulkCreate, PathBulkUpdate, PathBulkDelete, PathVariantBulkCreate, PathVariantBulkUpdate, PathVariantBulkDelete} {
 		api.SetBuckets(p, APIBuckets)
 	}
 	r := syncRun{c: c, api: api, opts: opts, res: &res}
 	// Creates whose item already exists (state lost, or created by hand)
 	// become updates, and updates of items deleted in Klaviyo become
-	// creates: one extra round each.
+	// creates: one extra round each. Variants follow their items (a
+	// variant needs its item) and go before items are deleted (which
+	// takes their variants in Klaviyo).
 	retryAsUpdate := r.send(ctx, PathBulkCreate, creates)
 	retryAsCreate := r.send(ctx, PathBulkUpdate, append(updates, removalsOf(removals, "unpublish")...))
+	r.flip(ctx, PathBulkUpdate, "update", retryAsUpdate)
+	r.flip(ctx, PathBulkCreate, "create", retryAsCreate)
+	vRetryAsUpdate := r.send(ctx, PathVariantBulkCreate, vcreates)
+	vRetryAsCreate := r.send(ctx, PathVariantBulkUpdate, vupdates)
+	r.send(ctx, PathVariantBulkDelete, vdeletes)
+	r.flip(ctx, PathVariantBulkUpdate, "update", vRetryAsUpdate)
+	r.flip(ctx, PathVariantBulkCreate, "create", vRetryAsCreate)
 	r.send(ctx, PathBulkDelete, removalsOf(removals, "delete"))
-	for i := range retryAsUpdate {
-		retryAsUpdate[i].kind = "update"
-		r.count("update", 1)
-	}
-	r.send(ctx, PathBulkUpdate, retryAsUpdate)
-	for i := range retryAsCreate {
-		retryAsCreate[i].kind = "create"
-		r.count("create", 1)
-	}
-	r.send(ctx, PathBulkCreate, retryAsCreate)
-	fmt.Fprintf(opts.Out, "sent %d jobs: %d created, %d updated, %d unpublished, %d deleted, %d unchanged, %d failed\n",
-		res.Jobs, res.Create, res.Update, res.Unpublish, res.Delete, res.Unchanged, res.Failed)
+	fmt.Fprintf(opts.Out, "sent %d jobs: %d created, %d updated, %d unpublished, %d deleted, %d unchanged, %d failed; variants: %d created, %d updated, %d deleted, %d unchanged\n",
+		res.Jobs, res.Create, res.Update, res.Unpublish, res.Delete, res.Unchanged, res.Failed,
+		res.VariantCreate, res.VariantUpdate, res.VariantDelete, res.VariantUnchanged)
 	if r.err != nil {
 		return res, r.err
 	}
@@ -272,6 +308,15 @@ func (c *Catalog) Sync(ctx context.Context, api APIClient, opts SyncOptions) (Sy
 		return res, fmt.Errorf("%d items were not accepted (they are retried next run); first: %s", res.Failed, strings.Join(res.Errors, "; "))
 	}
 	return res, nil
+}
+
+// flip sends again, as kind, the ops the first try refused the other way.
+func (r *syncRun) flip(ctx context.Context, path, kind string, ops []op) {
+	for i := range ops {
+		ops[i].kind = kind
+		r.countOp(ops[i], 1)
+	}
+	r.send(ctx, path, ops)
 }
 
 func removalsOf(ops []op, kind string) []op {
@@ -290,9 +335,11 @@ func printPlan(w io.Writer, dry bool, res SyncResult, creates, updates, removals
 		verb = "dry run, would send"
 	}
 	jobs := func(n int) int { return (n + JobItems - 1) / JobItems }
-	fmt.Fprintf(w, "catalog sync plan (%s): create %d, update %d, unpublish %d, delete %d, unchanged %d; %d bulk jobs of at most %d items\n",
+	fmt.Fprintf(w, "catalog sync plan (%s): create %d, update %d, unpublish %d, delete %d, unchanged %d; variants: create %d, update %d, delete %d, unchanged %d; %d bulk jobs of at most %d items or variants\n",
 		verb, res.Create, res.Update, res.Unpublish, res.Delete, res.Unchanged,
-		jobs(len(creates))+jobs(len(updates)+res.Unpublish)+jobs(res.Delete), JobItems)
+		res.VariantCreate, res.VariantUpdate, res.VariantDelete, res.VariantUnchanged,
+		jobs(len(creates))+jobs(len(updates)+res.Unpublish)+jobs(res.Delete)+
+			jobs(res.VariantCreate)+jobs(res.VariantUpdate)+jobs(res.VariantDelete), JobItems)
 	for _, g := range []struct {
 		name string
 		ops  []op
@@ -325,17 +372,31 @@ type jobDoc struct {
 	Data struct {
 		Type       string `json:"type"`
 		Attributes struct {
-			Items struct {
-				Data []jobItem `json:"data"`
-			} `json:"items"`
+			Items    *jobList `json:"items,omitempty"`
+			Variants *jobList `json:"variants,omitempty"`
 		} `json:"attributes"`
 	} `json:"data"`
 }
 
+type jobList struct {
+	Data []jobItem `json:"data"`
+}
+
 type jobItem struct {
-	Type       string   `json:"type"`
-	ID         string   `json:"id,omitempty"`
-	Attributes *apiItem `json:"attributes,omitempty"`
+	Type          string         `json:"type"`
+	ID            string         `json:"id,omitempty"`
+	Attributes    any            `json:"attributes,omitempty"`
+	Relationships *relationships `json:"relationships,omitempty"`
+}
+
+// relationships ties a created variant to its item.
+type relationships struct {
+	Item struct {
+		Data struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		} `json:"data"`
+	} `json:"item"`
 }
 
 // jobAnswer is the part of a job resource the sync reads.
@@ -355,7 +416,11 @@ type jobAnswer struct {
 }
 
 func jobBody(path string, ops []op) ([]byte, error) {
+	if variantPaths[path] {
+		return variantJobBody(path, ops)
+	}
 	var doc jobDoc
+	doc.Data.Attributes.Items = &jobList{}
 	doc.Data.Type = map[string]string{PathBulkCreate: "catalog-item-bulk-create-job", PathBulkUpdate: "catalog-item-bulk-update-job", PathBulkDelete: "catalog-item-bulk-delete-job"}[path]
 	t := true
 	f := false
@@ -414,15 +479,15 @@ func (r *syncRun) send(ctx context.Context, path string, ops []op) (flip []op) {
 			case !bad:
 				ok = append(ok, o)
 			case o.kind == "create" && strings.Contains(detail, "already exists"),
-				o.kind == "update" && strings.Contains(detail, "No catalog item"):
-				r.count(o.kind, -1)
+				o.kind == "update" && strings.Contains(detail, "No catalog "+kindNoun(o)):
+				r.countOp(o, -1)
 				flip = append(flip, o)
 			case o.kind == "unpublish" && strings.Contains(detail, "No catalog item"),
-				o.kind == "delete" && strings.Contains(detail, "No catalog item"):
-				ok = append(ok, op{kind: "delete", id: o.id}) // gone already: forget it
+				o.kind == "delete" && strings.Contains(detail, "No catalog "+kindNoun(o)):
+				ok = append(ok, op{kind: "delete", id: o.id, v: o.v}) // gone already: forget it
 			default:
 				r.res.Failed++
-				r.count(o.kind, -1)
+				r.countOp(o, -1)
 				if len(r.res.Errors) < 5 {
 					r.res.Errors = append(r.res.Errors, o.id+": "+detail)
 				}
@@ -434,6 +499,30 @@ func (r *syncRun) send(ctx context.Context, path string, ops []op) (flip []op) {
 		}
 	}
 	return flip
+}
+
+// kindNoun is what Klaviyo's errors call the op's resource.
+func kindNoun(o op) string {
+	if o.v != nil {
+		return "variant"
+	}
+	return "item"
+}
+
+// countOp adjusts the count of o's kind, for items or variants.
+func (r *syncRun) countOp(o op, n int) {
+	if o.v == nil {
+		r.count(o.kind, n)
+		return
+	}
+	switch o.kind {
+	case "create":
+		r.res.VariantCreate += n
+	case "update":
+		r.res.VariantUpdate += n
+	case "delete":
+		r.res.VariantDelete += n
+	}
 }
 
 func (r *syncRun) count(kind string, n int) {
@@ -453,7 +542,9 @@ func (r *syncRun) count(kind string, n int) {
 func itemIndex(pointer string) (int, bool) {
 	rest, ok := strings.CutPrefix(pointer, "/data/attributes/items/data/")
 	if !ok {
-		return 0, false
+		if rest, ok = strings.CutPrefix(pointer, "/data/attributes/variants/data/"); !ok {
+			return 0, false
+		}
 	}
 	rest, _, _ = strings.Cut(rest, "/")
 	i, err := strconv.Atoi(rest)

@@ -39,7 +39,7 @@ func (s *Shop) handleHome(w http.ResponseWriter, r *http.Request) {
 // as source render); in proxy mode the helper reports the view to the
 // proxy instead.
 func (s *Shop) handleProduct(w http.ResponseWriter, r *http.Request) {
-	it, ok := Find(r.PathValue("id"))
+	it, ok := findAny(r.PathValue("id"))
 	if !ok {
 		s.fail(w, r, errorf(http.StatusNotFound, "not_found", "no product %q", r.PathValue("id")))
 		return
@@ -249,7 +249,7 @@ func (s *Shop) handleMode(w http.ResponseWriter, r *http.Request) {
 // handleImage serves GET /demo/img/{file}: a product picture as SVG.
 func (s *Shop) handleImage(w http.ResponseWriter, r *http.Request) {
 	id, ok := strings.CutSuffix(r.PathValue("file"), ".svg")
-	it, found := Find(id)
+	it, found := findAny(id)
 	if !ok || !found {
 		s.fail(w, r, errorf(http.StatusNotFound, "not_found", "no picture %q", r.PathValue("file")))
 		return

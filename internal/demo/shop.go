@@ -101,6 +101,8 @@ func New(o Options) *Shop {
 	}))
 	m.Handle("/demo/{$}", get(s.handleHome))
 	m.Handle("/demo/products/{id}", get(s.handleProduct))
+	m.Handle("/demo/categories/{name}", get(s.handleCategory))
+	m.Handle("/demo/search", get(s.handleSearch))
 	m.Handle("/demo/cart", get(s.handleCart))
 	m.Handle("/demo/cart/add", methods{"POST": s.handleCartChange})
 	m.Handle("/demo/cart/remove", methods{"POST": s.handleCartChange})

@@ -35,6 +35,8 @@ var bodies = map[string]string{
 	render.AddedToCart:     `{"cart":` + cart + `,"added":` + added + `}`,
 	render.StartedCheckout: `{"cart":` + cart + `}`,
 	render.Identify:        `{"customer":{"email":"shopper@example.com"}}`,
+	render.ViewedCategory:  `{"category":{"id":"mugs","name":"Mugs </script>","product_ids":["1"]}}`,
+	render.SearchedSite:    `{"search":{"term":"mug <!--","results_count":1,"product_ids":["1"]}}`,
 }
 
 func init() {

@@ -32,10 +32,12 @@ const (
 	AddedToCart     = "added-to-cart"
 	StartedCheckout = "started-checkout"
 	Identify        = "identify"
+	ViewedCategory  = "viewed-category"
+	SearchedSite    = "searched-site"
 )
 
 // Names lists every snippet name in the order a page would use them.
-var Names = []string{Loader, ViewedProduct, AddedToCart, StartedCheckout, Identify}
+var Names = []string{Loader, ViewedProduct, AddedToCart, StartedCheckout, Identify, ViewedCategory, SearchedSite}
 
 // Known reports whether name is a snippet name, so that adapters can answer
 // 404 before reading a body.
@@ -133,6 +135,12 @@ type (
 	}
 	identifyRequest struct {
 		Customer *shop.Customer `json:"customer"`
+	}
+	viewedCategoryRequest struct {
+		Category *snippets.Category `json:"category"`
+	}
+	searchedSiteRequest struct {
+		Search *snippets.Search `json:"search"`
 	}
 )
 
@@ -273,6 +281,28 @@ func (rd Renderer) decode(ctx context.Context, name string, body []byte) (snippe
 			return snippets.Snippet{}, err
 		}
 		return rd.identify(req)
+	case ViewedCategory:
+		var req viewedCategoryRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		if req.Category == nil {
+			return snippets.Snippet{}, apperr.FieldErrorf("category", "is required")
+		}
+		s := snippets.ViewedCategory(*req.Category)
+		rd.observeIDs(s, req.Category.ProductIDs)
+		return s, s.Err()
+	case SearchedSite:
+		var req searchedSiteRequest
+		if err := strictjson.Decode(body, &req); err != nil {
+			return snippets.Snippet{}, err
+		}
+		if req.Search == nil {
+			return snippets.Snippet{}, apperr.FieldErrorf("search", "is required")
+		}
+		s := snippets.SearchedSite(*req.Search)
+		rd.observeIDs(s, req.Search.ProductIDs)
+		return s, s.Err()
 	}
 	return snippets.Snippet{}, unknown(name)
 }
@@ -361,6 +391,16 @@ func (rd Renderer) observeCart(s snippets.Snippet, c *shop.Cart) {
 	}
 	for _, l := range c.Items {
 		rd.Observe(l.Product.ID)
+	}
+}
+
+// observeIDs reports the products a browse page shows, once it rendered.
+func (rd Renderer) observeIDs(s snippets.Snippet, ids []string) {
+	if s.Err() != nil || rd.Observe == nil {
+		return
+	}
+	for _, id := range ids {
+		rd.Observe(id)
 	}
 }
 

@@ -26,6 +26,8 @@ var okBodies = map[string]string{
 	AddedToCart:     `{"cart":` + seedCart + `,"added":` + seedAdded + `}`,
 	StartedCheckout: `{"cart":` + seedCart + `,"time":"2013-12-17T16:57:03Z"}`,
 	Identify:        `{"customer":{"email":"shopper@example.com","first_name":"Ada"}}`,
+	ViewedCategory:  `{"category":{"id":"mugs","name":"Mugs","url":"https://shop.example/c/mugs","product_ids":["1","2"]}}`,
+	SearchedSite:    `{"search":{"term":"blue mug","results_count":2,"product_ids":["2"]}}`,
 }
 
 func TestRenderEachSnippet(t *testing.T) {
@@ -195,6 +197,15 @@ func TestErrors(t *testing.T) {
 		{"loader without key", Loader, `{}`, apperr.EINVALID, "public_key"},
 		{"loader bad key", Loader, `{"public_key":"abc"}`, apperr.EINVALID, "public_key"},
 		{"loader bad url", Loader, `{"klaviyo_js_url":"javascript:alert(1)"}`, apperr.EINVALID, "klaviyo_js_url"},
+		{"missing category", ViewedCategory, `{}`, apperr.EINVALID, "category"},
+		{"category without name", ViewedCategory, `{"category":{"id":"c"}}`, apperr.EINVALID, "category.name"},
+		{"category blank product id", ViewedCategory, `{"category":{"id":"c","name":"n","product_ids":["1",""]}}`, apperr.EINVALID, "category.product_ids[1]"},
+		{"category unknown member", ViewedCategory, `{"category":{"id":"c","name":"n","title":"x"}}`, apperr.EBADREQUEST, "category.title"},
+		{"missing search", SearchedSite, `{}`, apperr.EINVALID, "search"},
+		{"search without term", SearchedSite, `{"search":{"results_count":1}}`, apperr.EINVALID, "search.term"},
+		{"search negative count", SearchedSite, `{"search":{"term":"x","results_count":-1}}`, apperr.EINVALID, "search.results_count"},
+		{"search fractional count", SearchedSite, `{"search":{"term":"x","results_count":1.5}}`, apperr.EBADREQUEST, "search.results_count"},
+		{"search count as string", SearchedSite, `{"search":{"term":"x","results_count":"3"}}`, apperr.EBADREQUEST, "search.results_count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,7 +266,8 @@ func TestObserveProducts(t *testing.T) {
 		}
 	}
 	rd.Render(context.Background(), ViewedProduct, []byte(`{"product":{"id":"bad","name":"n","price":-1}}`))
-	want := []string{"1", "1111", "1112", "1111", "1112"}
+	rd.Render(context.Background(), ViewedCategory, []byte(`{"category":{"id":"c","name":"n","product_ids":["bad",""]}}`))
+	want := []string{"1", "1111", "1112", "1111", "1112", "1", "2", "2"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("observed ids (-want +got):\n%s", diff)
 	}

@@ -6,13 +6,18 @@
 //   data-email      CSS selector of checkout email inputs
 //   data-phone      CSS selector of checkout phone inputs
 //
+// Declarative attributes: data-snippetd-add-to-cart and data-snippetd-cart
+// (click), data-snippetd-checkout (checkout inputs), data-snippetd-category
+// and data-snippetd-search (sent once when the page is read), and
+// data-snippetd-back-in-stock (a button next to an email or phone input).
+//
 // It never throws on the page: a blocked klaviyo.js leaves calls in the
 // queue, and bad declarative JSON is ignored. Written for size (the helper
-// must stay under 1,500 bytes gzipped): terse on purpose.
+// must stay under web.MaxGzipBytes gzipped): terse on purpose.
 
 import * as B from "./payloads";
 import { toProxy } from "./proxy";
-import type { Cart, LineItem, Product, Push } from "./types";
+import type { Cart, Category, Customer, LineItem, Product, Push, Search } from "./types";
 
 declare global {
   interface Window {
@@ -65,6 +70,48 @@ const on = (name: string, f: Fn) =>
  */
 const attr = (el: Element, name: string) =>
   JSON.parse(((el.closest("[" + (name = "data-snippetd-" + name) + "]") || el).getAttribute(name) || 0) as string);
+
+/**
+ * ids are the shopper identifiers the helper reads from inputs (checkout,
+ * back in stock): the profile key, the inputs' selector, the characters
+ * removed before checking, and the check (an email; a phone in E.164 —
+ * normalising national numbers is the server's job).
+ */
+const ids = [
+  ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
+  ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
+] as [string, string, RegExp, RegExp][];
+
+/**
+ * backInStock asks Klaviyo to tell the shopper (email and/or E.164 phone)
+ * when variant (its external id, or Klaviyo's full "$custom:::..." id) is
+ * back, with Klaviyo's client endpoint and the public key: key, else the
+ * one in the klaviyo.js URL. It resolves to whether Klaviyo accepted it.
+ */
+const backInStock = (variant: string, c: Customer, key?: string) =>
+  fetch(
+    "https://a.klaviyo.com/client/back-in-stock-subscriptions?company_id=" +
+      (key || ((cfg.klaviyo || ((d.querySelector("script[src*='/klaviyo.js']") || 0) as any).src || "").match(/\/js\/(\w+)\//) || 0)[1]),
+    {
+      method: "POST",
+      headers: { "content-type": "application/vnd.api+json", revision: "2026-07-15" },
+      body: JSON.stringify({
+        data: {
+          type: "back-in-stock-subscription",
+          attributes: {
+            channels: [c.email && "EMAIL", c.phone_number && "SMS"].filter((x) => x),
+            profile: { data: { type: "profile", attributes: B.clean(c) } },
+          },
+          relationships: {
+            variant: { data: { type: "catalog-variant", id: /:::/.test(variant) ? variant : "$custom:::$default:::" + variant } },
+          },
+        },
+      }),
+    },
+  ).then(
+    (r) => r.ok,
+    () => false,
+  );
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
@@ -130,6 +177,9 @@ const api: { [k: string]: Fn } = {
     PROXY ? (cart: Cart, t?: string | number | Date) => [["Started Checkout", { cart, time: t && +new Date(t) }]] : B.startedCheckout,
   ),
   identify: queue(B.identify),
+  viewedCategory: queue(PROXY ? (category: Category) => [["Viewed Category", { category }]] : B.viewedCategory),
+  searchedSite: queue(PROXY ? (search: Search) => [["Searched Site", { search }]] : B.searchedSite),
+  backInStock: backInStock,
   /** setCart tells the helper the cart as it is now, before the next click. */
   setCart: (c: Cart) => (kept = c),
   consent: (ok: boolean) => {
@@ -182,12 +232,7 @@ if (!((queued || 0) as any).setCart) {
       cart = attr(d.querySelector("[data-snippetd-checkout]")!, "checkout") || kept,
       key = JSON.stringify(cart),
     ) =>
-        (
-          [
-            ["email", cfg.email || "[type=email],[autocomplete=email]", /\s/g, /^[^@]+@[^@]+\.[^@]+$/],
-            ["phone_number", cfg.phone || "[type=tel],[autocomplete=tel]", /[\s().-]/g, /^\+[1-9]\d{6,14}$/],
-          ] as [string, string, RegExp, RegExp][]
-        ).map(
+        ids.map(
           ([k, sel, junk, valid]) =>
           t.matches(sel) &&
           (clearTimeout(seen[k]),
@@ -200,6 +245,32 @@ if (!((queued || 0) as any).setCart) {
           ))),
         ),
   );
+
+  // Back in stock: the button (type="button", or it submits its form)
+  // names the variant in its JSON (and may give the key); the inputs are
+  // those of its form, else the page's. Its data-snippetd-state tells the
+  // page: invalid (no valid email or phone), sending, sent or failed.
+  on(
+    "click",
+    (t: Element, b = t.closest("[data-snippetd-back-in-stock]") as HTMLElement, v = attr(b, "back-in-stock"), c: any = {}) =>
+      (b.dataset.snippetdState = ids.some(([k, sel, junk, valid], i?: any) =>
+        (i = (b.closest("form") || d).querySelector(sel)) && (i = i.value.replace(junk, "")) ? !valid.test(i) || !(c[k] = i) : 0,
+      ) || !(c.email || c.phone_number)
+        ? "invalid"
+        : (backInStock(v.variant, c, v.key).then((ok) => (b.dataset.snippetdState = ok ? "sent" : "failed")), "sending")),
+  );
+
+  // Browse pages: Viewed Category and Searched Site for the elements that
+  // declare them, once the page is parsed.
+  const browse = () =>
+    ["category", "search"].map((a, i) =>
+      d.querySelectorAll("[data-snippetd-" + a + "]").forEach((el) => {
+        try {
+          api[i ? "searchedSite" : "viewedCategory"](attr(el, a));
+        } catch (_) {}
+      }),
+    );
+  d.readyState == "loading" ? d.addEventListener("DOMContentLoaded", browse) : browse();
 
   // Replay calls queued before the helper loaded (window.snippetd as an
   // array), then take their place.

@@ -1,9 +1,9 @@
 // Payload builders. They mirror the Go builders of package snippets: same
 // keys, same numbers, absent optional fields left out. Money is computed in
 // integer cents, as shop.Money does, and only divided by 100 on output.
-// Written for size: the whole helper must stay under 1,500 bytes gzipped.
+// Written for size: the whole helper must stay under web.MaxGzipBytes gzipped.
 
-import type { Cart, Customer, LineItem, Product, Props, Push } from "./types";
+import type { Cart, Category, Customer, LineItem, Product, Props, Push, Search } from "./types";
 
 /**
  * cents converts an amount such as 19.99 to 1999 exactly (through its
@@ -107,6 +107,26 @@ export const startedCheckout = (c: Cart, t?: string | number | Date): Push[] => 
       $event_id: c.id + "_" + Math.floor((new Date(t || Date.now()) as any) / 1000),
       Categories: union(c.items),
     }),
+  ],
+];
+
+/**
+ * viewedCategory and searchedSite use the property names of Klaviyo's SFCC
+ * cartridge, as the Go builders do (snippets/browse.go).
+ */
+export const viewedCategory = (c: Category): Push[] => [
+  [
+    "track",
+    "Viewed Category",
+    { "Viewed Category": c.id, "Category Name": c.name, "Category URL": c.url, "Product IDs": c.product_ids },
+  ],
+];
+
+export const searchedSite = (s: Search): Push[] => [
+  [
+    "track",
+    "Searched Site",
+    { "Search Term": s.term, "Search Results Count": s.results_count || 0, "Product IDs": s.product_ids },
   ],
 ];
 

@@ -37,3 +37,18 @@ export interface Customer {
 export type Push = [string, ...unknown[]];
 
 export type Props = { [k: string]: unknown };
+
+/** A category (collection) page: Viewed Category. */
+export interface Category {
+  id: string;
+  name: string;
+  url?: string;
+  product_ids?: string[];
+}
+
+/** A site search's results page: Searched Site. */
+export interface Search {
+  term: string;
+  results_count?: number;
+  product_ids?: string[];
+}

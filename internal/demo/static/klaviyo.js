@@ -51,5 +51,22 @@
     timer = timer || setTimeout(flush, 0);
     return r;
   };
+  // Back-in-stock requests go from the helper straight to Klaviyo's client
+  // API, not through klaviyo.js: the stand-in answers them here (202, as
+  // Klaviyo does) so nothing leaves the machine, and reports each as a
+  // ["backInStock", {...}] push for the inspector.
+  var realFetch = w.fetch;
+  w.fetch = function (url, opts) {
+    if (String(url).indexOf("https://a.klaviyo.com/client/back-in-stock-subscriptions") === 0) {
+      var data = {};
+      try { data = JSON.parse((opts && opts.body) || "{}").data || {}; } catch (e) {}
+      var a = data.attributes || {};
+      var who = ((a.profile || {}).data || {}).attributes || {};
+      profile = who.email || who.phone_number || profile;
+      q.push(["backInStock", { variant: (((data.relationships || {}).variant || {}).data || {}).id, channels: a.channels, profile: who }]);
+      return Promise.resolve(new Response(null, { status: 202 }));
+    }
+    return realFetch.apply(w, arguments);
+  };
   flush();
 })(window, document);

@@ -62,8 +62,17 @@ func (s *Server) route(r *http.Request) (route, bool) {
 		return route{limitKey: PathCatalogBulkUpdate, schema: SliceCatalogBulkUpdate, handle: (*Server).handleCatalogBulkUpdate}, true
 	case m == "POST" && p == PathCatalogBulkDelete:
 		return route{limitKey: PathCatalogBulkDelete, schema: SliceCatalogBulkDelete, handle: (*Server).handleCatalogBulkDelete}, true
+	case m == "POST" && p == PathCatalogVariantBulkCreate:
+		return route{limitKey: p, schema: SliceCatalogVariantBulkCreate, handle: (*Server).handleVariantBulkCreate}, true
+	case m == "POST" && p == PathCatalogVariantBulkUpdate:
+		return route{limitKey: p, schema: SliceCatalogVariantBulkUpdate, handle: (*Server).handleVariantBulkUpdate}, true
+	case m == "POST" && p == PathCatalogVariantBulkDelete:
+		return route{limitKey: p, schema: SliceCatalogVariantBulkDelete, handle: (*Server).handleVariantBulkDelete}, true
+	case m == "POST" && p == PathClientBackInStock:
+		return route{client: true, limitKey: p, schema: SliceClientBackInStock, handle: (*Server).handleClientBackInStock}, true
 	}
-	for _, jp := range []string{PathCatalogBulkCreate, PathCatalogBulkUpdate, PathCatalogBulkDelete} {
+	for _, jp := range []string{PathCatalogBulkCreate, PathCatalogBulkUpdate, PathCatalogBulkDelete,
+		PathCatalogVariantBulkCreate, PathCatalogVariantBulkUpdate, PathCatalogVariantBulkDelete} {
 		if m == "GET" && strings.HasPrefix(p, jp+"/") {
 			return route{limitKey: jp, id: strings.TrimPrefix(p, jp+"/"), handle: (*Server).handleJob}, true
 		}
@@ -524,6 +533,11 @@ func (s *Server) handleCatalogBulkDelete(c *call) reply {
 			continue
 		}
 		delete(s.catalog, id)
+		for vid, v := range s.variants { // an item takes its variants with it
+			if v.Item == id {
+				delete(s.variants, vid)
+			}
+		}
 	}
 	return s.job("catalog-item-bulk-delete-job", len(items), errs)
 }

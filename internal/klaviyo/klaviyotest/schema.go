@@ -34,6 +34,8 @@ const (
 	SliceCatalogBulkDelete        = "bulk_delete_catalog_items.json"
 	SliceCatalogVariant           = "create_catalog_variant.json"
 	SliceCatalogVariantBulkCreate = "bulk_create_catalog_variants.json"
+	SliceCatalogVariantBulkUpdate = "bulk_update_catalog_variants.json"
+	SliceCatalogVariantBulkDelete = "bulk_delete_catalog_variants.json"
 	SliceSubscribeBulk            = "bulk_subscribe_profiles.json"
 	SliceUnsubscribeBulk          = "bulk_unsubscribe_profiles.json"
 	SliceClientSubscription       = "create_client_subscription.json"
@@ -56,7 +58,7 @@ const (
 var SliceFiles = []string{
 	SliceEvent, SliceBulkEvents, SliceClientEvent, SliceClientBulkEvents, SliceClientProfile,
 	SliceCatalogItem, SliceCatalogBulkCreate, SliceCatalogItemUpdate, SliceCatalogBulkUpdate, SliceCatalogBulkDelete,
-	SliceCatalogVariant, SliceCatalogVariantBulkCreate,
+	SliceCatalogVariant, SliceCatalogVariantBulkCreate, SliceCatalogVariantBulkUpdate, SliceCatalogVariantBulkDelete,
 	SliceSubscribeBulk, SliceUnsubscribeBulk, SliceClientSubscription, SliceProfileImport,
 	SliceBackInStock, SliceClientBackInStock, SliceProfileDeletion,
 }

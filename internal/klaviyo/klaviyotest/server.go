@@ -60,6 +60,11 @@ const (
 	PathCatalogBulkCreate = "/api/catalog-item-bulk-create-jobs"
 	PathCatalogBulkUpdate = "/api/catalog-item-bulk-update-jobs"
 	PathCatalogBulkDelete = "/api/catalog-item-bulk-delete-jobs"
+
+	PathCatalogVariantBulkCreate = "/api/catalog-variant-bulk-create-jobs"
+	PathCatalogVariantBulkUpdate = "/api/catalog-variant-bulk-update-jobs"
+	PathCatalogVariantBulkDelete = "/api/catalog-variant-bulk-delete-jobs"
+	PathClientBackInStock        = "/client/back-in-stock-subscriptions"
 )
 
 // Limits is an endpoint's rate limit: Burst requests per second and Steady
@@ -80,6 +85,11 @@ var DefaultLimits = map[string]Limits{
 	PathCatalogBulkCreate: {75, 700},
 	PathCatalogBulkUpdate: {75, 700},
 	PathCatalogBulkDelete: {75, 700},
+
+	PathCatalogVariantBulkCreate: {75, 750},
+	PathCatalogVariantBulkUpdate: {75, 750},
+	PathCatalogVariantBulkDelete: {75, 750},
+	PathClientBackInStock:        {350, 3500},
 }
 
 // TB is the part of testing.TB the fake uses; *testing.T satisfies it.
@@ -176,6 +186,8 @@ type Server struct {
 	profiles    []Profile
 	catalog     map[string]map[string]any
 	catalogKeys []string
+	variants    map[string]CatalogVariant
+	bis         []BackInStock
 	jobs        map[string]map[string]any
 	stats       map[string]*Stats
 	idSeq       int
@@ -243,6 +255,7 @@ func newServer(logf func(string, ...any)) (*Server, error) {
 		buckets:    map[string][2]*rate.Limiter{},
 		seen:       map[string]bool{},
 		catalog:    map[string]map[string]any{},
+		variants:   map[string]CatalogVariant{},
 		jobs:       map[string]map[string]any{},
 		stats:      map[string]*Stats{},
 		changed:    make(chan struct{}),
@@ -396,6 +409,8 @@ func (s *Server) Reset() {
 	s.seen = map[string]bool{}
 	s.catalog = map[string]map[string]any{}
 	s.catalogKeys = nil
+	s.variants = map[string]CatalogVariant{}
+	s.bis = nil
 	s.jobs = map[string]map[string]any{}
 	s.stats = map[string]*Stats{}
 	s.buckets = map[string][2]*rate.Limiter{}
@@ -524,6 +539,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for k, v := range rep.header {
 		w.Header()[k] = v
+	}
+	if strings.HasPrefix(r.URL.Path, "/client/") {
+		// Klaviyo's client endpoints answer browsers of any origin, so a
+		// page can read the answer of its own fetch.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
 	}
 	w.WriteHeader(rep.status)
 	w.Write(rep.body)

@@ -7,3 +7,6 @@ s.addedToCart({ id: "c", items: [] });
 s.identify({ mail: "a@b.c" });
 s.push(["track", "Viewed Product"]);
 s.trackViewedItem({});
+s.viewedCategory({ id: "c" });
+s.searchedSite({ term: "x", results_count: "3" });
+s.backInStock({ email: "a@b.c" });

@@ -21,4 +21,8 @@ if (Array.isArray(window.snippetd)) {
   s.setCart(cart);
   s.consent(true);
   s.push(["identify", { phone_number: "+15005550006" }], ["consent", false]);
+  s.viewedCategory({ id: "fiction", name: "Fiction", url: "https://shop.example/c/fiction", product_ids: ["1111"] });
+  s.searchedSite({ term: "pooh", results_count: 1, product_ids: ["1111"] });
+  s.push(["searchedSite", { term: "nothing" }], ["viewedCategory", { id: "sale", name: "Sale" }]);
+  s.backInStock("1111-M", { email: "shopper@example.com" }).then((ok: boolean) => ok);
 }
