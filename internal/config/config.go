@@ -125,7 +125,7 @@ type Config struct {
 	// ProxyMaxBodyBytes caps a proxy request body
 	// (SNIPPETD_PROXY_MAX_BODY_BYTES, default 65536 bytes).
 	ProxyMaxBodyBytes int64
-	// Demo shop and inspector (issue 8).
+	// Demo shop and inspector.
 
 	// Demo serves the demo shop at /demo/: "on", "off", "force" or ""
 	// (the default: on when no private key is configured, that is in
