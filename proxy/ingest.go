@@ -14,6 +14,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/jsonscan"
 	"github.com/snippetd/snippetd/internal/klaviyo"
@@ -565,11 +567,19 @@ func decodeInput(raw json.RawMessage, v any, field string) error {
 	if !present(raw) {
 		return apperr.FieldErrorf(field, "is required")
 	}
-	if err := strictjson.DecodeWith(raw, v); err != nil {
+	if err := strictjson.DecodeWith(raw, v, skipVariants); err != nil {
 		return apperr.PrefixField(field, err)
 	}
 	return nil
 }
+
+// skipVariants leaves a product's variants out of a browser's input: they
+// feed the catalog sync only, no onsite event carries them, and a shop that
+// hands its platform's product object over (numeric variant ids, prices as
+// strings) must not have its event refused for them.
+var skipVariants = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, _ *[]shop.Variant) error {
+	return dec.SkipValue()
+}))
 
 // eventUniqueID turns a builder's event id into a unique_id the proxy
 // accepts: as it is when it fits, else a digest of it (a cart id may hold
