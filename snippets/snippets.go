@@ -5,16 +5,19 @@
 // Category and Searched Site (browse.go, with the SFCC cartridge's names).
 //
 // It has two layers. The builders are plain Go: the event builders
-// (ViewedProductEvent, AddedToCartEvent, StartedCheckoutEvent) validate
-// their input, compute money exactly and return the track call as an
-// Event (metric, event id, value, script-safe properties) for a server to
-// send; the push builders (ViewedProductPushes, AddedToCartPushes,
-// StartedCheckoutPushes, IdentifyPushes) return each array the page
-// pushes onto the klaviyo queue as script-safe JSON with Klaviyo's key
-// order, a track call being its Event's Push. The templ components (Loader, ViewedProduct, AddedToCart,
-// StartedCheckout, Identify) wrap those pushes in <script> elements, with
-// the CSP nonce from templ.WithNonce on every one. snippetd's render API,
-// its first-party proxy and its demo shop are built on this package.
+// (ViewedProductEvent, AddedToCartEvent, StartedCheckoutEvent,
+// ViewedCategoryEvent, SearchedSiteEvent) validate their input, compute
+// money exactly and return the track call as an Event (metric, event id,
+// value, script-safe properties) for a server to send; the push builders
+// (ViewedProductPushes, AddedToCartPushes, StartedCheckoutPushes,
+// IdentifyPushes, ViewedCategoryPushes, SearchedSitePushes) return each
+// array the page pushes onto the klaviyo queue as script-safe JSON with
+// Klaviyo's key order, a track call being its Event's Push. The templ
+// components (Loader, ViewedProduct, AddedToCart, StartedCheckout,
+// Identify, ViewedCategory, SearchedSite) wrap those pushes in <script>
+// elements, with the CSP nonce from templ.WithNonce on every one.
+// snippetd's render API, its first-party proxy and its demo shop are built
+// on this package.
 //
 // Input that breaks a rule is reported as a *shop.FieldError naming the
 // offending field. The package does no I/O.

@@ -12,8 +12,8 @@
 // API and the proxy consult (Observe) to count events naming products the
 // catalog does not have.
 //
-// It imports shop, db, klaviyo and the root error type; httpapi and app
-// import it, never the reverse.
+// It imports shop, db, klaviyo, jsonw and apperr; httpapi and app import
+// it, never the reverse.
 package catalog
 
 import (

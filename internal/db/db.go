@@ -1,8 +1,10 @@
 // Package db opens snippetd's one database — an embedded SQLite file under
 // the data directory by default, PostgreSQL when a database URL is given —
-// and lets each store (outbox, orders, catalog) create its own tables with
-// Migrate. Queries are written with `?` placeholders and passed through
-// Rebind so the same SQL runs on both.
+// and lets each store (outbox, orders, catalog, carts, proxy) create its own
+// tables with Migrate. Queries are written with `?` placeholders and passed
+// through Rebind so the same SQL runs on both. It also classifies storage
+// failures (Unavailable), probes writes for /readyz (WriteReady) and runs the
+// retention tasks (Prune).
 package db
 
 import (

@@ -1,6 +1,8 @@
 // Package httpx is the small HTTP toolkit the API server and the proxy
-// share: the one error funnel that maps apperr codes to statuses, and the
-// bounded request-body reader.
+// share: the one error funnel that maps apperr codes to statuses (storage
+// failures to 503 with Retry-After), the bounded request-body reader, Accept
+// negotiation (WantsJSON), the access log and the constant-time token
+// comparison.
 package httpx
 
 import (

@@ -9,8 +9,8 @@
 // klaviyo.js stand-in ran; the API server mounts the one, the demo shop
 // the other.
 //
-// It imports db, klaviyo, localsink, outbox, metrics and the shared HTTP
-// toolkit httpx.
+// It imports db, klaviyo, localsink, outbox, metrics, strictjson, apperr and
+// the shared HTTP toolkit httpx.
 package inspect
 
 import (

@@ -3,9 +3,9 @@
 // "certainly acceptable": anything invalid, or anything it does not decide
 // itself (a string or key whose decoded length could pass a limit, a number
 // it does not range-check), is reported as not OK so that the caller's slow
-// path decodes the value, decides exactly and names the field. The Klaviyo
-// event validator and the proxy's ingest validator share it; each holds it to
-// its own slow path with a table test and a fuzz target.
+// path decodes the value, decides exactly and names the field. The proxy's
+// ingest validator uses it in front of its walker, which names the field,
+// and holds it to that slow path with a table test and a fuzz target.
 package jsonscan
 
 // Limits bounds an object. Zero MaxKey means keys are not limited.

@@ -1,8 +1,9 @@
 // Package metrics owns every Prometheus metric snippetd exports at
 // GET /metrics, on its own registry. Other packages never import
 // Prometheus: they call the narrow hook interfaces declared here (Renders,
-// Deliveries, BrowserEvents), which a *Registry implements and Nop
-// discards, so a package under test needs no metrics at all.
+// Deliveries, ClientWaits, BrowserEvents, Phones, CartRestores), which a
+// *Registry implements and Nop discards, so a package under test needs no
+// metrics at all.
 //
 // It imports only the Prometheus client; nothing of snippetd.
 package metrics

@@ -3,8 +3,9 @@
 // integration sends: Placed Order, one Ordered Product per line, Fulfilled
 // Order, Cancelled Order and Refunded Order. It also keeps orders in the
 // shared database so that an action can name an order posted earlier, and
-// hands events to a Publisher (synchronous sending now, the outbox later).
-// It imports shop, klaviyo, db and the root error type.
+// hands events to a Publisher, which app fills with the outbox (a 202 means
+// the events are committed there). It imports shop, klaviyo, db,
+// strictjson and apperr.
 package orders
 
 import (
