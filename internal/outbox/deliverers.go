@@ -228,3 +228,6 @@ func (o *Outbox) readyErr() error {
 	}
 	return nil
 }
+
+// Target is where this process's Run delivers (Options.Target).
+func (o *Outbox) Target() string { return o.opts.Target }
