@@ -97,10 +97,11 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 			return err
 		}
 		if *asJSON {
-			if ds == nil {
-				ds = []outbox.Deliverer{}
+			v := map[string]any{"pending": s.Pending, "delivered": s.Delivered, "dead": s.Dead, "oldest_pending_age_seconds": s.OldestPendingAge.Seconds()}
+			if len(ds) > 0 { // who delivers, and whether it is paused
+				v["deliverers"] = ds
 			}
-			return out(map[string]any{"pending": s.Pending, "delivered": s.Delivered, "dead": s.Dead, "oldest_pending_age_seconds": s.OldestPendingAge.Seconds(), "deliverers": ds})
+			return out(v)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "pending\t%d\n", s.Pending)
