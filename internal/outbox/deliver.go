@@ -180,10 +180,13 @@ func (o *Outbox) deliver(ctx, sends context.Context, s klaviyo.Sender) {
 	var failures int
 	var lastPrune, lastRound time.Time
 	var lastRows int
-	// unmarked holds results that could not be recorded: they are
+	// o.unmarked holds results that could not be recorded: they are
 	// recorded before anything else is read or sent, so that an event
-	// Klaviyo accepted is not sent again because marking it failed.
-	var unmarked []result
+	// Klaviyo accepted is not sent again because marking it failed. It
+	// outlives this call: a leader that stepped down when its session
+	// died records them when it leads again.
+	unmarked := o.unmarked
+	defer func() { o.unmarked = unmarked }()
 	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
 	for ctx.Err() == nil {
 		if len(unmarked) > 0 {

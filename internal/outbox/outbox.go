@@ -186,6 +186,9 @@ type Outbox struct {
 	runs           sync.WaitGroup
 	// instance names this process's lease (see lease.go).
 	instance string
+	// unmarked are answered results the delivery loop could not record
+	// yet (see deliver); only the one running loop touches it.
+	unmarked []result
 	// pauseHook, when set by a test, replaces the delivery loop's waits.
 	pauseHook func(context.Context, time.Duration) bool
 
