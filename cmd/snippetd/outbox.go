@@ -92,8 +92,16 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 		if err != nil {
 			return err
 		}
+		ds, err := outbox.Deliverers(ctx, d)
+		if err != nil {
+			return err
+		}
 		if *asJSON {
-			return out(map[string]any{"pending": s.Pending, "delivered": s.Delivered, "dead": s.Dead, "oldest_pending_age_seconds": s.OldestPendingAge.Seconds()})
+			v := map[string]any{"pending": s.Pending, "delivered": s.Delivered, "dead": s.Dead, "oldest_pending_age_seconds": s.OldestPendingAge.Seconds()}
+			if len(ds) > 0 { // who delivers, and whether it is paused
+				v["deliverers"] = ds
+			}
+			return out(v)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "pending\t%d\n", s.Pending)
@@ -104,6 +112,18 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 			age = s.OldestPendingAge.Round(time.Second).String()
 		}
 		fmt.Fprintf(tw, "oldest pending age\t%s\n", age)
+		if len(ds) == 0 {
+			fmt.Fprintf(tw, "delivered by\tnobody: no snippetd serve delivers this database now\n")
+		}
+		for _, x := range ds {
+			fmt.Fprintf(tw, "delivered by\t%s, since %s\n", x, x.Since.Format(time.RFC3339))
+			if x.LocalSink() {
+				fmt.Fprintf(tw, "\tnothing it delivers reaches Klaviyo\n")
+			}
+			if x.Paused != "" {
+				fmt.Fprintf(tw, "PAUSED\t%s\n", x.Paused)
+			}
+		}
 		return tw.Flush()
 	case "dead-letters":
 		dl, err := outbox.DeadLetters(ctx, d, limit)

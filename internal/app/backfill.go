@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type BackfillOptions struct {
 	// Poll is how often the wait reads the outbox's progress (default
 	// 250ms).
 	Poll time.Duration
+	// Unseen is how long the wait trusts a delivery lock holder that
+	// records no delivery target before giving up on it (default 15s).
+	Unseen time.Duration
 }
 
 // BackfillResult is the outcome of `snippetd backfill`: the enqueue
@@ -51,6 +55,9 @@ type BackfillResult struct {
 	// DeadLetters are this run's dead letters (at most 20), with
 	// Klaviyo's response.
 	DeadLetters []outbox.DeadLetter
+	// DeliveredBy says where the events went: this process, or the
+	// deliverer another process recorded.
+	DeliveredBy string
 }
 
 // Backfill runs `snippetd backfill`: it reads the orders, opens the
@@ -114,6 +121,8 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}
+	opts.Target = DeliveryTarget(cfg, false)
+	opts.KeySetting = KeySetting(cfg)
 	ob, err := outbox.Open(ctx, d, opts)
 	if err != nil {
 		return res, fmt.Errorf("outbox: %w", err)
@@ -123,6 +132,15 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		defer cancel()
 		ob.Close(cctx)
 	}()
+	// Events meant for Klaviyo must not be stored where a local sink
+	// delivers them (a server without a key on the same database).
+	if sender != nil || cfg.PrivateKey != "" {
+		if sink, err := sinkDeliverer(ctx, d, ob.Instance()); err != nil {
+			return res, err
+		} else if sink != nil {
+			return res, fmt.Errorf("backfill: %s delivers this database's events, and nothing it delivers reaches Klaviyo; stop it or give it SNIPPETD_PRIVATE_KEY, then run the backfill again (nothing was enqueued)", sink)
+		}
+	}
 	mark, err := outbox.Mark(ctx, d, BackfillSource)
 	if err != nil {
 		return res, err
@@ -143,19 +161,81 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	ran := make(chan struct{})
 	go func() { ob.Run(runCtx, sender); close(ran) }()
 	defer func() { stop(); <-ran }()
-	err = res.wait(ctx, d, mark, o.Poll, &orders.ProgressBar{W: progress, Terminal: terminal}, ob, progress)
+	err = res.wait(ctx, d, mark, o, &orders.ProgressBar{W: progress, Terminal: terminal}, ob, progress)
 	res.Write(out)
 	return res, res.err(err)
 }
 
-// wait polls the outbox until none of the run's events is pending.
-func (res *BackfillResult) wait(ctx context.Context, d *db.DB, mark int64, poll time.Duration, bar *orders.ProgressBar, ob *outbox.Outbox, log io.Writer) error {
-	if poll <= 0 {
-		poll = 250 * time.Millisecond
+// sinkDeliverer returns the deliverer, other than self, that delivers d's
+// outbox to a local sink, if any.
+func sinkDeliverer(ctx context.Context, d *db.DB, self string) (*outbox.Deliverer, error) {
+	ds, err := outbox.Deliverers(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("read the outbox's deliverers: %w", err)
 	}
+	for _, x := range ds {
+		if x.Instance != self && x.LocalSink() {
+			return &x, nil
+		}
+	}
+	return nil, nil
+}
+
+// deliverer checks who delivers the run's events while this process does
+// not: it describes the deliverer, or says why waiting on it is pointless
+// (a local sink, a paused deliverer, or none recorded for longer than
+// unseen).
+func (res *BackfillResult) deliverer(ctx context.Context, d *db.DB, ob *outbox.Outbox, unseenSince *time.Time, unseen time.Duration) error {
+	st, err := ob.Status(ctx)
+	if err != nil {
+		return nil // progress reads report storage problems
+	}
+	if st.Paused != "" {
+		return fmt.Errorf("backfill: %s", st.Paused)
+	}
+	if st.Leader {
+		res.DeliveredBy = "this process, to " + ob.Target()
+		*unseenSince = time.Time{}
+		return nil
+	}
+	ds, err := outbox.Deliverers(ctx, d)
+	if err != nil {
+		return nil
+	}
+	for _, x := range ds {
+		if x.Instance == ob.Instance() {
+			continue
+		}
+		switch {
+		case x.LocalSink():
+			return fmt.Errorf("backfill: the events are being delivered by %s: nothing it delivers reaches Klaviyo; stop it or give it SNIPPETD_PRIVATE_KEY (the events it has not delivered yet stay queued)", x)
+		case x.Paused != "":
+			return fmt.Errorf("backfill: delivery is paused at %s: %s", x, x.Paused)
+		}
+		res.DeliveredBy = x.String()
+		*unseenSince = time.Time{}
+		return nil
+	}
+	if unseenSince.IsZero() {
+		*unseenSince = time.Now()
+	} else if time.Since(*unseenSince) > unseen {
+		return fmt.Errorf("backfill: another process holds the delivery lock but has not recorded where it delivers for %s (an older snippetd, or one that cannot write); not waiting on a deliverer that cannot be seen: the events stay queued, see snippetd outbox status", unseen)
+	}
+	return nil
+}
+
+// wait polls the outbox until none of the run's events is pending.
+func (res *BackfillResult) wait(ctx context.Context, d *db.DB, mark int64, o BackfillOptions, bar *orders.ProgressBar, ob *outbox.Outbox, log io.Writer) error {
+	poll := cmp.Or(o.Poll, 250*time.Millisecond)
+	unseen := cmp.Or(o.Unseen, 15*time.Second)
+	var unseenSince time.Time
 	first := true
 	var lastErr string
 	for {
+		if err := res.deliverer(ctx, d, ob, &unseenSince, unseen); err != nil {
+			bar.Finish()
+			return err
+		}
 		c, err := outbox.CountSince(ctx, d, BackfillSource, mark)
 		if err != nil {
 			return fmt.Errorf("read outbox progress: %w", err)
@@ -193,6 +273,9 @@ func (res BackfillResult) Write(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "  delivered: %d events; dead-lettered: %d\n", res.Delivered, res.Dead)
+	if res.DeliveredBy != "" {
+		fmt.Fprintf(w, "  delivered by: %s\n", res.DeliveredBy)
+	}
 	for _, l := range res.DeadLetters {
 		fmt.Fprintf(w, "    %s %s (%s): status %d: %s\n", l.Metric, l.UniqueID, l.Profile, l.Status, truncateText(l.Response, 300))
 	}

@@ -4,12 +4,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/catalog"
@@ -57,6 +59,9 @@ type Main struct {
 	// Carts remembers carts for restore links, nil unless
 	// SNIPPETD_PUBLIC_URL is set (app/carts.go).
 	Carts *carts.Service
+	// KeyReload is how often SNIPPETD_PRIVATE_KEY_FILE is re-read
+	// (default DefaultKeyReload); set before Open.
+	KeyReload time.Duration
 
 	closers    []func(context.Context) error
 	pruneTasks []db.PruneTask // see retention.go
@@ -109,19 +114,21 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return metrics.OutboxDepth{Pending: st.Pending, Delivered: st.Delivered, Dead: st.Dead, OldestPending: st.OldestPendingAge}, err
 	})
 	// Klaviyo client: the sender when a private key is set.
+	var client *klaviyo.Client
 	if m.Sender == nil && m.Config.PrivateKey != "" {
-		c, err := NewKlaviyoClient(m.Config, m.Logger, func(o *klaviyo.Options) {
+		client, err = NewKlaviyoClient(m.Config, m.Logger, func(o *klaviyo.Options) {
 			o.OnLimitWait = m.Metrics.ObserveClientWait // rate-limit waits
 		})
 		if err != nil {
 			return fmt.Errorf("klaviyo: %w", err)
 		}
-		m.Sender = c
-		cat.SetAPI(c) // restocks go to the Catalog API at once (SNIPPETD_CATALOG_MODE=api)
+		m.Sender = client
+		cat.SetAPI(client) // restocks go to the Catalog API at once (SNIPPETD_CATALOG_MODE=api)
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics,
+		Target: DeliveryTarget(m.Config, m.Sender == nil), KeySetting: KeySetting(m.Config)})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -137,6 +144,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	lctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(lctx, m.Sender) }()
+	if client != nil && m.Config.PrivateKeyFile != "" {
+		go watchKeyFile(lctx, m.Config.PrivateKeyFile, cmp.Or(m.KeyReload, DefaultKeyReload), client, ob, m.Config.PrivateKey, m.Logger)
+	}
 	// Stop lets requests in flight finish (and be recorded) within the
 	// shutdown's grace, so a restart does not send them again.
 	m.closers = append(m.closers, func(ctx context.Context) error { err := ob.Stop(ctx); stop(); <-done; return err })

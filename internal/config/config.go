@@ -179,6 +179,10 @@ type Config struct {
 	// sender: the orders API validates and answers 503 until one is set).
 	// Never logged.
 	PrivateKey string
+	// PrivateKeyFile is SNIPPETD_PRIVATE_KEY_FILE, when the key came from
+	// a file: the server re-reads it, so a fixed key is taken up without a
+	// restart.
+	PrivateKeyFile string
 	// KlaviyoURL is Klaviyo's base URL (SNIPPETD_KLAVIYO_URL, default
 	// https://a.klaviyo.com); tests and demos point it at the fake.
 	KlaviyoURL string
@@ -381,6 +385,7 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 
 	// Klaviyo client settings.
 	secret(&c.PrivateKey, "private-key", "SNIPPETD_PRIVATE_KEY", "Klaviyo private API key for server-side events (prefer the _FILE variable)")
+	c.PrivateKeyFile = lookup("SNIPPETD_PRIVATE_KEY_FILE")
 	str(&c.KlaviyoURL, "klaviyo-url", "SNIPPETD_KLAVIYO_URL", "https://a.klaviyo.com", "Klaviyo API base URL")
 	str(&c.KlaviyoRevision, "klaviyo-revision", "SNIPPETD_KLAVIYO_REVISION", "2026-07-15", "Klaviyo API revision header (YYYY-MM-DD[.suffix])")
 

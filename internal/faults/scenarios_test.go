@@ -1,13 +1,8 @@
 package faults
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +41,14 @@ func storageFault(t *testing.T, s *server, name string, d time.Duration, breakIt
 	for _, a := range l.bad {
 		t.Errorf("%s: dishonest answer %+v (want 202 or 503 unavailable with Retry-After)", name, a)
 	}
-	report(t, name, s.tally(t, l.acked, 30*time.Second), recover)
+	tl := s.tally(t, l.acked, 30*time.Second)
+	report(t, name, tl, recover)
+	// Klaviyo answered every request: an event it accepted is recorded
+	// as delivered, however long storage takes to come back, and never
+	// sent again.
+	if tl.twice != 0 {
+		t.Errorf("%s: %d events sent twice", name, tl.twice)
+	}
 }
 
 func TestScenarioPostgresOutage(t *testing.T) {
@@ -112,39 +114,22 @@ func TestScenario429Storm(t *testing.T) {
 	}
 }
 
-// rejectMarker in an event makes the rejecting front answer 400 to the
-// request that carries it, as Klaviyo does for an event it refuses.
+// rejectMarker in an order's product name makes the fake Klaviyo refuse
+// its events for good, naming each one by source.pointer in a bulk
+// answer, as Klaviyo does.
 const rejectMarker = "REJECT-ME"
 
-// rejectingFront is the fake Klaviyo behind a front that answers a
-// permanent 400 to any event request carrying rejectMarker.
-func rejectingFront(t *testing.T, fake *klaviyotest.Server) string {
-	u, _ := url.Parse(fake.URL)
-	rp := httputil.NewSingleHostReverseProxy(u)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if bytes.Contains(body, []byte(rejectMarker)) {
-			w.Header().Set("Content-Type", "application/vnd.api+json")
-			w.WriteHeader(http.StatusBadRequest)
-			io.WriteString(w, `{"errors":[{"id":"x","status":400,"code":"invalid","title":"Invalid input.","detail":"rejected by the fault suite","source":{"pointer":"/data/attributes"}}]}`)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	return front.URL
-}
-
 // TestScenarioRejectionsInBulkBacklog: a backlog built while Klaviyo was
-// down holds a few events Klaviyo refuses for good; once it is back, every
-// good event must arrive and the bad ones be dead-lettered, and the time
-// the backlog takes to drain is recorded.
+// down holds 2% of events Klaviyo refuses for good; once it is back, every
+// good event must arrive, the bad ones be dead-lettered, and the refused
+// events must not cost the backlog more bulk requests than one resend per
+// refused request: the bad events go through the single-event endpoint.
 func TestScenarioRejectionsInBulkBacklog(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	front := rejectingFront(t, fake)
-	s := start(t, "sqlite", map[string]string{"SNIPPETD_KLAVIYO_URL": front})
-	s.fake = fake
+	s := start(t, "sqlite", nil)
+	fake := s.fake
+	fake.Reject(klaviyotest.Rejection{Detail: "refused by the fault suite", Match: func(e klaviyotest.Event) bool {
+		return strings.Contains(fmt.Sprint(e.Properties), rejectMarker)
+	}})
 	fake.SetDown(true)
 	const total, every = 200, 50
 	var good []string
@@ -160,12 +145,43 @@ func TestScenarioRejectionsInBulkBacklog(t *testing.T) {
 			t.Fatalf("POST %s: %+v", id, a)
 		}
 	}
+	// Each order is two events (Placed Order, Ordered Product).
+	badEvents, goodEvents := 2*(total/every), 2*len(good)
+	bulk0, single0 := fake.StatsFor(klaviyotest.PathBulkEvents), fake.StatsFor(klaviyotest.PathEvents)
 	up := time.Now()
 	fake.SetDown(false)
 	tl := s.tally(t, good, 60*time.Second)
+	waitFor(t, "every bad event dead-lettered", func() bool { st, _ := s.Outbox.Status(t.Context()); return st.Pending == 0 })
 	drain := time.Since(up)
 	st, _ := s.Outbox.Status(t.Context())
-	t.Logf("backlog of %d orders (%d refused by Klaviyo): drained in %s with %d requests; dead letters %d",
-		total, total/every, drain.Round(time.Millisecond), fake.Stats().Requests, st.Dead)
+	bulk, single := fake.StatsFor(klaviyotest.PathBulkEvents), fake.StatsFor(klaviyotest.PathEvents)
+	bulkReqs, refused, singles := bulk.Requests-bulk0.Requests, bulk.Rejected-bulk0.Rejected, single.Requests-single0.Requests
+	t.Logf("backlog of %d orders (%d events, %d refused by Klaviyo): drained in %s with %d bulk requests (%d refused) and %d single; dead letters %d",
+		total, goodEvents+badEvents, badEvents, drain.Round(time.Millisecond), bulkReqs, refused, singles, st.Dead)
 	report(t, "rejections scattered in a bulk backlog", tl, drain)
+	if st.Dead != int64(badEvents) {
+		t.Errorf("%d dead letters, want the %d refused events", st.Dead, badEvents)
+	}
+	// The good events alone fit in ceil(goodEvents/1000) bulk requests;
+	// the first round after the outage may be a one-event probe.
+	need := (goodEvents + 999) / 1000
+	if bulkReqs-refused > need || refused > need {
+		t.Errorf("%d bulk requests (%d refused) for %d good events, want at most %d accepted and %d refused", bulkReqs, refused, goodEvents, need, need)
+	}
+	if singles > badEvents+1 {
+		t.Errorf("%d single requests, want one per refused event (%d) and at most one probe", singles, badEvents)
+	}
+	if tl.twice != 0 {
+		t.Errorf("%d events sent twice", tl.twice)
+	}
+}
+
+// waitFor polls cond every 20ms for up to 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
 }

@@ -29,7 +29,13 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	for _, check := range s.ReadyChecks {
 		if err := check(ctx); err != nil {
 			s.Logger.Warn("readiness check failed", "err", err)
-			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "not ready"))
+			msg := "not ready"
+			if e, ok := apperr.As(err); ok && e.Code == apperr.EUNAVAILABLE && e.Message != "" {
+				// A check's client-safe reason, such as which setting
+				// holds the private key Klaviyo refuses.
+				msg += ": " + e.Message
+			}
+			httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "%s", msg))
 			return
 		}
 	}

@@ -204,14 +204,14 @@ func (h *Handler) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case httpx.WantsJSON(r.Header.Get("Accept")):
-		writeJSON(w, http.StatusOK, map[string]any{"local_sink": h.in.LocalSink(), "events": nonNil(events)})
+		writeJSON(w, http.StatusOK, map[string]any{"local_sink": h.in.LocalSink(), "delivery": h.in.Delivery(r.Context()), "events": nonNil(events)})
 	case r.URL.Query().Get("fragment") == "rows":
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		Rows(events).Render(r.Context(), w)
 	default:
 		ctx := pageContext(w, r)
-		v := PageView{Filter: f, Events: events, LocalSink: h.in.LocalSink(), Query: FilterQuery(f)}
+		v := PageView{Filter: f, Events: events, LocalSink: h.in.LocalSink(), Query: FilterQuery(f), Delivery: h.in.Delivery(r.Context())}
 		if h.in.Sink != nil {
 			v.SinkRequests = h.in.Sink.Len()
 		}

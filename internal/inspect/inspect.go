@@ -165,3 +165,31 @@ func (in *Inspector) Get(ctx context.Context, id string) (Event, *Request, error
 	}
 	return e, &Request{Method: "POST", Path: localsink.PathEvents, Body: body}, nil
 }
+
+// DeliveryStatus is who delivers the outbox now and, when delivery is not
+// moving, why, for the inspector's status line.
+type DeliveryStatus struct {
+	Deliverers []outbox.Deliverer `json:"deliverers"`
+	// Problem is a sentence for a person: delivery paused (with the
+	// setting to fix), or no process delivering; "" when delivery runs.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Delivery reads the outbox's deliverers.
+func (in *Inspector) Delivery(ctx context.Context) DeliveryStatus {
+	ds, err := outbox.Deliverers(ctx, in.DB)
+	if err != nil {
+		return DeliveryStatus{Deliverers: []outbox.Deliverer{}, Problem: "cannot read who delivers the events: " + err.Error()}
+	}
+	st := DeliveryStatus{Deliverers: ds}
+	if ds == nil {
+		st.Deliverers = []outbox.Deliverer{}
+	}
+	switch {
+	case len(ds) == 0:
+		st.Problem = "no process delivers the stored events now; they wait in the outbox."
+	case ds[0].Paused != "":
+		st.Problem = "paused at " + ds[0].String() + ": " + ds[0].Paused + "."
+	}
+	return st
+}

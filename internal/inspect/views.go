@@ -17,6 +17,8 @@ type PageView struct {
 	SinkRequests int64
 	// Query is the filter as a query string, for the live stream.
 	Query string
+	// Delivery is who delivers and why delivery stalls, if it does.
+	Delivery DeliveryStatus
 }
 
 // DetailView is one event with its request.

@@ -105,6 +105,7 @@ type Client struct {
 }
 
 type client struct {
+	keyMu    sync.RWMutex
 	key      secret
 	baseURL  string
 	revision string
@@ -126,11 +127,12 @@ type RateLimit struct {
 	Reset     time.Duration
 }
 
-// NewClient returns a Client for the private key. It fails on an empty key
-// or a base URL that is not http(s).
+// NewClient returns a Client for the private key. It fails on a key that
+// cannot be a Klaviyo private key (see CheckPrivateKey) or a base URL that
+// is not http(s).
 func NewClient(privateKey string, o Options) (*Client, error) {
-	if strings.TrimSpace(privateKey) == "" {
-		return nil, errors.New("klaviyo: a private API key is required")
+	if err := CheckPrivateKey(privateKey); err != nil {
+		return nil, fmt.Errorf("klaviyo: private key: %w", err)
 	}
 	if o.BaseURL == "" {
 		o.BaseURL = DefaultBaseURL
@@ -307,7 +309,7 @@ func (c *client) Do(ctx context.Context, method, path string, body []byte) (Outc
 	if err != nil {
 		return Outcome{Kind: Permanent, Detail: c.scrub("not sent: " + err.Error())}, nil
 	}
-	req.Header.Set("Authorization", "Klaviyo-API-Key "+string(c.key))
+	req.Header.Set("Authorization", "Klaviyo-API-Key "+c.privateKey())
 	req.Header.Set("revision", c.revision)
 	req.Header.Set("Accept", "application/vnd.api+json")
 	req.Header.Set("User-Agent", "snippetd")
@@ -373,6 +375,13 @@ func (c *client) classify(path string, resp *http.Response, body []byte, readErr
 		out.Kind = Permanent
 		out.Detail = c.scrub(detail)
 	}
+	if out.Kind != Delivered {
+		out.Errors = parseAPIErrors(body)
+		for i := range out.Errors {
+			out.Errors[i].Detail = c.scrub(out.Errors[i].Detail)
+			out.Errors[i].Title = c.scrub(out.Errors[i].Title)
+		}
+	}
 	return out
 }
 
@@ -407,8 +416,27 @@ func transportDetail(err error) string {
 	return "connection error: " + err.Error()
 }
 
+// SetKey replaces the private key (an operator fixed a wrong or revoked
+// one); requests that start afterwards carry it. It refuses a key that
+// cannot be a private key and keeps the old one.
+func (c *client) SetKey(privateKey string) error {
+	if err := CheckPrivateKey(privateKey); err != nil {
+		return fmt.Errorf("klaviyo: private key: %w", err)
+	}
+	c.keyMu.Lock()
+	c.key = secret(privateKey)
+	c.keyMu.Unlock()
+	return nil
+}
+
+func (c *client) privateKey() string {
+	c.keyMu.RLock()
+	defer c.keyMu.RUnlock()
+	return string(c.key)
+}
+
 // scrub removes the key from text bound for an Outcome or a log.
-func (c *client) scrub(s string) string { return scrubKey(s, string(c.key)) }
+func (c *client) scrub(s string) string { return scrubKey(s, c.privateKey()) }
 
 // scrubWindow is the shortest run of the key that scrubKey treats as an echo
 // of it: long enough that ordinary text does not match a random key by

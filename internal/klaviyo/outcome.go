@@ -46,6 +46,10 @@ type Outcome struct {
 	// RateLimit is what the RateLimit-* headers said (-1 where absent;
 	// all zero when no response arrived).
 	RateLimit RateLimit
+	// Errors are the entries of Klaviyo's error document (Permanent and
+	// Retryable answers that carry one), read from the whole body even
+	// when Detail is cut short.
+	Errors []APIError
 }
 
 // Sender is the part of the client the outbox drives: frame encoded
@@ -56,6 +60,7 @@ type Sender interface {
 	// BulkCreateEvents sends up to 1,000 events (≤ 5 MB, no two with the
 	// same profile, metric and unique_id) with POST
 	// /api/event-bulk-create-jobs. Klaviyo accepts or rejects the request
-	// as a whole.
+	// as a whole; a rejection names each refused value by source.pointer
+	// (see ParseBulkPointer and BulkEntries).
 	BulkCreateEvents(ctx context.Context, events []Encoded) Outcome
 }

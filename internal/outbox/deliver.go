@@ -50,6 +50,7 @@ func (o *Outbox) Run(ctx context.Context, s klaviyo.Sender) error {
 		}
 		o.leader.Store(true)
 		defer o.leader.Store(false)
+		defer o.announce(loop)()
 		o.deliver(loop, sends, s)
 		return ctx.Err()
 	}
@@ -135,6 +136,7 @@ func (o *Outbox) lead(ctx, sends context.Context, s klaviyo.Sender) error {
 	defer o.leader.Store(false)
 	lctx, lost := context.WithCancelCause(ctx)
 	defer lost(nil)
+	defer o.announce(lctx)()
 	sctx, cancelSends := context.WithCancel(sends)
 	defer cancelSends()
 	go l.hold(lctx, lost, cancelSends)
@@ -178,10 +180,13 @@ func (o *Outbox) deliver(ctx, sends context.Context, s klaviyo.Sender) {
 	var failures int
 	var lastPrune, lastRound time.Time
 	var lastRows int
-	// unmarked holds results that could not be recorded: they are
+	// o.unmarked holds results that could not be recorded: they are
 	// recorded before anything else is read or sent, so that an event
-	// Klaviyo accepted is not sent again because marking it failed.
-	var unmarked []result
+	// Klaviyo accepted is not sent again because marking it failed. It
+	// outlives this call: a leader that stepped down when its session
+	// died records them when it leads again.
+	unmarked := o.unmarked
+	defer func() { o.unmarked = unmarked }()
 	window := max(o.opts.BulkRequestsPerRound*o.opts.MaxBulkEvents, o.opts.BulkThreshold+1)
 	for ctx.Err() == nil {
 		if len(unmarked) > 0 {
@@ -260,10 +265,19 @@ func (o *Outbox) deliver(ctx, sends context.Context, s klaviyo.Sender) {
 		}
 		if retry == nil {
 			failures = 0
+			o.unpause()
 			continue
 		}
 		failures++
 		o.retries.Add(1)
+		if isAccountProblem(*retry) {
+			// No event can fix a refused key: say which setting is wrong
+			// and probe with one event every MaxBackoff, or at once when
+			// the key is replaced (Resume).
+			o.pauseForKey(*retry)
+			o.waitPaused(ctx, o.opts.MaxBackoff)
+			continue
+		}
 		wait := o.backoff(failures)
 		if retry.Status == 429 && retry.RetryAfter > 0 {
 			// Klaviyo said when: honour it exactly, plus a little jitter
@@ -492,12 +506,22 @@ func (o *Outbox) count(results []result) {
 	}
 }
 
-// sendBulk sends rows as one bulk request. If Klaviyo rejects it
-// permanently, it bisects to isolate the bad event(s), which become dead
-// letters while the rest are delivered. A retryable outcome stops the
-// request (and the halves not yet sent stay pending).
+// maxBlameRounds bounds how often one batch is resent without the events
+// Klaviyo's answer named; a batch still refused after that is isolated
+// through the single-event endpoint.
+const maxBlameRounds = 3
+
+// sendBulk sends rows as one bulk request. When Klaviyo refuses it for
+// good, its answer names each refused value by source.pointer: the events
+// it names (every event of an entry whose profile it names) are sent
+// through the single-event endpoint, which has its own, larger budget, and
+// become dead letters if refused there too, while the rest go out again
+// in one bulk request. An answer that names no event isolates the bad ones
+// the same way, every event of the batch through the single endpoint, so
+// that a few bad events cost a request each, not the bulk budget. A
+// retryable outcome stops the request (the events not yet answered stay
+// pending).
 func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
-	events := make([]klaviyo.Encoded, 0, len(rows))
 	var results []result
 	var good []row
 	for _, r := range rows {
@@ -505,38 +529,125 @@ func (o *Outbox) sendBulk(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 			results = append(results, result{id: r.id, state: StateDead, detail: r.bad.Error()})
 			continue
 		}
-		events = append(events, r.enc)
 		good = append(good, r)
 	}
-	if len(good) == 0 {
-		return results, nil
-	}
-	o.requests.Add(1)
-	out := s.BulkCreateEvents(ctx, events)
-	o.opts.Metrics.ObserveDelivery("bulk", out.Kind.String(), out.Status, len(events))
-	switch {
-	case out.Kind == klaviyo.Delivered:
+	for round := 0; len(good) > 0; round++ {
+		events := make([]klaviyo.Encoded, len(good))
+		for i, r := range good {
+			events[i] = r.enc
+		}
+		o.requests.Add(1)
+		out := s.BulkCreateEvents(ctx, events)
+		o.opts.Metrics.ObserveDelivery("bulk", out.Kind.String(), out.Status, len(events))
+		switch {
+		case out.Kind == klaviyo.Delivered:
+			for _, r := range good {
+				results = append(results, result{id: r.id, state: StateDelivered})
+			}
+			return results, nil
+		case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
+			suspects, rest := blame(out, good, events)
+			if suspects == nil || round == maxBlameRounds {
+				singles, retry := o.sendEach(ctx, s, good)
+				return append(results, singles...), retry
+			}
+			singles, retry := o.sendEach(ctx, s, suspects)
+			results = append(results, singles...)
+			if retry != nil {
+				return results, retry
+			}
+			good = rest
+			continue
+		}
 		for _, r := range good {
+			results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
+		}
+		return results, &out
+	}
+	return results, nil
+}
+
+// blame splits a refused batch into the events Klaviyo's errors name and
+// the rest, in the grouping the bulk body used (klaviyo.BulkEntries). It
+// returns nil suspects when any error names no event or entry of the
+// batch: then the answer cannot be trusted to name every bad event.
+func blame(out klaviyo.Outcome, rows []row, events []klaviyo.Encoded) (suspects, rest []row) {
+	if len(out.Errors) == 0 {
+		return nil, nil
+	}
+	entries := klaviyo.BulkEntries(events)
+	named := make([]bool, len(rows))
+	for _, e := range out.Errors {
+		ref, ok := klaviyo.ParseBulkPointer(e.Pointer)
+		if !ok || ref.Entry >= len(entries) || ref.Event >= len(entries[ref.Entry]) {
+			return nil, nil
+		}
+		if ref.Event < 0 { // the entry's profile: all its events
+			for _, k := range entries[ref.Entry] {
+				named[k] = true
+			}
+			continue
+		}
+		named[entries[ref.Entry][ref.Event]] = true
+	}
+	for i, r := range rows {
+		if named[i] {
+			suspects = append(suspects, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	return suspects, rest
+}
+
+// sendEach sends rows one by one through the single-event endpoint, up to
+// SingleConcurrency at once, and returns their results: delivered, dead
+// letters with the single endpoint's answer, or pending with the longest
+// retryable outcome (after which it starts no more).
+func (o *Outbox) sendEach(ctx context.Context, s klaviyo.Sender, rows []row) ([]result, *klaviyo.Outcome) {
+	outs := make([]klaviyo.Outcome, len(rows))
+	sent := make([]bool, len(rows))
+	var stop atomic.Bool
+	sem := make(chan struct{}, o.opts.SingleConcurrency)
+	var wg sync.WaitGroup
+	for i, r := range rows {
+		sem <- struct{}{}
+		if stop.Load() || ctx.Err() != nil {
+			<-sem
+			break
+		}
+		sent[i] = true
+		o.requests.Add(1)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			outs[i] = s.CreateEvent(ctx, r.enc)
+			if outs[i].Kind != klaviyo.Delivered && (outs[i].Kind == klaviyo.Retryable || isAccountProblem(outs[i])) {
+				stop.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	var results []result
+	var retry *klaviyo.Outcome
+	for i, r := range rows {
+		if !sent[i] {
+			continue
+		}
+		out := outs[i]
+		o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
+		switch {
+		case out.Kind == klaviyo.Delivered:
 			results = append(results, result{id: r.id, state: StateDelivered})
+		case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
+			results = append(results, result{id: r.id, state: StateDead, status: out.Status, detail: out.Detail})
+		default:
+			results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
+			if retry == nil || out.RetryAfter > retry.RetryAfter {
+				retry = &out
+			}
 		}
-		return results, nil
-	case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
-		if len(good) == 1 {
-			return append(results, result{id: good[0].id, state: StateDead, status: out.Status, detail: out.Detail}), nil
-		}
-		mid := len(good) / 2
-		first, retry := o.sendBulk(ctx, s, good[:mid])
-		results = append(results, first...)
-		if retry != nil {
-			return results, retry
-		}
-		second, retry := o.sendBulk(ctx, s, good[mid:])
-		return append(results, second...), retry
 	}
-	for _, r := range good {
-		results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
-	}
-	return results, &out
+	return results, retry
 }
 
 // fail records the loop's latest problem for Status and logs it.

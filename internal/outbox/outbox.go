@@ -99,6 +99,16 @@ type Options struct {
 	// Metrics observes each request, dead letter and 429 wait (default
 	// metrics.Nop).
 	Metrics metrics.Deliveries
+	// Target says where Run delivers, recorded in outbox_deliverers for
+	// other processes (see deliverers.go): TargetLocalSink or "klaviyo
+	// <base URL>" (default "klaviyo").
+	Target string
+	// KeySetting names the setting that holds the private key, for the
+	// message when Klaviyo refuses it (default "the private key").
+	KeySetting string
+	// Heartbeat is how often the deliverer renews its row in
+	// outbox_deliverers (default 2s).
+	Heartbeat time.Duration
 }
 
 func (o *Options) setDefaults(d db.Dialect) {
@@ -120,6 +130,13 @@ func (o *Options) setDefaults(d db.Dialect) {
 	def(&o.LeaderPoll, time.Second)
 	def(&o.LeaseDuration, 3*time.Second)
 	def(&o.CommitTimeout, 30*time.Second)
+	def(&o.Heartbeat, 2*time.Second)
+	if o.Target == "" {
+		o.Target = TargetKlaviyo
+	}
+	if o.KeySetting == "" {
+		o.KeySetting = "the private key"
+	}
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
@@ -169,8 +186,16 @@ type Outbox struct {
 	runs           sync.WaitGroup
 	// instance names this process's lease (see lease.go).
 	instance string
+	// unmarked are answered results the delivery loop could not record
+	// yet (see deliver); only the one running loop touches it.
+	unmarked []result
 	// pauseHook, when set by a test, replaces the delivery loop's waits.
 	pauseHook func(context.Context, time.Duration) bool
+
+	// paused is set while Klaviyo refuses the private key; pauseChanged
+	// nudges the deliverer's heartbeat to publish it.
+	paused       keyPause
+	pauseChanged chan struct{}
 
 	leader    atomic.Bool
 	running   atomic.Bool
@@ -218,6 +243,9 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	if err := migrate(ctx, d); err != nil {
 		return nil, err
 	}
+	if err := migrateDeliverers(ctx, d); err != nil {
+		return nil, err
+	}
 	if d.Dialect == db.Postgres {
 		if err := d.Migrate(ctx, "outbox_lease", leaseMigrations()); err != nil {
 			return nil, err
@@ -241,7 +269,9 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 		closing:        make(chan struct{}),
 		committed:      make(chan struct{}),
 		wake:           make(chan struct{}, 1),
+		pauseChanged:   make(chan struct{}, 1),
 	}
+	o.paused.resume = make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for range opts.Committers {
 		wg.Go(o.commitLoop)
@@ -250,14 +280,15 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	return o, nil
 }
 
-// Ready reports whether Enqueue accepts events (for /readyz): not after
-// Close.
+// Ready reports whether Enqueue accepts events and delivery can proceed
+// (for /readyz): not after Close, nor while Klaviyo refuses the private
+// key (the error says which setting to fix).
 func (o *Outbox) Ready(ctx context.Context) error {
 	select {
 	case <-o.closing:
 		return ErrClosed
 	default:
-		return nil
+		return o.readyErr()
 	}
 }
 

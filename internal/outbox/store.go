@@ -363,6 +363,9 @@ type Status struct {
 	Leader bool `json:"leader"`
 	// Running reports whether Run is active in this process.
 	Running bool `json:"running"`
+	// Paused says why this process's delivery is paused (a refused
+	// private key), "" when it is not.
+	Paused string `json:"paused,omitempty"`
 	// LastError is the loop's most recent delivery or storage problem.
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
@@ -382,6 +385,7 @@ func (o *Outbox) Status(ctx context.Context) (Status, error) {
 		DeadTotal:      o.dead.Load(),
 		RetriesTotal:   o.retries.Load(),
 		RequestsTotal:  o.requests.Load(),
+		Paused:         o.PausedReason(),
 	}
 	if e := o.lastErr.Load(); e != nil {
 		s.LastError, s.LastErrorAt = e.msg, e.at

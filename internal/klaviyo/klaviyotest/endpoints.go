@@ -183,11 +183,15 @@ func (s *Server) parseEvent(c *call, attrs, profile map[string]any, profileID, p
 		return bad("backfill requires revision "+BackfillRevision+" or later", ptr+"/backfill")
 	}
 	val, _ := attrs["value"].(json.Number)
-	return Event{
+	e := Event{
 		Path: strings.TrimSuffix(c.r.URL.Path, "/"), ProfileKey: key, Profile: profile, Metric: name,
 		UniqueID: str(attrs, "unique_id"), Time: t, Value: val, ValueCurrency: str(attrs, "value_currency"),
 		Properties: props, Backfill: backfill || entryBackfill, Request: c.idx, Raw: c.body,
-	}, nil
+	}
+	if r := s.rejected(e, ptr); r != nil {
+		return Event{}, r
+	}
+	return e, nil
 }
 
 // checkLimits enforces string, array and depth limits on a properties value.
@@ -264,9 +268,12 @@ func (s *Server) handleEvent(c *call) reply {
 }
 
 // checkEntries validates bulk entries: identifiers, ≤ 1,000 events and no
-// repeated (profile, metric, unique_id) anywhere in the request.
+// repeated (profile, metric, unique_id) anywhere in the request. Like
+// Klaviyo, it refuses the whole request for any invalid entry or event and
+// lists every one of them, each with its source.pointer.
 func (s *Server) checkEntries(c *call, entries []any, ptr string) ([]Event, *reply) {
 	var evs []Event
+	var invalid []apiError
 	seen := map[string]string{}
 	for i, en := range entries {
 		ea := obj(en, "attributes")
@@ -274,16 +281,19 @@ func (s *Server) checkEntries(c *call, entries []any, ptr string) ([]Event, *rep
 		eb, _ := ea["backfill"].(bool)
 		if profileKey(obj(pdata, "attributes"), str(pdata, "id")) == "" {
 			r := s.invalid("One of the following profile identifiers is required: id, email, phone_number, external_id, anonymous_id, _kx", fmt.Sprintf("%s/%d/attributes/profile/data/attributes", ptr, i))
-			return nil, &r
+			invalid = append(invalid, errorsOf(r)...)
+			continue
 		}
 		if r := s.badPhone(obj(pdata, "attributes"), fmt.Sprintf("%s/%d/attributes/profile/data/attributes", ptr, i)); r != nil {
-			return nil, r
+			invalid = append(invalid, errorsOf(*r)...)
+			continue
 		}
 		for j, ev := range list(ea, "events", "data") {
 			p := fmt.Sprintf("%s/%d/attributes/events/data/%d/attributes", ptr, i, j)
 			e, bad := s.parseEvent(c, obj(ev, "attributes"), obj(pdata, "attributes"), str(pdata, "id"), p, eb)
 			if bad != nil {
-				return nil, bad
+				invalid = append(invalid, errorsOf(*bad)...)
+				continue
 			}
 			if e.UniqueID != "" {
 				k := e.ProfileKey + "\x00" + e.Metric + "\x00" + e.UniqueID
@@ -295,6 +305,10 @@ func (s *Server) checkEntries(c *call, entries []any, ptr string) ([]Event, *rep
 			}
 			evs = append(evs, e)
 		}
+	}
+	if len(invalid) > 0 {
+		r := errorsReply(invalid)
+		return nil, &r
 	}
 	if len(evs) > 1000 {
 		r := s.invalid(fmt.Sprintf("%d events in one request; at most 1000 are allowed", len(evs)), ptr)

@@ -179,6 +179,7 @@ type Server struct {
 	limits      map[string]Limits
 	buckets     map[string][2]*rate.Limiter
 	faults      []*faultRule
+	reject      *Rejection // see Reject
 	down        bool
 	requests    []Request
 	events      []Event
