@@ -56,14 +56,20 @@ type ErrorBody struct {
 	} `json:"error"`
 }
 
-// Error writes err as a JSON error response. A storage failure from any
+// Error writes err as a JSON error response. An internal error of a
+// request whose context has ended (shutdown) is a 503. A storage failure from any
 // handler (db.Unavailable: database unreachable, session killed, disk
 // full, busy) is a 503 `unavailable`, logged as a warning; other internal
 // errors are logged and answered 500 with a generic message; their text
 // never reaches the client. Every 503 carries Retry-After.
 func Error(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := apperr.ErrorCode(err)
-	if code == apperr.EINTERNAL {
+	if code == apperr.EINTERNAL && r.Context().Err() != nil {
+		// The request's context ended under the handler: the server is
+		// shutting down (Close cancels every request) or the client left.
+		// Nothing was acknowledged, so the client may retry elsewhere.
+		err, code = apperr.Errorf(apperr.EUNAVAILABLE, "the request was cut short (server shutting down); retry"), apperr.EUNAVAILABLE
+	} else if code == apperr.EINTERNAL {
 		if u := db.Unavailable(err); u != err {
 			err, code = u, apperr.EUNAVAILABLE
 			if logger != nil {
