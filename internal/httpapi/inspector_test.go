@@ -57,6 +57,7 @@ func TestInspectorMounted(t *testing.T) {
 	for _, path := range []string{"/debug/events", "/debug/events/b1"} {
 		req := httptest.NewRequest("GET", path, nil)
 		req.RemoteAddr = "127.0.0.1:5555"
+		req.Host = "localhost:8080"
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		if rec.Code != 200 {

@@ -3,7 +3,9 @@ package inspect
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -111,7 +113,7 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.token != "" {
 			if q := r.URL.Query().Get("token"); q != "" && httpx.TokenMatches(h.token, q) {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: q, Path: "/debug/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: sessionValue(h.token), Path: "/debug/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: viaHTTPS(r)})
 				// Drop the token from the address bar and the history.
 				u := *r.URL
 				v := u.Query()
@@ -121,10 +123,11 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if c, err := r.Cookie(tokenCookie); tok == "" && err == nil {
-				tok = c.Value
+			if tok != "" && httpx.TokenMatches(h.token, strings.TrimSpace(tok)) {
+				next(w, r)
+				return
 			}
-			if httpx.TokenMatches(h.token, strings.TrimSpace(tok)) {
+			if c, err := r.Cookie(tokenCookie); tok == "" && err == nil && httpx.TokenMatches(sessionValue(h.token), c.Value) {
 				next(w, r)
 				return
 			}
@@ -153,7 +156,45 @@ func directLoopback(r *http.Request) bool {
 		return false
 	}
 	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback() && loopbackHost(r.Host)
+}
+
+// loopbackHost reports whether a Host header names this machine's loopback
+// interface. A loopback socket alone is not enough: a DNS-rebinding page
+// reaches 127.0.0.1 under its own host name, and a reverse proxy on the same
+// machine that adds no forwarding header passes the public host name.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// sessionValue is the inspector cookie's value for token: a keyed digest,
+// so the cookie (in a browser's storage, or a log of Cookie headers) is
+// not the API token, which also writes orders and catalog.
+func sessionValue(token string) string {
+	m := hmac.New(sha256.New, []byte(token))
+	m.Write([]byte("snippetd inspector session v1"))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// viaHTTPS reports whether the browser reached the server over TLS: the
+// connection itself, or a TLS-terminating proxy that says so. Believing
+// the header from anyone is safe here: it can only make the cookie
+// stricter (Secure), never weaker.
+func viaHTTPS(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	f := strings.ToLower(r.Header.Get("Forwarded"))
+	return strings.Contains(f, "proto=https")
 }
 
 // filterOf reads the filter of the query string.

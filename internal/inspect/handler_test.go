@@ -43,7 +43,12 @@ func get(t *testing.T, s http.Handler, path string, hdr map[string]string, remot
 	t.Helper()
 	req := httptest.NewRequest("GET", path, nil)
 	req.RemoteAddr = remote
+	req.Host = "127.0.0.1:8080" // as a browser on this machine sends it
 	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	rec := httptest.NewRecorder()
@@ -70,17 +75,36 @@ func TestInspectorAccess(t *testing.T) {
 		{"live, loopback without token", liveSrv, local, nil, 401},
 		{"live, wrong token", liveSrv, remote, map[string]string{"Authorization": "Bearer nope"}, 401},
 		{"live, bearer", liveSrv, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
-		{"live, cookie", liveSrv, remote, map[string]string{"Cookie": "snippetd_debug=s3cret"}, 200},
+		{"local sink, loopback as localhost", sinkSrv, local, map[string]string{"Host": "localhost:8080"}, 200},
+		{"local sink, loopback socket, rebinding host name", sinkSrv, local, map[string]string{"Host": "evil.example"}, 401},
+		{"local sink, loopback socket, public host through a proxy that adds nothing", sinkSrv, local, map[string]string{"Host": "shop.example"}, 401},
+		{"live, cookie holding the raw token", liveSrv, remote, map[string]string{"Cookie": "snippetd_debug=s3cret"}, 401},
 		{"local sink with token, remote bearer", sinkTok, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
 	} {
 		if rec := get(t, c.s, "/debug/events", c.hdr, c.remote); rec.Code != c.want {
 			t.Errorf("%s: %d, want %d: %s", c.name, rec.Code, c.want, rec.Body)
 		}
 	}
-	// ?token= sets the cookie and drops the token from the URL.
+	// ?token= sets a session cookie (not the token) and drops the token
+	// from the URL; the cookie then opens the inspector.
 	rec := get(t, liveSrv, "/debug/events?state=pending&token=s3cret", nil, remote)
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/debug/events?state=pending" || !strings.Contains(rec.Header().Get("Set-Cookie"), "snippetd_debug=s3cret") {
-		t.Errorf("?token= answered %d, Location %q, Set-Cookie %q", rec.Code, rec.Header().Get("Location"), rec.Header().Get("Set-Cookie"))
+	setCookie := rec.Header().Get("Set-Cookie")
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/debug/events?state=pending" || !strings.HasPrefix(setCookie, "snippetd_debug=") {
+		t.Fatalf("?token= answered %d, Location %q, Set-Cookie %q", rec.Code, rec.Header().Get("Location"), setCookie)
+	}
+	if strings.Contains(setCookie, "s3cret") || strings.Contains(setCookie, "Secure") {
+		t.Errorf("Set-Cookie over plain HTTP %q: holds the token or is Secure", setCookie)
+	}
+	session := strings.SplitN(strings.TrimPrefix(setCookie, "snippetd_debug="), ";", 2)[0]
+	if rec := get(t, liveSrv, "/debug/events", map[string]string{"Cookie": "snippetd_debug=" + session}, remote); rec.Code != 200 {
+		t.Errorf("the session cookie: %d, want 200", rec.Code)
+	}
+	// Behind a TLS-terminating proxy the cookie is Secure.
+	for _, hdr := range []map[string]string{{"X-Forwarded-Proto": "https"}, {"Forwarded": "for=203.0.113.9;proto=https"}} {
+		rec := get(t, liveSrv, "/debug/events?token=s3cret", hdr, remote)
+		if c := rec.Header().Get("Set-Cookie"); !strings.Contains(c, "; Secure") {
+			t.Errorf("behind TLS (%v): Set-Cookie %q is not Secure", hdr, c)
+		}
 	}
 }
 
