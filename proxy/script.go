@@ -100,6 +100,7 @@ type Script struct {
 	lastAttempt time.Time
 	lastErr     error
 	closed      bool
+	fixed       bool               // FixedScript: never fetches
 	fetchCtx    context.Context    // fetches run under it (made by the first)
 	stop        context.CancelFunc // cancels fetchCtx (Close)
 }
@@ -141,12 +142,23 @@ func (s *Script) Load() error {
 	return nil
 }
 
+// FixedScript serves body as klaviyo.js and never reaches upstream: in
+// local-sink mode the script proxy serves the local stand-in, so nothing
+// leaves the machine.
+func FixedScript(body []byte) *Script {
+	return &Script{fixed: true, entry: &scriptEntry{Body: body, Gzip: gzipBytes(body), ETag: etagOf(body), FetchedAt: time.Now()}}
+}
+
 // get returns the cached copy, starting a background refresh when it is
 // stale, or waiting for the first fetch when there is none.
 func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 	s.mu.Lock()
 	e := s.entry
 	now := s.now()
+	if s.fixed {
+		s.mu.Unlock()
+		return e, nil
+	}
 	if e != nil {
 		if now.Sub(e.FetchedAt) >= s.TTL && s.inflight == nil && now.Sub(s.lastAttempt) >= retryAfterError {
 			s.startFetch()
@@ -182,7 +194,7 @@ func (s *Script) get(ctx context.Context) (*scriptEntry, error) {
 func (s *Script) Warm() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.entry == nil && s.inflight == nil {
+	if !s.fixed && s.entry == nil && s.inflight == nil {
 		s.startFetch()
 	}
 }

@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 
+	"github.com/snippetd/snippetd/internal/demo"
 	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/outbox"
@@ -32,17 +34,28 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	if err != nil {
 		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)
 	}
-	script := &proxy.Script{
-		URL:    url,
-		Client: proxy.NewUpstreamClient(),
-		Dir:    filepath.Join(c.DataDir, "proxy"),
-		TTL:    c.ProxyScriptTTL,
-		Logger: m.Logger,
+	var script *proxy.Script
+	if m.Sink != nil {
+		// Local-sink mode: nothing leaves the machine, klaviyo.js included;
+		// the proxy serves the demo's stand-in.
+		standIn, err := fs.ReadFile(demo.Static, "static/klaviyo.js")
+		if err != nil {
+			return fmt.Errorf("klaviyo.js stand-in: %w", err)
+		}
+		script = proxy.FixedScript(standIn)
+	} else {
+		script = &proxy.Script{
+			URL:    url,
+			Client: proxy.NewUpstreamClient(),
+			Dir:    filepath.Join(c.DataDir, "proxy"),
+			TTL:    c.ProxyScriptTTL,
+			Logger: m.Logger,
+		}
+		if err := script.Load(); err != nil {
+			return fmt.Errorf("klaviyo.js cache: %w", err)
+		}
+		script.Warm()
 	}
-	if err := script.Load(); err != nil {
-		return fmt.Errorf("klaviyo.js cache: %w", err)
-	}
-	script.Warm()
 	m.closers = append(m.closers, func(context.Context) error { script.Close(); return nil })
 	anon := c.ProxyAnonymous == "keep"
 	var cartLinks proxy.Carts

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/base64"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/demo"
 	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 	"github.com/snippetd/snippetd/web"
 )
@@ -214,5 +217,37 @@ func TestIdentifyReachesKlaviyo(t *testing.T) {
 	e := fake.Events()[0]
 	if e.Metric != "Active on Site" || e.Profile["email"] != "ana@example.com" || e.Profile["first_name"] != "Ana" || e.Profile["last_name"] != "Lee" || e.Profile["_kx"] != nil {
 		t.Errorf("fake received %+v", e)
+	}
+}
+
+// TestLocalSinkServesStandInScript: in local-sink mode nothing leaves the
+// machine, klaviyo.js included: the proxy's k.js is the demo's stand-in and
+// Klaviyo's CDN is never asked, at start-up or per request.
+func TestLocalSinkServesStandInScript(t *testing.T) {
+	var hits atomic.Int64
+	cdn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "window.__klaviyoFromUpstream = true;")
+	}))
+	t.Cleanup(cdn.Close)
+	m, _ := startProxyMainEnv(t, map[string]string{"SNIPPETD_PRIVATE_KEY": "", "SNIPPETD_KLAVIYO_STATIC_URL": cdn.URL})
+	if m.Sink == nil {
+		t.Fatal("not in local-sink mode")
+	}
+	want, err := fs.ReadFile(demo.Static, "static/klaviyo.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(m.Server.URL() + "/s/k.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != string(want) {
+		t.Errorf("k.js in local-sink mode: %d, %d bytes; want the %d-byte stand-in", resp.StatusCode, len(body), len(want))
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("Klaviyo's CDN was asked %d times in local-sink mode", n)
 	}
 }
