@@ -57,7 +57,9 @@ type Options struct {
 	// CrawlPattern matches the paths of product links. Default
 	// `/products?/`.
 	CrawlPattern *regexp.Regexp
-	// Headers are sent with every request (basic auth of a staging site).
+	// Headers are sent with every request to the start URL's origin
+	// (basic auth of a staging site) and with the catalog feed's; never
+	// to other origins (Klaviyo, a CDN), which must not see them.
 	Headers map[string]string
 	// Cookies are set for the start URL before it opens.
 	Cookies map[string]string
@@ -348,7 +350,7 @@ func (b *Browser) run(ctx context.Context, start *url.URL, steps []Step, mode Mo
 		return nil, nil, fmt.Errorf("check: open tab: %w", err)
 	}
 	paused := chromedp.Events(tctx, fetch.RequestPaused)
-	go b.intercept(tctx, paused, mode, o.StandIn, rec)
+	go b.intercept(tctx, paused, mode, o.StandIn, siteHeaders(start, o.Headers), rec)
 	if err := b.setup(tctx, start, mode, o); err != nil {
 		return nil, nil, err
 	}
@@ -409,17 +411,13 @@ func (b *Browser) setup(ctx context.Context, start *url.URL, mode Mode, o Option
 		// still pauses, with its error: that is when the stand-in is served.
 		patterns = append(patterns, &fetch.RequestPattern{URLPattern: "*://static.klaviyo.com/onsite/js/*", RequestStage: fetch.RequestStageResponse})
 	}
+	if h := siteHeaders(start, o.Headers); h != nil {
+		// The site's requests pause too, to get the headers: Network's
+		// extra headers would go to every origin the page loads from.
+		patterns = append(patterns, &fetch.RequestPattern{URLPattern: h.origin + "/*"})
+	}
 	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{Patterns: patterns}); err != nil {
 		return fmt.Errorf("check: intercept: %w", err)
-	}
-	if len(o.Headers) > 0 {
-		h := network.Headers{}
-		for k, v := range o.Headers {
-			h[k] = v
-		}
-		if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h}); err != nil {
-			return fmt.Errorf("check: headers: %w", err)
-		}
 	}
 	for name, value := range o.Cookies {
 		if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: start.String()}); err != nil {
@@ -429,11 +427,73 @@ func (b *Browser) setup(ctx context.Context, start *url.URL, mode Mode, o Option
 	return nil
 }
 
-// intercept answers the paused requests of one tab until it closes.
-func (b *Browser) intercept(ctx context.Context, paused iter.Seq2[fetch.EventRequestPaused, error], mode Mode, standIn bool, rec *recorder) {
+// originHeaders are the headers of Options.Headers and the one origin
+// they are sent to.
+type originHeaders struct {
+	origin  string // scheme://host[:port]
+	headers map[string]string
+}
+
+// siteHeaders returns the headers for start's origin, nil when there are
+// none (or start has no origin, a file URL).
+func siteHeaders(start *url.URL, h map[string]string) *originHeaders {
+	if len(h) == 0 || start.Host == "" || (start.Scheme != "http" && start.Scheme != "https") {
+		return nil
+	}
+	return &originHeaders{origin: start.Scheme + "://" + start.Host, headers: h}
+}
+
+// matches reports whether rawURL is on the headers' origin (the pattern
+// origin/* also matches a longer host or port with the same prefix).
+func (o *originHeaders) matches(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	return o != nil && err == nil && u.Scheme+"://"+u.Host == o.origin
+}
+
+// add returns the request's headers with o's set, replacing any of the
+// same name.
+func (o *originHeaders) add(h network.Headers) []*fetch.HeaderEntry {
+	out := make([]*fetch.HeaderEntry, 0, len(h)+len(o.headers))
+	for k, v := range h {
+		replaced := false
+		for name := range o.headers {
+			replaced = replaced || strings.EqualFold(k, name)
+		}
+		if !replaced {
+			out = append(out, &fetch.HeaderEntry{Name: k, Value: fmt.Sprint(v)})
+		}
+	}
+	for k, v := range o.headers {
+		out = append(out, &fetch.HeaderEntry{Name: k, Value: v})
+	}
+	return out
+}
+
+// klaviyoRequest reports whether rawURL is one of the requests setup's
+// Klaviyo patterns pause in mode (the others paused are the site's).
+func klaviyoRequest(rawURL string, mode Mode) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	return h == "klaviyo.com" || strings.HasSuffix(h, ".klaviyo.com") || mode == Blocked && strings.Contains(rawURL, "/klaviyo.js")
+}
+
+// intercept answers the paused requests of one tab until it closes: the
+// Klaviyo ones as mode says (recorded), the site's with its headers.
+func (b *Browser) intercept(ctx context.Context, paused iter.Seq2[fetch.EventRequestPaused, error], mode Mode, standIn bool, site *originHeaders, rec *recorder) {
 	for ev, err := range paused {
 		if err != nil {
 			return
+		}
+		if !klaviyoRequest(ev.Request.URL, mode) {
+			p := fetch.ContinueRequestParams{RequestID: ev.RequestID}
+			if site.matches(ev.Request.URL) {
+				p.Headers = site.add(ev.Request.Headers)
+			}
+			chromedp.Call(ctx, fetch.ContinueRequest, p)
+			continue
 		}
 		q := Request{Method: ev.Request.Method, URL: ev.Request.URL}
 		for _, e := range ev.Request.PostDataEntries {

@@ -50,6 +50,7 @@ func (m *Main) openCarts(ctx context.Context, s *httpapi.Server) error {
 		Carts:          svc,
 		Limiter:        &proxy.Limiter{Rate: rate.Limit(c.ProxyRate), Burst: c.ProxyBurst, Max: 100_000, Idle: 10 * time.Minute},
 		TrustedProxies: c.TrustedProxies,
+		Visits:         m.Inspector.Ring,
 	}
 	m.Logger.Info("cart restore links on", "public_url", c.PublicURL, "restore_url", tmpl.Home(), "mode", c.CartRestore, "ttl", c.CartTTL)
 	return nil

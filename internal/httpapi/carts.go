@@ -28,6 +28,14 @@ type CartRestore struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
 	// the client.
 	TrustedProxies []netip.Prefix
+	// Visits shows each restore visit in the inspector (nil: not shown).
+	Visits RestoreRecorder
+}
+
+// RestoreRecorder records restore visits for the inspector
+// (inspect.Ring): the outcome, and the cart id of a restored one.
+type RestoreRecorder interface {
+	RecordRestore(outcome, cartID string)
 }
 
 var errNoCarts = apperr.Errorf(apperr.ENOTFOUND, "cart restore links are off (set SNIPPETD_PUBLIC_URL and SNIPPETD_CART_RESTORE_URL)")
@@ -68,6 +76,9 @@ func (s *Server) handleCartRedirect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.observeRestore(string(outcome))
+	if rv := s.CartRestore.Visits; rv != nil {
+		rv.RecordRestore(string(outcome), v.CartID)
+	}
 	switch outcome {
 	case carts.Invalid:
 		writeRestorePage(w, http.StatusNotFound, "This cart link is not valid", "The link may have been cut short or changed.", c.Template().Home())

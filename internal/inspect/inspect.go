@@ -2,8 +2,8 @@
 // /debug/events: one list of the latest events from every source — the
 // outbox (orders, proxy, backfill: what is or was delivered to Klaviyo,
 // with attempts and Klaviyo's last response) and an in-memory Ring of
-// browser-side events (pushes rendered into pages, pushes the helper made)
-// — filtered by metric, state, source and profile, plus one event's full
+// browser-side events (pushes rendered into pages, pushes the helper made,
+// cart restore visits) — filtered by metric, state, source and profile, plus one event's full
 // JSON:API request. Handler serves its pages (guarded by the API token, or
 // loopback in local-sink mode) and ReportHandler takes what the demo's
 // klaviyo.js stand-in ran; the API server mounts the one, the demo shop
@@ -85,7 +85,7 @@ type Inspector struct {
 func (in *Inspector) LocalSink() bool { return in.Sink != nil }
 
 // browserStates are the states only the ring has.
-func browserState(s string) bool { return s == StateRendered || s == StatePushed }
+func browserState(s string) bool { return s == StateRendered || s == StatePushed || restoreState(s) }
 
 // List returns the latest events matching f from the outbox and the ring,
 // newest first.
@@ -95,7 +95,7 @@ func (in *Inspector) List(ctx context.Context, f Filter) ([]Event, error) {
 	}
 	f.Limit = min(f.Limit, outbox.MaxListLimit)
 	var out []Event
-	if !browserState(f.State) && f.Source != SourceRender && f.Source != SourceHelper && in.DB != nil {
+	if !browserState(f.State) && f.Source != SourceRender && f.Source != SourceHelper && f.Source != SourceRestore && in.DB != nil {
 		rs, err := outbox.List(ctx, in.DB, outbox.Query{Metric: f.Metric, State: f.State, Source: f.Source, Profile: f.Profile, Limit: f.Limit})
 		if err != nil {
 			return nil, err

@@ -29,10 +29,10 @@ type DetailView struct {
 }
 
 // Sources lists every source name, for the filter form.
-var Sources = []string{"render", "helper", "proxy", "orders", "backfill"}
+var Sources = []string{"render", "helper", "proxy", "orders", "backfill", SourceRestore}
 
 // States lists every state name, for the filter form.
-var States = []string{StateRendered, StatePushed, "pending", "delivered", "dead"}
+var States = []string{StateRendered, StatePushed, "pending", "delivered", "dead", StateRestored, StateExpired, StateInvalid}
 
 // FilterQuery encodes f as the query string of the page and the stream.
 func FilterQuery(f Filter) string {
