@@ -46,7 +46,7 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	crawl := fs.Int("crawl", 0, "also check up to N same-origin product links of each start page")
 	crawlPattern := fs.String("crawl-pattern", `/products?/`, "regular expression a link's path must match to be crawled")
 	var headers, cookies listFlag
-	fs.Var(&headers, "header", `header sent with every request, "Name: value" (repeatable)`)
+	fs.Var(&headers, "header", `header sent to the start URL's origin (and the --catalog fetch), "Name: value" (repeatable)`)
 	fs.Var(&cookies, "cookie", `cookie set for the start URL, "name=value" (repeatable)`)
 	consent := fs.String("consent", "", "CSS selector of the consent banner's accept button, clicked after each page opens")
 	catalog := fs.String("catalog", "", "URL of the shop's catalog feed (JSON or XML): report product ids it does not list")
