@@ -63,6 +63,9 @@ func (s *Server) route(r *http.Request) (route, bool) {
 	case m == "POST" && p == PathCatalogBulkDelete:
 		return route{limitKey: PathCatalogBulkDelete, schema: SliceCatalogBulkDelete, handle: (*Server).handleCatalogBulkDelete}, true
 	}
+	if rt, ok := s.consentRoute(m, p); ok {
+		return rt, true
+	}
 	for _, jp := range []string{PathCatalogBulkCreate, PathCatalogBulkUpdate, PathCatalogBulkDelete} {
 		if m == "GET" && strings.HasPrefix(p, jp+"/") {
 			return route{limitKey: jp, id: strings.TrimPrefix(p, jp+"/"), handle: (*Server).handleJob}, true

@@ -177,6 +177,7 @@ type Server struct {
 	catalog     map[string]map[string]any
 	catalogKeys []string
 	jobs        map[string]map[string]any
+	consent     consentState
 	stats       map[string]*Stats
 	idSeq       int
 	// strict counts arrivals in sliding windows (see SetStrictLimits).
@@ -397,6 +398,7 @@ func (s *Server) Reset() {
 	s.catalog = map[string]map[string]any{}
 	s.catalogKeys = nil
 	s.jobs = map[string]map[string]any{}
+	s.consent = consentState{}
 	s.stats = map[string]*Stats{}
 	s.buckets = map[string][2]*rate.Limiter{}
 }
