@@ -120,7 +120,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics,
+		JobSender: consentSender(m.Sender)})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -167,6 +168,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
+	s.Consent = m.newConsent(ob, cat)
 	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
 		s.Demo = m.newDemo(helpers)

@@ -33,6 +33,10 @@ type Config struct {
 	// snippet uses (SNIPPETD_PUBLIC_KEY; empty until configured, in which
 	// case render requests must name one).
 	PublicKey string
+	// ListID is the Klaviyo list subscriptions go to when a request names
+	// none (SNIPPETD_LIST_ID); SMSListID, when set, the list of SMS
+	// subscriptions (SNIPPETD_SMS_LIST_ID).
+	ListID, SMSListID string
 	// DataDir holds the embedded database and caches (SNIPPETD_DATA_DIR,
 	// default "./data").
 	DataDir string
@@ -322,6 +326,8 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 
 	str(&c.Addr, "addr", "SNIPPETD_ADDR", ":8080", "listen address")
 	str(&c.PublicKey, "public-key", "SNIPPETD_PUBLIC_KEY", "", "Klaviyo public key (6-character site id) for the loader")
+	str(&c.ListID, "list-id", "SNIPPETD_LIST_ID", "", "Klaviyo list id of subscriptions that name none")
+	str(&c.SMSListID, "sms-list-id", "SNIPPETD_SMS_LIST_ID", "", "Klaviyo list id of SMS subscriptions (default: the list id)")
 	str(&c.DataDir, "data-dir", "SNIPPETD_DATA_DIR", "./data", "directory for the embedded database and caches")
 	secret(&c.APIToken, "api-token", "SNIPPETD_API_TOKEN", "bearer token for the write APIs")
 	secret(&c.DatabaseURL, "database-url", "SNIPPETD_DATABASE_URL", "PostgreSQL URL (postgres://...); empty uses the embedded SQLite file")
@@ -461,6 +467,11 @@ func (c Config) Validate() error {
 	}
 	if c.PublicKey != "" && !snippets.ValidPublicKey(c.PublicKey) {
 		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
+	}
+	for _, l := range []struct{ name, env, v string }{{"list-id", "SNIPPETD_LIST_ID", c.ListID}, {"sms-list-id", "SNIPPETD_SMS_LIST_ID", c.SMSListID}} {
+		if l.v != "" && !klaviyo.ValidListID(l.v) {
+			errs = append(errs, fmt.Errorf("%s (%s) %q: want a Klaviyo list id (six letters and digits, such as Y6nRLr)", l.name, l.env, l.v))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir (SNIPPETD_DATA_DIR) must not be empty"))

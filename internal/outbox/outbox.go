@@ -99,6 +99,12 @@ type Options struct {
 	// Metrics observes each request, dead letter and 429 wait (default
 	// metrics.Nop).
 	Metrics metrics.Deliveries
+	// JobSender delivers the consent and profile jobs (jobs.go); nil
+	// leaves them pending.
+	JobSender JobSender
+	// JobLinger is how long a bulk job smaller than its maximum waits for
+	// more of its kind (default 1s).
+	JobLinger time.Duration
 }
 
 func (o *Options) setDefaults(d db.Dialect) {
@@ -120,6 +126,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	def(&o.LeaderPoll, time.Second)
 	def(&o.LeaseDuration, 3*time.Second)
 	def(&o.CommitTimeout, 30*time.Second)
+	def(&o.JobLinger, time.Second)
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
@@ -156,6 +163,7 @@ type Outbox struct {
 	closeOnce sync.Once
 	committed chan struct{} // closed when every committer has exited
 	wake      chan struct{} // nudges the delivery loop after a commit
+	jobWake   chan struct{} // nudges the jobs' loop after EnqueueJobs
 	// stop is the parent of every commit's context: Close cancels it when
 	// its own context ends before the committers are done.
 	stop       context.Context
@@ -218,6 +226,9 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	if err := migrate(ctx, d); err != nil {
 		return nil, err
 	}
+	if err := migrateJobs(ctx, d); err != nil {
+		return nil, err
+	}
 	if d.Dialect == db.Postgres {
 		if err := d.Migrate(ctx, "outbox_lease", leaseMigrations()); err != nil {
 			return nil, err
@@ -241,6 +252,7 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 		closing:        make(chan struct{}),
 		committed:      make(chan struct{}),
 		wake:           make(chan struct{}, 1),
+		jobWake:        make(chan struct{}, 1),
 	}
 	var wg sync.WaitGroup
 	for range opts.Committers {
