@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -128,6 +129,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		return res, err
 	}
 	b.Publisher = outbox.Producer{Outbox: ob, Name: BackfillSource}
+	b.Consent = &consent.Service{Jobs: ob, ListID: cfg.ListID, SMSListID: cfg.SMSListID, DefaultCountry: cfg.DefaultCountry}
 	res.Summary, err = b.Run(ctx, inputs)
 	if err != nil || o.NoWait {
 		res.Write(out)

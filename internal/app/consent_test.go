@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
+	"github.com/snippetd/snippetd/internal/orders"
+	"github.com/snippetd/snippetd/internal/outbox"
 )
 
 func consentEnv(fake *klaviyotest.Server) map[string]string {
@@ -132,5 +134,100 @@ func TestSubscriptionBurstSurvivesRestart(t *testing.T) {
 	}
 	if st.Throttled > 0 {
 		t.Errorf("the fake throttled %d requests", st.Throttled)
+	}
+}
+
+// TestOrderMarketingConsent: only an explicit true subscribes, once per
+// order however often it is re-sent; false for a profile subscribed
+// earlier sends no unsubscribe; a backfilled order subscribes as a
+// historical import with its consent time.
+func TestOrderMarketingConsent(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	m := openMainIn(t, t.TempDir(), consentEnv(fake))
+	order := func(id, email, consent string) string {
+		return `{"id":"` + id + `","placed_at":"2026-02-05T15:00:00Z","currency":"USD","customer":{"email":"` + email + `","phone_number":"+16175550100"},` +
+			`"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":2}],"total":19` + consent + `}`
+	}
+	for _, c := range []struct{ body, want string }{
+		{order("C-1", "yes@example.com", `,"marketing_consent":{"email":true}`), "C-1"},
+		{order("C-1", "yes@example.com", `,"marketing_consent":{"email":true}`), "C-1"}, // re-sent
+		{order("C-2", "no@example.com", `,"marketing_consent":{"email":false,"sms":false}`), "C-2"},
+		{order("C-3", "absent@example.com", ``), "C-3"},
+	} {
+		if st, got := call(t, m, "/v1/orders", "tok", "application/json", c.body); st != 202 || !strings.Contains(got, c.want) {
+			t.Fatalf("POST /v1/orders: %d %s", st, got)
+		}
+	}
+	// no@example.com subscribed earlier through the API, then ordered
+	// without ticking the box.
+	if st, got := call(t, m, "/v1/subscriptions", "tok", "application/json", `{"email":"no@example.com","channels":{"email":true}}`); st != 202 {
+		t.Fatalf("POST /v1/subscriptions: %d %s", st, got)
+	}
+	if st, got := call(t, m, "/v1/orders", "tok", "application/json", order("C-4", "no@example.com", `,"marketing_consent":{"email":false}`)); st != 202 {
+		t.Fatalf("POST /v1/orders: %d %s", st, got)
+	}
+	// A wrong type is refused, naming the field.
+	if st, got := call(t, m, "/v1/orders", "tok", "application/json", order("C-5", "x@example.com", `,"marketing_consent":{"email":"yes"}`)); st != 400 || !strings.Contains(got, "marketing_consent.email") {
+		t.Errorf("marketing_consent.email=\"yes\": %d %s, want 400 naming the field", st, got)
+	}
+	waitJobs(t, m)
+	time.Sleep(1500 * time.Millisecond) // a late second job would have lingered at most this long
+	waitJobs(t, m)
+	got, _ := subscribedOnce(fake)
+	want := map[string]int{"yes@example.com": 1, "no@example.com": 1}
+	for e, n := range want {
+		if got[e] != n {
+			t.Errorf("%s subscribed %d times, want %d", e, got[e], n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("subscribed %v, want only %v", got, want)
+	}
+	for _, j := range fake.SubscriptionJobs() {
+		if j.Path == klaviyotest.PathUnsubscribeBulk {
+			t.Errorf("an unsubscribe was sent: %+v", j)
+		}
+		if j.Path == klaviyotest.PathSubscribeBulk && j.Profiles[0].Email == "yes@example.com" && (j.HistoricalImport || j.ListID != "AbC123" || j.Profiles[0].SMSChannel) {
+			t.Errorf("order C-1 subscribed as %+v, want email only to AbC123, not historical", j)
+		}
+	}
+}
+
+// TestBackfillConsentIsHistorical: a backfilled order's consent is a
+// historical import at the order's time (no confirmation mail, no "added
+// to list" flow), stored once even when the file is run again.
+func TestBackfillConsentIsHistorical(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	m := openMainIn(t, t.TempDir(), consentEnv(fake))
+	file := `{"id":"H-1","placed_at":"2024-03-01T10:00:00Z","currency":"USD","customer":{"email":"old@example.com","phone_number":"+16175550111"},"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":1}],"total":9.5,"marketing_consent":{"email":true,"sms":true}}
+{"id":"H-2","placed_at":"2024-03-02T10:00:00Z","currency":"USD","customer":{"email":"none@example.com"},"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":1}],"total":9.5}
+`
+	for range 2 {
+		inputs, err := orders.ReadOrders(strings.NewReader(file), orders.FormatAuto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &orders.Backfill{Publisher: outbox.Producer{Outbox: m.Outbox, Name: BackfillSource}, Store: m.Orders.Store, Consent: m.Server.Consent}
+		if sum, err := b.Run(context.Background(), inputs); err != nil || len(sum.Failures) > 0 {
+			t.Fatalf("backfill: %v %+v", err, sum.Failures)
+		}
+	}
+	waitJobs(t, m)
+	// Email and SMS consent are separate channels: two jobs, each once.
+	jobs := fake.SubscriptionJobs()
+	if len(jobs) != 2 {
+		t.Fatalf("%d subscription jobs, want 2 (email, sms): %+v", len(jobs), jobs)
+	}
+	var email, sms bool
+	for _, j := range jobs {
+		p := j.Profiles[0]
+		if len(j.Profiles) != 1 || !j.HistoricalImport || j.Source != "snippetd backfill" || p.ConsentedAt != "2024-03-01T10:00:00Z" {
+			t.Errorf("backfilled consent sent as %+v, want one historical import consented at the order's time", j)
+		}
+		email = email || p.EmailChannel && p.Email == "old@example.com"
+		sms = sms || p.SMSChannel && p.PhoneNumber == "+16175550111"
+	}
+	if !email || !sms {
+		t.Errorf("jobs %+v, want the email and the SMS consent of H-1", jobs)
 	}
 }

@@ -169,6 +169,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
 	s.Consent = m.newConsent(ob, cat)
+	m.Orders.Consent = s.Consent
 	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
 		s.Demo = m.newDemo(helpers)
