@@ -1,14 +1,21 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/snippetd/snippetd/internal/db"
+	"github.com/snippetd/snippetd/internal/db/dbtest"
 	"github.com/snippetd/snippetd/internal/klaviyo/klaviyotest"
 	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/internal/outbox"
@@ -229,5 +236,206 @@ func TestBackfillConsentIsHistorical(t *testing.T) {
 	}
 	if !email || !sms {
 		t.Errorf("jobs %+v, want the email and the SMS consent of H-1", jobs)
+	}
+}
+
+// post sends a JSON POST with optional headers (name, value pairs).
+func post(t *testing.T, url, body string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestProfileEraseLeavesNoTrace: a person known to every store (an order
+// with its events, a subscription, a profile upsert, a proxy browser, an
+// inspector entry) is erased: Klaviyo gets the deletion job, the answer
+// counts each store, and afterwards the email is nowhere in the database
+// (the SQLite file and its log read byte by byte; every PostgreSQL table
+// read as text).
+func TestProfileEraseLeavesNoTrace(t *testing.T) {
+	dbs := map[string]string{"sqlite": ""}
+	if url := dbtest.PostgresURL(t, "snippetd_erase"); url != "" {
+		dbs["postgres"] = url
+	}
+	for name, url := range dbs {
+		t.Run(name, func(t *testing.T) {
+			const who = "Erase.Me@Example.com"
+			const email = "erase.me@example.com"
+			extra := map[string]string{"SNIPPETD_API_TOKEN": "tok", "SNIPPETD_LIST_ID": "AbC123", "SNIPPETD_DATABASE_URL": url}
+			m, fake := startProxyMainEnv(t, extra)
+			base := m.Server.URL()
+			bearer := []string{"Authorization", "Bearer tok"}
+			for _, c := range []struct{ path, body string }{
+				{"/v1/orders", `{"id":"E-1","placed_at":"2026-02-05T15:00:00Z","currency":"USD","customer":{"email":"` + who + `"},"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":1}],"total":9.5,"marketing_consent":{"email":true}}`},
+				{"/v1/orders", `{"id":"K-1","placed_at":"2026-02-05T15:00:00Z","currency":"USD","customer":{"email":"keep@example.com"},"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":1}],"total":9.5}`},
+				{"/v1/profiles", `{"email":"` + who + `","first_name":"Erin","properties":{"plan":"gold"}}`},
+			} {
+				if st, got := post(t, base+c.path, c.body, bearer...); st != 202 {
+					t.Fatalf("POST %s: %d %s", c.path, st, got)
+				}
+			}
+			if st, got := post(t, base+"/s/i", `{"email":"`+who+`","consent":true}`, "Origin", "https://shop.example"); st != 202 {
+				t.Fatalf("proxy identify: %d %s", st, got)
+			}
+			if st, got := post(t, base+"/v1/render/identify", `{"customer":{"email":"`+who+`"}}`, "Accept", "application/json"); st != 200 {
+				t.Fatalf("render identify: %d %s", st, got)
+			}
+			drain(t, m)
+			waitJobs(t, m)
+			// Wait for the proxy's identity to be written behind.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				var n int
+				m.DB.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM proxy_browsers`).Scan(&n)
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the proxy never stored the browser")
+				}
+			}
+			if !strings.Contains(dump(t, m), email) {
+				t.Fatal("the email is not in the database before the erasure: the test would prove nothing")
+			}
+
+			st, got := post(t, base+"/v1/profiles/erase", `{"email":"`+who+`"}`, bearer...)
+			if st != 200 {
+				t.Fatalf("erase: %d %s", st, got)
+			}
+			var er struct {
+				Jobs   int              `json:"klaviyo_deletion_jobs"`
+				Erased map[string]int64 `json:"erased"`
+			}
+			json.Unmarshal([]byte(got), &er)
+			for _, store := range []string{"outbox", "orders", "proxy_browsers", "inspector"} {
+				if er.Erased[store] == 0 {
+					t.Errorf("nothing erased from %s: %s", store, got)
+				}
+			}
+			if er.Jobs != 1 {
+				t.Errorf("%d deletion jobs, want 1", er.Jobs)
+			}
+			waitJobs(t, m)
+			var deleted bool
+			for _, r := range fake.ConsentRecords() {
+				deleted = deleted || r.Path == klaviyotest.PathProfileDeletion && r.Attributes["email"] == email
+			}
+			if !deleted {
+				t.Errorf("Klaviyo got no deletion job for %s", email)
+			}
+			after := dump(t, m)
+			for _, s := range []string{email, who, "Erase.Me", "erase.me"} {
+				if strings.Contains(after, s) {
+					i := strings.Index(after, s)
+					t.Errorf("%q is still in the database after the erasure: …%q…", s, after[max(0, i-80):min(len(after), i+80)])
+				}
+			}
+			if !strings.Contains(after, "keep@example.com") {
+				t.Error("the erasure took another customer's order with it")
+			}
+			if st, got := post(t, base+"/v1/profiles/erase", `{}`, bearer...); st != 422 || !strings.Contains(got, `"field":"email"`) {
+				t.Errorf("empty erase: %d %s, want 422 naming email", st, got)
+			}
+		})
+	}
+}
+
+// dump returns everything the database holds as text: on SQLite the
+// bytes of the database file and its write-ahead log, on PostgreSQL
+// every row of every table of the public schema cast to text.
+func dump(t *testing.T, m *Main) string {
+	t.Helper()
+	if m.DB.Dialect == db.SQLite {
+		var b strings.Builder
+		for _, suffix := range []string{"", "-wal"} {
+			data, err := os.ReadFile(m.DB.Path + suffix)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			b.Write(bytes.ToLower(data))
+		}
+		return b.String()
+	}
+	ctx := context.Background()
+	rs, err := m.DB.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rs.Next() {
+		var n string
+		rs.Scan(&n)
+		tables = append(tables, n)
+	}
+	rs.Close()
+	var b strings.Builder
+	for _, tbl := range tables {
+		rows, err := m.DB.QueryContext(ctx, `SELECT t::text FROM `+tbl+` t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			rows.Scan(&s)
+			b.WriteString(strings.ToLower(s))
+			b.WriteByte('\n')
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// TestProfileEditsCoalesce: ten quick edits of one profile reach Klaviyo
+// as one profile import holding the latest state (every property set
+// along the way, the last name given); another profile goes on its own.
+func TestProfileEditsCoalesce(t *testing.T) {
+	fake := klaviyotest.NewServer(t)
+	m := openMainIn(t, t.TempDir(), consentEnv(fake))
+	for i := range 10 {
+		body := fmt.Sprintf(`{"email":"edit@example.com","first_name":"Name%d","properties":{"step%d":%d,"last":%d}}`, i, i, i, i)
+		if st, got := call(t, m, "/v1/profiles", "tok", "application/json", body); st != 202 {
+			t.Fatalf("POST /v1/profiles: %d %s", st, got)
+		}
+	}
+	if st, got := call(t, m, "/v1/profiles", "tok", "application/json", `{"external_id":"u-7","last_name":"Other"}`); st != 202 {
+		t.Fatalf("POST /v1/profiles: %d %s", st, got)
+	}
+	for body, field := range map[string]string{
+		`{"first_name":"NoID"}`:                                "email",
+		`{"email":"a@example.com","properties":{"nested":{}}}`: "properties.nested",
+		`{"email":"not-an-email"}`:                             "email",
+		`{"email":"a@example.com","unknown":1}`:                "unknown",
+	} {
+		if st, got := call(t, m, "/v1/profiles", "tok", "application/json", body); st/100 != 4 || !strings.Contains(got, `"field":"`+field+`"`) {
+			t.Errorf("POST /v1/profiles %s: %d %s, want a 4xx naming %s", body, st, got, field)
+		}
+	}
+	waitJobs(t, m)
+	var imports []klaviyotest.ConsentRecord
+	for _, r := range fake.ConsentRecords() {
+		if r.Path == klaviyotest.PathProfileImport {
+			imports = append(imports, r)
+		}
+	}
+	if len(imports) != 2 {
+		t.Fatalf("%d profile imports, want 2 (one per profile): %+v", len(imports), imports)
+	}
+	for _, r := range imports {
+		if r.Attributes["email"] != "edit@example.com" {
+			continue
+		}
+		props, _ := r.Attributes["properties"].(map[string]any)
+		if r.Attributes["first_name"] != "Name9" || len(props) != 11 || fmt.Sprint(props["last"]) != "9" || fmt.Sprint(props["step0"]) != "0" {
+			t.Errorf("coalesced import sent %v, want first_name Name9, step0..step9 and last=9", r.Attributes)
+		}
 	}
 }

@@ -93,6 +93,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+	if err := secureDelete(ctx, d); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
 
 	// Catalog.
 	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
@@ -121,7 +124,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	// Outbox: open on the shared database; deliver when there is a sender.
 	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics,
-		JobSender: consentSender(m.Sender)})
+		JobSender: consentSender(m.Sender), Scrub: scrubFor(d)})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}

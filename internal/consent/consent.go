@@ -39,6 +39,9 @@ type Service struct {
 	Variants func(ctx context.Context, id string) (bool, error)
 	// Erasers remove what other parts of snippetd hold about a person.
 	Erasers []Eraser
+	// Scrub, when set, runs the erasers so that what they delete leaves
+	// no trace in the database's files (outbox.Options.Scrub).
+	Scrub func(ctx context.Context, erase func(context.Context) error) error
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }

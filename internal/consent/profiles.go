@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -128,6 +129,22 @@ func (p Person) Needles() []string {
 	return out
 }
 
+// Emails are the person's email as normalised and as given.
+func (p Person) Emails() []string { return p.forms(p.Email, "@") }
+
+// Phones are the person's phone number as normalised and as given.
+func (p Person) Phones() []string { return p.forms(p.PhoneNumber, "+") }
+
+func (p Person) forms(main, mark string) []string {
+	var out []string
+	for _, v := range append([]string{main}, p.given...) {
+		if v != "" && strings.Contains(v, mark) && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Keys are the outbox profile keys of the person.
 func (p Person) Keys() []string {
 	var out []string
@@ -187,12 +204,23 @@ func (s *Service) Erase(ctx context.Context, p Person) (Erasure, error) {
 	}
 	who := Person{Email: email, PhoneNumber: phone, given: []string{strings.TrimSpace(p.Email), strings.TrimSpace(p.PhoneNumber)}}
 	out := Erasure{KlaviyoDeletionJobs: n, Erased: map[string]int64{}}
-	for _, e := range s.Erasers {
-		c, err := e.Erase(ctx, who)
-		if err != nil {
-			return out, fmt.Errorf("erase %s: %w", e.Name, err)
+	erase := func(ctx context.Context) error {
+		for _, e := range s.Erasers {
+			c, err := e.Erase(ctx, who)
+			if err != nil {
+				return fmt.Errorf("erase %s: %w", e.Name, err)
+			}
+			out.Erased[e.Name] += c
 		}
-		out.Erased[e.Name] += c
+		return nil
+	}
+	if s.Scrub != nil {
+		err = s.Scrub(ctx, erase)
+	} else {
+		err = erase(ctx)
+	}
+	if err != nil {
+		return out, err
 	}
 	return out, nil
 }

@@ -186,10 +186,11 @@ type jobRow struct {
 	payload    []byte
 	version    int64
 	createdAt  int64
+	updatedAt  int64
 }
 
 func (o *Outbox) loadPendingJobs(ctx context.Context, limit int) ([]jobRow, error) {
-	rs, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT id, kind, grp, profile_key, payload, version, created_at FROM outbox_jobs WHERE state = 'pending' ORDER BY id LIMIT ?`), limit)
+	rs, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT id, kind, grp, profile_key, payload, version, created_at, updated_at FROM outbox_jobs WHERE state = 'pending' ORDER BY id LIMIT ?`), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +198,7 @@ func (o *Outbox) loadPendingJobs(ctx context.Context, limit int) ([]jobRow, erro
 	var out []jobRow
 	for rs.Next() {
 		var r jobRow
-		if err := rs.Scan(&r.id, &r.kind, &r.grp, &r.profileKey, &r.payload, &r.version, &r.createdAt); err != nil {
+		if err := rs.Scan(&r.id, &r.kind, &r.grp, &r.profileKey, &r.payload, &r.version, &r.createdAt, &r.updatedAt); err != nil {
 			return nil, err
 		}
 		out = append(out, r)
@@ -209,7 +210,8 @@ func (o *Outbox) loadPendingJobs(ctx context.Context, limit int) ([]jobRow, erro
 // chunks of the kind's batch size. A chunk smaller than that waits while
 // its group keeps growing, until no job joined it for linger (or its
 // oldest is 10 lingers old), so that a burst goes out in full jobs rather
-// than one per arrival. Planning stops at the first job whose profile
+// than one per arrival; a profile upsert waits likewise until it was not
+// edited for linger, so quick edits go out as one request. Planning stops at the first job whose profile
 // already has a job of another kind in this round, so a profile's
 // subscribe and later unsubscribe are sent in order. It also returns how
 // long until the first waiting chunk is due (0: none waits).
@@ -234,14 +236,26 @@ func planJobs(rows []jobRow, now time.Time, linger time.Duration) (ready [][]job
 	for _, k := range order {
 		g := groups[k]
 		size := maxJobBatch(k.kind)
+		if size == 1 {
+			for _, r := range g {
+				// A profile upsert waits until it was not edited for
+				// linger, so quick edits go out as one request.
+				if k.kind == JobProfile {
+					if wait := quietUntil(r.updatedAt, r.createdAt, linger).Sub(now); wait > 0 {
+						if due == 0 || wait < due {
+							due = wait
+						}
+						continue
+					}
+				}
+				ready = append(ready, []jobRow{r})
+			}
+			continue
+		}
 		for len(g) > 0 {
 			n := min(size, len(g))
-			if n < size && size > 1 {
-				quiet := time.UnixMilli(g[len(g)-1].createdAt).Add(linger)
-				if cap := time.UnixMilli(g[0].createdAt).Add(10 * linger); cap.Before(quiet) {
-					quiet = cap
-				}
-				if wait := quiet.Sub(now); wait > 0 {
+			if n < size {
+				if wait := quietUntil(g[len(g)-1].createdAt, g[0].createdAt, linger).Sub(now); wait > 0 {
 					if due == 0 || wait < due {
 						due = wait
 					}
@@ -253,6 +267,17 @@ func planJobs(rows []jobRow, now time.Time, linger time.Duration) (ready [][]job
 		}
 	}
 	return ready, due
+}
+
+// quietUntil is when a job last changed at last (and first stored at
+// first) may go: linger after its last change, but no later than ten
+// lingers after it was first stored.
+func quietUntil(last, first int64, linger time.Duration) time.Time {
+	quiet := time.UnixMilli(last).Add(linger)
+	if cap := time.UnixMilli(first).Add(10 * linger); cap.Before(quiet) {
+		return cap
+	}
+	return quiet
 }
 
 // deliverJobs is the jobs' delivery loop, run beside the events' by the
@@ -390,7 +415,7 @@ func (o *Outbox) sendJobChunk(ctx, sends context.Context, js JobSender, rows []j
 
 // recordJobs writes an outcome for rows. A delivered job is marked only
 // if it was not coalesced with a newer version meanwhile (that version is
-// then sent next round); a delivered erasure forgets whom it named.
+// then sent next round); a delivered erasure is deleted.
 func (o *Outbox) recordJobs(ctx context.Context, rows []jobRow, state string, status int, detail string) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.opts.CommitTimeout)
 	defer cancel()
@@ -403,10 +428,20 @@ func (o *Outbox) recordJobs(ctx context.Context, rows []jobRow, state string, st
 		_, err := o.db.Write.ExecContext(rctx, o.db.Rebind(`UPDATE outbox_jobs SET attempts = attempts + 1, last_status = ?, last_error = ? WHERE state = 'pending' AND id IN (?`+strings.Repeat(",?", len(rows)-1)+`)`), args...)
 		return err
 	}
+	if len(rows) == 1 && rows[0].kind == JobErase && state == StateDelivered {
+		// A delivered erasure is not kept: its row names the person.
+		del := func(ctx context.Context) error {
+			_, err := o.db.Write.ExecContext(ctx, o.db.Rebind(`DELETE FROM outbox_jobs WHERE id = ?`), rows[0].id)
+			return err
+		}
+		if o.opts.Scrub != nil {
+			return o.opts.Scrub(rctx, del)
+		}
+		return del(rctx)
+	}
 	if len(rows) == 1 {
 		r := rows[0]
-		_, err := o.db.Write.ExecContext(rctx, o.db.Rebind(`UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, updated_at = ?, last_status = ?, last_error = ?,
-			payload = CASE WHEN kind = 'erase' THEN '' ELSE payload END, profile_key = CASE WHEN kind = 'erase' THEN '' ELSE profile_key END
+		_, err := o.db.Write.ExecContext(rctx, o.db.Rebind(`UPDATE outbox_jobs SET state = ?, attempts = attempts + 1, updated_at = ?, last_status = ?, last_error = ?
 			WHERE state = 'pending' AND id = ? AND version = ?`), state, now, status, detail, r.id, r.version)
 		return err
 	}

@@ -105,6 +105,10 @@ type Options struct {
 	// JobLinger is how long a bulk job smaller than its maximum waits for
 	// more of its kind (default 1s).
 	JobLinger time.Duration
+	// Scrub, when set, runs the deletion of a delivered erasure job, so
+	// that the person it named leaves no trace in the database's files
+	// (on SQLite: secure_delete, then a truncating checkpoint).
+	Scrub func(ctx context.Context, del func(context.Context) error) error
 }
 
 func (o *Options) setDefaults(d db.Dialect) {
