@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -437,5 +438,78 @@ func TestProfileEditsCoalesce(t *testing.T) {
 		if r.Attributes["first_name"] != "Name9" || len(props) != 11 || fmt.Sprint(props["last"]) != "9" || fmt.Sprint(props["step0"]) != "0" {
 			t.Errorf("coalesced import sent %v, want first_name Name9, step0..step9 and last=9", r.Attributes)
 		}
+	}
+}
+
+// TestProxySubscribeAndBackInStock: {prefix}subscribe takes one email or
+// phone for the configured list (never a list id or historical_import),
+// from allowed origins only and rate-limited like {prefix}i; it reaches
+// Klaviyo as a bulk subscribe job even when tracking consent is required.
+// Back-in-stock requests, from the proxy and from /v1/back-in-stock, reach
+// Klaviyo's server endpoint; a variant the catalog lacks is refused.
+func TestProxySubscribeAndBackInStock(t *testing.T) {
+	catalogFile := t.TempDir() + "/products.json"
+	os.WriteFile(catalogFile, []byte(`[{"id":"v1","name":"Mug","url":"https://shop.example/v1","image_url":"https://shop.example/v1.jpg","description":"A mug","price":9.5}]`), 0o600)
+	m, fake := startProxyMainEnv(t, map[string]string{"SNIPPETD_API_TOKEN": "tok", "SNIPPETD_LIST_ID": "AbC123", "SNIPPETD_SMS_LIST_ID": "SmS123",
+		"SNIPPETD_PROXY_REQUIRE_CONSENT": "on", "SNIPPETD_PROXY_BURST": "8", "SNIPPETD_PROXY_RATE": "0.01", "SNIPPETD_CATALOG_FILE": catalogFile})
+	base := m.Server.URL()
+	origin := []string{"Origin", "https://shop.example"}
+	for _, c := range []struct {
+		body  string
+		want  int
+		field string
+	}{
+		{`{"email":"Signup@Example.com","source":"footer"}`, 202, ""},
+		{`{"phone_number":"+16175550123"}`, 202, ""},
+		{`{"email":"x@example.com","list_id":"Other1"}`, 400, "list_id"},
+		{`{"email":"x@example.com","historical_import":true}`, 400, "historical_import"},
+		{`{"email":"x@example.com","channels":{"sms":true}}`, 422, "phone_number"},
+		{`{}`, 422, "channels"},
+	} {
+		st, got := post(t, base+"/s/subscribe", c.body, origin...)
+		if st != c.want || c.field != "" && !strings.Contains(got, `"field":"`+c.field+`"`) {
+			t.Errorf("POST /s/subscribe %s: %d %s, want %d naming %q", c.body, st, got, c.want, c.field)
+		}
+	}
+	if st, _ := post(t, base+"/s/subscribe", `{"email":"x@example.com"}`, "Origin", "https://evil.example"); st != 403 {
+		t.Errorf("a foreign origin got %d, want 403", st)
+	}
+	if st, got := post(t, base+"/s/back-in-stock", `{"variant_id":"v1","email":"bis@example.com"}`, origin...); st != 202 {
+		t.Errorf("proxy back in stock: %d %s", st, got)
+	}
+	// 7 requests from an allowed origin so far: the 8th is the last of
+	// the burst, the 9th is limited.
+	if st, _ := post(t, base+"/s/subscribe", `{"email":"y@example.com"}`, origin...); st != 202 {
+		t.Errorf("last of the burst: %d, want 202", st)
+	}
+	if st, _ := post(t, base+"/s/subscribe", `{"email":"z@example.com"}`, origin...); st != 429 {
+		t.Errorf("over the burst: %d, want 429", st)
+	}
+	bearer := []string{"Authorization", "Bearer tok"}
+	if st, got := post(t, base+"/v1/back-in-stock", `{"variant_id":"nope","email":"bis@example.com"}`, bearer...); st != 422 || !strings.Contains(got, `"field":"variant_id"`) || !strings.Contains(got, "nope") {
+		t.Errorf("unknown variant: %d %s, want 422 naming variant_id and the id", st, got)
+	}
+	if st, got := post(t, base+"/v1/back-in-stock", `{"variant_id":"v1","phone_number":"+16175550199"}`, bearer...); st != 202 {
+		t.Errorf("/v1/back-in-stock: %d %s", st, got)
+	}
+	waitJobs(t, m)
+	var email, sms bool
+	for _, j := range fake.SubscriptionJobs() {
+		p := j.Profiles[0]
+		email = email || j.ListID == "AbC123" && p.Email == "signup@example.com" && j.Source == "snippetd signup: footer" && !j.HistoricalImport
+		sms = sms || j.ListID == "SmS123" && p.PhoneNumber == "+16175550123" && p.SMSChannel
+	}
+	if !email || !sms {
+		t.Errorf("subscription jobs %+v, want the email signup to AbC123 and the SMS one to SmS123", fake.SubscriptionJobs())
+	}
+	var bis []string
+	for _, r := range fake.ConsentRecords() {
+		if r.Path == klaviyotest.PathBackInStock {
+			bis = append(bis, r.VariantID+" "+fmt.Sprint(r.Attributes["channels"]))
+		}
+	}
+	slices.Sort(bis)
+	if strings.Join(bis, ";") != "$custom:::$default:::v1 [EMAIL];$custom:::$default:::v1 [SMS]" {
+		t.Errorf("back-in-stock requests at the fake: %q", bis)
 	}
 }

@@ -72,6 +72,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		MaxBodyBytes:   c.ProxyMaxBodyBytes,
 		Rate:           rate.Limit(c.ProxyRate),
 		Burst:          c.ProxyBurst,
+		Subscriber:     s.Consent,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,
