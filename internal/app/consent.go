@@ -9,7 +9,9 @@ import (
 	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/klaviyo"
+	"github.com/snippetd/snippetd/internal/orders"
 	"github.com/snippetd/snippetd/internal/outbox"
+	"github.com/snippetd/snippetd/shop"
 )
 
 // consentSender delivers the outbox's consent jobs when the sender is
@@ -110,4 +112,24 @@ func catalogHas(cat *catalog.Catalog) func(context.Context, string) (bool, error
 		defer release()
 		return s.Has(id), nil
 	}
+}
+
+// demoSubscriber is the consent service as the demo shop's Subscriber.
+type demoSubscriber struct {
+	svc    *consent.Service
+	orders *orders.Service
+}
+
+func (d demoSubscriber) Subscribe(ctx context.Context, email, source string) error {
+	_, err := d.svc.Subscribe(ctx, []consent.Subscription{{Email: email, Channels: &consent.Channels{Email: true}, Source: source}}, false)
+	return demoError(err)
+}
+
+func (d demoSubscriber) PlaceOrderWithOffers(ctx context.Context, o shop.Order, offers bool) error {
+	req := orders.PlaceRequest{Order: o}
+	if offers {
+		req.MarketingConsent = &orders.MarketingConsent{Email: true}
+	}
+	_, err := d.orders.PlaceWithConsent(ctx, req)
+	return demoError(err)
 }

@@ -215,7 +215,7 @@ func TestBackfillConsentIsHistorical(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := &orders.Backfill{Publisher: outbox.Producer{Outbox: m.Outbox, Name: BackfillSource}, Store: m.Orders.Store, Consent: m.Server.Consent}
+		b := &orders.Backfill{Publisher: outbox.Producer{Outbox: m.Outbox, Name: BackfillSource}, Store: m.Orders.Store, Consent: m.Consent}
 		if sum, err := b.Run(context.Background(), inputs); err != nil || len(sum.Failures) > 0 {
 			t.Fatalf("backfill: %v %+v", err, sum.Failures)
 		}

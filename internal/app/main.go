@@ -14,6 +14,7 @@ import (
 	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/inspect"
@@ -39,6 +40,9 @@ type Main struct {
 	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
+	// Consent stores subscriptions, profile upserts, erasures and
+	// back-in-stock requests as outbox jobs.
+	Consent *consent.Service
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests may set it before Open.
@@ -171,7 +175,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
-	s.Consent = m.newConsent(ob, cat)
+	m.Consent = m.newConsent(ob, cat)
+	s.Consent = m.Consent
 	m.Orders.Consent = s.Consent
 	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
