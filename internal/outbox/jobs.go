@@ -466,37 +466,6 @@ func (o *Outbox) JobCounts(ctx context.Context) (SourceCounts, error) {
 	return stateCounts(ctx, o.db, `SELECT state, COUNT(*) FROM outbox_jobs GROUP BY state`)
 }
 
-// JobInfo is one stored job as listings show it.
-type JobInfo struct {
-	ID         int64  `json:"id"`
-	Kind       string `json:"kind"`
-	Group      string `json:"group"`
-	ProfileKey string `json:"profile_key"`
-	State      string `json:"state"`
-	Attempts   int    `json:"attempts"`
-	LastStatus int    `json:"last_status"`
-	LastError  string `json:"last_error,omitempty"`
-	Payload    string `json:"payload"`
-}
-
-// Jobs lists the newest stored jobs, up to limit.
-func (o *Outbox) Jobs(ctx context.Context, limit int) ([]JobInfo, error) {
-	rs, err := o.db.QueryContext(ctx, o.db.Rebind(`SELECT id, kind, grp, profile_key, state, attempts, last_status, last_error, payload FROM outbox_jobs ORDER BY id DESC LIMIT ?`), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	var out []JobInfo
-	for rs.Next() {
-		var j JobInfo
-		if err := rs.Scan(&j.ID, &j.Kind, &j.Group, &j.ProfileKey, &j.State, &j.Attempts, &j.LastStatus, &j.LastError, &j.Payload); err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rs.Err()
-}
-
 // Erased counts what EraseProfile removed.
 type Erased struct {
 	Events int64 `json:"events"`
