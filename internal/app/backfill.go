@@ -115,6 +115,11 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	if opts.Logger == nil {
 		opts.Logger = logger
 	}
+	if opts.JobSender == nil {
+		// The orders' marketing consent goes out while the run's events
+		// do; what is left when they are done, snippetd serve sends.
+		opts.JobSender = consentSender(sender)
+	}
 	ob, err := outbox.Open(ctx, d, opts)
 	if err != nil {
 		return res, fmt.Errorf("outbox: %w", err)
