@@ -86,6 +86,9 @@ type Options struct {
 	// Carts gives the carts of Added to Cart and Started Checkout events a
 	// restore link as CheckoutURL (package carts; nil: kept as sent).
 	Carts Carts
+	// Subscriber takes {prefix}subscribe and {prefix}back-in-stock
+	// (subscribe.go; nil: those routes are not mounted).
+	Subscriber Subscriber
 }
 
 // Carts is what the proxy needs of cart restore links. The link is a
@@ -181,6 +184,7 @@ func (p *Proxy) Routes(r *mux.Router) {
 	r.HandleFunc(p.opts.Prefix+"e", p.handlePreflight).Methods("OPTIONS")
 	r.HandleFunc(p.opts.Prefix+"i", p.handlePreflight).Methods("OPTIONS")
 	r.HandleFunc(p.opts.Prefix+"forget", p.handlePreflight).Methods("OPTIONS")
+	p.subscribeRoutes(r)
 	if p.script != nil {
 		r.HandleFunc(p.opts.Prefix+"k.js", p.handleScript).Methods("GET", "HEAD")
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -123,6 +124,11 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 	}
 	opts.Target = DeliveryTarget(cfg, false)
 	opts.KeySetting = KeySetting(cfg)
+	if opts.JobSender == nil {
+		// The orders' marketing consent goes out while the run's events
+		// do; what is left when they are done, snippetd serve sends.
+		opts.JobSender = consentSender(sender)
+	}
 	ob, err := outbox.Open(ctx, d, opts)
 	if err != nil {
 		return res, fmt.Errorf("outbox: %w", err)
@@ -146,6 +152,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		return res, err
 	}
 	b.Publisher = outbox.Producer{Outbox: ob, Name: BackfillSource}
+	b.Consent = &consent.Service{Jobs: ob, ListID: cfg.ListID, SMSListID: cfg.SMSListID, DefaultCountry: cfg.DefaultCountry}
 	res.Summary, err = b.Run(ctx, inputs)
 	if err != nil || o.NoWait {
 		res.Write(out)

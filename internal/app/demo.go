@@ -33,6 +33,9 @@ func (m *Main) newDemo(helpers *web.Helpers) *demo.Shop {
 	if m.Config.Proxy {
 		o.ProxyPrefix = m.Config.ProxyPrefix
 	}
+	if m.Consent != nil {
+		o.Subscriber = demoSubscriber{m.Consent, m.Orders}
+	}
 	return demo.New(o)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/snippetd/snippetd/internal/carts"
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/config"
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/db"
 	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/inspect"
@@ -41,6 +42,9 @@ type Main struct {
 	Catalog *catalog.Catalog
 	// Outbox stores every server-side event durably before delivery.
 	Outbox *outbox.Outbox
+	// Consent stores subscriptions, profile upserts, erasures and
+	// back-in-stock requests as outbox jobs.
+	Consent *consent.Service
 	// Sender is what the outbox's delivery loop sends through. Leave it nil
 	// to use the Klaviyo client when a private key is configured (no key:
 	// events are stored and wait); tests may set it before Open.
@@ -98,6 +102,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.DB = d
 	m.closers = append(m.closers, func(context.Context) error { return d.Close() })
+	if err := secureDelete(ctx, d); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
 
 	// Catalog.
 	cat, err := catalog.Open(ctx, CatalogOptions(m.Config, d, m.Logger))
@@ -127,8 +134,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 
 	// Outbox: open on the shared database; deliver when there is a sender.
-	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, Logger: m.Logger, Metrics: m.Metrics,
-		Target: DeliveryTarget(m.Config, m.Sender == nil), KeySetting: KeySetting(m.Config)})
+	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, JobLinger: m.Config.OutboxJobLinger, Logger: m.Logger, Metrics: m.Metrics,
+		Target: DeliveryTarget(m.Config, m.Sender == nil), KeySetting: KeySetting(m.Config),
+		JobSender: consentSender(m.Sender), Scrub: scrubFor(d)})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -178,6 +186,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
+	m.Consent = m.newConsent(ob, cat)
+	s.Consent = m.Consent
+	m.Orders.Consent = s.Consent
 	// Demo shop: on by default in local-sink mode.
 	if m.Config.Demo == "on" || m.Config.Demo == "force" || m.Config.Demo == "" && m.Sink != nil {
 		s.Demo = m.newDemo(helpers)

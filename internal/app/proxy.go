@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/demo"
 	"github.com/snippetd/snippetd/internal/httpapi"
 	"github.com/snippetd/snippetd/internal/klaviyo"
@@ -30,6 +31,19 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	}
 	m.closers = append(m.closers, func(context.Context) error { return store.Close() })
 	m.prune("proxy_browsers", c.ProxyRetention, store.Prune)
+	if s.Consent != nil {
+		s.Consent.Erasers = append(s.Consent.Erasers, consent.Eraser{Name: "proxy_browsers", Erase: func(ctx context.Context, p consent.Person) (int64, error) {
+			var n int64
+			for _, e := range append(p.Emails(), p.Phones()...) {
+				c, err := store.Erase(ctx, e, e)
+				if err != nil {
+					return n, err
+				}
+				n += c
+			}
+			return n, nil
+		}})
+	}
 	url, err := proxy.ScriptURL(c.KlaviyoStaticURL, c.PublicKey)
 	if err != nil {
 		return fmt.Errorf("klaviyo-static-url (SNIPPETD_KLAVIYO_STATIC_URL): %w", err)
@@ -71,6 +85,7 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		MaxBodyBytes:   c.ProxyMaxBodyBytes,
 		Rate:           rate.Limit(c.ProxyRate),
 		Burst:          c.ProxyBurst,
+		Subscriber:     s.Consent,
 		KeepAnonymous:  anon,
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,

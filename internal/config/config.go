@@ -33,6 +33,10 @@ type Config struct {
 	// snippet uses (SNIPPETD_PUBLIC_KEY; empty until configured, in which
 	// case render requests must name one).
 	PublicKey string
+	// ListID is the Klaviyo list subscriptions go to when a request names
+	// none (SNIPPETD_LIST_ID); SMSListID, when set, the list of SMS
+	// subscriptions (SNIPPETD_SMS_LIST_ID).
+	ListID, SMSListID string
 	// DataDir holds the embedded database and caches (SNIPPETD_DATA_DIR,
 	// default "./data").
 	DataDir string
@@ -143,6 +147,10 @@ type Config struct {
 	// OutboxMaxBackoff caps the wait between delivery retries when Klaviyo
 	// gives no Retry-After (SNIPPETD_OUTBOX_MAX_BACKOFF, default 1m).
 	OutboxMaxBackoff time.Duration
+	// OutboxJobLinger is how long a bulk subscription job smaller than
+	// Klaviyo's maximum waits for more of its kind, so a burst goes out in
+	// full jobs (SNIPPETD_OUTBOX_JOB_LINGER, default 1s).
+	OutboxJobLinger time.Duration
 
 	// Retention of the tables that grow with traffic, pruned continuously
 	// in small batches: dead letters in the outbox
@@ -326,6 +334,8 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 
 	str(&c.Addr, "addr", "SNIPPETD_ADDR", ":8080", "listen address")
 	str(&c.PublicKey, "public-key", "SNIPPETD_PUBLIC_KEY", "", "Klaviyo public key (6-character site id) for the loader")
+	str(&c.ListID, "list-id", "SNIPPETD_LIST_ID", "", "Klaviyo list id of subscriptions that name none")
+	str(&c.SMSListID, "sms-list-id", "SNIPPETD_SMS_LIST_ID", "", "Klaviyo list id of SMS subscriptions (default: the list id)")
 	str(&c.DataDir, "data-dir", "SNIPPETD_DATA_DIR", "./data", "directory for the embedded database and caches")
 	secret(&c.APIToken, "api-token", "SNIPPETD_API_TOKEN", "bearer token for the write APIs")
 	secret(&c.DatabaseURL, "database-url", "SNIPPETD_DATABASE_URL", "PostgreSQL URL (postgres://...); empty uses the embedded SQLite file")
@@ -373,6 +383,7 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	// Outbox settings.
 	dur(&c.OutboxRetention, "outbox-retention", "SNIPPETD_OUTBOX_RETENTION", 168*time.Hour, "how long delivered events are kept before pruning")
 	dur(&c.OutboxMaxBackoff, "outbox-max-backoff", "SNIPPETD_OUTBOX_MAX_BACKOFF", time.Minute, "longest wait between delivery retries without a Retry-After")
+	dur(&c.OutboxJobLinger, "outbox-job-linger", "SNIPPETD_OUTBOX_JOB_LINGER", time.Second, "how long a part-full bulk subscription job waits for more of its kind")
 	dur(&c.OutboxDeadRetention, "outbox-dead-retention", "SNIPPETD_OUTBOX_DEAD_RETENTION", 720*time.Hour, "how long dead-lettered events are kept for replay before pruning")
 	dur(&c.OrdersRetention, "orders-retention", "SNIPPETD_ORDERS_RETENTION", 2160*time.Hour, "how long an order and its actions are kept after its last event")
 	dur(&c.ProxyRetention, "proxy-retention", "SNIPPETD_PROXY_RETENTION", 9600*time.Hour, "how long a browser identity is kept after its last identify")
@@ -432,6 +443,9 @@ func load(args []string, env Env, output io.Writer) (Config, []string, error) {
 	if c.OutboxRetention < time.Minute {
 		errs = append(errs, fmt.Errorf("outbox-retention (SNIPPETD_OUTBOX_RETENTION) %s: want a duration of at least 1m such as 168h", c.OutboxRetention))
 	}
+	if c.OutboxJobLinger < 0 || c.OutboxJobLinger > time.Minute {
+		errs = append(errs, fmt.Errorf("outbox-job-linger (SNIPPETD_OUTBOX_JOB_LINGER) %s: want a duration from 0 to 1m such as 1s", c.OutboxJobLinger))
+	}
 	if c.OutboxMaxBackoff < time.Second {
 		errs = append(errs, fmt.Errorf("outbox-max-backoff (SNIPPETD_OUTBOX_MAX_BACKOFF) %s: want a duration of at least 1s such as 1m", c.OutboxMaxBackoff))
 	}
@@ -466,6 +480,11 @@ func (c Config) Validate() error {
 	}
 	if c.PublicKey != "" && !snippets.ValidPublicKey(c.PublicKey) {
 		errs = append(errs, fmt.Errorf("public-key (SNIPPETD_PUBLIC_KEY) %q: want Klaviyo's 6-character public key (letters and digits)", c.PublicKey))
+	}
+	for _, l := range []struct{ name, env, v string }{{"list-id", "SNIPPETD_LIST_ID", c.ListID}, {"sms-list-id", "SNIPPETD_SMS_LIST_ID", c.SMSListID}} {
+		if l.v != "" && !klaviyo.ValidListID(l.v) {
+			errs = append(errs, fmt.Errorf("%s (%s) %q: want a Klaviyo list id (six letters and digits, such as Y6nRLr)", l.name, l.env, l.v))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir (SNIPPETD_DATA_DIR) must not be empty"))

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -170,6 +171,7 @@ func (s *Shop) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 			*dst = (*dst)[:200]
 		}
 	}
+	f.Offers = r.PostForm.Get("offers") == "yes"
 	fail := func(msg string) {
 		s.write(w, r, http.StatusUnprocessableEntity, Checkout(p.chrome, CheckoutView{Cart: p.chrome.Cart, Form: f, Error: msg}))
 	}
@@ -187,7 +189,13 @@ func (s *Shop) handlePlaceOrder(w http.ResponseWriter, r *http.Request) {
 		Customer: shop.Customer{Email: f.Email, FirstName: f.FirstName, LastName: f.LastName, Address: addr},
 		Items:    p.chrome.Cart.Items, BillingAddress: addr, ShippingAddress: addr,
 	}
-	if err := s.o.Orders.PlaceOrder(r.Context(), o); err != nil {
+	place := s.o.Orders.PlaceOrder
+	if s.o.Subscriber != nil {
+		place = func(ctx context.Context, o shop.Order) error {
+			return s.o.Subscriber.PlaceOrderWithOffers(ctx, o, f.Offers)
+		}
+	}
+	if err := place(r.Context(), o); err != nil {
 		if e, _ := asError(err); e.Code == "invalid" || e.Code == "bad_request" {
 			fail(fmt.Sprintf("%s (%s)", e.Message, e.Field))
 			return

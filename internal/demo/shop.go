@@ -73,6 +73,9 @@ type Options struct {
 	Rendered Recorder
 	// Renders observes each server-side render (nil: not observed).
 	Renders RenderObserver
+	// Subscriber takes the newsletter signup and the checkout's "email
+	// me offers" box (subscribe.go; nil: neither is shown).
+	Subscriber Subscriber
 	// Reports serves POST /demo/onsite, where the klaviyo.js stand-in
 	// reports the pushes a page ran (nil: that path answers 404).
 	Reports http.Handler
@@ -109,6 +112,7 @@ func New(o Options) *Shop {
 	m.Handle("/demo/cart/restore", get(s.handleRestore))
 	m.Handle("/demo/checkout", methods{"GET": s.handleCheckout, "HEAD": s.handleCheckout, "POST": s.handlePlaceOrder})
 	m.Handle("/demo/orders/{id}", get(s.handleOrder))
+	m.Handle("/demo/subscribe", methods{"POST": s.handleSubscribe})
 	m.Handle("/demo/mode", methods{"GET": s.handleMode})
 	m.Handle("/demo/img/{file}", get(s.handleImage))
 	m.Handle("/demo/static/{file}", get(s.handleStatic))
@@ -366,7 +370,7 @@ func (s *Shop) newPage(w http.ResponseWriter, r *http.Request, title string) (pa
 	p.chrome = Chrome{
 		Title: title, Loader: lo, Mode: mode, ProxyOn: s.o.ProxyPrefix != "", Path: r.URL.Path,
 		CartCount: Count(lines), Debug: debug, LocalSink: s.o.LocalSink,
-		Cart: Cart(cartID, baseURL(r), lines),
+		Cart: Cart(cartID, baseURL(r), lines), Subscribe: s.o.Subscriber != nil,
 	}
 	return p, nil
 }

@@ -44,6 +44,19 @@ type Chrome struct {
 	LocalSink bool
 	// Cart is the cart as it is now, for the helper (data-snippetd-cart).
 	Cart shop.Cart
+	// Subscribe shows the newsletter signup and the checkout's "email me
+	// offers" box (the shop has a Subscriber).
+	Subscribe bool
+}
+
+// newsletterEndpoint is where the newsletter form posts from the browser:
+// the proxy's {prefix}subscribe in proxy mode, "" otherwise (the form
+// posts to the shop, which subscribes from the server).
+func newsletterEndpoint(c Chrome) string {
+	if c.Mode == ModeProxy {
+		return c.Loader.ProxyEndpoint + "subscribe"
+	}
+	return ""
 }
 
 // ProductView is a product page.
@@ -72,6 +85,8 @@ type CheckoutView struct {
 // CheckoutForm is what the shopper typed.
 type CheckoutForm struct {
 	Email, FirstName, LastName, Address1, City, Zip, Country string
+	// Offers is the "email me offers" box.
+	Offers bool
 }
 
 // ConfirmationView is the order confirmation.

@@ -9,7 +9,6 @@ import (
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/orders"
-	"github.com/snippetd/snippetd/shop"
 )
 
 // OrderAccepted is the 202 answer of the orders API: the unique_id of
@@ -27,9 +26,9 @@ func (s *Server) writeAccepted(w http.ResponseWriter, id string, ids []string) {
 
 var errNoOrders = apperr.Errorf(apperr.EUNAVAILABLE, "the orders API is not configured on this server")
 
-// handleOrderCreate serves POST /v1/orders: the body is a shop.Order; the
-// answer is 202 with the unique ids of Placed Order and each Ordered
-// Product.
+// handleOrderCreate serves POST /v1/orders: the body is a shop.Order with
+// an optional marketing_consent; the answer is 202 with the unique ids of
+// Placed Order and each Ordered Product.
 func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 	if s.Orders == nil {
 		httpx.Error(w, r, s.Logger, errNoOrders)
@@ -40,12 +39,12 @@ func (s *Server) handleOrderCreate(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	var o shop.Order
+	var o orders.PlaceRequest
 	if err := s.Orders.Decode(body, &o); err != nil {
 		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	ids, err := s.Orders.Place(r.Context(), o)
+	ids, err := s.Orders.PlaceWithConsent(r.Context(), o)
 	if err != nil {
 		httpx.Error(w, r, s.Logger, err)
 		return

@@ -32,6 +32,13 @@ func (s *Server) routes() {
 	r.Handle("/v1/orders/{id}/{action:fulfilled|cancelled|refunded}", s.requireToken(s.handleOrderAction)).Methods("POST")
 	r.Handle("/v1/orders/{id}", s.requireToken(s.handleOrderGet)).Methods("GET")
 
+	// Marketing consent, profiles and back in stock (consent.go).
+	r.Handle("/v1/subscriptions", s.requireToken(s.handleSubscriptions)).Methods("POST")
+	r.Handle("/v1/unsubscriptions", s.requireToken(s.handleUnsubscriptions)).Methods("POST")
+	r.Handle("/v1/profiles", s.requireToken(s.handleProfileUpsert)).Methods("POST")
+	r.Handle("/v1/profiles/erase", s.requireToken(s.handleProfileErase)).Methods("POST")
+	r.Handle("/v1/back-in-stock", s.requireToken(s.handleBackInStock)).Methods("POST")
+
 	// Cart restore links (carts.go): the email's link, and the carts API.
 	r.HandleFunc("/r/{token}", s.handleCartRedirect).Methods("GET", "HEAD")
 	r.Handle("/v1/carts/restore/{token}", s.requireToken(s.handleCartRestoreLines)).Methods("GET")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/snippetd/snippetd/internal/catalog"
+	"github.com/snippetd/snippetd/internal/consent"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/metrics"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -94,6 +95,9 @@ type Server struct {
 	Orders *orders.Service
 	// CartRestore serves /r/{token} and /v1/carts (carts.go).
 	CartRestore CartRestore
+	// Consent serves /v1/subscriptions, /v1/unsubscriptions, /v1/profiles
+	// and /v1/back-in-stock (consent.go); nil answers 503.
+	Consent *consent.Service
 }
 
 // NewServer returns a Server with its routes registered.

@@ -173,6 +173,7 @@ func NewClient(privateKey string, o Options) (*Client, error) {
 	}
 	c.SetBuckets(PathEvents, o.EventBuckets)
 	c.SetBuckets(PathBulkEvents, o.BulkBuckets)
+	c.setConsentBuckets()
 	return &Client{c}, nil
 }
 

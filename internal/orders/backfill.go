@@ -36,6 +36,9 @@ type Backfill struct {
 	// Defaults fill in what an order leaves out (country for national
 	// phone numbers, currency).
 	Defaults Defaults
+	// Consent stores the subscriptions of orders' marketing_consent, as
+	// historical imports (nil: marketing_consent is ignored).
+	Consent ConsentSink
 }
 
 // Progress is how far the outbox has got with a run's events.
@@ -255,6 +258,18 @@ func (b *Backfill) publish(ctx context.Context, chunk []ready, sum *Summary) err
 	}
 	if err != nil {
 		return err
+	}
+	// Consent before progress: a run stopped here publishes the chunk
+	// again (Klaviyo dedupes the events; each order's consent is stored
+	// once).
+	if b.Consent != nil {
+		for _, r := range chunk {
+			if c, ok := orderConsent(r.in.Order, r.in.Consent, true); ok {
+				if err := b.Consent.SubscribeOrder(ctx, c); err != nil {
+					return fmt.Errorf("store order %s's marketing consent: %w", r.in.Order.ID, err)
+				}
+			}
+		}
 	}
 	ids, hashes := make([]string, len(chunk)), make([]string, len(chunk))
 	for i, r := range chunk {

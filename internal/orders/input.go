@@ -22,7 +22,9 @@ import (
 type Input struct {
 	Line  int
 	Order shop.Order
-	Err   error
+	// Consent is the order's marketing_consent, if any (JSON inputs).
+	Consent *MarketingConsent
+	Err     error
 }
 
 // Formats of a backfill file.
@@ -79,10 +81,10 @@ func ReadOrdersIn(r io.Reader, format string, loc *time.Location) ([]Input, erro
 	return nil, fmt.Errorf("unknown format %q: want jsonl, json, csv or auto", format)
 }
 
-func decodeOrder(b []byte, loc *time.Location) (shop.Order, error) {
-	var o shop.Order
+func decodeOrder(b []byte, loc *time.Location) (shop.Order, *MarketingConsent, error) {
+	var o PlaceRequest
 	err := Decode(b, &o, loc)
-	return o, err
+	return o.Order, o.MarketingConsent, err
 }
 
 func readJSONL(r *bufio.Reader, loc *time.Location) ([]Input, error) {
@@ -93,8 +95,8 @@ func readJSONL(r *bufio.Reader, loc *time.Location) ([]Input, error) {
 		if len(b) > 0 {
 			line++
 			if t := bytes.TrimSpace(b); len(t) > 0 {
-				o, derr := decodeOrder(t, loc)
-				out = append(out, Input{Line: line, Order: o, Err: derr})
+				o, mc, derr := decodeOrder(t, loc)
+				out = append(out, Input{Line: line, Order: o, Consent: mc, Err: derr})
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -121,8 +123,8 @@ func readJSONArray(r io.Reader, loc *time.Location) ([]Input, error) {
 		if err != nil {
 			return out, fmt.Errorf("element %d: %w", i, err)
 		}
-		o, err := decodeOrder(raw, loc)
-		out = append(out, Input{Line: i, Order: o, Err: err})
+		o, mc, err := decodeOrder(raw, loc)
+		out = append(out, Input{Line: i, Order: o, Consent: mc, Err: err})
 	}
 	return out, nil
 }

@@ -69,6 +69,8 @@ type Service struct {
 	// PhonesDropped, when set, counts phone numbers that could not be
 	// normalised and were left out of the profile.
 	PhonesDropped func(n int)
+	// Consent stores the subscriptions of orders' marketing_consent.
+	Consent ConsentSink
 }
 
 // prepare runs Prepare and counts what it dropped.

@@ -174,6 +174,12 @@ func (o *Outbox) lead(ctx, sends context.Context, s klaviyo.Sender) error {
 // deliver is the delivery loop of the leader. No round or request starts
 // after ctx ends; requests run under sends.
 func (o *Outbox) deliver(ctx, sends context.Context, s klaviyo.Sender) {
+	if o.opts.JobSender != nil {
+		// Consent and profile jobs have their own loop (jobs.go).
+		jobsDone := make(chan struct{})
+		go func() { defer close(jobsDone); o.deliverJobs(ctx, sends, o.opts.JobSender) }()
+		defer func() { <-jobsDone }()
+	}
 	// failures counts consecutive failed rounds (however many requests
 	// each sent); while it is above zero, each round is a probe of one
 	// event.

@@ -109,6 +109,16 @@ type Options struct {
 	// Heartbeat is how often the deliverer renews its row in
 	// outbox_deliverers (default 2s).
 	Heartbeat time.Duration
+	// JobSender delivers the consent and profile jobs (jobs.go); nil
+	// leaves them pending.
+	JobSender JobSender
+	// JobLinger is how long a bulk job smaller than its maximum waits for
+	// more of its kind (default 1s).
+	JobLinger time.Duration
+	// Scrub, when set, runs the deletion of a delivered erasure job, so
+	// that the person it named leaves no trace in the database's files
+	// (on SQLite: secure_delete, then a truncating checkpoint).
+	Scrub func(ctx context.Context, del func(context.Context) error) error
 }
 
 func (o *Options) setDefaults(d db.Dialect) {
@@ -137,6 +147,7 @@ func (o *Options) setDefaults(d db.Dialect) {
 	if o.KeySetting == "" {
 		o.KeySetting = "the private key"
 	}
+	def(&o.JobLinger, time.Second)
 	defi(&o.BulkThreshold, 100)
 	defi(&o.SingleConcurrency, 8)
 	defi(&o.BulkConcurrency, 3)
@@ -173,6 +184,7 @@ type Outbox struct {
 	closeOnce sync.Once
 	committed chan struct{} // closed when every committer has exited
 	wake      chan struct{} // nudges the delivery loop after a commit
+	jobWake   chan struct{} // nudges the jobs' loop after EnqueueJobs
 	// stop is the parent of every commit's context: Close cancels it when
 	// its own context ends before the committers are done.
 	stop       context.Context
@@ -246,6 +258,9 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 	if err := migrateDeliverers(ctx, d); err != nil {
 		return nil, err
 	}
+	if err := migrateJobs(ctx, d); err != nil {
+		return nil, err
+	}
 	if d.Dialect == db.Postgres {
 		if err := d.Migrate(ctx, "outbox_lease", leaseMigrations()); err != nil {
 			return nil, err
@@ -270,6 +285,7 @@ func Open(ctx context.Context, d *db.DB, opts Options) (*Outbox, error) {
 		committed:      make(chan struct{}),
 		wake:           make(chan struct{}, 1),
 		pauseChanged:   make(chan struct{}, 1),
+		jobWake:        make(chan struct{}, 1),
 	}
 	o.paused.resume = make(chan struct{}, 1)
 	var wg sync.WaitGroup

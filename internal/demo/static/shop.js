@@ -29,6 +29,22 @@
       })
       .catch(function () { toast("Could not add to cart"); });
   });
+  // Newsletter: in proxy mode the form goes from the browser to the
+  // proxy's {prefix}subscribe (data-demo-subscribe); in direct mode it
+  // posts to the shop, which subscribes from the server.
+  d.addEventListener("submit", function (e) {
+    var f = e.target, to = f.getAttribute && f.getAttribute("data-demo-subscribe");
+    if (!to || !w.fetch) return;
+    e.preventDefault();
+    fetch(to, {
+      method: "POST",
+      body: JSON.stringify({ email: f.email.value, source: "newsletter" }),
+      credentials: "include",
+      headers: { "Content-Type": "application/json" }
+    }).then(function (r) { if (!r.ok) return Promise.reject(r.status); f.reset(); toast("Subscribed: watch your inbox"); })
+      .catch(function () { toast("Could not sign you up"); });
+  });
+  if (/[?&]subscribed=1/.test(location.search)) toast("Subscribed: watch your inbox");
   // Proxy mode: the helper sends the product view to the first-party proxy.
   w.addEventListener("load", function () {
     var p = $("[data-demo-viewed]");

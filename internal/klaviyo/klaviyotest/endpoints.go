@@ -71,6 +71,9 @@ func (s *Server) route(r *http.Request) (route, bool) {
 	case m == "POST" && p == PathClientBackInStock:
 		return route{client: true, limitKey: p, schema: SliceClientBackInStock, handle: (*Server).handleClientBackInStock}, true
 	}
+	if rt, ok := s.consentRoute(m, p); ok {
+		return rt, true
+	}
 	for _, jp := range []string{PathCatalogBulkCreate, PathCatalogBulkUpdate, PathCatalogBulkDelete,
 		PathCatalogVariantBulkCreate, PathCatalogVariantBulkUpdate, PathCatalogVariantBulkDelete} {
 		if m == "GET" && strings.HasPrefix(p, jp+"/") {

@@ -190,6 +190,7 @@ type Server struct {
 	variants    map[string]CatalogVariant
 	bis         []BackInStock
 	jobs        map[string]map[string]any
+	consent     consentState
 	stats       map[string]*Stats
 	idSeq       int
 	// strict counts arrivals in sliding windows (see SetStrictLimits).
@@ -413,6 +414,7 @@ func (s *Server) Reset() {
 	s.variants = map[string]CatalogVariant{}
 	s.bis = nil
 	s.jobs = map[string]map[string]any{}
+	s.consent = consentState{}
 	s.stats = map[string]*Stats{}
 	s.buckets = map[string][2]*rate.Limiter{}
 }
