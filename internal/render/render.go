@@ -10,7 +10,6 @@ package render
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -94,18 +94,32 @@ type Result struct {
 	Pushes []snippets.Push
 }
 
-// MarshalJSON encodes the result as the render API's JSON form:
-// {"html": "<the partial>", "pushes": [[...], ...]}.
-func (r Result) MarshalJSON() ([]byte, error) {
-	pushes := r.Pushes
-	if pushes == nil {
-		pushes = []snippets.Push{}
+// AppendJSON appends the result as the render API's JSON form,
+// {"html": "<the partial>", "pushes": [[...], ...]}, to b. The pushes are
+// framed as they are: snippets wrote them as compact, script-safe JSON, so
+// nothing reads them again; the partial is escaped as encoding/json
+// escapes strings.
+func (r Result) AppendJSON(b []byte) []byte {
+	n := len(`{"html":,"pushes":[]}`) + len(r.HTML) + len(r.HTML)/8 + 2
+	for _, p := range r.Pushes {
+		n += len(p) + 1
 	}
-	return json.Marshal(struct {
-		HTML   string          `json:"html"`
-		Pushes []snippets.Push `json:"pushes"`
-	}{string(r.HTML), pushes})
+	b = slices.Grow(b, n)
+	b = append(b, `{"html":`...)
+	b = jsonw.AppendString(b, string(r.HTML))
+	b = append(b, `,"pushes":[`...)
+	for i, p := range r.Pushes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p...)
+	}
+	return append(b, "]}"...)
 }
+
+// MarshalJSON returns AppendJSON's form; callers that write the response
+// themselves call AppendJSON, which encoding/json does not scan again.
+func (r Result) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // The request bodies. Pointers tell a missing member from an empty one.
 type (
