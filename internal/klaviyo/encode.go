@@ -83,12 +83,14 @@ func FormatTime(t time.Time) string {
 
 // Encode checks e against Klaviyo's documented limits as of now (see
 // ValidateAt) and encodes it. The error names the field as ValidateAt's
-// does, except for an event over 5 MB, which is a *TooLargeError.
+// does, except for an event over 5 MB, which is a *TooLargeError. The
+// properties are read once: the check writes them as they are sent.
 func Encode(e Event, now time.Time) (Encoded, error) {
-	if err := e.check(now); err != nil {
+	props, err := e.check(now)
+	if err != nil {
 		return Encoded{}, err
 	}
-	enc, err := encode(e)
+	enc, err := encodeWith(e, props)
 	if err != nil {
 		return Encoded{}, err
 	}
@@ -104,13 +106,25 @@ func encode(e Event) (Encoded, error) {
 	if blankProperties(props) {
 		props = jsontext.Value(`{}`)
 	}
-	head, err := json.Marshal(eventHead{
-		Properties: props,
-		Metric:     jsonapiData[resource[metricAttributes]]{resource[metricAttributes]{"metric", metricAttributes{e.Metric}}},
-	}, encodeOptions)
+	// Unchecked properties: the encoder validates and compacts them.
+	props, err := json.Marshal(props, encodeOptions)
 	if err != nil {
 		return Encoded{}, apperr.FieldErrorf("properties", "cannot be encoded: %v", err)
 	}
+	return encodeWith(e, props)
+}
+
+// The attributes before the metric name: properties first, then the
+// metric, as in Klaviyo's examples.
+const (
+	propertiesOpen = `{"properties":`
+	metricOpen     = `,"metric":{"data":{"type":"metric","attributes":{"name":`
+	metricEnd      = `}}}`
+)
+
+// encodeWith writes e's JSON:API parts with props, properties already
+// written as the JSON v2 encoder writes them.
+func encodeWith(e Event, props jsontext.Value) (Encoded, error) {
 	tail := eventTail{Value: e.Value, ValueCurrency: e.ValueCurrency, UniqueID: e.UniqueID, Backfill: e.Backfill}
 	if !e.Time.IsZero() {
 		tail.Time = FormatTime(e.Time)
@@ -119,10 +133,15 @@ func encode(e Event) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, apperr.FieldErrorf("value", "cannot be encoded: %v", err)
 	}
-	// One object: the head's members, then the tail's.
-	at := len(head) - 1
-	attrs := make(jsontext.Value, 0, len(head)+len(rest))
-	attrs = append(attrs, head[:at]...)
+	// One object: properties, metric, then the tail's members.
+	attrs := make(jsontext.Value, 0, len(propertiesOpen)+len(props)+len(metricOpen)+len(e.Metric)+8+len(metricEnd)+len(rest))
+	attrs = append(attrs, propertiesOpen...)
+	attrs = append(attrs, props...)
+	attrs = append(attrs, metricOpen...)
+	// Invalid UTF-8 in the name is written as U+FFFD, as the encoder does.
+	attrs, _ = jsontext.AppendQuote(attrs, e.Metric)
+	attrs = append(attrs, metricEnd...)
+	at := len(attrs)
 	if len(rest) > len("{}") {
 		attrs = append(attrs, ',')
 		attrs = append(attrs, rest[1:]...)

@@ -132,6 +132,9 @@ func refEvents(t *testing.T) []klaviyo.Event {
 		if i%2 == 0 {
 			e.UniqueID, e.Value, e.ValueCurrency = "u"+string(rune('a'+i)), value, "USD"
 		}
+		if i%3 == 2 {
+			e.Metric = "Placed <Order> & \u2028 é \xff \"x\""
+		}
 		if i%4 == 1 {
 			e.Time, e.Backfill = time.Time{}, true
 		}

@@ -64,36 +64,37 @@ func (e *TooLargeError) Error() string {
 }
 
 // check is ValidateAt without the size of the encoded event, which only
-// encoding tells.
-func (e *Event) check(now time.Time) error {
+// encoding tells. It returns the properties as Encode writes them.
+func (e *Event) check(now time.Time) (jsontext.Value, error) {
 	switch {
 	case !e.Profile.HasIdentifier():
-		return apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+		return nil, apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
 	case strings.TrimSpace(e.Metric) == "":
-		return apperr.FieldErrorf("metric", "is required")
+		return nil, apperr.FieldErrorf("metric", "is required")
 	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
-		return apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+		return nil, apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
-		return apperr.FieldErrorf("time", "must not be before 1990")
+		return nil, apperr.FieldErrorf("time", "must not be before 1990")
 	case !e.Time.IsZero() && e.Time.After(now.AddDate(1, 0, 0)):
-		return apperr.FieldErrorf("time", "must be at most one year in the future")
+		return nil, apperr.FieldErrorf("time", "must be at most one year in the future")
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
-		return apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+		return nil, apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
-	if err := checkProperties(e.Properties); err != nil {
-		return err
+	props, err := checkProperties(e.Properties)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(e.UniqueID) > MaxStringBytes:
-		return apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.Email) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.FirstName) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.LastName) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
 	}
-	return nil
+	return props, nil
 }
 
 // blankProperties reports properties sent as {}: none, only whitespace, or
@@ -108,19 +109,25 @@ func blankProperties(raw []byte) bool {
 var propertiesOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
 // checkProperties reads the properties once, token by token (numbers stay
-// exact, nothing is built), and enforces Klaviyo's per-value limits,
-// naming the first field that breaks one.
-func checkProperties(raw []byte) error {
+// exact, nothing is built), enforces Klaviyo's per-value limits, naming
+// the first field that breaks one, and writes them in the same pass as the
+// JSON v2 encoder writes a jsontext.Value with encodeOptions (compact,
+// strings in canonical form, invalid UTF-8 as U+FFFD): what Encode sends.
+// Blank properties are {}.
+func checkProperties(raw []byte) (jsontext.Value, error) {
 	if blankProperties(raw) {
-		return nil
+		return jsontext.Value(`{}`), nil
 	}
 	d := jsontext.NewDecoder(bytes.NewReader(raw), propertiesOptions...)
 	if d.PeekKind() != '{' {
 		if _, err := d.ReadValue(); err != nil {
-			return apperr.FieldErrorf("properties", "is not valid JSON")
+			return nil, apperr.FieldErrorf("properties", "is not valid JSON")
 		}
-		return apperr.FieldErrorf("properties", "must be a JSON object")
+		return nil, apperr.FieldErrorf("properties", "must be a JSON object")
 	}
+	var out bytes.Buffer
+	out.Grow(len(raw))
+	enc := jsontext.NewEncoder(&out, propertiesOptions...)
 	members := 0
 	for {
 		depth := d.StackDepth()
@@ -134,37 +141,44 @@ func checkProperties(raw []byte) error {
 			}
 		}
 		if parent == '[' && n >= MaxArrayItems && d.PeekKind() != ']' {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer().Parent()), "has more than %d items", MaxArrayItems)
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer().Parent()), "has more than %d items", MaxArrayItems)
 		}
 		isValue := parent != '{' || n%2 == 1
 		if d.PeekKind() == '"' && isValue {
 			v, err := d.ReadValue()
 			if err != nil {
-				return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+				return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
 			}
 			if len(v)-2 > MaxStringBytes {
 				s, _ := jsontext.AppendUnquote(nil, v)
 				if len(s) > MaxStringBytes {
-					return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is %d bytes, more than %d", len(s), MaxStringBytes)
+					return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is %d bytes, more than %d", len(s), MaxStringBytes)
 				}
+			}
+			if err := enc.WriteValue(v); err != nil {
+				return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "cannot be encoded: %v", err)
 			}
 			continue
 		}
 		tok, err := d.ReadToken()
 		if err != nil {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
 		}
 		if k := tok.Kind(); (k == '{' || k == '[') && d.StackDepth() > MaxDepth {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is nested deeper than %d levels", MaxDepth)
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is nested deeper than %d levels", MaxDepth)
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "cannot be encoded: %v", err)
 		}
 	}
 	if members > MaxProperties {
-		return apperr.FieldErrorf("properties", "has %d properties, more than %d", members, MaxProperties)
+		return nil, apperr.FieldErrorf("properties", "has %d properties, more than %d", members, MaxProperties)
 	}
 	if _, err := d.ReadToken(); err != io.EOF {
-		return apperr.FieldErrorf("properties", "holds data after the JSON object")
+		return nil, apperr.FieldErrorf("properties", "holds data after the JSON object")
 	}
-	return nil
+	// The encoder ends a top-level value with a newline.
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // fieldPath names the value p points to in d's input the way errors name
