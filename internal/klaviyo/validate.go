@@ -48,6 +48,12 @@ func (e Event) Validate() error { return e.ValidateAt(time.Now()) }
 // queued rather than dead-lettered hours later.
 func (e Event) ValidateAt(now time.Time) error {
 	_, err := Encode(e, now)
+	return FieldError(err)
+}
+
+// FieldError words an Encode error as ValidateAt does: an event over 5 MB
+// names its properties (a *apperr.Error) instead of a *TooLargeError.
+func FieldError(err error) error {
 	var big *TooLargeError
 	if errors.As(err, &big) {
 		return apperr.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", big.Size, MaxPayloadBytes)
