@@ -453,7 +453,10 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		}
 		return nil
 	}
-	var built snippets.Event
+	var (
+		built snippets.Event
+		size  builtSize // of the properties the builder makes from the inputs
+	)
 	switch e.Metric {
 	case "Viewed Product":
 		var p shop.Product
@@ -466,6 +469,7 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := v.checkProductURLs(p, field+".product"); err != nil {
 			return false, err
 		}
+		size.product(p)
 		built, err = snippets.ViewedProductEvent(p)
 	case "Added to Cart":
 		var (
@@ -488,6 +492,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 			return false, err
 		}
 		v.linkCart(&c, at, linked)
+		size.cart(c)
+		size.product(added.Product)
 		built, err = snippets.AddedToCartEvent(c, added)
 	case "Started Checkout":
 		var c shop.Cart
@@ -501,6 +507,7 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 			return false, err
 		}
 		v.linkCart(&c, at, linked)
+		size.cart(c)
 		built, err = snippets.StartedCheckoutEvent(c, at)
 	case snippets.MetricViewedCategory:
 		var c snippets.Category
@@ -510,6 +517,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Category, &c, field+".category"); err != nil {
 			return false, err
 		}
+		size.strings(c.ID, c.Name, c.URL)
+		size.list(c.ProductIDs)
 		built, err = snippets.ViewedCategoryEvent(c)
 	case snippets.MetricSearchedSite:
 		var s snippets.Search
@@ -519,6 +528,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Search, &s, field+".search"); err != nil {
 			return false, err
 		}
+		size.strings(s.Term)
+		size.list(s.ProductIDs)
 		built, err = snippets.SearchedSiteEvent(s)
 	default:
 		return false, wrongInput("properties: product, cart, added, category and search are inputs of Viewed Product, Added to Cart, Started Checkout, Viewed Category and Searched Site only")
@@ -546,14 +557,67 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		e.UniqueID = eventUniqueID(built.EventID)
 		derived = true
 	}
-	// The inputs' sizes are the browser's: the built properties must still
-	// pass the limits every event is held to.
+	// The built properties must pass the limits every event is held to.
+	// The decoded inputs bound them: only when they could be over a limit
+	// are the builder's properties scanned, for the field to name.
+	if v.fits(size) {
+		e.Properties = built.Properties
+		return derived, nil
+	}
 	props, err := v.validateProperties(built.Properties, field+".properties")
 	if err != nil {
 		return false, apperr.FieldErrorf(input, "gives properties over the limits (%s: %s)", apperr.ErrorField(err), apperr.ErrorMessage(err))
 	}
 	e.Properties = props
 	return derived, nil
+}
+
+// builtSize bounds the properties snippets' event builders make from
+// decoded inputs: every string in them is an input string as it is (the
+// strict decoder took valid UTF-8 only), and every array holds at most
+// array items (a cart's lines, the categories of a product or of all of a
+// cart's lines, a page's product ids). Their keys, nesting (builtDepth)
+// and member count (builtMembers) are the builders' own.
+type builtSize struct {
+	str, array int
+}
+
+const (
+	builtDepth   = 4  // properties.Items[i].ProductCategories
+	builtMembers = 16 // Added to Cart has 11
+)
+
+func (b *builtSize) strings(ss ...string) {
+	for _, s := range ss {
+		b.str = max(b.str, len(s))
+	}
+}
+
+func (b *builtSize) list(ss []string) {
+	b.strings(ss...)
+	b.array = max(b.array, len(ss))
+}
+
+func (b *builtSize) product(p shop.Product) {
+	b.strings(p.ID, p.SKU, p.Name, p.URL, p.ImageURL, p.Brand)
+	b.list(p.Categories)
+}
+
+func (b *builtSize) cart(c shop.Cart) {
+	b.strings(c.CheckoutURL)
+	cats := 0
+	for _, l := range c.Items {
+		b.product(l.Product)
+		cats += len(l.Product.Categories)
+	}
+	b.array = max(b.array, len(c.Items), cats)
+}
+
+// fits reports whether properties of size b are within the validator's
+// limits whatever they hold, as validateProperties would find.
+func (v *Validator) fits(b builtSize) bool {
+	return b.str <= v.limits.MaxString && b.array <= v.limits.MaxArray &&
+		v.limits.MaxDepth >= builtDepth && v.limits.MaxProperties >= builtMembers
 }
 
 // decodeInput decodes the input-form member raw (absent or null: "is
