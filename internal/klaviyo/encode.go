@@ -86,11 +86,13 @@ func FormatTime(t time.Time) string {
 // does, except for an event over 5 MB, which is a *TooLargeError. The
 // properties are read once: the check writes them as they are sent.
 func Encode(e Event, now time.Time) (Encoded, error) {
-	props, err := e.check(now)
+	w := propertiesWriters.Get().(*propertiesWriter)
+	defer w.release()
+	props, err := e.check(now, w)
 	if err != nil {
 		return Encoded{}, err
 	}
-	enc, err := encodeWith(e, props)
+	enc, err := encodeWith(e, props) // copies props out of w
 	if err != nil {
 		return Encoded{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -71,7 +72,7 @@ func (e *TooLargeError) Error() string {
 
 // check is ValidateAt without the size of the encoded event, which only
 // encoding tells. It returns the properties as Encode writes them.
-func (e *Event) check(now time.Time) (jsontext.Value, error) {
+func (e *Event) check(now time.Time, w *propertiesWriter) (jsontext.Value, error) {
 	switch {
 	case !e.Profile.HasIdentifier():
 		return nil, apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
@@ -86,7 +87,7 @@ func (e *Event) check(now time.Time) (jsontext.Value, error) {
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
 		return nil, apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
-	props, err := checkProperties(e.Properties)
+	props, err := w.check(e.Properties)
 	if err != nil {
 		return nil, err
 	}
@@ -114,26 +115,51 @@ func blankProperties(raw []byte) bool {
 // sent: duplicate names are kept, invalid UTF-8 becomes U+FFFD.
 var propertiesOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
-// checkProperties reads the properties once, token by token (numbers stay
+// propertiesWriter holds what checking and writing properties needs, kept
+// in a pool between events.
+type propertiesWriter struct {
+	in  bytes.Reader
+	dec jsontext.Decoder
+	out bytes.Buffer
+	enc jsontext.Encoder
+}
+
+var propertiesWriters = sync.Pool{New: func() any { return new(propertiesWriter) }}
+
+// maxPooledProperties bounds the buffer a pooled writer keeps.
+const maxPooledProperties = 64 << 10
+
+func (w *propertiesWriter) release() {
+	if w.out.Cap() > maxPooledProperties {
+		return
+	}
+	w.in.Reset(nil)
+	propertiesWriters.Put(w)
+}
+
+// check reads the properties once, token by token (numbers stay
 // exact, nothing is built), enforces Klaviyo's per-value limits, naming
 // the first field that breaks one, and writes them in the same pass as the
 // JSON v2 encoder writes a jsontext.Value with encodeOptions (compact,
 // strings in canonical form, invalid UTF-8 as U+FFFD): what Encode sends.
-// Blank properties are {}.
-func checkProperties(raw []byte) (jsontext.Value, error) {
+// Blank properties are {}. The result is w's until w is used again.
+func (w *propertiesWriter) check(raw []byte) (jsontext.Value, error) {
 	if blankProperties(raw) {
 		return jsontext.Value(`{}`), nil
 	}
-	d := jsontext.NewDecoder(bytes.NewReader(raw), propertiesOptions...)
+	w.in.Reset(raw)
+	d := &w.dec
+	d.Reset(&w.in, propertiesOptions...)
 	if d.PeekKind() != '{' {
 		if _, err := d.ReadValue(); err != nil {
 			return nil, apperr.FieldErrorf("properties", "is not valid JSON")
 		}
 		return nil, apperr.FieldErrorf("properties", "must be a JSON object")
 	}
-	var out bytes.Buffer
-	out.Grow(len(raw))
-	enc := jsontext.NewEncoder(&out, propertiesOptions...)
+	out := &w.out
+	out.Reset()
+	enc := &w.enc
+	enc.Reset(out, propertiesOptions...)
 	members := 0
 	for {
 		depth := d.StackDepth()
