@@ -193,6 +193,10 @@ type Batch struct {
 	// Carts are the carts whose events got a restore link as CheckoutURL
 	// (Options.Carts): the handler remembers them before enqueueing.
 	Carts []shop.Cart
+	// Products are the product ids the events name, when the validator
+	// has Products configured: the handler reports them once the events
+	// are stored.
+	Products []string
 }
 
 // Identify is a validated POST {prefix}i body.
@@ -211,7 +215,8 @@ type Validator struct {
 	// proxy's allowed origins); nil accepts any http(s) origin, for a
 	// Validator used on its own.
 	checkoutOrigins map[string]bool
-	carts           Carts // nil: checkout_url is kept as sent
+	carts           Carts    // nil: checkout_url is kept as sent
+	products        Products // nil: product ids are not collected
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
@@ -286,10 +291,15 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 	}
 	b.Kx = kx
 	b.Consent = w.Consent != nil && *w.Consent
+	var ids *[]string
+	if v.products != nil && v.products.Configured() {
+		ids = &b.Products
+	}
 	seen := map[string]int{} // metric and unique id -> first event; one event cannot repeat
 	for i, we := range w.Events {
 		field := fmt.Sprintf("events[%d]", i)
-		e, derived, err := v.validateEvent(we, field, now, &b.Carts)
+		mark := len(b.Products)
+		e, derived, err := v.validateEvent(we, field, now, &b.Carts, ids)
 		if err != nil {
 			return b, err
 		}
@@ -300,6 +310,7 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 					// A second Started Checkout of the same cart in the
 					// same second is the same checkout: Klaviyo would keep
 					// the first one only, so it is dropped here.
+					b.Products = b.Products[:mark]
 					continue
 				}
 				return b, apperr.FieldErrorf(field+".unique_id", "repeats events[%d].unique_id for the same metric", j)
@@ -344,7 +355,9 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 // No klaviyo.Event.ValidateAt here: the limits sit inside Klaviyo's, and
 // FuzzDecodeBatch checks that every event accepted passes ValidateAt; the
 // outbox's enqueue validates every event again before storing it.
-func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, linked *[]shop.Cart) (e klaviyo.Event, derived bool, err error) {
+//
+// ids, when not nil, gets the product ids the event names (see Products).
+func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, linked *[]shop.Cart, ids *[]string) (e klaviyo.Event, derived bool, err error) {
 	switch {
 	case w.Backfill != nil:
 		return e, false, apperr.FieldErrorf(field+".backfill", "browsers may not set backfill")
@@ -378,7 +391,7 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, link
 		if sent.IsZero() {
 			sent = now
 		}
-		derived, err = v.buildEvent(&e, w, field, sent, linked)
+		derived, err = v.buildEvent(&e, w, field, sent, linked, ids)
 		return e, derived, err
 	}
 
@@ -390,6 +403,9 @@ func (v *Validator) validateEvent(w wireEvent, field string, now time.Time, link
 		return e, false, err
 	}
 	e.Properties = props
+	if ids != nil {
+		*ids = appendPropertyProducts(*ids, props)
+	}
 
 	if present(w.Value) {
 		m, err := parseValue(bytes.TrimSpace(w.Value))
@@ -437,7 +453,10 @@ func present(raw json.RawMessage) bool {
 // so that one checkout is one event however often it is sent). A cart
 // given a restore link is appended to linked. Errors name the input field
 // ("events[0].cart.items[1].quantity").
-func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at time.Time, linked *[]shop.Cart) (derived bool, err error) {
+//
+// ids, when not nil, gets the product ids the event names, from the
+// decoded inputs: the product, the added line's, else the cart lines'.
+func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at time.Time, linked *[]shop.Cart, ids *[]string) (derived bool, err error) {
 	switch {
 	case present(w.Properties):
 		return false, apperr.FieldErrorf(field+".properties", "cannot be sent with product, cart, added, category or search: the server builds the properties from them")
@@ -453,7 +472,11 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		}
 		return nil
 	}
-	var built snippets.Event
+	var (
+		built    snippets.Event
+		size     builtSize // of the properties the builder makes from the inputs
+		products []string  // the ids it names
+	)
 	switch e.Metric {
 	case "Viewed Product":
 		var p shop.Product
@@ -466,6 +489,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := v.checkProductURLs(p, field+".product"); err != nil {
 			return false, err
 		}
+		size.product(p)
+		products = append(products, p.ID)
 		built, err = snippets.ViewedProductEvent(p)
 	case "Added to Cart":
 		var (
@@ -488,6 +513,9 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 			return false, err
 		}
 		v.linkCart(&c, at, linked)
+		size.cart(c)
+		size.product(added.Product)
+		products = append(products, added.Product.ID)
 		built, err = snippets.AddedToCartEvent(c, added)
 	case "Started Checkout":
 		var c shop.Cart
@@ -501,6 +529,10 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 			return false, err
 		}
 		v.linkCart(&c, at, linked)
+		size.cart(c)
+		for _, l := range c.Items {
+			products = append(products, l.Product.ID)
+		}
 		built, err = snippets.StartedCheckoutEvent(c, at)
 	case snippets.MetricViewedCategory:
 		var c snippets.Category
@@ -510,6 +542,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Category, &c, field+".category"); err != nil {
 			return false, err
 		}
+		size.strings(c.ID, c.Name, c.URL)
+		size.list(c.ProductIDs)
 		built, err = snippets.ViewedCategoryEvent(c)
 	case snippets.MetricSearchedSite:
 		var s snippets.Search
@@ -519,6 +553,8 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		if err := decodeInput(w.Search, &s, field+".search"); err != nil {
 			return false, err
 		}
+		size.strings(s.Term)
+		size.list(s.ProductIDs)
 		built, err = snippets.SearchedSiteEvent(s)
 	default:
 		return false, wrongInput("properties: product, cart, added, category and search are inputs of Viewed Product, Added to Cart, Started Checkout, Viewed Category and Searched Site only")
@@ -546,14 +582,128 @@ func (v *Validator) buildEvent(e *klaviyo.Event, w wireEvent, field string, at t
 		e.UniqueID = eventUniqueID(built.EventID)
 		derived = true
 	}
-	// The inputs' sizes are the browser's: the built properties must still
-	// pass the limits every event is held to.
-	props, err := v.validateProperties(built.Properties, field+".properties")
-	if err != nil {
-		return false, apperr.FieldErrorf(input, "gives properties over the limits (%s: %s)", apperr.ErrorField(err), apperr.ErrorMessage(err))
+	// The built properties must pass the limits every event is held to.
+	// The decoded inputs bound them: only when they could be over a limit
+	// are the builder's properties scanned, for the field to name.
+	e.Properties = built.Properties
+	if !v.fits(size) {
+		props, err := v.validateProperties(built.Properties, field+".properties")
+		if err != nil {
+			return false, apperr.FieldErrorf(input, "gives properties over the limits (%s: %s)", apperr.ErrorField(err), apperr.ErrorMessage(err))
+		}
+		e.Properties = props
 	}
-	e.Properties = props
+	if ids != nil {
+		for _, id := range products {
+			if id != "" {
+				*ids = append(*ids, id)
+			}
+		}
+	}
 	return derived, nil
+}
+
+// propertyProducts is the part of a browser's own properties that names
+// catalog products.
+type propertyProducts struct {
+	ProductID          json.RawMessage `json:"ProductID"`
+	AddedItemProductID json.RawMessage `json:"AddedItemProductID"`
+	Items              []struct {
+		ProductID json.RawMessage `json:"ProductID"`
+	} `json:"Items"`
+}
+
+// appendPropertyProducts appends the products a browser's own properties
+// name: its ProductID (Viewed Product), else AddedItemProductID (Added to
+// Cart), else every Items[].ProductID (Started Checkout), as ids are
+// strings or numbers. One event names its own product, not the whole cart
+// again. The properties are the browser's input, read only when a catalog
+// counts ids.
+func appendPropertyProducts(ids []string, props json.RawMessage) []string {
+	var pp propertyProducts
+	if json.Unmarshal(props, &pp) != nil {
+		return ids
+	}
+	if id := idText(pp.ProductID); id != "" {
+		return append(ids, id)
+	}
+	if id := idText(pp.AddedItemProductID); id != "" {
+		return append(ids, id)
+	}
+	for _, it := range pp.Items {
+		if id := idText(it.ProductID); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// idText turns a JSON string or number into the id text the catalog
+// compares; anything else is "".
+func idText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+		return ""
+	}
+	if _, err := strconv.ParseFloat(string(raw), 64); err == nil {
+		return string(raw)
+	}
+	return ""
+}
+
+// builtSize bounds the properties snippets' event builders make from
+// decoded inputs: every string in them is an input string as it is (the
+// strict decoder took valid UTF-8 only), and every array holds at most
+// array items (a cart's lines, the categories of a product or of all of a
+// cart's lines, a page's product ids). Their keys, nesting (builtDepth)
+// and member count (builtMembers) are the builders' own.
+type builtSize struct {
+	str, array int
+}
+
+const (
+	builtDepth   = 4  // properties.Items[i].ProductCategories
+	builtMembers = 16 // Added to Cart has 11
+)
+
+func (b *builtSize) strings(ss ...string) {
+	for _, s := range ss {
+		b.str = max(b.str, len(s))
+	}
+}
+
+func (b *builtSize) list(ss []string) {
+	b.strings(ss...)
+	b.array = max(b.array, len(ss))
+}
+
+func (b *builtSize) product(p shop.Product) {
+	b.strings(p.ID, p.SKU, p.Name, p.URL, p.ImageURL, p.Brand)
+	b.list(p.Categories)
+}
+
+func (b *builtSize) cart(c shop.Cart) {
+	b.strings(c.CheckoutURL)
+	cats := 0
+	for _, l := range c.Items {
+		b.product(l.Product)
+		cats += len(l.Product.Categories)
+	}
+	b.array = max(b.array, len(c.Items), cats)
+}
+
+// fits reports whether properties of size b are within the validator's
+// limits whatever they hold, as validateProperties would find.
+func (v *Validator) fits(b builtSize) bool {
+	return b.str <= v.limits.MaxString && b.array <= v.limits.MaxArray &&
+		v.limits.MaxDepth >= builtDepth && v.limits.MaxProperties >= builtMembers
 }
 
 // decodeInput decodes the input-form member raw (absent or null: "is

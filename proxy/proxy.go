@@ -89,6 +89,20 @@ type Options struct {
 	// Subscriber takes {prefix}subscribe and {prefix}back-in-stock
 	// (subscribe.go; nil: those routes are not mounted).
 	Subscriber Subscriber
+	// Products counts the product ids of the events stored (package
+	// catalog; nil: not counted).
+	Products Products
+}
+
+// Products is what the proxy needs of a product catalog: it counts the ids
+// events name that it lacks, since Klaviyo joins events to the catalog by
+// id.
+type Products interface {
+	// Configured reports whether ids are counted now; the proxy collects
+	// them only then.
+	Configured() bool
+	// Observe counts one product id an event stored names.
+	Observe(productID string)
 }
 
 // Carts is what the proxy needs of cart restore links. The link is a
@@ -166,6 +180,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		now:       time.Now,
 	}
 	p.validator.carts = opts.Carts
+	p.validator.products = opts.Products
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = true
@@ -435,6 +450,9 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "5")
 		p.fail(w, r, apperr.Errorf(apperr.EUNAVAILABLE, "events could not be stored; retry"))
 		return
+	}
+	for _, id := range b.Products {
+		p.opts.Products.Observe(id)
 	}
 	p.Stats.Accepted.Add(int64(len(events)))
 	p.opts.Metrics.ObserveAccepted("proxy", len(events))

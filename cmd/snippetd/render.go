@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -77,11 +76,7 @@ func renderCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return renderError(err)
 	}
 	if *asJSON {
-		b, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		_, err = stdout.Write(append(res.AppendJSON(nil), '\n'))
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "%s\n", res.HTML)

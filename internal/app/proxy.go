@@ -76,6 +76,10 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 	if m.Carts != nil {
 		cartLinks = m.Carts // restore links as the cart events' CheckoutURL
 	}
+	var products proxy.Products
+	if m.Catalog != nil {
+		products = m.Catalog // counts the unknown product ids events name
+	}
 	p := proxy.New(proxy.Options{
 		Prefix:         c.ProxyPrefix,
 		AllowedOrigins: c.AllowedOrigins,
@@ -90,12 +94,9 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,
 		Carts:          cartLinks,
+		Products:       products,
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
-		err := ob.Enqueue(ctx, events, "proxy")
-		if err == nil {
-			m.Catalog.ObserveEvents(events) // catalog: count unknown product ids
-		}
-		return err
+		return ob.Enqueue(ctx, events, "proxy")
 	}), script, m.Logger)
 	p.Routes(s.First())
 	s.ProxyPrefix = c.ProxyPrefix

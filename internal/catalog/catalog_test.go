@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/internal/apperr"
-	"github.com/snippetd/snippetd/internal/klaviyo"
 	"github.com/snippetd/snippetd/shop"
 )
 
@@ -483,26 +482,6 @@ func FuzzEncodersRoundTrip(f *testing.F) {
 			t.Fatalf("XML: %q -> %q (%v)", s, fromXML.V, err)
 		}
 	})
-}
-
-func TestObserveEvents(t *testing.T) {
-	c := openFile(t, "testdata/products.json", 0)
-	var events []klaviyo.Event
-	for _, props := range []string{
-		`{"ProductID":"tee-1","ProductName":"x"}`,
-		`{"ProductID":"ghost-1"}`,
-		`{"AddedItemProductID":"ghost-2","Items":[{"ProductID":"tee-1"},{"ProductID":"ghost-x"}]}`,
-		`{"Items":[{"ProductID":"mug-2"},{"ProductID":1234}]}`,
-		`{"ProductName":"no id"}`,
-		`{"ProductID":"ghost-1"}`,
-	} {
-		events = append(events, klaviyo.Event{Metric: "m", Properties: json.RawMessage(props)})
-	}
-	c.ObserveEvents(events)
-	want := UnknownReport{Events: 4, Top: []UnknownID{{"ghost-1", 2}, {"1234", 1}, {"ghost-2", 1}}}
-	if d := cmp.Diff(want, c.Problems().UnknownProductIDs); d != "" {
-		t.Errorf("unknown ids (-want +got):\n%s", d)
-	}
 }
 
 func TestIDSet(t *testing.T) {

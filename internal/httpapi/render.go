@@ -121,12 +121,7 @@ func (s *Server) writeRendered(w http.ResponseWriter, r *http.Request, res rende
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	if httpx.WantsJSON(r.Header.Get("Accept")) {
-		b, err := json.Marshal(res)
-		if err != nil {
-			httpx.Error(w, r, s.Logger, err)
-			return
-		}
-		b = append(b, '\n')
+		b := append(res.AppendJSON(nil), '\n')
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(b)))
 		w.Write(b)

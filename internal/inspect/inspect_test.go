@@ -73,6 +73,23 @@ func TestRingMatchesReportsToRenders(t *testing.T) {
 	}
 }
 
+// A rendered identify is named by the identifier it carries, which a
+// browser's report of the same push does not replace.
+func TestRingRenderedIdentifyKeepsItsProfile(t *testing.T) {
+	r := inspect.NewRing(0)
+	r.RecordRender("v", raw(`["identify",{"email":"a@example.com","first_name":"A \u003c"}]`, `["track","Viewed Product",{"ProductID":"1"}]`))
+	if n := r.RecordPushes("v", inspect.SourceHelper, raw(`["identify",{"first_name":"A <","email":"a@example.com"}]`), "b@example.com"); n != 0 {
+		t.Errorf("RecordPushes added %d events, want 0 (the identify was rendered)", n)
+	}
+	want := []row{
+		{"render", "Viewed Product", "", "rendered"},
+		{"render", "identify", "a@example.com", "pushed"},
+	}
+	if diff := cmp.Diff(want, rows(r.List())); diff != "" {
+		t.Errorf("ring (-want +got):\n%s", diff)
+	}
+}
+
 func TestInspectorMergesOutboxAndRing(t *testing.T) {
 	d := dbtest.SQLite(t)
 	ctx := context.Background()

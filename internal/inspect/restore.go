@@ -29,6 +29,6 @@ func (r *Ring) RecordRestore(outcome, cartID string) {
 	push, _ := json.Marshal([]any{"cartRestore", v})
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.add("", SourceRestore, outcome, push, "")
+	r.add("", SourceRestore, outcome, push, "", false)
 	r.notify()
 }

@@ -52,6 +52,10 @@ type ringEntry struct {
 	Event
 	view string
 	norm string // canonical JSON of the push, to match reports to renders
+	// lazy marks a render event not read yet: its metric, profile and norm
+	// are worked out from the push when first needed (see settle), so
+	// that recording a render reads nothing the renderer just wrote.
+	lazy bool
 }
 
 // NewRing returns a Ring keeping size events (0: DefaultRingSize).
@@ -69,9 +73,15 @@ const maxProfileBytes = 320
 // and payload (the struct, slice slot, times).
 const ringEntryOverhead = 256
 
-// entryBytes approximates the memory e holds.
+// entryBytes approximates the memory e holds; a lazy entry counts its
+// norm ahead as long as its payload, so settling it keeps the ring near
+// its budget.
 func entryBytes(e *ringEntry) int {
-	return ringEntryOverhead + len(e.Payload) + len(e.norm) + len(e.view) + len(e.ID) + len(e.Source) + len(e.Metric) + len(e.Profile) + len(e.State)
+	n := ringEntryOverhead + len(e.Payload) + len(e.norm) + len(e.view) + len(e.ID) + len(e.Source) + len(e.Metric) + len(e.Profile) + len(e.State)
+	if e.lazy {
+		n += len(e.Payload)
+	}
+	return n
 }
 
 // Changed returns a channel closed at the next change of the ring.
@@ -82,14 +92,34 @@ func (r *Ring) Changed() <-chan struct{} {
 }
 
 // RecordRender adds one render event per push that the server wrote into
-// page view (an opaque id the page passes back when it reports).
+// page view (an opaque id the page passes back when it reports). It keeps
+// the pushes as they are: the inspector names them when it shows them,
+// and a report is compared with them when one comes for view.
 func (r *Ring) RecordRender(view string, pushes []json.RawMessage) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range pushes {
-		r.add(view, SourceRender, StateRendered, p, "")
+		r.add(view, SourceRender, StateRendered, p, "", true)
 	}
 	r.notify()
+}
+
+// settle works out a lazy entry's metric, profile and norm.
+func (r *Ring) settle(e *ringEntry) {
+	if !e.lazy {
+		return
+	}
+	before := entryBytes(e)
+	e.lazy = false
+	metric, profile := describe(e.Payload)
+	e.Metric = metric
+	if e.Profile == "" {
+		e.Profile = profile
+	}
+	if e.norm == "" {
+		e.norm = canonical(e.Payload)
+	}
+	r.bytes += entryBytes(e) - before
 }
 
 // RecordPushes takes pushes a browser reported running in page view, with
@@ -110,7 +140,11 @@ func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profi
 		if view != "" {
 			for i := range r.events {
 				e := &r.events[i]
-				if e.view == view && e.Source == SourceRender && e.State == StateRendered && e.norm == norm {
+				if e.view != view || e.Source != SourceRender || e.State != StateRendered {
+					continue
+				}
+				r.settle(e)
+				if e.norm == norm {
 					e.State, e.Updated = StatePushed, r.now().UTC()
 					if e.Profile == "" {
 						e.Profile = profile
@@ -122,7 +156,7 @@ func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profi
 			}
 		}
 		if !matched {
-			r.add(view, source, StatePushed, p, profile)
+			r.add(view, source, StatePushed, p, profile, false)
 			added++
 		}
 	}
@@ -130,22 +164,31 @@ func (r *Ring) RecordPushes(view, source string, pushes []json.RawMessage, profi
 	return added
 }
 
-func (r *Ring) add(view, source, state string, push json.RawMessage, profile string) {
+// add appends an event for push; a lazy one (a render's) is named and
+// normalised only when first needed (settle).
+func (r *Ring) add(view, source, state string, push json.RawMessage, profile string, lazy bool) {
 	r.seq++
 	now := r.now().UTC()
-	metric, p := describe(push)
-	if profile == "" {
-		profile = p
-	}
 	e := ringEntry{
-		Event: Event{ID: "b" + strconv.FormatInt(r.seq, 10), Source: source, Metric: metric, Profile: profile,
+		Event: Event{ID: "b" + strconv.FormatInt(r.seq, 10), Source: source, Profile: profile,
 			State: state, Payload: append(json.RawMessage(nil), push...), Created: now, Updated: now},
-		view: view, norm: canonical(push),
+		view: view, lazy: lazy,
+	}
+	if !lazy {
+		metric, p := describe(push)
+		e.Metric = metric
+		if e.Profile == "" {
+			e.Profile = p
+		}
+		e.norm = canonical(push)
 	}
 	n := entryBytes(&e)
 	if n > r.maxBytes {
 		// One push larger than the whole budget: keep the row, not the
-		// payload.
+		// payload, named as the push was.
+		if lazy {
+			r.settleOversized(&e, push)
+		}
 		e.Payload, _ = json.Marshal(fmt.Sprintf("(a push of %d bytes, more than the inspector keeps)", len(push)))
 		e.norm = ""
 		n = entryBytes(&e)
@@ -169,12 +212,25 @@ func (r *Ring) notify() {
 	r.changed = make(chan struct{})
 }
 
+// settleOversized names a lazy entry whose push the ring will not keep,
+// from the push itself, before it is dropped; it never matches a report.
+func (r *Ring) settleOversized(e *ringEntry, push json.RawMessage) {
+	e.lazy = false
+	metric, p := describe(push)
+	e.Metric = metric
+	if e.Profile == "" {
+		e.Profile = p
+	}
+}
+
 // List returns the ring's events, newest first.
 func (r *Ring) List() []Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]Event, len(r.events))
-	for i, e := range r.events {
+	for i := range r.events {
+		e := &r.events[i]
+		r.settle(e)
 		out[len(r.events)-1-i] = e.Event
 	}
 	return out
@@ -184,8 +240,9 @@ func (r *Ring) List() []Event {
 func (r *Ring) Get(id string) (Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.ID == id {
+	for i := range r.events {
+		if e := &r.events[i]; e.ID == id {
+			r.settle(e)
 			return e.Event, true
 		}
 	}

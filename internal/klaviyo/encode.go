@@ -83,12 +83,16 @@ func FormatTime(t time.Time) string {
 
 // Encode checks e against Klaviyo's documented limits as of now (see
 // ValidateAt) and encodes it. The error names the field as ValidateAt's
-// does, except for an event over 5 MB, which is a *TooLargeError.
+// does, except for an event over 5 MB, which is a *TooLargeError. The
+// properties are read once: the check writes them as they are sent.
 func Encode(e Event, now time.Time) (Encoded, error) {
-	if err := e.check(now); err != nil {
+	w := propertiesWriters.Get().(*propertiesWriter)
+	defer w.release()
+	props, err := e.check(now, w)
+	if err != nil {
 		return Encoded{}, err
 	}
-	enc, err := encode(e)
+	enc, err := encodeWith(e, props) // copies props out of w
 	if err != nil {
 		return Encoded{}, err
 	}
@@ -104,13 +108,25 @@ func encode(e Event) (Encoded, error) {
 	if blankProperties(props) {
 		props = jsontext.Value(`{}`)
 	}
-	head, err := json.Marshal(eventHead{
-		Properties: props,
-		Metric:     jsonapiData[resource[metricAttributes]]{resource[metricAttributes]{"metric", metricAttributes{e.Metric}}},
-	}, encodeOptions)
+	// Unchecked properties: the encoder validates and compacts them.
+	props, err := json.Marshal(props, encodeOptions)
 	if err != nil {
 		return Encoded{}, apperr.FieldErrorf("properties", "cannot be encoded: %v", err)
 	}
+	return encodeWith(e, props)
+}
+
+// The attributes before the metric name: properties first, then the
+// metric, as in Klaviyo's examples.
+const (
+	propertiesOpen = `{"properties":`
+	metricOpen     = `,"metric":{"data":{"type":"metric","attributes":{"name":`
+	metricEnd      = `}}}`
+)
+
+// encodeWith writes e's JSON:API parts with props, properties already
+// written as the JSON v2 encoder writes them.
+func encodeWith(e Event, props jsontext.Value) (Encoded, error) {
 	tail := eventTail{Value: e.Value, ValueCurrency: e.ValueCurrency, UniqueID: e.UniqueID, Backfill: e.Backfill}
 	if !e.Time.IsZero() {
 		tail.Time = FormatTime(e.Time)
@@ -119,10 +135,15 @@ func encode(e Event) (Encoded, error) {
 	if err != nil {
 		return Encoded{}, apperr.FieldErrorf("value", "cannot be encoded: %v", err)
 	}
-	// One object: the head's members, then the tail's.
-	at := len(head) - 1
-	attrs := make(jsontext.Value, 0, len(head)+len(rest))
-	attrs = append(attrs, head[:at]...)
+	// One object: properties, metric, then the tail's members.
+	attrs := make(jsontext.Value, 0, len(propertiesOpen)+len(props)+len(metricOpen)+len(e.Metric)+8+len(metricEnd)+len(rest))
+	attrs = append(attrs, propertiesOpen...)
+	attrs = append(attrs, props...)
+	attrs = append(attrs, metricOpen...)
+	// Invalid UTF-8 in the name is written as U+FFFD, as the encoder does.
+	attrs, _ = jsontext.AppendQuote(attrs, e.Metric)
+	attrs = append(attrs, metricEnd...)
+	at := len(attrs)
 	if len(rest) > len("{}") {
 		attrs = append(attrs, ',')
 		attrs = append(attrs, rest[1:]...)
@@ -161,48 +182,69 @@ func (enc Encoded) Body() []byte {
 	return append(b, eventEnd...)
 }
 
-type bulkEntry struct {
-	Profile jsonapiData[resource[jsontext.Value]]   `json:"profile"`
-	Events  jsonapiData[[]resource[jsontext.Value]] `json:"events"`
-}
-
-type bulkJob struct {
-	EventsBulkCreate jsonapiData[[]resource[bulkEntry]] `json:"events-bulk-create"`
-}
-
-// bulkOptions accept the stored parts as they are: they were checked when
-// encoded, and properties may repeat a name.
-var bulkOptions = jsontext.AllowDuplicateNames(true)
+// The frames of a bulk job's body, field order as in Klaviyo's example.
+const (
+	bulkOpen        = `{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":[`
+	bulkEntryOpen   = `{"type":"event-bulk-create","attributes":{"profile":{"data":{"type":"profile","attributes":`
+	bulkEventsOpen  = `}},"events":{"data":[`
+	bulkEventOpen   = `{"type":"event","attributes":`
+	bulkEventEnd    = `}`
+	bulkEntryEnd    = `]}}}`
+	bulkEnd         = `]}}}}`
+	bulkEntryFrames = len(bulkEntryOpen) + len(bulkEventsOpen) + len(bulkEntryEnd) + 1
+	bulkEventFrames = len(bulkEventOpen) + len(bulkEventEnd) + 1
+)
 
 // BulkBody returns the JSON:API body of POST /api/event-bulk-create-jobs:
 // one entry per distinct profile (in order of first appearance), each with
 // its events in their original order. Events whose profiles share an
 // identifier but differ in attributes get separate entries, so no profile
-// attribute is lost. It does not enforce the batch limits.
+// attribute is lost. It does not enforce the batch limits. The parts are
+// framed as they are: Encode validated and wrote them, so nothing scans
+// them again.
 func BulkBody(events []Encoded) ([]byte, error) {
-	entries := []resource[bulkEntry]{}
+	type entry struct {
+		profile jsontext.Value
+		events  []int
+	}
+	var entries []entry
 	index := map[string]int{}
-	for _, e := range events {
+	n := len(bulkOpen) + len(bulkEnd)
+	for k, e := range events {
 		i, ok := index[string(e.Profile)]
 		if !ok {
 			i = len(entries)
 			index[string(e.Profile)] = i
-			entries = append(entries, resource[bulkEntry]{"event-bulk-create", bulkEntry{
-				Profile: jsonapiData[resource[jsontext.Value]]{resource[jsontext.Value]{"profile", e.Profile}},
-				Events:  jsonapiData[[]resource[jsontext.Value]]{[]resource[jsontext.Value]{}},
-			}})
+			entries = append(entries, entry{profile: e.Profile})
+			n += bulkEntryFrames + len(e.Profile)
 		}
-		ev := &entries[i].Attributes.Events.Data
-		*ev = append(*ev, resource[jsontext.Value]{"event", e.Attributes})
+		entries[i].events = append(entries[i].events, k)
+		n += bulkEventFrames + len(e.Attributes)
 	}
-	b, err := json.Marshal(jsonapiData[resource[bulkJob]]{resource[bulkJob]{
-		"event-bulk-create-job", bulkJob{jsonapiData[[]resource[bulkEntry]]{entries}},
-	}}, bulkOptions)
-	if err != nil {
-		return nil, fmt.Errorf("klaviyo: encode bulk job: %w", err)
+	b := make([]byte, 0, n)
+	b = append(b, bulkOpen...)
+	for i, en := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, bulkEntryOpen...)
+		b = append(b, en.profile...)
+		b = append(b, bulkEventsOpen...)
+		for j, k := range en.events {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, bulkEventOpen...)
+			b = append(b, events[k].Attributes...)
+			b = append(b, bulkEventEnd...)
+		}
+		b = append(b, bulkEntryEnd...)
 	}
-	return b, nil
+	return append(b, bulkEnd...), nil
 }
+
+// storedOptions read stored parts back: properties may repeat a name.
+var storedOptions = jsontext.AllowDuplicateNames(true)
 
 // EncodeEvent returns the JSON:API body of POST /api/events for e (the
 // current shape, revision 2023-07-15 and later). It does not check e's
@@ -236,7 +278,7 @@ func (enc Encoded) Event() (Event, error) {
 		Head eventHead `json:",inline"`
 		Tail eventTail `json:",inline"`
 	}
-	if err := json.Unmarshal(enc.Attributes, &a, bulkOptions); err != nil {
+	if err := json.Unmarshal(enc.Attributes, &a, storedOptions); err != nil {
 		return Event{}, fmt.Errorf("klaviyo: decode event attributes: %w", err)
 	}
 	e := Event{

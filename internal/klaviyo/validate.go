@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -48,6 +49,12 @@ func (e Event) Validate() error { return e.ValidateAt(time.Now()) }
 // queued rather than dead-lettered hours later.
 func (e Event) ValidateAt(now time.Time) error {
 	_, err := Encode(e, now)
+	return FieldError(err)
+}
+
+// FieldError words an Encode error as ValidateAt does: an event over 5 MB
+// names its properties (a *apperr.Error) instead of a *TooLargeError.
+func FieldError(err error) error {
 	var big *TooLargeError
 	if errors.As(err, &big) {
 		return apperr.FieldErrorf("properties", "make the event %d bytes, more than Klaviyo's %d", big.Size, MaxPayloadBytes)
@@ -64,36 +71,37 @@ func (e *TooLargeError) Error() string {
 }
 
 // check is ValidateAt without the size of the encoded event, which only
-// encoding tells.
-func (e *Event) check(now time.Time) error {
+// encoding tells. It returns the properties as Encode writes them.
+func (e *Event) check(now time.Time, w *propertiesWriter) (jsontext.Value, error) {
 	switch {
 	case !e.Profile.HasIdentifier():
-		return apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
+		return nil, apperr.FieldErrorf("profile", "needs at least one of email, phone_number, external_id, _kx, anonymous_id")
 	case strings.TrimSpace(e.Metric) == "":
-		return apperr.FieldErrorf("metric", "is required")
+		return nil, apperr.FieldErrorf("metric", "is required")
 	case utf8.RuneCountInString(e.Metric) >= MaxMetricName:
-		return apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
+		return nil, apperr.FieldErrorf("metric", "must be shorter than %d characters", MaxMetricName)
 	case !e.Time.IsZero() && e.Time.Before(minTime):
-		return apperr.FieldErrorf("time", "must not be before 1990")
+		return nil, apperr.FieldErrorf("time", "must not be before 1990")
 	case !e.Time.IsZero() && e.Time.After(now.AddDate(1, 0, 0)):
-		return apperr.FieldErrorf("time", "must be at most one year in the future")
+		return nil, apperr.FieldErrorf("time", "must be at most one year in the future")
 	case e.ValueCurrency != "" && !isCurrency(e.ValueCurrency):
-		return apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
+		return nil, apperr.FieldErrorf("value_currency", "must be an ISO 4217 code such as USD")
 	}
-	if err := checkProperties(e.Properties); err != nil {
-		return err
+	props, err := w.check(e.Properties)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case len(e.UniqueID) > MaxStringBytes:
-		return apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("unique_id", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.Email) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.email", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.FirstName) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.first_name", "must be at most %d bytes", MaxStringBytes)
 	case len(e.Profile.LastName) > MaxStringBytes:
-		return apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
+		return nil, apperr.FieldErrorf("profile.last_name", "must be at most %d bytes", MaxStringBytes)
 	}
-	return nil
+	return props, nil
 }
 
 // blankProperties reports properties sent as {}: none, only whitespace, or
@@ -107,20 +115,51 @@ func blankProperties(raw []byte) bool {
 // sent: duplicate names are kept, invalid UTF-8 becomes U+FFFD.
 var propertiesOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
-// checkProperties reads the properties once, token by token (numbers stay
-// exact, nothing is built), and enforces Klaviyo's per-value limits,
-// naming the first field that breaks one.
-func checkProperties(raw []byte) error {
-	if blankProperties(raw) {
-		return nil
+// propertiesWriter holds what checking and writing properties needs, kept
+// in a pool between events.
+type propertiesWriter struct {
+	in  bytes.Reader
+	dec jsontext.Decoder
+	out bytes.Buffer
+	enc jsontext.Encoder
+}
+
+var propertiesWriters = sync.Pool{New: func() any { return new(propertiesWriter) }}
+
+// maxPooledProperties bounds the buffer a pooled writer keeps.
+const maxPooledProperties = 64 << 10
+
+func (w *propertiesWriter) release() {
+	if w.out.Cap() > maxPooledProperties {
+		return
 	}
-	d := jsontext.NewDecoder(bytes.NewReader(raw), propertiesOptions...)
+	w.in.Reset(nil)
+	propertiesWriters.Put(w)
+}
+
+// check reads the properties once, token by token (numbers stay
+// exact, nothing is built), enforces Klaviyo's per-value limits, naming
+// the first field that breaks one, and writes them in the same pass as the
+// JSON v2 encoder writes a jsontext.Value with encodeOptions (compact,
+// strings in canonical form, invalid UTF-8 as U+FFFD): what Encode sends.
+// Blank properties are {}. The result is w's until w is used again.
+func (w *propertiesWriter) check(raw []byte) (jsontext.Value, error) {
+	if blankProperties(raw) {
+		return jsontext.Value(`{}`), nil
+	}
+	w.in.Reset(raw)
+	d := &w.dec
+	d.Reset(&w.in, propertiesOptions...)
 	if d.PeekKind() != '{' {
 		if _, err := d.ReadValue(); err != nil {
-			return apperr.FieldErrorf("properties", "is not valid JSON")
+			return nil, apperr.FieldErrorf("properties", "is not valid JSON")
 		}
-		return apperr.FieldErrorf("properties", "must be a JSON object")
+		return nil, apperr.FieldErrorf("properties", "must be a JSON object")
 	}
+	out := &w.out
+	out.Reset()
+	enc := &w.enc
+	enc.Reset(out, propertiesOptions...)
 	members := 0
 	for {
 		depth := d.StackDepth()
@@ -134,37 +173,44 @@ func checkProperties(raw []byte) error {
 			}
 		}
 		if parent == '[' && n >= MaxArrayItems && d.PeekKind() != ']' {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer().Parent()), "has more than %d items", MaxArrayItems)
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer().Parent()), "has more than %d items", MaxArrayItems)
 		}
 		isValue := parent != '{' || n%2 == 1
 		if d.PeekKind() == '"' && isValue {
 			v, err := d.ReadValue()
 			if err != nil {
-				return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+				return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
 			}
 			if len(v)-2 > MaxStringBytes {
 				s, _ := jsontext.AppendUnquote(nil, v)
 				if len(s) > MaxStringBytes {
-					return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is %d bytes, more than %d", len(s), MaxStringBytes)
+					return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is %d bytes, more than %d", len(s), MaxStringBytes)
 				}
+			}
+			if err := enc.WriteValue(v); err != nil {
+				return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "cannot be encoded: %v", err)
 			}
 			continue
 		}
 		tok, err := d.ReadToken()
 		if err != nil {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is not valid JSON")
 		}
 		if k := tok.Kind(); (k == '{' || k == '[') && d.StackDepth() > MaxDepth {
-			return apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is nested deeper than %d levels", MaxDepth)
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "is nested deeper than %d levels", MaxDepth)
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return nil, apperr.FieldErrorf(fieldPath(d, d.StackPointer()), "cannot be encoded: %v", err)
 		}
 	}
 	if members > MaxProperties {
-		return apperr.FieldErrorf("properties", "has %d properties, more than %d", members, MaxProperties)
+		return nil, apperr.FieldErrorf("properties", "has %d properties, more than %d", members, MaxProperties)
 	}
 	if _, err := d.ReadToken(); err != io.EOF {
-		return apperr.FieldErrorf("properties", "holds data after the JSON object")
+		return nil, apperr.FieldErrorf("properties", "holds data after the JSON object")
 	}
-	return nil
+	// The encoder ends a top-level value with a newline.
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // fieldPath names the value p points to in d's input the way errors name

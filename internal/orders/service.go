@@ -21,6 +21,15 @@ type Publisher interface {
 	Publish(ctx context.Context, events []klaviyo.Event) error
 }
 
+// EncodedPublisher is a Publisher that also takes events already checked
+// and encoded (encs[i] is klaviyo.Encode's result for events[i]), so that
+// the Service, which must check them before it stores anything, hands over
+// the bytes instead of having them checked and encoded again (the outbox).
+type EncodedPublisher interface {
+	Publisher
+	PublishEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded) error
+}
+
 // SyncPublisher sends each event with CreateEvent through Sender, without
 // retrying: a transient failure is EUNAVAILABLE, for the client to send
 // the request again.
@@ -32,12 +41,21 @@ type SyncPublisher struct {
 // did not accept. A resend of the same request is harmless: every event has
 // a unique_id, so Klaviyo keeps each once.
 func (p SyncPublisher) Publish(ctx context.Context, events []klaviyo.Event) error {
+	encs := make([]klaviyo.Encoded, len(events))
 	for i, e := range events {
 		enc, err := klaviyo.Encode(e, time.Now())
 		if err != nil {
 			return err
 		}
-		out := p.Sender.CreateEvent(ctx, enc)
+		encs[i] = enc
+	}
+	return p.PublishEncoded(ctx, events, encs)
+}
+
+// PublishEncoded is Publish for events already encoded.
+func (p SyncPublisher) PublishEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded) error {
+	for i, e := range events {
+		out := p.Sender.CreateEvent(ctx, encs[i])
 		switch out.Kind {
 		case klaviyo.Delivered:
 			continue
@@ -92,18 +110,34 @@ func (s *Service) now() time.Time {
 var errNoSender = &apperr.Error{Code: apperr.EUNAVAILABLE,
 	Message: "no Klaviyo sender is configured (set SNIPPETD_PRIVATE_KEY): the request is valid but was not accepted; send it again once configured"}
 
-// validateEvents checks every event against Klaviyo's limits, so that an
-// order Klaviyo would reject gets a 422 naming the field now.
-func (s *Service) validateEvents(evs []klaviyo.Event) error {
-	for _, e := range evs {
-		if err := e.ValidateAt(s.now()); err != nil {
+// validateEvents checks every event against Klaviyo's limits before
+// anything is stored, so that an order Klaviyo would reject gets a 422
+// naming the field now and leaves no order behind (a corrected resend is
+// not a conflict). It is the events' one check: it returns their
+// encodings, which publish hands over as they are.
+func (s *Service) validateEvents(evs []klaviyo.Event) ([]klaviyo.Encoded, error) {
+	encs := make([]klaviyo.Encoded, len(evs))
+	for i, e := range evs {
+		enc, err := klaviyo.Encode(e, s.now())
+		if err != nil {
+			err = klaviyo.FieldError(err)
 			if fe, ok := err.(*apperr.Error); ok {
-				return apperr.FieldErrorf(fmt.Sprintf("(%s event).%s", e.Metric, fe.Field), "%s", fe.Message)
+				return nil, apperr.FieldErrorf(fmt.Sprintf("(%s event).%s", e.Metric, fe.Field), "%s", fe.Message)
 			}
-			return err
+			return nil, err
 		}
+		encs[i] = enc
 	}
-	return nil
+	return encs, nil
+}
+
+// publish hands the checked events to the Publisher, with their encodings
+// when it takes them.
+func (s *Service) publish(ctx context.Context, evs []klaviyo.Event, encs []klaviyo.Encoded) error {
+	if p, ok := s.Publisher.(EncodedPublisher); ok {
+		return p.PublishEncoded(ctx, evs, encs)
+	}
+	return s.Publisher.Publish(ctx, evs)
 }
 
 // Place validates o, stores it, and publishes Placed Order and its Ordered
@@ -120,7 +154,8 @@ func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
 		return nil, err
 	}
 	evs := PlacedEvents(o, false)
-	if err := s.validateEvents(evs); err != nil {
+	encs, err := s.validateEvents(evs)
+	if err != nil {
 		return nil, err
 	}
 	if s.Publisher == nil {
@@ -134,7 +169,7 @@ func (s *Service) Place(ctx context.Context, o shop.Order) ([]string, error) {
 		return nil, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
 			"order %s was already placed with different content; Klaviyo keeps the first Placed Order per order id", o.ID)}
 	}
-	if err := s.Publisher.Publish(ctx, evs); err != nil {
+	if err := s.publish(ctx, evs, encs); err != nil {
 		return nil, err
 	}
 	return UniqueIDs(evs), nil
@@ -192,7 +227,9 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 				ev.Value, id, left, o.OrderTotal())
 		}
 	}
-	if err := s.validateEvents([]klaviyo.Event{ev}); err != nil {
+	evs := []klaviyo.Event{ev}
+	encs, err := s.validateEvents(evs)
+	if err != nil {
 		return nil, err
 	}
 	if s.Publisher == nil {
@@ -211,7 +248,7 @@ func (s *Service) Act(ctx context.Context, id string, k Kind, a Action) ([]strin
 		return nil, &apperr.Error{Code: apperr.ECONFLICT, Field: "id", Message: fmt.Sprintf(
 			"order %s got another %s event for this id at the same moment; send it again", id, k.Metric())}
 	}
-	if err := s.Publisher.Publish(ctx, []klaviyo.Event{ev}); err != nil {
+	if err := s.publish(ctx, evs, encs); err != nil {
 		if res == New {
 			// Not accepted: let a corrected request through later.
 			s.Store.ForgetAction(context.WithoutCancel(ctx), id, k, a.ID)

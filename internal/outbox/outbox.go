@@ -352,6 +352,34 @@ func (o *Outbox) Enqueue(ctx context.Context, events []klaviyo.Event, source str
 	if err := buildRows(r.rows, events, source, time.Now()); err != nil {
 		return err
 	}
+	return o.enqueue(ctx, r, source)
+}
+
+// EnqueueEncoded is Enqueue for events the caller has checked and encoded
+// already: encs[i] is klaviyo.Encode's result for events[i], which must
+// carry its UniqueID. It stores those bytes as they are, so an event a
+// producer had to check before its own writes (an order refused must not
+// be stored) is checked and encoded once.
+func (o *Outbox) EnqueueEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded, source string) error {
+	if len(events) != len(encs) {
+		return fmt.Errorf("outbox: %d events with %d encodings", len(events), len(encs))
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	r := &enqueueReq{rows: make([]row, len(events)), done: make(chan error, 1)}
+	now := time.Now().UnixMilli()
+	for i, e := range events {
+		if e.UniqueID == "" || encs[i].UniqueID != e.UniqueID {
+			return fmt.Errorf("outbox: event %d: encoded without its unique_id", i)
+		}
+		r.rows[i] = row{uniqueID: e.UniqueID, profileKey: e.Profile.Key(), metric: e.Metric, source: source, enc: encs[i], createdAt: now}
+	}
+	return o.enqueue(ctx, r, source)
+}
+
+// enqueue hands r's rows to a committer and waits for the commit.
+func (o *Outbox) enqueue(ctx context.Context, r *enqueueReq, source string) error {
 	if err := o.hand(ctx, r); err != nil {
 		return err
 	}
@@ -555,6 +583,11 @@ type Producer struct {
 // will reach Klaviyo even if the process dies right after.
 func (s Producer) Publish(ctx context.Context, events []klaviyo.Event) error {
 	return s.Outbox.Enqueue(ctx, events, s.Name)
+}
+
+// PublishEncoded stores events the caller encoded (see EnqueueEncoded).
+func (s Producer) PublishEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded) error {
+	return s.Outbox.EnqueueEncoded(ctx, events, encs, s.Name)
 }
 
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)

@@ -14,7 +14,7 @@ import (
 // checkResult is what every render must satisfy: a field-safe error code
 // for failures (never internal), and for successes a partial made of
 // script elements carrying the nonce whose pushes are exactly the result's,
-// and a JSON form that encodes.
+// and a JSON form as encoding/json would write it.
 func checkResult(t *testing.T, res Result, err error) {
 	t.Helper()
 	if err != nil {
@@ -47,8 +47,21 @@ func checkResult(t *testing.T, res Result, err error) {
 			t.Fatalf("push %s is not script-safe", p)
 		}
 	}
-	if _, err := json.Marshal(res); err != nil {
+	// The JSON form frames the pushes without reading them: it must be what
+	// encoding/json makes of the same partial and pushes.
+	raw := make([]json.RawMessage, len(res.Pushes))
+	for i, p := range res.Pushes {
+		raw[i] = json.RawMessage(p)
+	}
+	want, err := json.Marshal(struct {
+		HTML   string            `json:"html"`
+		Pushes []json.RawMessage `json:"pushes"`
+	}{string(res.HTML), raw})
+	if err != nil {
 		t.Fatalf("JSON form: %v", err)
+	}
+	if got := res.AppendJSON(nil); string(got) != string(want) {
+		t.Fatalf("JSON form\n got %s\nwant %s", got, want)
 	}
 }
 

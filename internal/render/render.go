@@ -10,7 +10,6 @@ package render
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/snippetd/snippetd/internal/apperr"
+	"github.com/snippetd/snippetd/internal/jsonw"
 	"github.com/snippetd/snippetd/internal/strictjson"
 	"github.com/snippetd/snippetd/shop"
 	"github.com/snippetd/snippetd/snippets"
@@ -94,18 +94,32 @@ type Result struct {
 	Pushes []snippets.Push
 }
 
-// MarshalJSON encodes the result as the render API's JSON form:
-// {"html": "<the partial>", "pushes": [[...], ...]}.
-func (r Result) MarshalJSON() ([]byte, error) {
-	pushes := r.Pushes
-	if pushes == nil {
-		pushes = []snippets.Push{}
+// AppendJSON appends the result as the render API's JSON form,
+// {"html": "<the partial>", "pushes": [[...], ...]}, to b. The pushes are
+// framed as they are: snippets wrote them as compact, script-safe JSON, so
+// nothing reads them again; the partial is escaped as encoding/json
+// escapes strings.
+func (r Result) AppendJSON(b []byte) []byte {
+	n := len(`{"html":,"pushes":[]}`) + len(r.HTML) + len(r.HTML)/8 + 2
+	for _, p := range r.Pushes {
+		n += len(p) + 1
 	}
-	return json.Marshal(struct {
-		HTML   string          `json:"html"`
-		Pushes []snippets.Push `json:"pushes"`
-	}{string(r.HTML), pushes})
+	b = slices.Grow(b, n)
+	b = append(b, `{"html":`...)
+	b = jsonw.AppendString(b, string(r.HTML))
+	b = append(b, `,"pushes":[`...)
+	for i, p := range r.Pushes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p...)
+	}
+	return append(b, "]}"...)
 }
+
+// MarshalJSON returns AppendJSON's form; callers that write the response
+// themselves call AppendJSON, which encoding/json does not scan again.
+func (r Result) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 
 // The request bodies. Pointers tell a missing member from an empty one.
 type (
@@ -150,12 +164,12 @@ func (rd Renderer) Render(ctx context.Context, name string, body []byte) (Result
 	if !Known(name) {
 		return Result{}, unknown(name)
 	}
-	s, err := rd.decode(ctx, name, body)
+	s, size, err := rd.decode(ctx, name, body)
 	if err != nil {
 		return Result{}, apperr.From(err)
 	}
 	var buf bytes.Buffer
-	return rd.write(ctx, &buf, []string{inputField(name)}, s)
+	return rd.write(ctx, &buf, []string{inputField(name)}, []pushSize{size}, s)
 }
 
 // inputField is the request member a snippet's pushes are built from,
@@ -190,6 +204,7 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 	}
 	list := make([]snippets.Snippet, len(req.Snippets))
 	fields := make([]string, len(req.Snippets))
+	sizes := make([]pushSize, len(req.Snippets))
 	for i, raw := range req.Snippets {
 		prefix := fmt.Sprintf("snippets[%d]", i)
 		var item struct {
@@ -205,27 +220,28 @@ func (rd Renderer) RenderBatch(ctx context.Context, body []byte) (Result, error)
 		if !Known(*item.Type) {
 			return Result{}, apperr.FieldErrorf(prefix+".type", "must be one of %s", strings.Join(Names, ", "))
 		}
-		s, err := rd.decode(ctx, *item.Type, item.Rest)
+		s, size, err := rd.decode(ctx, *item.Type, item.Rest)
 		if err != nil {
 			return Result{}, apperr.PrefixField(prefix, err)
 		}
-		list[i] = s
+		list[i], sizes[i] = s, size
 		fields[i] = prefix + "." + inputField(*item.Type)
 	}
 	var buf bytes.Buffer
-	return rd.write(ctx, &buf, fields, list...)
+	return rd.write(ctx, &buf, fields, sizes, list...)
 }
 
 // write renders the snippets into buf and collects their pushes; fields
-// name the input of each snippet for errors about its pushes.
-func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, fields []string, list ...snippets.Snippet) (Result, error) {
+// name the input of each snippet for errors about its pushes, sizes bound
+// them (checkPushes).
+func (rd Renderer) write(ctx context.Context, buf *bytes.Buffer, fields []string, sizes []pushSize, list ...snippets.Snippet) (Result, error) {
 	var res Result
 	for i, s := range list {
 		ps, err := s.Pushes()
 		if err != nil {
 			return Result{}, apperr.From(err)
 		}
-		if err := checkPushes(ps, fields[i]); err != nil {
+		if err := checkPushes(ps, fields[i], sizes[i]); err != nil {
 			return Result{}, err
 		}
 		res.Pushes = append(res.Pushes, ps...)
@@ -244,67 +260,88 @@ func orEmpty(body []byte) []byte {
 	return body
 }
 
-// decode parses and validates the body of one snippet request.
-func (rd Renderer) decode(ctx context.Context, name string, body []byte) (snippets.Snippet, error) {
+// decode parses and validates the body of one snippet request, and bounds
+// the pushes it will give (see pushSize).
+func (rd Renderer) decode(ctx context.Context, name string, body []byte) (snippets.Snippet, pushSize, error) {
 	body = orEmpty(body)
-	if err := checkInputLimits(body); err != nil {
-		return snippets.Snippet{}, err
-	}
 	switch name {
 	case Loader:
 		var req loaderRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		if _, err := decodeInto(body, &req); err != nil {
+			return snippets.Snippet{}, pushSize{}, err
 		}
-		return rd.loader(req)
+		s, err := rd.loader(req)
+		return s, pushSize{}, err
 	case ViewedProduct:
 		var req viewedProductRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
-		return rd.viewedProduct(req)
+		if req.Product != nil {
+			size.product(*req.Product)
+		}
+		s, err := rd.viewedProduct(req)
+		return s, size, err
 	case AddedToCart:
 		var req addedToCartRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
-		return rd.addedToCart(ctx, req)
+		s, err := rd.addedToCart(ctx, req)
+		if req.Cart != nil && req.Added != nil {
+			size.cart(*req.Cart)
+			size.product(req.Added.Product)
+		}
+		return s, size, err
 	case StartedCheckout:
 		var req startedCheckoutRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
-		return rd.startedCheckout(ctx, req)
+		s, err := rd.startedCheckout(ctx, req)
+		if req.Cart != nil {
+			size.cart(*req.Cart)
+		}
+		return s, size, err
 	case Identify:
 		var req identifyRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
-		return rd.identify(req)
+		s, err := rd.identify(req)
+		return s, size, err
 	case ViewedCategory:
 		var req viewedCategoryRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
 		if req.Category == nil {
-			return snippets.Snippet{}, apperr.FieldErrorf("category", "is required")
+			return snippets.Snippet{}, size, apperr.FieldErrorf("category", "is required")
 		}
 		s := snippets.ViewedCategory(*req.Category)
 		rd.observeIDs(s, req.Category.ProductIDs)
-		return s, s.Err()
+		size.array = len(req.Category.ProductIDs)
+		return s, size, s.Err()
 	case SearchedSite:
 		var req searchedSiteRequest
-		if err := strictjson.Decode(body, &req); err != nil {
-			return snippets.Snippet{}, err
+		size, err := decodeInto(body, &req)
+		if err != nil {
+			return snippets.Snippet{}, size, err
 		}
 		if req.Search == nil {
-			return snippets.Snippet{}, apperr.FieldErrorf("search", "is required")
+			return snippets.Snippet{}, size, apperr.FieldErrorf("search", "is required")
 		}
 		s := snippets.SearchedSite(*req.Search)
 		rd.observeIDs(s, req.Search.ProductIDs)
-		return s, s.Err()
+		size.array = len(req.Search.ProductIDs)
+		return s, size, s.Err()
 	}
-	return snippets.Snippet{}, unknown(name)
+	return snippets.Snippet{}, pushSize{}, unknown(name)
 }
 
 func (rd Renderer) loader(req loaderRequest) (snippets.Snippet, error) {
