@@ -42,6 +42,7 @@ type Mutation struct {
 	To   string // its replacement (indentation is kept)
 	Run  string // optional -run pattern to restrict the tests
 	Skip string // optional -skip pattern (tests known to fail for other reasons)
+	Args string // optional arguments for the test binary (after -args), space-separated
 	Nth  int    // which occurrence of From, when it is not unique (1-based)
 	Line int    // line in the list file, for messages
 }
@@ -52,6 +53,7 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "timeout of one package's test run")
 	verbose := flag.Bool("v", false, "print the test output of survivors and invalid mutations")
 	baseline := flag.Bool("baseline", true, "first check that the unmutated packages pass")
+	from := flag.Int("from", 1, "start at this mutation of the selection (1-based), to resume a run")
 	check := flag.Bool("check", false, "only check that every selected mutation's line is found, then exit")
 	flag.Parse()
 
@@ -64,6 +66,9 @@ func main() {
 		if *match == "" || strings.Contains(m.Name, *match) || strings.Contains(m.File, *match) {
 			sel = append(sel, m)
 		}
+	}
+	if *from > 1 {
+		sel = sel[min(*from-1, len(sel)):]
 	}
 	if len(sel) == 0 {
 		fail(errors.New("no mutation selected"))
@@ -101,7 +106,7 @@ func main() {
 			}
 			seen[pkg] = true
 			fmt.Printf("baseline %s ... ", pkg)
-			res, out := runTests(ctx, pkg, "", m.Skip, *timeout)
+			res, out := runTests(ctx, pkg, "", m.Skip, "", *timeout)
 			fmt.Println(res)
 			if res != "pass" {
 				os.Stdout.Write(out)
@@ -173,7 +178,7 @@ func try(ctx context.Context, m Mutation, timeout time.Duration) (string, []byte
 			os.Exit(2)
 		}
 	}()
-	res, out := runTests(ctx, pkgOf(m.File), m.Run, m.Skip, timeout)
+	res, out := runTests(ctx, pkgOf(m.File), m.Run, m.Skip, m.Args, timeout)
 	switch res {
 	case "pass":
 		res = "survived"
@@ -185,7 +190,7 @@ func try(ctx context.Context, m Mutation, timeout time.Duration) (string, []byte
 
 // runTests runs one package's tests and returns pass, fail or invalid
 // (the package did not build).
-func runTests(ctx context.Context, pkg, run, skip string, timeout time.Duration) (string, []byte) {
+func runTests(ctx context.Context, pkg, run, skip, testArgs string, timeout time.Duration) (string, []byte) {
 	args := []string{"test", "-count=1", "-timeout", timeout.String()}
 	if run != "" {
 		args = append(args, "-run", run)
@@ -194,6 +199,9 @@ func runTests(ctx context.Context, pkg, run, skip string, timeout time.Duration)
 		args = append(args, "-skip", skip)
 	}
 	args = append(args, pkg)
+	if testArgs != "" {
+		args = append(append(args, "-args"), strings.Fields(testArgs)...)
+	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	out, err := cmd.CombinedOutput()
 	switch {
@@ -241,7 +249,7 @@ func apply(src []byte, m Mutation) ([]byte, error) {
 func pkgOf(file string) string { return "./" + filepath.ToSlash(filepath.Dir(file)) + "/" }
 
 // parseList reads the list: blocks of "key: value" lines separated by
-// blank lines; keys name, file, from, to and optionally run, skip and nth. Lines
+// blank lines; keys name, file, from, to and optionally run, skip, args and nth. Lines
 // starting with # are comments. Values are trimmed.
 func parseList(path string) ([]Mutation, error) {
 	f, err := os.Open(path)
@@ -303,6 +311,8 @@ func parseList(path string) ([]Mutation, error) {
 			cur.Run = v
 		case "skip":
 			cur.Skip = v
+		case "args":
+			cur.Args = v
 		case "nth":
 			if cur.Nth, err = strconv.Atoi(v); err != nil || cur.Nth < 1 {
 				return nil, fmt.Errorf("%s:%d: nth must be a positive number", path, n)
