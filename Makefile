@@ -5,7 +5,7 @@ VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/snippetd/snippetd/internal/version.version=$(VERSION)
 TEST_FLAGS ?= -count=1 -timeout 9m
 
-.PHONY: run build install test test-short generate bench lint fuzz clean
+.PHONY: run build install test test-short generate bench lint fuzz mutate clean
 
 ## run: build and start `snippetd serve` with its embedded defaults
 run: build
@@ -45,6 +45,11 @@ fuzz:
 	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzCheckBatchRepeats$$' -fuzztime $(FUZZTIME)
+
+## mutate: the mutation check (docs/testing.md): each line of scripts/mutate/mutations.txt broken in turn, its package's tests run; MATCH narrows it
+MATCH ?=
+mutate:
+	$(GO) run ./scripts/mutate -match '$(MATCH)'
 
 ## lint: formatting, vet, no merge-conflict markers, and generated files that are fresh
 lint:

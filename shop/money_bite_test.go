@@ -117,6 +117,10 @@ func TestMoneyRange(t *testing.T) {
 		{"-" + limit + ".01", false},
 		{"-1e16", false},
 		{"1e400", false},
+		// Whole parts that overflow int64 when counted in cents.
+		{"99999999999999999", false},
+		{"-99999999999999999", false},
+		{"92233720368547759", false},
 	}
 	for _, tt := range tests {
 		_, err := shop.ParseMoney(tt.in)

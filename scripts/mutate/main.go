@@ -8,6 +8,7 @@
 //	go run ./scripts/mutate                      # every mutation in mutations.txt
 //	go run ./scripts/mutate -match money         # only those whose file or name contains "money"
 //	go run ./scripts/mutate -timeout 3m -v       # show the test output of survivors
+//	go run ./scripts/mutate -check               # only check every mutation still applies (fast)
 //
 // Each mutation names a file, the text of one line as it is now and the
 // text that replaces it. Lines are matched by their trimmed text, not by
@@ -40,6 +41,8 @@ type Mutation struct {
 	From string // the line as it is (trimmed)
 	To   string // its replacement (indentation is kept)
 	Run  string // optional -run pattern to restrict the tests
+	Skip string // optional -skip pattern (tests known to fail for other reasons)
+	Args string // optional arguments for the test binary (after -args), space-separated
 	Nth  int    // which occurrence of From, when it is not unique (1-based)
 	Line int    // line in the list file, for messages
 }
@@ -50,6 +53,8 @@ func main() {
 	timeout := flag.Duration("timeout", 5*time.Minute, "timeout of one package's test run")
 	verbose := flag.Bool("v", false, "print the test output of survivors and invalid mutations")
 	baseline := flag.Bool("baseline", true, "first check that the unmutated packages pass")
+	from := flag.Int("from", 1, "start at this mutation of the selection (1-based), to resume a run")
+	check := flag.Bool("check", false, "only check that every selected mutation's line is found, then exit")
 	flag.Parse()
 
 	ms, err := parseList(*list)
@@ -62,18 +67,31 @@ func main() {
 			sel = append(sel, m)
 		}
 	}
+	if *from > 1 {
+		sel = sel[min(*from-1, len(sel)):]
+	}
 	if len(sel) == 0 {
 		fail(errors.New("no mutation selected"))
 	}
-	// Check every mutation applies before running anything.
+	// Check every mutation applies before running anything, and report
+	// every one that does not, so a stale list is fixed in one pass.
+	var stale int
 	for _, m := range sel {
 		src, err := os.ReadFile(m.File)
+		if err == nil {
+			_, err = apply(src, m)
+		}
 		if err != nil {
-			fail(fmt.Errorf("%s:%d: %w", *list, m.Line, err))
+			stale++
+			fmt.Fprintf(os.Stderr, "%s:%d: %v\n", *list, m.Line, err)
 		}
-		if _, err := apply(src, m); err != nil {
-			fail(fmt.Errorf("%s:%d: %w", *list, m.Line, err))
-		}
+	}
+	if stale > 0 {
+		fail(fmt.Errorf("%d of %d mutations do not apply", stale, len(sel)))
+	}
+	if *check {
+		fmt.Printf("all %d mutations apply\n", len(sel))
+		return
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -88,7 +106,7 @@ func main() {
 			}
 			seen[pkg] = true
 			fmt.Printf("baseline %s ... ", pkg)
-			res, out := runTests(ctx, pkg, "", *timeout)
+			res, out := runTests(ctx, pkg, "", m.Skip, "", *timeout)
 			fmt.Println(res)
 			if res != "pass" {
 				os.Stdout.Write(out)
@@ -160,7 +178,7 @@ func try(ctx context.Context, m Mutation, timeout time.Duration) (string, []byte
 			os.Exit(2)
 		}
 	}()
-	res, out := runTests(ctx, pkgOf(m.File), m.Run, timeout)
+	res, out := runTests(ctx, pkgOf(m.File), m.Run, m.Skip, m.Args, timeout)
 	switch res {
 	case "pass":
 		res = "survived"
@@ -172,12 +190,18 @@ func try(ctx context.Context, m Mutation, timeout time.Duration) (string, []byte
 
 // runTests runs one package's tests and returns pass, fail or invalid
 // (the package did not build).
-func runTests(ctx context.Context, pkg, run string, timeout time.Duration) (string, []byte) {
+func runTests(ctx context.Context, pkg, run, skip, testArgs string, timeout time.Duration) (string, []byte) {
 	args := []string{"test", "-count=1", "-timeout", timeout.String()}
 	if run != "" {
 		args = append(args, "-run", run)
 	}
+	if skip != "" {
+		args = append(args, "-skip", skip)
+	}
 	args = append(args, pkg)
+	if testArgs != "" {
+		args = append(append(args, "-args"), strings.Fields(testArgs)...)
+	}
 	cmd := exec.CommandContext(ctx, "go", args...)
 	out, err := cmd.CombinedOutput()
 	switch {
@@ -225,7 +249,7 @@ func apply(src []byte, m Mutation) ([]byte, error) {
 func pkgOf(file string) string { return "./" + filepath.ToSlash(filepath.Dir(file)) + "/" }
 
 // parseList reads the list: blocks of "key: value" lines separated by
-// blank lines; keys name, file, from, to and optionally run and nth. Lines
+// blank lines; keys name, file, from, to and optionally run, skip, args and nth. Lines
 // starting with # are comments. Values are trimmed.
 func parseList(path string) ([]Mutation, error) {
 	f, err := os.Open(path)
@@ -285,6 +309,10 @@ func parseList(path string) ([]Mutation, error) {
 			cur.To = v
 		case "run":
 			cur.Run = v
+		case "skip":
+			cur.Skip = v
+		case "args":
+			cur.Args = v
 		case "nth":
 			if cur.Nth, err = strconv.Atoi(v); err != nil || cur.Nth < 1 {
 				return nil, fmt.Errorf("%s:%d: nth must be a positive number", path, n)
