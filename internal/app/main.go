@@ -226,5 +226,6 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		PartBytes: cfg.CatalogPartBytes,
 		Poll:      cfg.CatalogPoll,
 		Logger:    logger,
+		Currency:  cfg.Currency,
 	}
 }
