@@ -158,6 +158,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.DefaultCountry = m.Config.DefaultCountry
+	s.Currency = m.Config.Currency
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes

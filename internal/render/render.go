@@ -72,6 +72,11 @@ type Renderer struct {
 	// DefaultCountry (SNIPPETD_DEFAULT_COUNTRY) reads an identify's
 	// national phone number when its address has no country_code.
 	DefaultCountry string
+	// Currency (SNIPPETD_CURRENCY) is the currency of product, cart and
+	// checkout amounts when a request names none: a price with more
+	// decimals than its ISO 4217 minor units is refused, and amounts are
+	// written with exactly those decimals. Empty: cents, as always.
+	Currency string
 	// Phones, when set, counts identify phone numbers that could not be
 	// normalised to E.164 and were left out (as source "render"); an
 	// interface so that setting it per request allocates nothing.
@@ -123,15 +128,18 @@ type (
 		CheckoutPhoneSelector string `json:"checkout_phone_selector,omitempty"`
 	}
 	viewedProductRequest struct {
-		Product *shop.Product `json:"product"`
+		Product  *shop.Product `json:"product"`
+		Currency *string       `json:"currency,omitempty"`
 	}
 	addedToCartRequest struct {
-		Cart  *shop.Cart     `json:"cart"`
-		Added *shop.LineItem `json:"added"`
+		Cart     *shop.Cart     `json:"cart"`
+		Added    *shop.LineItem `json:"added"`
+		Currency *string        `json:"currency,omitempty"`
 	}
 	startedCheckoutRequest struct {
-		Cart *shop.Cart `json:"cart"`
-		Time *string    `json:"time,omitempty"`
+		Cart     *shop.Cart `json:"cart"`
+		Time     *string    `json:"time,omitempty"`
+		Currency *string    `json:"currency,omitempty"`
 	}
 	identifyRequest struct {
 		Customer *shop.Customer `json:"customer"`
@@ -334,7 +342,15 @@ func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, er
 	if req.Product == nil {
 		return snippets.Snippet{}, apperr.FieldErrorf("product", "is required")
 	}
-	s := snippets.ViewedProduct(*req.Product)
+	p := *req.Product
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		if err := scaleProduct(&p, code, digits, "product"); err != nil {
+			return snippets.Snippet{}, err
+		}
+	}
+	s := snippets.ViewedProduct(p)
 	if s.Err() == nil && rd.Observe != nil {
 		rd.Observe(req.Product.ID)
 	}
@@ -347,6 +363,19 @@ func (rd Renderer) addedToCart(ctx context.Context, req addedToCartRequest) (sni
 		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
 	case req.Added == nil:
 		return snippets.Snippet{}, apperr.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
+	}
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		c, err := scaleCart(*req.Cart, code, digits, "cart")
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		added := *req.Added
+		if err := scaleProduct(&added.Product, code, digits, "added.product"); err != nil {
+			return snippets.Snippet{}, err
+		}
+		req.Cart, req.Added = &c, &added
 	}
 	rd.linkCart(ctx, req.Cart)
 	s := snippets.AddedToCart(*req.Cart, *req.Added)
@@ -369,6 +398,15 @@ func (rd Renderer) startedCheckout(ctx context.Context, req startedCheckoutReque
 		at = rd.Now()
 	} else {
 		at = time.Now()
+	}
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		c, err := scaleCart(*req.Cart, code, digits, "cart")
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		req.Cart = &c
 	}
 	rd.linkCart(ctx, req.Cart)
 	s := snippets.StartedCheckout(*req.Cart, at)
