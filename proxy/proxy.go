@@ -86,6 +86,19 @@ type Options struct {
 	// Carts gives the carts of Added to Cart and Started Checkout events a
 	// restore link as CheckoutURL (package carts; nil: kept as sent).
 	Carts Carts
+	// DefaultCountry (ISO 3166 alpha-2, SNIPPETD_DEFAULT_COUNTRY) reads the
+	// national phone numbers browsers send; empty: such a number is not
+	// guessed but left out (refused when it is the only identifier).
+	DefaultCountry string
+	// Phones, when set, counts the phone numbers left out (source
+	// "proxy") and shows each one (the inspector); see PhoneDrops.
+	Phones PhoneDrops
+}
+
+// PhoneDrops is told of each phone number a browser sent that could not be
+// normalised to E.164 and was left out of the profile.
+type PhoneDrops interface {
+	PhoneDropped(source, field, number string)
 }
 
 // Carts is what the proxy needs of cart restore links. The link is a
@@ -163,6 +176,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 		now:       time.Now,
 	}
 	p.validator.carts = opts.Carts
+	p.validator.country = opts.DefaultCountry
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = true
@@ -368,6 +382,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.phoneDropped(b.Dropped)
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
 		p.opts.Metrics.ObserveRejected("proxy", "no_consent", len(b.Events))
@@ -437,6 +452,13 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, result{Accepted: len(events)})
 }
 
+// phoneDropped reports a phone number a request's profile left out.
+func (p *Proxy) phoneDropped(d DroppedPhone) {
+	if d.Field != "" && p.opts.Phones != nil {
+		p.opts.Phones.PhoneDropped("proxy", d.Field, d.Number)
+	}
+}
+
 // IdentifyMetric is the metric an identify is sent to Klaviyo with: the
 // events API upserts the profile attributes an event carries, and Active
 // on Site is what klaviyo.js itself records for an identified visitor. Its
@@ -463,6 +485,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.phoneDropped(id.Dropped)
 	if p.opts.RequireConsent && !id.Consent {
 		p.Stats.DroppedConsent.Add(1)
 		p.opts.Metrics.ObserveRejected("proxy", "no_consent", 1)

@@ -168,6 +168,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = inspect.NewHandler(m.Inspector, inspect.HandlerOptions{Token: m.Config.APIToken, Logger: m.Logger})
 	s.Rendered = m.Inspector.Ring
+	s.PhoneLog = m.Inspector.Ring
 	// Orders API. Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
@@ -175,7 +176,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("orders: %w", err)
 	}
 	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}, Defaults: OrderDefaults(m.Config),
-		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) }}
+		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) },
+		PhoneDropped:  func(field, number string) { m.Inspector.Ring.RecordPhoneDropped("orders", field, number) }}
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders

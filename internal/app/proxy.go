@@ -75,6 +75,8 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		RequireConsent: c.ProxyRequireConsent,
 		Metrics:        m.Metrics,
 		Carts:          cartLinks,
+		DefaultCountry: c.DefaultCountry,
+		Phones:         phoneDrops{metrics: m.Metrics, ring: m.Inspector.Ring},
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		err := ob.Enqueue(ctx, events, "proxy")
 		if err == nil {

@@ -25,6 +25,9 @@ func (s *Server) renderer() render.Renderer {
 	if s.Metrics != nil {
 		rd.Phones = s.Metrics
 	}
+	if s.PhoneLog != nil {
+		rd.PhoneLog = s.PhoneLog
+	}
 	if s.ProxyPrefix != "" {
 		// First-party proxy (package proxy): klaviyo.js from the shop's
 		// domain, and the helper in proxy mode.

@@ -81,6 +81,11 @@ type Renderer struct {
 	// normalised to E.164 and were left out (as source "render"); an
 	// interface so that setting it per request allocates nothing.
 	Phones interface{ ObservePhonesDropped(source string, n int) }
+	// PhoneLog, when set, is shown each identify phone number left out
+	// (the inspector), with its field and the text as sent.
+	PhoneLog interface {
+		RecordPhoneDropped(source, field, number string)
+	}
 	// Carts, when set, remembers the cart of every Added to Cart and
 	// Started Checkout rendered and may give it a restore link as
 	// CheckoutURL (package carts).
@@ -461,6 +466,9 @@ func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {
 			}
 			if rd.Phones != nil {
 				rd.Phones.ObservePhonesDropped("render", 1)
+			}
+			if rd.PhoneLog != nil {
+				rd.PhoneLog.RecordPhoneDropped("render", "customer.phone_number", c.PhoneNumber)
 			}
 		}
 		c.PhoneNumber = phone
