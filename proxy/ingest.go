@@ -163,10 +163,23 @@ type wireProfile struct {
 // wireIdentify is the body of POST {prefix}i: the fields at the top level,
 // or inside "profile" (what the helper's proxy mode sends), not both.
 type wireIdentify struct {
+	wireIdentifyProfile
+	Profile *wireIdentifyProfile `json:"profile"`
+	Kx      string               `json:"kx"`
+	Consent *bool                `json:"consent"`
+}
+
+// wireIdentifyProfile is what an identify may say beside the identifiers
+// and names: the shopper's location and custom properties, which the
+// client profile API takes from a browser too.
+type wireIdentifyProfile struct {
 	wireProfile
-	Profile *wireProfile `json:"profile"`
-	Kx      string       `json:"kx"`
-	Consent *bool        `json:"consent"`
+	Location   *shop.Location  `json:"location"`
+	Properties json.RawMessage `json:"properties"`
+}
+
+func (w wireIdentifyProfile) isZero() bool {
+	return w.wireProfile == (wireProfile{}) && w.Location == nil && w.Properties == nil
 }
 
 // Claim is what a browser claims about its shopper, validated.
@@ -212,6 +225,10 @@ type Identify struct {
 	Consent bool
 	// Dropped is the phone number left out (zero when none).
 	Dropped DroppedPhone
+	// Location and Properties go to the profile as sent (validated; the
+	// properties compact JSON), never stored for the browser.
+	Location   *shop.Location
+	Properties json.RawMessage
 }
 
 // Validator decodes and checks browser input. It holds the allowed metric
@@ -332,14 +349,18 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err := strictjson.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
-	prof, prefix := w.wireProfile, ""
+	prof, prefix := w.wireIdentifyProfile, ""
 	if w.Profile != nil {
-		if w.wireProfile != (wireProfile{}) {
+		if !w.wireIdentifyProfile.isZero() {
 			return Identify{}, apperr.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
 		}
 		prof, prefix = *w.Profile, "profile"
 	}
-	c, dropped, err := validateProfileIn(prof, prefix, v.country)
+	c, dropped, err := validateProfileIn(prof.wireProfile, prefix, v.country)
+	if err != nil {
+		return Identify{}, err
+	}
+	loc, props, err := validateProfileExtras(prof, prefix)
 	if err != nil {
 		return Identify{}, err
 	}
@@ -350,7 +371,39 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err != nil {
 		return Identify{}, err
 	}
-	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent, Dropped: dropped}, nil
+	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent, Dropped: dropped, Location: loc, Properties: props}, nil
+}
+
+// validateProfileExtras checks an identify's location and custom
+// properties by the rules every identify follows (package shop); prefix
+// is the JSON path of the object ("" or "profile").
+func validateProfileExtras(w wireIdentifyProfile, prefix string) (*shop.Location, json.RawMessage, error) {
+	f := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	var loc *shop.Location
+	if w.Location != nil && !w.Location.IsZero() {
+		l := *w.Location
+		if err := l.Validate(f("location")); err != nil {
+			return nil, nil, apperr.From(err)
+		}
+		loc = &l
+	}
+	props, err := shop.ProfileProperties(w.Properties, f("properties"))
+	if err != nil {
+		return nil, nil, apperr.From(err)
+	}
+	if len(props) == 0 {
+		return loc, nil, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, w.Properties); err != nil {
+		return nil, nil, apperr.FieldErrorf(f("properties"), "is not valid JSON")
+	}
+	return loc, b.Bytes(), nil
 }
 
 // validateEvent checks one event; derived reports that its unique id was

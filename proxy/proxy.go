@@ -519,10 +519,28 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	// moment earlier. Its unique_id makes Klaviyo keep one per browser and
 	// identity, however often it is sent.
 	profile := claimProfile(next.Claim)
-	if ip.IsValid() {
-		profile.Location = &klaviyo.Location{IP: ip.String()}
+	// Location and custom properties go along as the client profile API
+	// takes them from a browser: on the one-identifier profile, never
+	// adding an identifier.
+	var loc klaviyo.Location
+	if l := id.Location; l != nil {
+		loc = klaviyo.Location{Address1: l.Address1, Address2: l.Address2, City: l.City, Region: l.Region, Country: l.Country, Zip: l.Zip}
 	}
-	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
+	if ip.IsValid() {
+		loc.IP = ip.String()
+	}
+	if loc != (klaviyo.Location{}) {
+		profile.Location = &loc
+	}
+	profile.Properties = id.Properties
+	// The id covers what the update says, so a changed location or
+	// property is a new event rather than a duplicate Klaviyo drops.
+	extras := ""
+	if id.Location != nil || id.Properties != nil {
+		lj, _ := json.Marshal(id.Location)
+		extras = "\x00" + string(lj) + "\x00" + string(id.Properties)
+	}
+	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID + extras))
 	ev := klaviyo.Event{
 		Metric:     IdentifyMetric,
 		Profile:    profile,
