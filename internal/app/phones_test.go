@@ -65,6 +65,11 @@ func TestProxyPhonesDefaultCountryMetricsAndInspector(t *testing.T) {
 		resp.Body.Close()
 	}
 
+	// An order's too.
+	if st, body := call(t, m, "/v1/orders", token, "application/json", strings.Replace(orderJSON, `"first_name":"Ann"`, `"first_name":"Ann","phone_number":"999"`, 1)); st != 202 {
+		t.Fatalf("order: %d %s", st, body)
+	}
+
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +79,7 @@ func TestProxyPhonesDefaultCountryMetricsAndInspector(t *testing.T) {
 	for _, line := range []string{
 		`snippetd_phone_numbers_dropped_total{source="proxy"} 1`,
 		`snippetd_phone_numbers_dropped_total{source="render"} 1`,
+		`snippetd_phone_numbers_dropped_total{source="orders"} 1`,
 	} {
 		if !strings.Contains(string(metricsText), line) {
 			t.Errorf("/metrics lacks %s", line)
@@ -97,8 +103,9 @@ func TestProxyPhonesDefaultCountryMetricsAndInspector(t *testing.T) {
 	want := map[string]string{
 		"proxy":  `["phoneDropped",{"field":"profile.phone_number","number":"12"}]`,
 		"render": `["phoneDropped",{"field":"customer.phone_number","number":"0"}]`,
+		"orders": `["phoneDropped",{"field":"customer.phone_number","number":"999"}]`,
 	}
-	if len(got) != len(want) || got["proxy"] != want["proxy"] || got["render"] != want["render"] {
+	if len(got) != len(want) || got["proxy"] != want["proxy"] || got["render"] != want["render"] || got["orders"] != want["orders"] {
 		t.Errorf("inspector rows = %v, want %v", got, want)
 	}
 }
