@@ -163,10 +163,23 @@ type wireProfile struct {
 // wireIdentify is the body of POST {prefix}i: the fields at the top level,
 // or inside "profile" (what the helper's proxy mode sends), not both.
 type wireIdentify struct {
+	wireIdentifyProfile
+	Profile *wireIdentifyProfile `json:"profile"`
+	Kx      string               `json:"kx"`
+	Consent *bool                `json:"consent"`
+}
+
+// wireIdentifyProfile is what an identify may say beside the identifiers
+// and names: the shopper's location and custom properties, which the
+// client profile API takes from a browser too.
+type wireIdentifyProfile struct {
 	wireProfile
-	Profile *wireProfile `json:"profile"`
-	Kx      string       `json:"kx"`
-	Consent *bool        `json:"consent"`
+	Location   *shop.Location  `json:"location"`
+	Properties json.RawMessage `json:"properties"`
+}
+
+func (w wireIdentifyProfile) isZero() bool {
+	return w.wireProfile == (wireProfile{}) && w.Location == nil && w.Properties == nil
 }
 
 // Claim is what a browser claims about its shopper, validated.
@@ -197,6 +210,16 @@ type Batch struct {
 	// has Products configured: the handler reports them once the events
 	// are stored.
 	Products []string
+	// Dropped is the profile's phone number that could not be normalised
+	// and was left out (zero when none).
+	Dropped DroppedPhone
+}
+
+// DroppedPhone is a phone number a browser sent that could not be put in
+// E.164 form and was left out of the profile: Field is its JSON path,
+// Number the text as sent.
+type DroppedPhone struct {
+	Field, Number string
 }
 
 // Identify is a validated POST {prefix}i body.
@@ -204,6 +227,12 @@ type Identify struct {
 	Claim
 	Kx      string
 	Consent bool
+	// Dropped is the phone number left out (zero when none).
+	Dropped DroppedPhone
+	// Location and Properties go to the profile as sent (validated; the
+	// properties compact JSON), never stored for the browser.
+	Location   *shop.Location
+	Properties json.RawMessage
 }
 
 // Validator decodes and checks browser input. It holds the allowed metric
@@ -217,6 +246,9 @@ type Validator struct {
 	checkoutOrigins map[string]bool
 	carts           Carts    // nil: checkout_url is kept as sent
 	products        Products // nil: product ids are not collected
+	// country (ISO 3166 alpha-2, SNIPPETD_DEFAULT_COUNTRY) reads national
+	// phone numbers; "" leaves them unguessed (dropped).
+	country string
 }
 
 // NewValidator returns a Validator accepting the onsite metrics plus custom
@@ -279,11 +311,11 @@ func (v *Validator) DecodeBatch(body []byte, now time.Time) (Batch, error) {
 		return b, apperr.FieldErrorf("events", "holds %d events; at most %d per request", len(w.Events), v.limits.MaxEvents)
 	}
 	if w.Profile != nil {
-		c, err := validateProfile(*w.Profile, "profile")
+		c, dropped, err := validateProfileIn(*w.Profile, "profile", v.country)
 		if err != nil {
 			return b, err
 		}
-		b.Profile = c
+		b.Profile, b.Dropped = c, dropped
 	}
 	kx, err := validateKx(w.Kx, "kx")
 	if err != nil {
@@ -328,14 +360,18 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err := strictjson.Decode(body, &w); err != nil {
 		return Identify{}, prefixField(err)
 	}
-	prof, prefix := w.wireProfile, ""
+	prof, prefix := w.wireIdentifyProfile, ""
 	if w.Profile != nil {
-		if w.wireProfile != (wireProfile{}) {
+		if !w.wireIdentifyProfile.isZero() {
 			return Identify{}, apperr.FieldErrorf("profile", "send the identify fields at the top level or inside profile, not both")
 		}
 		prof, prefix = *w.Profile, "profile"
 	}
-	c, err := validateProfile(prof, prefix)
+	c, dropped, err := validateProfileIn(prof.wireProfile, prefix, v.country)
+	if err != nil {
+		return Identify{}, err
+	}
+	loc, props, err := validateProfileExtras(prof, prefix)
 	if err != nil {
 		return Identify{}, err
 	}
@@ -346,7 +382,39 @@ func (v *Validator) DecodeIdentify(body []byte) (Identify, error) {
 	if err != nil {
 		return Identify{}, err
 	}
-	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent}, nil
+	return Identify{Claim: c, Kx: kx, Consent: w.Consent != nil && *w.Consent, Dropped: dropped, Location: loc, Properties: props}, nil
+}
+
+// validateProfileExtras checks an identify's location and custom
+// properties by the rules every identify follows (package shop); prefix
+// is the JSON path of the object ("" or "profile").
+func validateProfileExtras(w wireIdentifyProfile, prefix string) (*shop.Location, json.RawMessage, error) {
+	f := func(name string) string {
+		if prefix == "" {
+			return name
+		}
+		return prefix + "." + name
+	}
+	var loc *shop.Location
+	if w.Location != nil && !w.Location.IsZero() {
+		l := *w.Location
+		if err := l.Validate(f("location")); err != nil {
+			return nil, nil, apperr.From(err)
+		}
+		loc = &l
+	}
+	props, err := shop.ProfileProperties(w.Properties, f("properties"))
+	if err != nil {
+		return nil, nil, apperr.From(err)
+	}
+	if len(props) == 0 {
+		return loc, nil, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, w.Properties); err != nil {
+		return nil, nil, apperr.FieldErrorf(f("properties"), "is not valid JSON")
+	}
+	return loc, b.Bytes(), nil
 }
 
 // validateEvent checks one event; derived reports that its unique id was
@@ -919,24 +987,32 @@ var (
 )
 
 // normalizePhone puts c's phone in E.164 form with the shared
-// shop.NormalizePhone ("+1 500 555 0006" → "+15005550006"). A number it
-// cannot normalise (a national one: a browser names no country) is left
-// out when c has another identifier, and reports false when it was the
-// only one.
-func normalizePhone(c *Claim) bool {
-	p, err := shop.NormalizePhone(c.PhoneNumber, "")
+// shop.NormalizePhone ("+1 500 555 0006" → "+15005550006"), reading a
+// national number in country (the shop's default: a browser names none).
+// A number it cannot normalise is left out when c has another identifier
+// (dropped reports it), and ok is false when it was the only one.
+func normalizePhone(c *Claim, country string) (dropped, ok bool) {
+	p, err := shop.NormalizePhone(c.PhoneNumber, country)
 	if err != nil && (c.Email != "" || c.ExternalID != "") {
-		p, err = "", nil
+		p, err, dropped = "", nil, true
 	}
 	c.PhoneNumber = p
-	return err == nil
+	return dropped, err == nil
 }
 
 // validateProfile checks what a browser says about its shopper. prefix is
 // the JSON path of the object ("profile" in a batch, "" for identify).
+// National phone numbers are not read in any country.
 func validateProfile(w wireProfile, prefix string) (Claim, error) {
+	c, _, err := validateProfileIn(w, prefix, "")
+	return c, err
+}
+
+// validateProfileIn is validateProfile reading national phone numbers in
+// country; dropped is the number left out, if any.
+func validateProfileIn(w wireProfile, prefix, country string) (_ Claim, dropped DroppedPhone, _ error) {
 	if w == (wireProfile{}) {
-		return Claim{}, nil // what the checks below give it, in a comparison
+		return Claim{}, dropped, nil // what the checks below give it, in a comparison
 	}
 	f := func(name string) string {
 		if prefix == "" {
@@ -951,19 +1027,31 @@ func validateProfile(w wireProfile, prefix string) (Claim, error) {
 		FirstName:   strings.TrimSpace(w.FirstName),
 		LastName:    strings.TrimSpace(w.LastName),
 	}
-	switch {
-	case c.Email != "" && (len(c.Email) > 254 || !emailRe.MatchString(c.Email)):
-		return c, apperr.FieldErrorf(f("email"), "is not an email address")
-	case c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber) && !normalizePhone(&c):
-		return c, apperr.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006 (a browser has no country to read a national number in)")
-	case len(c.ExternalID) > 255 || strings.ContainsFunc(c.ExternalID, isControl):
-		return c, apperr.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
-	case len(c.FirstName) > 255 || strings.ContainsFunc(c.FirstName, isControl):
-		return c, apperr.FieldErrorf(f("first_name"), "must be at most 255 characters without control characters")
-	case len(c.LastName) > 255 || strings.ContainsFunc(c.LastName, isControl):
-		return c, apperr.FieldErrorf(f("last_name"), "must be at most 255 characters without control characters")
+	if c.Email != "" && (len(c.Email) > 254 || !emailRe.MatchString(c.Email)) {
+		return c, dropped, apperr.FieldErrorf(f("email"), "is not an email address")
 	}
-	return c, nil
+	if c.PhoneNumber != "" && !phoneRe.MatchString(c.PhoneNumber) {
+		sent := c.PhoneNumber
+		left, ok := normalizePhone(&c, country)
+		if !ok {
+			if country == "" {
+				return c, dropped, apperr.FieldErrorf(f("phone_number"), "must be in E.164 form, such as +15005550006 (no SNIPPETD_DEFAULT_COUNTRY to read a national number in)")
+			}
+			return c, dropped, apperr.FieldErrorf(f("phone_number"), "is not a phone number in E.164 form or a national number of %s", country)
+		}
+		if left {
+			dropped = DroppedPhone{Field: f("phone_number"), Number: sent}
+		}
+	}
+	switch {
+	case len(c.ExternalID) > 255 || strings.ContainsFunc(c.ExternalID, isControl):
+		return c, dropped, apperr.FieldErrorf(f("external_id"), "must be at most 255 characters without control characters")
+	case len(c.FirstName) > 255 || strings.ContainsFunc(c.FirstName, isControl):
+		return c, dropped, apperr.FieldErrorf(f("first_name"), "must be at most 255 characters without control characters")
+	case len(c.LastName) > 255 || strings.ContainsFunc(c.LastName, isControl):
+		return c, dropped, apperr.FieldErrorf(f("last_name"), "must be at most 255 characters without control characters")
+	}
+	return c, dropped, nil
 }
 
 // validateKx checks an exchange id: Klaviyo's opaque

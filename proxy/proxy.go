@@ -92,6 +92,13 @@ type Options struct {
 	// Products counts the product ids of the events stored (package
 	// catalog; nil: not counted).
 	Products Products
+	// DefaultCountry (ISO 3166 alpha-2, SNIPPETD_DEFAULT_COUNTRY) reads the
+	// national phone numbers browsers send; empty: such a number is not
+	// guessed but left out (refused when it is the only identifier).
+	DefaultCountry string
+	// Phones, when set, counts the phone numbers left out (source
+	// "proxy") and shows each one (the inspector); see PhoneDrops.
+	Phones PhoneDrops
 }
 
 // Products is what the proxy needs of a product catalog: it counts the ids
@@ -103,6 +110,12 @@ type Products interface {
 	Configured() bool
 	// Observe counts one product id an event stored names.
 	Observe(productID string)
+}
+
+// PhoneDrops is told of each phone number a browser sent that could not be
+// normalised to E.164 and was left out of the profile.
+type PhoneDrops interface {
+	PhoneDropped(source, field, number string)
 }
 
 // Carts is what the proxy needs of cart restore links. The link is a
@@ -181,6 +194,7 @@ func New(opts Options, store *Store, outbox Enqueuer, script *Script, logger *sl
 	}
 	p.validator.carts = opts.Carts
 	p.validator.products = opts.Products
+	p.validator.country = opts.DefaultCountry
 	for _, o := range opts.AllowedOrigins {
 		if n := NormalizeOrigin(o); n != "" {
 			p.origins[n] = true
@@ -387,6 +401,7 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.phoneDropped(b.Dropped)
 	if p.opts.RequireConsent && !b.Consent {
 		p.Stats.DroppedConsent.Add(int64(len(b.Events)))
 		p.opts.Metrics.ObserveRejected("proxy", "no_consent", len(b.Events))
@@ -459,6 +474,13 @@ func (p *Proxy) handleEvents(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, result{Accepted: len(events)})
 }
 
+// phoneDropped reports a phone number a request's profile left out.
+func (p *Proxy) phoneDropped(d DroppedPhone) {
+	if d.Field != "" && p.opts.Phones != nil {
+		p.opts.Phones.PhoneDropped("proxy", d.Field, d.Number)
+	}
+}
+
 // IdentifyMetric is the metric an identify is sent to Klaviyo with: the
 // events API upserts the profile attributes an event carries, and Active
 // on Site is what klaviyo.js itself records for an identified visitor. Its
@@ -485,6 +507,7 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	p.phoneDropped(id.Dropped)
 	if p.opts.RequireConsent && !id.Consent {
 		p.Stats.DroppedConsent.Add(1)
 		p.opts.Metrics.ObserveRejected("proxy", "no_consent", 1)
@@ -518,10 +541,28 @@ func (p *Proxy) handleIdentify(w http.ResponseWriter, r *http.Request) {
 	// moment earlier. Its unique_id makes Klaviyo keep one per browser and
 	// identity, however often it is sent.
 	profile := claimProfile(next.Claim)
-	if ip.IsValid() {
-		profile.Location = &klaviyo.Location{IP: ip.String()}
+	// Location and custom properties go along as the client profile API
+	// takes them from a browser: on the one-identifier profile, never
+	// adding an identifier.
+	var loc klaviyo.Location
+	if l := id.Location; l != nil {
+		loc = klaviyo.Location{Address1: l.Address1, Address2: l.Address2, City: l.City, Region: l.Region, Country: l.Country, Zip: l.Zip}
 	}
-	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID))
+	if ip.IsValid() {
+		loc.IP = ip.String()
+	}
+	if loc != (klaviyo.Location{}) {
+		profile.Location = &loc
+	}
+	profile.Properties = id.Properties
+	// The id covers what the update says, so a changed location or
+	// property is a new event rather than a duplicate Klaviyo drops.
+	extras := ""
+	if id.Location != nil || id.Properties != nil {
+		lj, _ := json.Marshal(id.Location)
+		extras = "\x00" + string(lj) + "\x00" + string(id.Properties)
+	}
+	h := sha256.Sum256([]byte(bid + "\x00" + next.Email + "\x00" + next.PhoneNumber + "\x00" + next.ExternalID + extras))
 	ev := klaviyo.Event{
 		Metric:     IdentifyMetric,
 		Profile:    profile,

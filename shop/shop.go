@@ -7,6 +7,7 @@
 package shop
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -68,6 +69,12 @@ type Customer struct {
 	FirstName   string   `json:"first_name,omitempty"`
 	LastName    string   `json:"last_name,omitempty"`
 	Address     *Address `json:"address,omitempty"`
+	// Location is the profile's location as Klaviyo keeps it (city,
+	// region, country, zip, address1/2).
+	Location *Location `json:"location,omitempty"`
+	// Properties is a flat JSON object of custom profile properties
+	// (ProfileProperties has the rules).
+	Properties json.RawMessage `json:"properties,omitempty"`
 }
 
 // Address is a postal address of a customer or an order.

@@ -64,6 +64,14 @@ func (c Customer) Validate(field string) error {
 	if c.Email != "" && !strings.Contains(c.Email, "@") {
 		return fieldErrorf(field+".email", "is not an email address")
 	}
+	if c.Location != nil {
+		if err := c.Location.Validate(field + ".location"); err != nil {
+			return err
+		}
+	}
+	if _, err := ProfileProperties(c.Properties, field+".properties"); err != nil {
+		return err
+	}
 	return nil
 }
 

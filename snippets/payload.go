@@ -350,13 +350,19 @@ func contains(ss []string, s string) bool {
 }
 
 // IdentifyPushes builds ["identify",{...}] with the customer's email,
-// phone_number, external_id, first_name and last_name, only those given.
-// At least one of the first three is required (error field "customer").
+// phone_number, external_id, first_name and last_name, only those given,
+// then its location and custom properties as the current profile API
+// takes them ("location": {...}, "properties": {...}). At least one of
+// the first three is required (error field "customer").
 func IdentifyPushes(k shop.Customer) ([]Push, error) {
 	if err := k.Validate(fieldCustomer); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 64+len(k.Email)+len(k.PhoneNumber)+len(k.ExternalID)+len(k.FirstName)+len(k.LastName))
+	props, err := shop.ProfileProperties(k.Properties, fieldCustomer+".properties")
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 64+len(k.Email)+len(k.PhoneNumber)+len(k.ExternalID)+len(k.FirstName)+len(k.LastName)+len(k.Properties))
 	b = append(b, `["identify",{`...)
 	first := true
 	for _, f := range [...]struct{ key, val string }{
@@ -372,6 +378,41 @@ func IdentifyPushes(k shop.Customer) ([]Push, error) {
 		b = field(b, f.key, first)
 		b = jsonw.AppendString(b, f.val)
 		first = false
+	}
+	if l := k.Location; l != nil && !l.IsZero() {
+		b = field(b, "location", false)
+		b = append(b, '{')
+		lfirst := true
+		for _, f := range [...]struct{ key, val string }{
+			{"address1", l.Address1}, {"address2", l.Address2}, {"city", l.City},
+			{"region", l.Region}, {"country", l.Country}, {"zip", l.Zip},
+		} {
+			if f.val == "" {
+				continue
+			}
+			b = field(b, f.key, lfirst)
+			b = jsonw.AppendString(b, f.val)
+			lfirst = false
+		}
+		b = append(b, '}')
+	}
+	if len(props) > 0 {
+		b = field(b, "properties", false)
+		b = append(b, '{')
+		for i, p := range props {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			// Names and strings are the customer's: escaped for <script>.
+			b = jsonw.AppendString(b, p.Name)
+			b = append(b, ':')
+			if p.IsString {
+				b = jsonw.AppendString(b, p.Str)
+			} else {
+				b = append(b, p.Value...) // a number or boolean, as written
+			}
+		}
+		b = append(b, '}')
 	}
 	b = append(b, "}]"...)
 	return []Push{Push(b)}, nil

@@ -37,6 +37,18 @@ declare namespace Snippetd {
     external_id?: string;
     first_name?: string;
     last_name?: string;
+    location?: Location;
+    properties?: { [k: string]: string | number | boolean };
+  }
+
+  /** Where a customer lives, as Klaviyo's profile location takes it. */
+  interface Location {
+    address1?: string;
+    address2?: string;
+    city?: string;
+    region?: string;
+    country?: string;
+    zip?: string;
   }
 
   /** A category (collection) page, for Viewed Category. */

@@ -166,6 +166,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	s.MaxBodyBytes = m.Config.MaxBodyBytes
 	s.PublicKey = m.Config.PublicKey
 	s.DefaultCountry = m.Config.DefaultCountry
+	s.Currency = m.Config.Currency
 	s.Helpers = helpers
 	s.Catalog = cat
 	s.CatalogMaxBodyBytes = m.Config.CatalogMaxBodyBytes
@@ -175,6 +176,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Inspector = &inspect.Inspector{DB: d, Ring: inspect.NewRing(0), Sink: m.Sink}
 	s.Inspector = inspect.NewHandler(m.Inspector, inspect.HandlerOptions{Token: m.Config.APIToken, Logger: m.Logger})
 	s.Rendered = m.Inspector.Ring
+	s.PhoneLog = m.Inspector.Ring
 	// Orders API. Its events go through the outbox: 202 means
 	// committed, and the delivery loop sends them.
 	ost, err := orders.OpenStore(ctx, d)
@@ -182,7 +184,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("orders: %w", err)
 	}
 	m.Orders = &orders.Service{Store: ost, Publisher: outbox.Producer{Outbox: ob, Name: "orders"}, Defaults: OrderDefaults(m.Config),
-		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) }}
+		PhonesDropped: func(n int) { m.Metrics.ObservePhonesDropped("orders", n) },
+		PhoneDropped:  func(field, number string) { m.Inspector.Ring.RecordPhoneDropped("orders", field, number) }}
 	m.prune("orders", m.Config.OrdersRetention, ost.Prune)
 	s.APIToken = m.Config.APIToken
 	s.Orders = m.Orders
@@ -237,5 +240,6 @@ func CatalogOptions(cfg config.Config, d *db.DB, logger *slog.Logger) catalog.Op
 		PartBytes: cfg.CatalogPartBytes,
 		Poll:      cfg.CatalogPoll,
 		Logger:    logger,
+		Currency:  cfg.Currency,
 	}
 }

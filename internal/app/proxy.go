@@ -95,6 +95,8 @@ func (m *Main) openProxy(ctx context.Context, s *httpapi.Server, ob *outbox.Outb
 		Metrics:        m.Metrics,
 		Carts:          cartLinks,
 		Products:       products,
+		DefaultCountry: c.DefaultCountry,
+		Phones:         phoneDrops{metrics: m.Metrics, ring: m.Inspector.Ring},
 	}, store, proxy.EnqueueFunc(func(ctx context.Context, events []klaviyo.Event) error {
 		return ob.Enqueue(ctx, events, "proxy")
 	}), script, m.Logger)

@@ -53,6 +53,10 @@ type Options struct {
 	Poll time.Duration
 	// Logger receives load results and problems.
 	Logger *slog.Logger
+	// Currency (SNIPPETD_CURRENCY) is the ISO 4217 currency of the
+	// products' prices: a price with more decimals than it has is refused,
+	// and prices are written with its decimals exactly. Empty: cents.
+	Currency string
 }
 
 // Catalog is the loaded catalog: the current snapshot, what the last load
@@ -258,6 +262,7 @@ func (c *Catalog) load(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.currency = c.opts.Currency
 	if c.opts.File == "" {
 		v, at, err := c.store.version(ctx)
 		if err == nil {
@@ -354,10 +359,10 @@ func (c *Catalog) write(ctx context.Context, ps []shop.Product, replace bool) er
 	if c.opts.File != "" {
 		return apperr.Errorf(apperr.ECONFLICT, "products come from SNIPPETD_CATALOG_FILE (%s); edit that file, or unset it to manage products through this API", c.opts.File)
 	}
-	if err := validateProducts(ps); err != nil {
+	if err := validateProducts(ps, c.opts.Currency); err != nil {
 		return err
 	}
-	if err := c.store.write(ctx, ps, replace); err != nil {
+	if err := c.store.write(ctx, inCurrency(ps, c.opts.Currency), replace); err != nil {
 		return err
 	}
 	return c.Reload(ctx)

@@ -70,8 +70,9 @@ type xmlProducts struct {
 	XMLName  xml.Name `xml:"Products"`
 	Products []struct {
 		Item
-		Price      string `xml:"price"`
-		Categories string `xml:"categories"`
+		Price          string `xml:"price"`
+		CompareAtPrice string `xml:"compare_at_price"`
+		Categories     string `xml:"categories"`
 	} `xml:"Product"`
 }
 
@@ -101,6 +102,13 @@ func parseXMLFeed(t *testing.T, b []byte) []Item {
 				t.Fatalf("XML price %q: %v", p.Price, err)
 			}
 			it.Price = m
+		}
+		if p.CompareAtPrice != "" {
+			m, err := shop.ParseMoney(p.CompareAtPrice)
+			if err != nil {
+				t.Fatalf("XML compare_at_price %q: %v", p.CompareAtPrice, err)
+			}
+			it.CompareAtPrice = m
 		}
 		if p.Categories != "" {
 			it.Categories = strings.Split(p.Categories, ",")

@@ -94,6 +94,18 @@ func appendJSON(b []byte, it Item) []byte {
 		b = append(b, `,"inventory_policy":`...)
 		b = strconv.AppendInt(b, int64(it.InventoryPolicy), 10)
 	}
+	if it.SKU != "" {
+		b = append(b, `,"sku":`...)
+		b = jsonw.AppendString(b, it.SKU)
+	}
+	if it.Brand != "" {
+		b = append(b, `,"brand":`...)
+		b = jsonw.AppendString(b, it.Brand)
+	}
+	if it.CompareAtPrice.IsSet() {
+		b = append(b, `,"compare_at_price":`...)
+		b = it.CompareAtPrice.AppendText(b)
+	}
 	return append(b, '}')
 }
 
@@ -130,6 +142,17 @@ func appendXML(b []byte, it Item) []byte {
 		b = append(b, "<inventory_policy>"...)
 		b = strconv.AppendInt(b, int64(it.InventoryPolicy), 10)
 		b = append(b, "</inventory_policy>"...)
+	}
+	if it.SKU != "" {
+		b = appendXMLElem(b, "sku", it.SKU)
+	}
+	if it.Brand != "" {
+		b = appendXMLElem(b, "brand", it.Brand)
+	}
+	if it.CompareAtPrice.IsSet() {
+		b = append(b, "<compare_at_price>"...)
+		b = it.CompareAtPrice.AppendText(b)
+		b = append(b, "</compare_at_price>"...)
 	}
 	return append(b, "</Product>\n"...)
 }

@@ -17,6 +17,7 @@
 package catalog
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -39,16 +40,24 @@ type Item struct {
 	// InventoryPolicy is 1 (hide when out of stock) or 2 (always show);
 	// 0 leaves it out, which Klaviyo reads as 2.
 	InventoryPolicy int `json:"inventory_policy,omitempty" xml:"inventory_policy,omitempty"`
+	// SKU, Brand and CompareAtPrice are not fields Klaviyo's feed knows:
+	// it keeps flat members it does not know as custom catalog fields, so
+	// a flow or template can show them.
+	SKU            string     `json:"sku,omitempty" xml:"sku,omitempty"`
+	Brand          string     `json:"brand,omitempty" xml:"brand,omitempty"`
+	CompareAtPrice shop.Money `json:"compare_at_price,omitzero" xml:"-"`
 }
 
 // ItemOf maps a storefront product to a feed item, cleaning every string
 // so that the JSON and the XML feed carry the same text: invalid UTF-8
 // becomes U+FFFD and characters XML 1.0 cannot hold (most control
 // characters, U+FFFE, U+FFFF) are dropped. Categories are trimmed and
-// blank ones dropped.
+// blank ones dropped. The id is kept as given: it is the key events join
+// the catalog by, so check refuses one that cleaning would change rather
+// than serving a different id.
 func ItemOf(p shop.Product) Item {
 	it := Item{
-		ID:                clean(p.ID),
+		ID:                p.ID,
 		Title:             clean(p.Name),
 		Link:              clean(p.URL),
 		Description:       clean(p.Description),
@@ -56,6 +65,9 @@ func ItemOf(p shop.Product) Item {
 		Price:             p.Price,
 		InventoryQuantity: totalStock(p),
 		InventoryPolicy:   p.InventoryPolicy,
+		SKU:               clean(p.SKU),
+		Brand:             clean(p.Brand),
+		CompareAtPrice:    p.CompareAtPrice,
 	}
 	for _, c := range p.Categories {
 		if c = strings.TrimSpace(clean(c)); c != "" {
@@ -104,18 +116,48 @@ func (it Item) check() (kind string, p Problem) {
 		return KindMissing, p
 	}
 	switch {
+	case clean(it.ID) != it.ID:
+		p.Field, p.Message = "id", "must be valid UTF-8 without control characters (events name the product by this id)"
 	case !isWebURL(it.Link):
 		p.Field, p.Message = "link", "must be an absolute http(s) URL"
 	case !isWebURL(it.ImageLink):
 		p.Field, p.Message = "image_link", "must be an absolute http(s) URL"
 	case it.Price.IsSet() && it.Price.Cents() < 0:
 		p.Field, p.Message = "price", "must not be negative"
+	case it.CompareAtPrice.IsSet() && it.CompareAtPrice.Cents() < 0:
+		p.Field, p.Message = "compare_at_price", "must not be negative"
 	case it.InventoryPolicy != 0 && it.InventoryPolicy != 1 && it.InventoryPolicy != 2:
 		p.Field, p.Message = "inventory_policy", "must be 1 (hide when out of stock) or 2 (always show)"
 	default:
 		return "", Problem{}
 	}
 	return KindInvalid, p
+}
+
+// inCurrency checks that the item's amounts have no more decimals than
+// currency's ISO 4217 minor units (0 for JPY, 3 for KWD) and scales them,
+// so that the feed writes them exactly; "" keeps cents, as always.
+func (it *Item) inCurrency(currency string) (Problem, bool) {
+	if currency == "" {
+		return Problem{}, false
+	}
+	digits, ok := shop.CurrencyDigits(currency)
+	if !ok {
+		return Problem{ID: it.ID, Field: "price", Message: "the shop's currency " + currency + " is not an ISO 4217 code"}, true
+	}
+	for _, a := range [...]struct {
+		name string
+		m    *shop.Money
+	}{{"price", &it.Price}, {"compare_at_price", &it.CompareAtPrice}} {
+		if !a.m.IsSet() {
+			continue
+		}
+		if a.m.Places() > digits {
+			return Problem{ID: it.ID, Field: a.name, Message: fmt.Sprintf("has more decimals than %s's %d", currency, digits)}, true
+		}
+		*a.m = a.m.In(digits)
+	}
+	return Problem{}, false
 }
 
 func isWebURL(s string) bool {

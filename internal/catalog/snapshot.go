@@ -255,6 +255,7 @@ type builder struct {
 	offsets   [2]int64
 	sum       hash.Hash
 	partBytes int64
+	currency  string // the shop's, for the amounts' decimals
 	count     int
 	seen      idSet
 	parts     [2][]Part
@@ -315,6 +316,11 @@ func (b *builder) add(pos int, p shop.Product) error {
 	if kind, prob := it.check(); kind != "" {
 		prob.Position = pos
 		b.reject(kind, prob)
+		return nil
+	}
+	if prob, bad := it.inCurrency(b.currency); bad {
+		prob.Position = pos
+		b.reject(KindInvalid, prob)
 		return nil
 	}
 	if prob, bad := checkVariants(p); bad {

@@ -49,11 +49,16 @@ var apiFieldNames = map[string]string{"title": "name", "link": "url", "image_lin
 
 // validateProducts checks a PUT or PATCH body before anything is written:
 // every product must be one the feed can serve, and no id may repeat.
-// The error names the field, such as "[3].image_url".
-func validateProducts(ps []shop.Product) error {
+// The error names the field, such as "[3].image_url"; currency is the
+// shop's, whose minor units bound the prices' decimals.
+func validateProducts(ps []shop.Product, currency string) error {
 	seen := make(map[string]int, len(ps))
 	for i, p := range ps {
-		kind, prob := ItemOf(p).check()
+		it := ItemOf(p)
+		kind, prob := it.check()
+		if cp, bad := it.inCurrency(currency); kind == "" && bad {
+			kind, prob = KindInvalid, cp
+		}
 		if vp, bad := checkVariants(p); kind == "" && bad {
 			kind, prob = KindInvalid, vp
 		}
@@ -64,12 +69,48 @@ func validateProducts(ps []shop.Product) error {
 			}
 			return apperr.FieldErrorf(fmt.Sprintf("[%d].%s", i, f), "%s", prob.Message)
 		}
+		for j, v := range p.Variants {
+			if d, ok := shop.CurrencyDigits(currency); ok && v.Price.Places() > d {
+				return apperr.FieldErrorf(fmt.Sprintf("[%d].variants[%d].price", i, j), "has more decimals than %s's %d", currency, d)
+			}
+		}
 		if j, dup := seen[p.ID]; dup {
 			return apperr.FieldErrorf(fmt.Sprintf("[%d].id", i), "repeats the id of [%d]", j)
 		}
 		seen[p.ID] = i
 	}
 	return nil
+}
+
+// inCurrency returns ps with every amount scaled to currency's minor
+// units, so that the stored JSON keeps them exactly (validateProducts has
+// checked their decimals); "" keeps cents.
+func inCurrency(ps []shop.Product, currency string) []shop.Product {
+	d, ok := shop.CurrencyDigits(currency)
+	if !ok {
+		return ps
+	}
+	out := make([]shop.Product, len(ps))
+	for i, p := range ps {
+		if p.Price.IsSet() {
+			p.Price = p.Price.In(d)
+		}
+		if p.CompareAtPrice.IsSet() {
+			p.CompareAtPrice = p.CompareAtPrice.In(d)
+		}
+		if len(p.Variants) > 0 {
+			vs := make([]shop.Variant, len(p.Variants))
+			copy(vs, p.Variants)
+			for j := range vs {
+				if vs[j].Price.IsSet() {
+					vs[j].Price = vs[j].Price.In(d)
+				}
+			}
+			p.Variants = vs
+		}
+		out[i] = p
+	}
+	return out
 }
 
 // write stores ps in one transaction: replace removes every other product

@@ -21,9 +21,12 @@ var openAPI []byte
 
 // renderer returns the snippet renderer configured from the server.
 func (s *Server) renderer() render.Renderer {
-	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now, Helpers: s.Helpers, DefaultCountry: s.DefaultCountry}
+	rd := render.Renderer{PublicKey: s.PublicKey, Now: s.Now, Helpers: s.Helpers, DefaultCountry: s.DefaultCountry, Currency: s.Currency}
 	if s.Metrics != nil {
 		rd.Phones = s.Metrics
+	}
+	if s.PhoneLog != nil {
+		rd.PhoneLog = s.PhoneLog
 	}
 	if s.ProxyPrefix != "" {
 		// First-party proxy (package proxy): klaviyo.js from the shop's

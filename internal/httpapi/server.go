@@ -67,6 +67,14 @@ type Server struct {
 	// DefaultCountry (SNIPPETD_DEFAULT_COUNTRY) reads national phone
 	// numbers of render identify requests.
 	DefaultCountry string
+	// PhoneLog, when set, is shown each identify phone number a render
+	// left out (the inspector's ring).
+	PhoneLog interface {
+		RecordPhoneDropped(source, field, number string)
+	}
+	// Currency (SNIPPETD_CURRENCY) is the currency of rendered snippets'
+	// amounts when a request names none (render.Renderer.Currency).
+	Currency string
 	// Now is the server's clock (nil: time.Now), for example the default
 	// time of a Started Checkout render; tests pin it.
 	Now func() time.Time

@@ -85,7 +85,9 @@ type Inspector struct {
 func (in *Inspector) LocalSink() bool { return in.Sink != nil }
 
 // browserStates are the states only the ring has.
-func browserState(s string) bool { return s == StateRendered || s == StatePushed || restoreState(s) }
+func browserState(s string) bool {
+	return s == StateRendered || s == StatePushed || s == StatePhoneDropped || restoreState(s)
+}
 
 // List returns the latest events matching f from the outbox and the ring,
 // newest first.

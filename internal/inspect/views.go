@@ -32,7 +32,7 @@ type DetailView struct {
 var Sources = []string{"render", "helper", "proxy", "orders", "backfill", SourceRestore}
 
 // States lists every state name, for the filter form.
-var States = []string{StateRendered, StatePushed, "pending", "delivered", "dead", StateRestored, StateExpired, StateInvalid}
+var States = []string{StateRendered, StatePushed, "pending", "delivered", "dead", StateRestored, StateExpired, StateInvalid, StatePhoneDropped}
 
 // FilterQuery encodes f as the query string of the page and the stream.
 func FilterQuery(f Filter) string {

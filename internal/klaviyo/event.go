@@ -44,6 +44,9 @@ type Profile struct {
 	FirstName   string    `json:"first_name,omitempty"`
 	LastName    string    `json:"last_name,omitempty"`
 	Location    *Location `json:"location,omitempty"`
+	// Properties are the profile's custom properties: a flat JSON
+	// object, validated by whoever took it in (shop.ProfileProperties).
+	Properties json.RawMessage `json:"properties,omitempty"`
 }
 
 // Location is a profile's location as Klaviyo stores it.

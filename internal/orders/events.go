@@ -9,6 +9,7 @@
 package orders
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -188,8 +189,9 @@ func item(l shop.LineItem) itemProps {
 }
 
 // Profile returns the Klaviyo profile of the order's customer: its
-// identifiers and names, and a location from the customer's address, else
-// the billing address, else the shipping address.
+// identifiers and names, its custom properties, and its location: the
+// customer's location when given, else one from the customer's address,
+// else the billing address, else the shipping address.
 func Profile(o shop.Order) klaviyo.Profile {
 	c := o.Customer
 	p := klaviyo.Profile{Email: c.Email, PhoneNumber: c.PhoneNumber, ExternalID: c.ExternalID, FirstName: c.FirstName, LastName: c.LastName}
@@ -215,7 +217,21 @@ func Profile(o shop.Order) klaviyo.Profile {
 			p.Location = &loc
 		}
 	}
+	if l := c.Location; l != nil && !l.IsZero() {
+		p.Location = &klaviyo.Location{Address1: l.Address1, Address2: l.Address2, City: l.City, Region: l.Region, Country: l.Country, Zip: l.Zip}
+	}
+	p.Properties = compactProperties(c.Properties)
 	return p
+}
+
+// compactProperties returns a customer's custom properties (validated
+// with the order) as compact JSON, nil when there are none.
+func compactProperties(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if len(raw) == 0 || json.Compact(&b, raw) != nil || b.String() == "{}" || b.String() == "null" {
+		return nil
+	}
+	return b.Bytes()
 }
 
 // props builds the shared order properties from lines (all of them, or the

@@ -104,6 +104,31 @@ func Prepare(o shop.Order, d Defaults, field string) (_ shop.Order, dropped []st
 	return o, dropped, err
 }
 
+// phoneAt returns the phone number of o at the JSON path Prepare listed
+// as dropped (field is the order's prefix, as given to Prepare).
+func phoneAt(o shop.Order, path, field string) string {
+	if field != "" {
+		path = strings.TrimPrefix(path, field+".")
+	}
+	addr := func(a *shop.Address) string {
+		if a == nil {
+			return ""
+		}
+		return a.Phone
+	}
+	switch path {
+	case "customer.phone_number":
+		return o.Customer.PhoneNumber
+	case "customer.address.phone":
+		return addr(o.Customer.Address)
+	case "billing_address.phone":
+		return addr(o.BillingAddress)
+	case "shipping_address.phone":
+		return addr(o.ShippingAddress)
+	}
+	return ""
+}
+
 // inCurrency checks that no amount of o has more decimals than its
 // currency's minor units (ISO 4217: 0 for JPY, 3 for KWD) and scales every
 // amount to them, so that sums and the events carry them exactly. An

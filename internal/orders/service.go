@@ -89,13 +89,22 @@ type Service struct {
 	PhonesDropped func(n int)
 	// Consent stores the subscriptions of orders' marketing_consent.
 	Consent ConsentSink
+	// PhoneDropped, when set, is shown each number left out with its
+	// field and the text as sent (the inspector).
+	PhoneDropped func(field, number string)
 }
 
 // prepare runs Prepare and counts what it dropped.
 func (s *Service) prepare(o shop.Order, field string) (shop.Order, error) {
+	in := o
 	o, dropped, err := Prepare(o, s.Defaults, field)
 	if len(dropped) > 0 && s.PhonesDropped != nil {
 		s.PhonesDropped(len(dropped))
+	}
+	if s.PhoneDropped != nil {
+		for _, f := range dropped {
+			s.PhoneDropped(f, phoneAt(in, f, field))
+		}
 	}
 	return o, err
 }

@@ -72,10 +72,20 @@ type Renderer struct {
 	// DefaultCountry (SNIPPETD_DEFAULT_COUNTRY) reads an identify's
 	// national phone number when its address has no country_code.
 	DefaultCountry string
+	// Currency (SNIPPETD_CURRENCY) is the currency of product, cart and
+	// checkout amounts when a request names none: a price with more
+	// decimals than its ISO 4217 minor units is refused, and amounts are
+	// written with exactly those decimals. Empty: cents, as always.
+	Currency string
 	// Phones, when set, counts identify phone numbers that could not be
 	// normalised to E.164 and were left out (as source "render"); an
 	// interface so that setting it per request allocates nothing.
 	Phones interface{ ObservePhonesDropped(source string, n int) }
+	// PhoneLog, when set, is shown each identify phone number left out
+	// (the inspector), with its field and the text as sent.
+	PhoneLog interface {
+		RecordPhoneDropped(source, field, number string)
+	}
 	// Carts, when set, remembers the cart of every Added to Cart and
 	// Started Checkout rendered and may give it a restore link as
 	// CheckoutURL (package carts).
@@ -137,15 +147,18 @@ type (
 		CheckoutPhoneSelector string `json:"checkout_phone_selector,omitempty"`
 	}
 	viewedProductRequest struct {
-		Product *shop.Product `json:"product"`
+		Product  *shop.Product `json:"product"`
+		Currency *string       `json:"currency,omitempty"`
 	}
 	addedToCartRequest struct {
-		Cart  *shop.Cart     `json:"cart"`
-		Added *shop.LineItem `json:"added"`
+		Cart     *shop.Cart     `json:"cart"`
+		Added    *shop.LineItem `json:"added"`
+		Currency *string        `json:"currency,omitempty"`
 	}
 	startedCheckoutRequest struct {
-		Cart *shop.Cart `json:"cart"`
-		Time *string    `json:"time,omitempty"`
+		Cart     *shop.Cart `json:"cart"`
+		Time     *string    `json:"time,omitempty"`
+		Currency *string    `json:"currency,omitempty"`
 	}
 	identifyRequest struct {
 		Customer *shop.Customer `json:"customer"`
@@ -371,7 +384,15 @@ func (rd Renderer) viewedProduct(req viewedProductRequest) (snippets.Snippet, er
 	if req.Product == nil {
 		return snippets.Snippet{}, apperr.FieldErrorf("product", "is required")
 	}
-	s := snippets.ViewedProduct(*req.Product)
+	p := *req.Product
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		if err := scaleProduct(&p, code, digits, "product"); err != nil {
+			return snippets.Snippet{}, err
+		}
+	}
+	s := snippets.ViewedProduct(p)
 	if s.Err() == nil && rd.Observe != nil {
 		rd.Observe(req.Product.ID)
 	}
@@ -384,6 +405,19 @@ func (rd Renderer) addedToCart(ctx context.Context, req addedToCartRequest) (sni
 		return snippets.Snippet{}, apperr.FieldErrorf("cart", "is required")
 	case req.Added == nil:
 		return snippets.Snippet{}, apperr.FieldErrorf("added", "is required (the line just added, as it is in the cart)")
+	}
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		c, err := scaleCart(*req.Cart, code, digits, "cart")
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		added := *req.Added
+		if err := scaleProduct(&added.Product, code, digits, "added.product"); err != nil {
+			return snippets.Snippet{}, err
+		}
+		req.Cart, req.Added = &c, &added
 	}
 	rd.linkCart(ctx, req.Cart)
 	s := snippets.AddedToCart(*req.Cart, *req.Added)
@@ -406,6 +440,15 @@ func (rd Renderer) startedCheckout(ctx context.Context, req startedCheckoutReque
 		at = rd.Now()
 	} else {
 		at = time.Now()
+	}
+	if code, digits, ok, err := rd.currencyOf(req.Currency); err != nil {
+		return snippets.Snippet{}, err
+	} else if ok {
+		c, err := scaleCart(*req.Cart, code, digits, "cart")
+		if err != nil {
+			return snippets.Snippet{}, err
+		}
+		req.Cart = &c
 	}
 	rd.linkCart(ctx, req.Cart)
 	s := snippets.StartedCheckout(*req.Cart, at)
@@ -460,6 +503,9 @@ func (rd Renderer) identify(req identifyRequest) (snippets.Snippet, error) {
 			}
 			if rd.Phones != nil {
 				rd.Phones.ObservePhonesDropped("render", 1)
+			}
+			if rd.PhoneLog != nil {
+				rd.PhoneLog.RecordPhoneDropped("render", "customer.phone_number", c.PhoneNumber)
 			}
 		}
 		c.PhoneNumber = phone

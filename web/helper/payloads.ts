@@ -139,6 +139,8 @@ export const identify = (c: Customer): Push[] => [
       external_id: c.external_id,
       first_name: c.first_name,
       last_name: c.last_name,
+      location: c.location,
+      properties: c.properties,
     }),
   ],
 ];

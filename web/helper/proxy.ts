@@ -43,7 +43,9 @@ export const toProxy = (prefix: string, x: Push) => {
   // and runs before a click that submits a form can unload the page.
   timer ||= Promise.resolve().then((_: void, extra = { consent: CONSENT || undefined }) => {
     identified && post(prefix + "i", Object.assign({}, profile, extra));
-    events[0] && post(prefix + "e", Object.assign({ events, profile }, extra));
+    // An event's profile names the shopper only: location and custom
+    // properties go with identify.
+    events[0] && post(prefix + "e", Object.assign({ events, profile: Object.assign({}, profile, { location: undefined, properties: undefined }) }, extra));
     timer = identified = 0;
     events = [];
   });

@@ -31,6 +31,18 @@ export interface Customer {
   external_id?: string;
   first_name?: string;
   last_name?: string;
+  location?: Location;
+  properties?: { [k: string]: string | number | boolean };
+}
+
+/** Where a customer lives, as Klaviyo's profile location takes it. */
+export interface Location {
+  address1?: string;
+  address2?: string;
+  city?: string;
+  region?: string;
+  country?: string;
+  zip?: string;
 }
 
 /** A call onto the klaviyo queue, such as ["track", "Viewed Product", {...}]. */

@@ -10,3 +10,4 @@ s.trackViewedItem({});
 s.viewedCategory({ id: "c" });
 s.searchedSite({ term: "x", results_count: "3" });
 s.backInStock({ email: "a@b.c" });
+s.identify({ email: "a@b.c", properties: { nested: { a: 1 } } });

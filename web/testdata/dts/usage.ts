@@ -18,6 +18,7 @@ if (Array.isArray(window.snippetd)) {
   s.startedCheckout(cart, "2026-11-27T10:00:00Z");
   s.startedCheckout(cart, Date.now());
   s.identify({ email: "shopper@example.com", first_name: "Ada" });
+  s.identify({ email: "shopper@example.com", location: { city: "Porto", zip: "4000-001" }, properties: { tier: "gold", points: 3, vip: true } });
   s.setCart(cart);
   s.consent(true);
   s.push(["identify", { phone_number: "+15005550006" }], ["consent", false]);
