@@ -337,15 +337,34 @@ func (c *Catalog) logLoad(s *Snapshot) {
 	}
 }
 
-// Put replaces every stored product with ps (PUT /v1/catalog/products),
-// then reloads, so the feed serves them when Put returns.
-func (c *Catalog) Put(ctx context.Context, ps []shop.Product) error { return c.write(ctx, ps, true) }
+// Put replaces every stored product with ps, then reloads, so the feed
+// serves them when Put returns.
+func (c *Catalog) Put(ctx context.Context, ps []shop.Product) error {
+	return c.PutProducts(ctx, withoutFields(ps))
+}
 
-// Patch inserts or updates ps by id (PATCH /v1/catalog/products), then
-// reloads. A body that only changes variants' inventory is a restock
+// Patch inserts or updates ps by id, then reloads.
+func (c *Catalog) Patch(ctx context.Context, ps []shop.Product) error {
+	return c.PatchProducts(ctx, withoutFields(ps))
+}
+
+func withoutFields(ps []shop.Product) []Product {
+	out := make([]Product, len(ps))
+	for i, p := range ps {
+		out[i].Product = p
+	}
+	return out
+}
+
+// PutProducts replaces every stored product with ps, custom fields
+// included (PUT /v1/catalog/products), then reloads.
+func (c *Catalog) PutProducts(ctx context.Context, ps []Product) error { return c.write(ctx, ps, true) }
+
+// PatchProducts inserts or updates ps by id (PATCH /v1/catalog/products),
+// then reloads. A body that only changes variants' inventory is a restock
 // (restock.go): it updates the stored variants and, with the Catalog API,
 // sends only variant updates.
-func (c *Catalog) Patch(ctx context.Context, ps []shop.Product) error {
+func (c *Catalog) PatchProducts(ctx context.Context, ps []Product) error {
 	if isRestock(ps) {
 		if c.opts.File != "" {
 			return c.write(ctx, ps, false) // refused there, with the reason
@@ -355,7 +374,7 @@ func (c *Catalog) Patch(ctx context.Context, ps []shop.Product) error {
 	return c.write(ctx, ps, false)
 }
 
-func (c *Catalog) write(ctx context.Context, ps []shop.Product, replace bool) error {
+func (c *Catalog) write(ctx context.Context, ps []Product, replace bool) error {
 	if c.opts.File != "" {
 		return apperr.Errorf(apperr.ECONFLICT, "products come from SNIPPETD_CATALOG_FILE (%s); edit that file, or unset it to manage products through this API", c.opts.File)
 	}

@@ -106,6 +106,16 @@ func appendJSON(b []byte, it Item) []byte {
 		b = append(b, `,"compare_at_price":`...)
 		b = it.CompareAtPrice.AppendText(b)
 	}
+	for _, f := range it.Fields {
+		b = append(b, ',')
+		b = jsonw.AppendString(b, f.Name)
+		b = append(b, ':')
+		if f.Quoted {
+			b = jsonw.AppendString(b, f.Text)
+		} else {
+			b = append(b, f.Text...)
+		}
+	}
 	return append(b, '}')
 }
 
@@ -153,6 +163,11 @@ func appendXML(b []byte, it Item) []byte {
 		b = append(b, "<compare_at_price>"...)
 		b = it.CompareAtPrice.AppendText(b)
 		b = append(b, "</compare_at_price>"...)
+	}
+	// Names are XML names (fieldsOf refuses others); a number or boolean
+	// is written as the source wrote it.
+	for _, f := range it.Fields {
+		b = appendXMLElem(b, f.Name, f.Text)
 	}
 	return append(b, "</Product>\n"...)
 }

@@ -46,6 +46,9 @@ type Item struct {
 	SKU            string     `json:"sku,omitempty" xml:"sku,omitempty"`
 	Brand          string     `json:"brand,omitempty" xml:"brand,omitempty"`
 	CompareAtPrice shop.Money `json:"compare_at_price,omitzero" xml:"-"`
+	// Fields are the source's other flat members, written after the
+	// known ones as custom fields in both formats (fields.go).
+	Fields []Field `json:"-" xml:"-"`
 }
 
 // ItemOf maps a storefront product to a feed item, cleaning every string

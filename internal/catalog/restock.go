@@ -3,14 +3,13 @@ package catalog
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/snippetd/snippetd/internal/apperr"
-	"github.com/snippetd/snippetd/shop"
 )
 
 // SetAPI gives the catalog the Catalog API client it sends restocks with
@@ -26,14 +25,14 @@ func (c *Catalog) SetAPI(api APIClient) {
 // isRestock reports whether a PATCH body only changes inventory: every
 // product carries just its id and variants, and every variant just its id,
 // inventory_quantity and (optionally) inventory_policy.
-func isRestock(ps []shop.Product) bool {
+func isRestock(ps []Product) bool {
 	if len(ps) == 0 {
 		return false
 	}
 	for _, p := range ps {
 		bare := p.SKU == "" && p.Name == "" && p.URL == "" && p.ImageURL == "" && len(p.Categories) == 0 && p.Brand == "" &&
 			!p.Price.IsSet() && !p.CompareAtPrice.IsSet() && p.Description == "" && p.InventoryQuantity == nil && p.InventoryPolicy == 0
-		if !bare || p.ID == "" || len(p.Variants) == 0 {
+		if !bare || len(p.Fields) > 0 || p.ID == "" || len(p.Variants) == 0 {
 			return false
 		}
 		for _, v := range p.Variants {
@@ -51,8 +50,8 @@ func isRestock(ps []shop.Product) bool {
 // update jobs carrying the inventory only — no item jobs, no full sync —
 // so that back-in-stock flows fire promptly. The send runs in the
 // background; PATCH answers once the products are stored.
-func (c *Catalog) restock(ctx context.Context, ps []shop.Product) error {
-	merged := make([]shop.Product, 0, len(ps))
+func (c *Catalog) restock(ctx context.Context, ps []Product) error {
+	merged := make([]Product, 0, len(ps))
 	var old, cur []Variant
 	for i, p := range ps {
 		stored, err := c.store.product(ctx, p.ID)
@@ -62,7 +61,7 @@ func (c *Catalog) restock(ctx context.Context, ps []shop.Product) error {
 		if err != nil {
 			return err
 		}
-		before := variantsOf(stored, ItemOf(stored))
+		before := variantsOf(stored.Product, ItemOf(stored.Product))
 		at := make(map[string]int, len(stored.Variants))
 		for j, v := range stored.Variants {
 			at[v.ID] = j
@@ -83,7 +82,7 @@ func (c *Catalog) restock(ctx context.Context, ps []shop.Product) error {
 			}
 			changed[k] = true
 		}
-		after := variantsOf(stored, ItemOf(stored))
+		after := variantsOf(stored.Product, ItemOf(stored.Product))
 		for k := range stored.Variants {
 			if changed[k] {
 				old, cur = append(old, before[k]), append(cur, after[k])
@@ -145,12 +144,13 @@ func (c *Catalog) sendRestock(ctx context.Context, api APIClient, ops []op) (Syn
 	return res, r.err
 }
 
-// product reads one stored product.
-func (s store) product(ctx context.Context, id string) (shop.Product, error) {
+// product reads one stored product, custom fields included so that a
+// restock writes them back.
+func (s store) product(ctx context.Context, id string) (Product, error) {
 	var data []byte
 	if err := s.d.QueryRowContext(ctx, s.d.Rebind(`SELECT data FROM catalog_products WHERE id = ?`), id).Scan(&data); err != nil {
-		return shop.Product{}, err
+		return Product{}, err
 	}
-	var p shop.Product
-	return p, json.Unmarshal(data, &p)
+	var p Product
+	return p, jsonv2.Unmarshal(data, &p, decodeOpts)
 }

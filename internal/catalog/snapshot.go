@@ -13,8 +13,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/snippetd/snippetd/shop"
 )
 
 // DefaultPartBytes is the largest feed document served as one part:
@@ -311,11 +309,17 @@ func (b *builder) reject(kind string, p Problem) { b.problems[kind].add(p) }
 
 // add validates p (at 1-based position pos in the source) and appends it
 // to the snapshot unless it has a problem or repeats an earlier id.
-func (b *builder) add(pos int, p shop.Product) error {
-	it := ItemOf(p)
+func (b *builder) add(pos int, cp Product) error {
+	p := cp.Product
+	it, fprob := itemOf(cp)
 	if kind, prob := it.check(); kind != "" {
 		prob.Position = pos
 		b.reject(kind, prob)
+		return nil
+	}
+	if fprob != nil {
+		fprob.Position = pos
+		b.reject(KindInvalid, *fprob)
 		return nil
 	}
 	if prob, bad := it.inCurrency(b.currency); bad {

@@ -102,17 +102,30 @@ func readJSONLines(r *bufio.Reader, b *builder) error {
 // feed names) to the problem report's field names.
 var feedNames = map[string]string{"name": "title", "url": "link", "image_url": "image_link"}
 
-// decodeOpts decode one product strictly: unknown members are errors (a
-// misspelt "descripton" would otherwise vanish silently), while invalid
-// UTF-8 is let through for ItemOf to replace, as before.
-var decodeOpts = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true), jsontext.AllowInvalidUTF8(true))
+// decodeOpts decode one product: members shop.Product does not know are
+// kept as custom fields (Product.Fields, checked by fieldsOf), names match
+// exactly and may not repeat, and invalid UTF-8 is let through for ItemOf
+// to replace, as before.
+var decodeOpts = jsonv2.JoinOptions(DecodeOptions, jsontext.AllowInvalidUTF8(true))
+
+// DecodeOptions are the JSON v2 options a Product is decoded with (the
+// file, the database and PUT/PATCH /v1/catalog/products): a variant's
+// unknown member is still an error, since RejectUnknownMembers cannot be
+// used once Product collects its own.
+var DecodeOptions = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *shop.Variant) error {
+	return jsonv2.UnmarshalDecode(dec, (*strictVariant)(v), jsonv2.RejectUnknownMembers(true))
+}))
+
+// strictVariant is shop.Variant without the unmarshaler above, so that
+// decoding one does not recurse.
+type strictVariant shop.Variant
 
 // decodeProduct decodes one product with the JSON v2 decoder (the one
 // behind encoding/json/v2: about three times faster than encoding/json
 // here, which matters when a load decodes a million products). On
 // failure the problem names the field from the error's JSON pointer.
-func decodeProduct(raw []byte, pos int) (shop.Product, *Problem) {
-	var p shop.Product
+func decodeProduct(raw []byte, pos int) (Product, *Problem) {
+	var p Product
 	err := jsonv2.Unmarshal(raw, &p, decodeOpts)
 	if err == nil {
 		return p, nil
@@ -261,7 +274,7 @@ func readCSV(r io.Reader, b *builder) error {
 			b.reject(KindInvalid, *bad)
 			continue
 		}
-		if err := b.add(line, p); err != nil {
+		if err := b.add(line, Product{Product: p}); err != nil {
 			return err
 		}
 	}

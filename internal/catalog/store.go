@@ -51,11 +51,16 @@ var apiFieldNames = map[string]string{"title": "name", "link": "url", "image_lin
 // every product must be one the feed can serve, and no id may repeat.
 // The error names the field, such as "[3].image_url"; currency is the
 // shop's, whose minor units bound the prices' decimals.
-func validateProducts(ps []shop.Product, currency string) error {
+func validateProducts(ps []Product, currency string) error {
 	seen := make(map[string]int, len(ps))
-	for i, p := range ps {
-		it := ItemOf(p)
+	for i, cp := range ps {
+		p := cp.Product
+		it, fprob := itemOf(cp)
 		kind, prob := it.check()
+		custom := kind == "" && fprob != nil
+		if custom {
+			kind, prob = KindInvalid, *fprob
+		}
 		if cp, bad := it.inCurrency(currency); kind == "" && bad {
 			kind, prob = KindInvalid, cp
 		}
@@ -64,7 +69,7 @@ func validateProducts(ps []shop.Product, currency string) error {
 		}
 		if kind != "" {
 			f := prob.Field
-			if n, ok := apiFieldNames[f]; ok {
+			if n, ok := apiFieldNames[f]; ok && !custom {
 				f = n
 			}
 			return apperr.FieldErrorf(fmt.Sprintf("[%d].%s", i, f), "%s", prob.Message)
@@ -85,13 +90,14 @@ func validateProducts(ps []shop.Product, currency string) error {
 // inCurrency returns ps with every amount scaled to currency's minor
 // units, so that the stored JSON keeps them exactly (validateProducts has
 // checked their decimals); "" keeps cents.
-func inCurrency(ps []shop.Product, currency string) []shop.Product {
+func inCurrency(ps []Product, currency string) []Product {
 	d, ok := shop.CurrencyDigits(currency)
 	if !ok {
 		return ps
 	}
-	out := make([]shop.Product, len(ps))
-	for i, p := range ps {
+	out := make([]Product, len(ps))
+	for i, cp := range ps {
+		p := cp.Product
 		if p.Price.IsSet() {
 			p.Price = p.Price.In(d)
 		}
@@ -108,7 +114,7 @@ func inCurrency(ps []shop.Product, currency string) []shop.Product {
 			}
 			p.Variants = vs
 		}
-		out[i] = p
+		out[i] = Product{Product: p, Fields: cp.Fields}
 	}
 	return out
 }
@@ -116,7 +122,7 @@ func inCurrency(ps []shop.Product, currency string) []shop.Product {
 // write stores ps in one transaction: replace removes every other product
 // first (PUT), otherwise products are upserted (PATCH). The change counter
 // is bumped first, which also serialises concurrent writers on PostgreSQL.
-func (s store) write(ctx context.Context, ps []shop.Product, replace bool) error {
+func (s store) write(ctx context.Context, ps []Product, replace bool) error {
 	tx, err := s.d.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -136,7 +142,7 @@ func (s store) write(ctx context.Context, ps []shop.Product, replace bool) error
 	}
 	defer stmt.Close()
 	for _, p := range ps {
-		data, err := json.Marshal(p)
+		data, err := storedJSON(p, json.Marshal)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/snippetd/snippetd/internal/catalog"
 	"github.com/snippetd/snippetd/internal/httpx"
 	"github.com/snippetd/snippetd/internal/strictjson"
-	"github.com/snippetd/snippetd/shop"
 )
 
 // handleCatalogJSON serves GET /catalog.json[?part=N]: Klaviyo's custom
@@ -259,9 +258,9 @@ func (s *Server) handleCatalogProducts(w http.ResponseWriter, r *http.Request) {
 	}
 	body = nil
 	if r.Method == http.MethodPut {
-		err = s.Catalog.Put(r.Context(), ps)
+		err = s.Catalog.PutProducts(r.Context(), ps)
 	} else {
-		err = s.Catalog.Patch(r.Context(), ps)
+		err = s.Catalog.PatchProducts(r.Context(), ps)
 	}
 	if err != nil {
 		httpx.Error(w, r, s.Logger, err)
@@ -295,8 +294,10 @@ func writeCatalogJSON(w http.ResponseWriter, status int, v any) {
 // own so that a malformed array is refused before any product is decoded:
 // a decode error inside a product names its full path ("[0].colour"), as
 // every other API does, and an error in the array itself (malformed or
-// truncated JSON, not an array) names none.
-func decodeProducts(body []byte) ([]shop.Product, error) {
+// truncated JSON, not an array) names none. Members shop.Product does not
+// know are kept as the product's custom fields, which the catalog checks
+// (a nested value is 422 naming it, "[0].colour").
+func decodeProducts(body []byte) ([]catalog.Product, error) {
 	var raw []jsontext.Value
 	if err := strictjson.Decode(body, &raw); err != nil {
 		return nil, &apperr.Error{Code: apperr.ErrorCode(err), Message: apperr.ErrorMessage(err)}
@@ -304,9 +305,9 @@ func decodeProducts(body []byte) ([]shop.Product, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	ps := make([]shop.Product, len(raw))
+	ps := make([]catalog.Product, len(raw))
 	for i, v := range raw {
-		if err := strictjson.Decode(v, &ps[i]); err != nil {
+		if err := strictjson.DecodeWith(v, &ps[i], catalog.DecodeOptions); err != nil {
 			return nil, apperr.PrefixField("["+strconv.Itoa(i)+"]", err)
 		}
 	}

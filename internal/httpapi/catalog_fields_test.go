@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -124,5 +125,77 @@ func TestCatalogFileControlIDReported(t *testing.T) {
 	g := rep.Invalid
 	if g.Count != 1 || len(g.Products) != 1 || g.Products[0].Field != "id" || g.Products[0].Position != 2 || g.Products[0].ID != "bad\aid" {
 		t.Errorf("invalid = %+v", g)
+	}
+}
+
+// TestCatalogCustomFieldsPassThrough: a product's flat members that are not
+// product fields are stored and written into both feeds, escaped, and kept
+// by a later inventory-only PATCH.
+func TestCatalogCustomFieldsPassThrough(t *testing.T) {
+	s := catalogServer(t, catalog.Options{})
+	auth := []string{"Authorization", "Bearer " + testToken, "Content-Type", "application/json"}
+	const hostile = `Tom & Jerry's <"b">`
+	body := `[{"id":"a","name":"N","url":"https://s.example/a","image_url":"https://s.example/i.jpg","description":"d",` +
+		`"colour":"red","note":` + strconv.Quote(hostile) + `,"weight_kg":1.50,"on_sale":false,"gone":null,` +
+		`"variants":[{"id":"a-1","title":"S","inventory_quantity":1}]}]`
+	if w := do(s, "PUT", "/v1/catalog/products", body, auth...); w.Code != 200 {
+		t.Fatalf("PUT: %d %s", w.Code, w.Body)
+	}
+	if w := do(s, "PATCH", "/v1/catalog/products", `[{"id":"a","variants":[{"id":"a-1","inventory_quantity":5}]}]`, auth...); w.Code != 200 {
+		t.Fatalf("restock PATCH: %d %s", w.Code, w.Body)
+	}
+	want := map[string]string{"colour": "red", "note": hostile, "weight_kg": "1.50", "on_sale": "false"}
+
+	w := do(s, "GET", "/catalog.json", "")
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(w.Body.Bytes(), &items); err != nil || len(items) != 1 {
+		t.Fatalf("JSON feed: %v %s", err, w.Body)
+	}
+	got := map[string]string{}
+	for name, v := range items[0] {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			s = string(v)
+		}
+		got[name] = s
+	}
+	if string(items[0]["inventory_quantity"]) != "5" {
+		t.Errorf("restock not applied: %s", w.Body)
+	}
+	if _, ok := items[0]["gone"]; ok {
+		t.Errorf("a null custom field is written: %s", w.Body)
+	}
+	for name, v := range want {
+		if got[name] != v {
+			t.Errorf("JSON feed %s = %q, want %q (%s)", name, got[name], v, w.Body)
+		}
+	}
+	if string(items[0]["on_sale"]) != "false" || string(items[0]["weight_kg"]) != "1.50" {
+		t.Errorf("JSON feed changes a number or boolean's type or text: %s", w.Body)
+	}
+
+	w = do(s, "GET", "/catalog.xml", "")
+	var doc struct {
+		Products []struct {
+			Elems []struct {
+				XMLName xml.Name
+				Text    string `xml:",chardata"`
+			} `xml:",any"`
+		} `xml:"Product"`
+	}
+	if err := xml.Unmarshal(w.Body.Bytes(), &doc); err != nil || len(doc.Products) != 1 {
+		t.Fatalf("XML feed: %v %s", err, w.Body)
+	}
+	gotXML := map[string]string{}
+	for _, e := range doc.Products[0].Elems {
+		gotXML[e.XMLName.Local] = e.Text
+	}
+	for name, v := range want {
+		if gotXML[name] != v {
+			t.Errorf("XML feed %s = %q, want %q (%s)", name, gotXML[name], v, w.Body)
+		}
+	}
+	if _, ok := gotXML["gone"]; ok {
+		t.Errorf("a null custom field is written: %s", w.Body)
 	}
 }
