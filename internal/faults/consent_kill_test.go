@@ -177,11 +177,20 @@ func TestScenarioKill9SubscriptionBurst(t *testing.T) {
 	})
 	st := fake.StatsFor(klaviyotest.PathSubscribeBulk)
 	t.Logf("kill -9 mid-burst: %d requests cut, %d jobs before the kill, %d jobs in all for %d subscriptions; fake %+v", cut.Load(), before, jobs, len(got), st)
-	if lost > 0 || twice > 0 {
-		t.Errorf("%d acknowledged subscriptions lost, %d subscribed twice", lost, twice)
+	if lost > 0 {
+		t.Errorf("%d acknowledged subscriptions lost", lost)
 	}
-	if jobs > 11 {
-		t.Errorf("%d bulk jobs, want at most 11", jobs)
+	// A job Klaviyo took whose answer, or whose record, the kill cut off is
+	// sent again after the restart (a subscription sent twice is the same
+	// subscription at Klaviyo). On a loaded machine that has been one or
+	// two jobs (docs/reliability.md); more means the loop resends what it
+	// recorded.
+	const inFlight = 2 * 1000
+	if twice > inFlight {
+		t.Errorf("%d subscriptions sent twice, more than the %d of the jobs in flight at the kill", twice, inFlight)
+	}
+	if jobs > 13 {
+		t.Errorf("%d bulk jobs, want at most 13 (10 full ones, a part-full one on each side of the kill, one resent)", jobs)
 	}
 	if st.Throttled > 0 {
 		t.Errorf("the fake throttled %d requests", st.Throttled)
