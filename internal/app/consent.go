@@ -15,8 +15,8 @@ import (
 	"github.com/snippetd/snippetd/shop"
 )
 
-// consentSender delivers the outbox's consent jobs when the sender is
-// Klaviyo's client (the local sink takes events only: jobs wait).
+// consentSender delivers the outbox's consent jobs through the sender:
+// Klaviyo's client, or the local sink, which records them like events.
 func consentSender(s klaviyo.Sender) outbox.JobSender {
 	if c, ok := s.(consent.Client); ok {
 		return consent.Sender{Client: c}
