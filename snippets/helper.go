@@ -26,6 +26,10 @@ func (o LoaderOptions) validateHelper() error {
 	if o.ProxyEndpoint != "" && !validScriptURL(o.ProxyEndpoint) {
 		return fieldErrorf("proxy_endpoint", "must be an absolute http(s) URL or a path starting with /")
 	}
+	// A list id has the form of a public key: six letters and digits.
+	if o.SignupListID != "" && !ValidPublicKey(o.SignupListID) {
+		return fieldErrorf("signup_list_id", "must be a Klaviyo list id (six letters and digits)")
+	}
 	return nil
 }
 

@@ -40,6 +40,16 @@ type LoaderOptions struct {
 	// the helper watches on a checkout page (defaults: input[type=email],
 	// input[autocomplete=email]; input[type=tel], input[autocomplete=tel]).
 	CheckoutEmailSelector, CheckoutPhoneSelector string
+	// CheckoutOffersSelector names the checkout's "email me offers"
+	// checkbox: while it is ticked the helper subscribes the checkout's
+	// email (through the proxy's {prefix}subscribe in proxy mode, else
+	// Klaviyo's client endpoint with SignupListID). Empty: no such box.
+	CheckoutOffersSelector string
+	// SignupListID is the Klaviyo list that signups (the helper's
+	// data-snippetd-subscribe forms, the offers box) join without the
+	// proxy; a form's own "list" overrides it. Proxy mode ignores it: the
+	// server's configured lists are used.
+	SignupListID string
 }
 
 // Validate checks the options; errors name the render API's fields

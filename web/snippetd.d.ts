@@ -66,6 +66,13 @@ declare namespace Snippetd {
     product_ids?: string[];
   }
 
+  /** Where a signup goes without the proxy, and its custom source. */
+  interface SubscribeOptions {
+    list?: string;
+    source?: string;
+    key?: string;
+  }
+
   /** A call queued before the helper loaded: ["method", ...arguments]. */
   type Call =
     | ["viewedProduct", Product]
@@ -75,6 +82,7 @@ declare namespace Snippetd {
     | ["viewedCategory", Category]
     | ["searchedSite", Search]
     | ["backInStock", string, Customer, string?]
+    | ["subscribe", Customer, SubscribeOptions?]
     | ["setCart", Cart]
     | ["consent", boolean];
 
@@ -95,10 +103,22 @@ declare namespace Snippetd {
     /**
      * Ask Klaviyo to notify the shopper (email and/or E.164 phone_number)
      * when a catalog variant (its external id, or Klaviyo's full id) is back
-     * in stock, with Klaviyo's client endpoint and the public key (key, else
-     * the one in the klaviyo.js URL). Resolves to whether Klaviyo accepted it.
+     * in stock: in proxy mode through {prefix}back-in-stock, else with
+     * Klaviyo's client endpoint and the public key (key, else the one in the
+     * klaviyo.js URL). Resolves to whether it was accepted.
      */
     backInStock(variant: string, customer: Customer, key?: string): Promise<boolean>;
+    /**
+     * Subscribe the shopper's email (email marketing) and/or E.164
+     * phone_number (SMS marketing: pass it only with the shopper's SMS
+     * consent). In proxy mode through {prefix}subscribe to the server's
+     * configured lists; else with Klaviyo's client endpoint, the list
+     * (options.list, else the loader's signup list) and the public key
+     * (options.key, else the one in the klaviyo.js URL). Sent at once, even
+     * before tracking consent: the signup is the consent. Resolves to
+     * whether it was accepted.
+     */
+    subscribe(customer: Customer, options?: SubscribeOptions): Promise<boolean>;
     /** Tell the helper the cart as it is now, for the declarative add-to-cart buttons. */
     setCart(cart: Cart): void;
     /**

@@ -34,10 +34,10 @@ const HelperEntry = "helper/helper.ts"
 // MaxGzipBytes is the size budget of every build of the minified helper,
 // gzipped at gzip.BestCompression (what GzipSize reports and what is
 // served): small enough that no storefront hesitates to include it.
-// TestHelperSizeBudget fails when a build outgrows it. It was 1,500 bytes
-// until the browse events and the back-in-stock button joined every build
-// (docs/benchmarks.md).
-const MaxGzipBytes = 2200
+// TestHelperSizeBudget fails when a build outgrows it. It grew with the
+// browse events and the back-in-stock button, then with the signup form
+// and the checkout's offers box (docs/benchmarks.md).
+const MaxGzipBytes = 2450
 
 // Bundle is a built helper: its bytes, their identity for caching and
 // subresource integrity, and precompressed variants to serve.

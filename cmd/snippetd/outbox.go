@@ -20,7 +20,9 @@ import (
 const outboxUsage = `usage: snippetd outbox <command> [flags]
 
 commands:
-  status         counts of events by state and the age of the oldest pending one
+  status         counts of events by state and the age of the oldest pending one, and
+                 of consent jobs (subscriptions, unsubscriptions, profiles, erasures,
+                 back in stock) by kind and state
   dead-letters   events Klaviyo rejected permanently, with its response
   replay         send dead letters again: --id N (repeatable, or comma-separated) or --all
 
@@ -96,10 +98,21 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 		if err != nil {
 			return err
 		}
+		jobs, err := outbox.JobCountsByKind(ctx, d)
+		if err != nil {
+			return err
+		}
 		if *asJSON {
 			v := map[string]any{"pending": s.Pending, "delivered": s.Delivered, "dead": s.Dead, "oldest_pending_age_seconds": s.OldestPendingAge.Seconds()}
 			if len(ds) > 0 { // who delivers, and whether it is paused
 				v["deliverers"] = ds
+			}
+			if len(jobs) > 0 { // consent jobs, by kind
+				js := map[string]map[string]int64{}
+				for k, c := range jobs {
+					js[k] = map[string]int64{"pending": c.Pending, "delivered": c.Delivered, "dead": c.Dead}
+				}
+				v["jobs"] = js
 			}
 			return out(v)
 		}
@@ -112,6 +125,11 @@ func outboxCmd(ctx context.Context, args []string, env func(string) string, stdo
 			age = s.OldestPendingAge.Round(time.Second).String()
 		}
 		fmt.Fprintf(tw, "oldest pending age\t%s\n", age)
+		for _, k := range outbox.JobKinds {
+			if c, ok := jobs[k]; ok {
+				fmt.Fprintf(tw, "%s jobs\tpending %d, delivered %d, dead %d\n", k, c.Pending, c.Delivered, c.Dead)
+			}
+		}
 		if len(ds) == 0 {
 			fmt.Fprintf(tw, "delivered by\tnobody: no snippetd serve delivers this database now\n")
 		}

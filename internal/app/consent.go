@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/snippetd/snippetd/internal/catalog"
@@ -14,8 +15,8 @@ import (
 	"github.com/snippetd/snippetd/shop"
 )
 
-// consentSender delivers the outbox's consent jobs when the sender is
-// Klaviyo's client (the local sink takes events only: jobs wait).
+// consentSender delivers the outbox's consent jobs through the sender:
+// Klaviyo's client, or the local sink, which records them like events.
 func consentSender(s klaviyo.Sender) outbox.JobSender {
 	if c, ok := s.(consent.Client); ok {
 		return consent.Sender{Client: c}
@@ -94,13 +95,16 @@ func scrubFor(d *db.DB) func(ctx context.Context, erase func(context.Context) er
 	return nil
 }
 
-// catalogHas checks a back-in-stock request's variant against the
-// catalog's ids, once a catalog is configured (nil before: nothing to
-// check against).
+// catalogHas checks a back-in-stock request's id against the catalog,
+// once a catalog is configured (nil before: nothing to check against): a
+// variant id, or the id of a product without variants (its own single
+// variant in Klaviyo's terms). A catalog without any variants checks
+// product ids only.
 func catalogHas(cat *catalog.Catalog) func(context.Context, string) (bool, error) {
 	if cat == nil {
 		return nil
 	}
+	var idx variantIndex
 	return func(_ context.Context, id string) (bool, error) {
 		if !cat.Configured() {
 			return true, nil
@@ -110,8 +114,48 @@ func catalogHas(cat *catalog.Catalog) func(context.Context, string) (bool, error
 			return true, nil
 		}
 		defer release()
-		return s.Has(id), nil
+		if s.VariantCount() == 0 {
+			return s.Has(id), nil
+		}
+		variants, withVariants, err := idx.of(s)
+		if err != nil {
+			return false, err
+		}
+		if _, ok := variants[id]; ok {
+			return true, nil
+		}
+		_, hasOwn := withVariants[id]
+		return !hasOwn && s.Has(id), nil
 	}
+}
+
+// variantIndex is the variant ids of the latest snapshot and the ids of
+// the products that have variants, read once per snapshot (a snapshot
+// never changes; a reload makes a new one).
+type variantIndex struct {
+	mu           sync.Mutex
+	snap         *catalog.Snapshot
+	variants     map[string]struct{}
+	withVariants map[string]struct{}
+}
+
+func (x *variantIndex) of(s *catalog.Snapshot) (variants, withVariants map[string]struct{}, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.snap != s {
+		v, w := make(map[string]struct{}, s.VariantCount()), map[string]struct{}{}
+		if err := s.EachVariant(func(cv catalog.Variant) error {
+			v[cv.ID], w[cv.Item] = struct{}{}, struct{}{}
+			return nil
+		}); err != nil {
+			return nil, nil, err
+		}
+		// Holding s here does not keep its files open: a retired
+		// snapshot closes them when its last reader releases it, and the
+		// pointer is only compared.
+		x.snap, x.variants, x.withVariants = s, v, w
+	}
+	return x.variants, x.withVariants, nil
 }
 
 // demoSubscriber is the consent service as the demo shop's Subscriber.

@@ -133,22 +133,24 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		cat.SetAPI(client) // restocks go to the Catalog API at once (SNIPPETD_CATALOG_MODE=api)
 	}
 
+	// Local sink: with no private key, deliver to the in-memory local
+	// sink instead of Klaviyo (before the outbox opens: it takes the
+	// consent jobs too).
+	localSink := m.Sender == nil
+	if localSink {
+		m.Sink = localsink.New(0)
+		m.Sender = m.Sink
+		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
+	}
 	// Outbox: open on the shared database; deliver when there is a sender.
 	ob, err = outbox.Open(ctx, d, outbox.Options{Retention: m.Config.OutboxRetention, DeadRetention: m.Config.OutboxDeadRetention, MaxBackoff: m.Config.OutboxMaxBackoff, JobLinger: m.Config.OutboxJobLinger, Logger: m.Logger, Metrics: m.Metrics,
-		Target: DeliveryTarget(m.Config, m.Sender == nil), KeySetting: KeySetting(m.Config),
+		Target: DeliveryTarget(m.Config, localSink), KeySetting: KeySetting(m.Config),
 		JobSender: consentSender(m.Sender), Scrub: scrubFor(d)})
 	if err != nil {
 		return fmt.Errorf("outbox: %w", err)
 	}
 	m.Outbox = ob
 	m.closers = append(m.closers, ob.Close)
-	// Local sink: with no private key, deliver to the in-memory
-	// local sink instead of Klaviyo.
-	if m.Sender == nil {
-		m.Sink = localsink.New(0)
-		m.Sender = m.Sink
-		m.Logger.Warn("no Klaviyo private key (SNIPPETD_PRIVATE_KEY): delivering to the local sink; nothing is sent to Klaviyo", "sink", m.Sink.String())
-	}
 	lctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(lctx, m.Sender) }()

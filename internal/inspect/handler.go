@@ -75,6 +75,7 @@ func NewHandler(in *Inspector, o HandlerOptions) *Handler {
 		}
 		h.methods("GET", "", stream).ServeHTTP(w, r)
 	}))
+	m.Handle("/debug/events/jobs", h.methods("GET", "HEAD", h.guard(h.handleJobs)))
 	m.Handle("/debug/events/{id}", h.methods("GET", "HEAD", event))
 	m.Handle("/", httpx.NotFound(h.logger))
 	h.mux = m

@@ -39,7 +39,7 @@ func Page(v PageView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</head><body><header><h1>snippetd <span>event inspector</span></h1><nav><a href=\"/demo/\">demo shop</a> <a href=\"/metrics\">metrics</a></nav></header>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "</head><body><header><h1>snippetd <span>event inspector</span></h1><nav><a href=\"/demo/\">demo shop</a> <a href=\"/debug/events/jobs\">jobs</a> <a href=\"/metrics\">metrics</a></nav></header>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

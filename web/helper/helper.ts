@@ -5,11 +5,14 @@
 //   data-proxy      first-party endpoint prefix: events go to {prefix}e, identify to {prefix}i (proxy build)
 //   data-email      CSS selector of checkout email inputs
 //   data-phone      CSS selector of checkout phone inputs
+//   data-offers     CSS selector of the checkout's "email me offers" checkbox
+//   data-list       Klaviyo list id for signups without the proxy
 //
 // Declarative attributes: data-snippetd-add-to-cart and data-snippetd-cart
 // (click), data-snippetd-checkout (checkout inputs), data-snippetd-category
-// and data-snippetd-search (sent once when the page is read), and
-// data-snippetd-back-in-stock (a button next to an email or phone input).
+// and data-snippetd-search (sent once when the page is read),
+// data-snippetd-back-in-stock (a button next to an email or phone input)
+// and data-snippetd-subscribe (a signup form).
 //
 // It never throws on the page: a blocked klaviyo.js leaves calls in the
 // queue, and bad declarative JSON is ignored. Written for size (the helper
@@ -51,13 +54,17 @@ let held: Push[] = [],
   known: unknown,
   loaded: unknown;
 
-/** on listens (capturing) to name with f(target), swallowing errors from malformed page data. */
+/**
+ * on listens (capturing) to name with f(target), swallowing errors from
+ * malformed page data; ev is the event being handled.
+ */
+let ev: Event;
 const on = (name: string, f: Fn) =>
   d.addEventListener(
     name,
     (e) => {
       try {
-        f(e.target);
+        f((ev = e).target);
       } catch (_) {}
     },
     1 as any, // capture (1 for true: one byte less)
@@ -83,20 +90,45 @@ const ids = [
 ] as [string, string, RegExp, RegExp][];
 
 /**
+ * post sends a signup or back-in-stock request, which is the shopper's own
+ * consent and so never waits for tracking consent: in the proxy build to
+ * {prefix}path as text/plain (no preflight; the server stores and
+ * delivers it), else data to Klaviyo's client endpoint path with the
+ * public key: key, else the one in the klaviyo.js URL. It resolves to
+ * whether it was accepted.
+ */
+const post = (path: string, data: unknown, key?: string) =>
+  fetch(
+    PROXY
+      ? cfg.proxy + path
+      : "https://a.klaviyo.com/client/" +
+          path +
+          "?company_id=" +
+          (key || ((cfg.klaviyo || ((d.querySelector("script[src*='/klaviyo.js']") || 0) as any).src || "").match(/\/js\/(\w+)\//) || 0)[1]),
+    PROXY
+      ? { method: "POST", body: JSON.stringify(data) }
+      : {
+          method: "POST",
+          headers: { "content-type": "application/vnd.api+json", revision: "2026-07-15" },
+          body: JSON.stringify({ data }),
+        },
+  ).then(
+    (r) => r.ok,
+    () => false,
+  );
+
+/**
  * backInStock asks Klaviyo to tell the shopper (email and/or E.164 phone)
  * when variant (its external id, or Klaviyo's full "$custom:::..." id) is
- * back, with Klaviyo's client endpoint and the public key: key, else the
- * one in the klaviyo.js URL. It resolves to whether Klaviyo accepted it.
+ * back: through the proxy's {prefix}back-in-stock, or Klaviyo's client
+ * endpoint with the public key (key, else the klaviyo.js URL's).
  */
 const backInStock = (variant: string, c: Customer, key?: string) =>
-  fetch(
-    "https://a.klaviyo.com/client/back-in-stock-subscriptions?company_id=" +
-      (key || ((cfg.klaviyo || ((d.querySelector("script[src*='/klaviyo.js']") || 0) as any).src || "").match(/\/js\/(\w+)\//) || 0)[1]),
-    {
-      method: "POST",
-      headers: { "content-type": "application/vnd.api+json", revision: "2026-07-15" },
-      body: JSON.stringify({
-        data: {
+  post(
+    PROXY ? "back-in-stock" : "back-in-stock-subscriptions",
+    PROXY
+      ? Object.assign({ variant_id: variant }, B.clean(c))
+      : {
           type: "back-in-stock-subscription",
           attributes: {
             channels: [c.email && "EMAIL", c.phone_number && "SMS"].filter((x) => x),
@@ -106,12 +138,52 @@ const backInStock = (variant: string, c: Customer, key?: string) =>
             variant: { data: { type: "catalog-variant", id: /:::/.test(variant) ? variant : "$custom:::$default:::" + variant } },
           },
         },
-      }),
-    },
-  ).then(
-    (r) => r.ok,
-    () => false,
+    key,
   );
+
+/**
+ * subscribe subscribes the shopper's email and/or E.164 phone (each to
+ * its channel, the phone to SMS) to the list: through the proxy's
+ * {prefix}subscribe (the server's configured lists; a browser names none),
+ * or Klaviyo's client endpoint with o.list (else data-list) and the
+ * public key. o.source is the custom source.
+ */
+const subscribe = (c: Customer, o: { list?: string; source?: string; key?: string } = {}) =>
+  post(
+    PROXY ? "subscribe" : "subscriptions",
+    PROXY
+      ? Object.assign({ source: o.source }, B.clean(c))
+      : {
+          type: "subscription",
+          attributes: {
+            custom_source: o.source,
+            // No subscriptions object: Klaviyo then subscribes each
+            // identifier given to its channel's marketing, so a phone is
+            // only given with its consent.
+            profile: { data: { type: "profile", attributes: B.clean(c) } },
+          },
+          relationships: { list: { data: { type: "list", id: o.list || cfg.list } } },
+        },
+    o.key,
+  );
+
+/**
+ * read returns the valid email and E.164 phone of root's inputs, or 0 when
+ * one given is invalid or none is given.
+ */
+const read = (root: ParentNode, c: any = {}) =>
+  ids.some(([k, sel, junk, valid], i?: any) =>
+    (i = root.querySelector(sel)) && (i = i.value.replace(junk, "")) ? !valid.test(i) || !(c[k] = i) : 0,
+  ) || !(c.email || c.phone_number)
+    ? 0
+    : c;
+
+/**
+ * state tells the page, in el's data-snippetd-state, how a request goes:
+ * invalid (none made), sending, then sent or failed.
+ */
+const state = (el: HTMLElement, p: Promise<boolean> | 0) =>
+  (el.dataset.snippetdState = p ? (p.then((ok) => (el.dataset.snippetdState = ok ? "sent" : "failed")), "sending") : "invalid");
 
 /** deliver hands one push to klaviyo's queue (the loader's stand-in, or the bare array), or to the proxy. */
 const deliver = (x: Push) =>
@@ -180,6 +252,7 @@ const api: { [k: string]: Fn } = {
   viewedCategory: queue(PROXY ? (category: Category) => [["Viewed Category", { category }]] : B.viewedCategory),
   searchedSite: queue(PROXY ? (search: Search) => [["Searched Site", { search }]] : B.searchedSite),
   backInStock: backInStock,
+  subscribe: subscribe,
   /** setCart tells the helper the cart as it is now, before the next click. */
   setCart: (c: Cart) => (kept = c),
   consent: (ok: boolean) => {
@@ -252,13 +325,33 @@ if (!((queued || 0) as any).setCart) {
   // page: invalid (no valid email or phone), sending, sent or failed.
   on(
     "click",
-    (t: Element, b = t.closest("[data-snippetd-back-in-stock]") as HTMLElement, v = attr(b, "back-in-stock"), c: any = {}) =>
-      (b.dataset.snippetdState = ids.some(([k, sel, junk, valid], i?: any) =>
-        (i = (b.closest("form") || d).querySelector(sel)) && (i = i.value.replace(junk, "")) ? !valid.test(i) || !(c[k] = i) : 0,
-      ) || !(c.email || c.phone_number)
-        ? "invalid"
-        : (backInStock(v.variant, c, v.key).then((ok) => (b.dataset.snippetdState = ok ? "sent" : "failed")), "sending")),
+    (t: Element, b = t.closest("[data-snippetd-back-in-stock]") as HTMLElement, v = attr(b, "back-in-stock"), c = read(b.closest("form") || d)) =>
+      state(b, c && backInStock(v.variant, c, v.key)),
   );
+
+  // Signup form: its email and/or phone input, the phone only with its
+  // checkbox (SMS consent) ticked; its JSON may give list, source and key.
+  // The helper sends it instead of the form (data-snippetd-state as above).
+  on(
+    "submit",
+    (f: HTMLFormElement, c: any = 0, v = attr(f, "subscribe")) =>
+      f.matches("[data-snippetd-subscribe]") &&
+      (ev.preventDefault(),
+      (c = read(f)) && !((f.querySelector("[type=checkbox]") || 0) as any).checked && delete c.phone_number,
+      state(f, c && (c.email || c.phone_number) && subscribe(c, v || {}))),
+  );
+
+  // Checkout: with the "email me offers" box (data-offers) ticked, the
+  // checkout's email is subscribed once, when either changes.
+  cfg.offers &&
+    on(
+      "change",
+      (_: unknown, c: any = read(d)) =>
+        ((d.querySelector(cfg.offers!) || 0) as any).checked &&
+        c.email &&
+        !seen["s" + c.email] &&
+        subscribe({ email: (seen["s" + c.email] = c.email) }, { source: "checkout" }),
+    );
 
   // Browse pages: Viewed Category and Searched Site for the elements that
   // declare them, once the page is parsed.
