@@ -77,6 +77,8 @@ func TestInspectorAccess(t *testing.T) {
 		{"live, bearer", liveSrv, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
 		{"local sink, loopback as localhost", sinkSrv, local, map[string]string{"Host": "localhost:8080"}, 200},
 		{"local sink, loopback socket, rebinding host name", sinkSrv, local, map[string]string{"Host": "evil.example"}, 401},
+		{"local sink, loopback socket, another address as Host", sinkSrv, local, map[string]string{"Host": "203.0.113.9:8080"}, 401},
+		{"local sink, IPv6 loopback Host", sinkSrv, local, map[string]string{"Host": "[::1]:8080"}, 200},
 		{"local sink, loopback socket, public host through a proxy that adds nothing", sinkSrv, local, map[string]string{"Host": "shop.example"}, 401},
 		{"live, cookie holding the raw token", liveSrv, remote, map[string]string{"Cookie": "snippetd_debug=s3cret"}, 401},
 		{"local sink with token, remote bearer", sinkTok, remote, map[string]string{"Authorization": "Bearer s3cret"}, 200},
