@@ -180,17 +180,19 @@ func TestScenarioKill9SubscriptionBurst(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d acknowledged subscriptions lost", lost)
 	}
-	// A job Klaviyo took whose answer, or whose record, the kill cut off is
-	// sent again after the restart (a subscription sent twice is the same
-	// subscription at Klaviyo). On a loaded machine that has been one or
-	// two jobs (docs/reliability.md); more means the loop resends what it
-	// recorded.
-	const inFlight = 2 * 1000
+	// The jobs loop sends up to BulkConcurrency (3) bulk jobs at once and
+	// records each when its answer comes; on SQLite the records queue behind
+	// the burst's inserts on the one write connection. A job Klaviyo took
+	// whose record the kill cut off is sent again after the restart (the
+	// same subscription at Klaviyo): at most the three in flight. Beyond
+	// that, the test itself re-posts the requests the kill cut, and one that
+	// was stored before its answer was lost is subscribed twice.
+	inFlight := 3*1000 + int(cut.Load())*per
 	if twice > inFlight {
-		t.Errorf("%d subscriptions sent twice, more than the %d of the jobs in flight at the kill", twice, inFlight)
+		t.Errorf("%d subscriptions sent twice, more than the %d of the jobs in flight and the requests cut at the kill", twice, inFlight)
 	}
-	if jobs > 13 {
-		t.Errorf("%d bulk jobs, want at most 13 (10 full ones, a part-full one on each side of the kill, one resent)", jobs)
+	if jobs > 15 {
+		t.Errorf("%d bulk jobs, want at most 15 (10 full ones, a part-full one on each side of the kill, three resent)", jobs)
 	}
 	if st.Throttled > 0 {
 		t.Errorf("the fake throttled %d requests", st.Throttled)
