@@ -135,7 +135,7 @@ func TestDemoNewsletterSignup(t *testing.T) {
 			email := "news-" + c.name + "@example.com"
 			tab.Type("#newsletter-email", email)
 			tab.Click("#newsletter-submit")
-			tab.WaitFor(`document.querySelector("#toast").textContent.startsWith("Subscribed")`)
+			tab.WaitFor(`((document.querySelector("#toast") || {}).textContent || "").startsWith("Subscribed")`)
 			jobs := waitSubscribed(t, s, email)
 			if len(jobs) != 1 || jobs[0].Source != c.source || jobs[0].Path != klaviyotest.PathSubscribeBulk || jobs[0].HistoricalImport {
 				t.Errorf("newsletter signup sent as %+v, want one bulk job with source %q", jobs, c.source)

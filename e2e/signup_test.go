@@ -252,7 +252,7 @@ func TestDemoNewsletterJobInInspector(t *testing.T) {
 	const email = "sink-news@example.com"
 	tab.Type("#newsletter-email", email)
 	tab.Click("#newsletter-submit")
-	tab.WaitFor(`document.querySelector("#toast").textContent.startsWith("Subscribed")`)
+	tab.WaitFor(`((document.querySelector("#toast") || {}).textContent || "").startsWith("Subscribed")`)
 
 	var job inspect.Job
 	for deadline := time.Now().Add(20 * time.Second); job.State != "delivered"; time.Sleep(50 * time.Millisecond) {
