@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/snippetd/snippetd/internal/apperr"
@@ -337,34 +336,21 @@ func (o *Outbox) deliverJobs(ctx, sends context.Context, js JobSender) {
 	}
 }
 
-// sendJobs sends the planned requests, a few at once, recording each as it
-// is answered; a retryable answer stops new requests.
+// sendJobs sends the planned requests one at a time, recording each before
+// the next goes: Klaviyo's subscription jobs carry no idempotency key, so a
+// crash must leave at most one job Klaviyo took without its record (the
+// one whose answer was in flight), not one per concurrent request. A
+// retryable answer stops the round.
 func (o *Outbox) sendJobs(ctx, sends context.Context, js JobSender, reqs [][]jobRow) *klaviyo.Outcome {
-	var mu sync.Mutex
-	var retry *klaviyo.Outcome
-	sem := make(chan struct{}, o.opts.BulkConcurrency)
-	var wg sync.WaitGroup
 	for _, req := range reqs {
-		mu.Lock()
-		stop := retry != nil
-		mu.Unlock()
-		if stop || ctx.Err() != nil {
-			break
+		if ctx.Err() != nil {
+			return nil
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if r := o.sendJobChunk(ctx, sends, js, req); r != nil {
-				mu.Lock()
-				if retry == nil || r.RetryAfter > retry.RetryAfter {
-					retry = r
-				}
-				mu.Unlock()
-			}
-		})
+		if r := o.sendJobChunk(ctx, sends, js, req); r != nil {
+			return r
+		}
 	}
-	wg.Wait()
-	return retry
+	return nil
 }
 
 // sendJobChunk sends one request and records its outcome. A permanent
