@@ -51,22 +51,6 @@ func Scan(raw []byte, l Limits) Result {
 	return Result{OK: true, Spaced: s.spaced}
 }
 
-// Prefix checks the object at the start of raw against l as Scan checks a
-// whole input, and returns its length: ok is true when raw begins with one
-// JSON object within the limits, whatever follows it. A decoder finds the
-// end of an object member and validates it in the same pass.
-func Prefix(raw []byte, l Limits) (n int, ok bool) {
-	if len(raw) == 0 || raw[0] != '{' {
-		return 0, false
-	}
-	s := scanner{b: raw, l: &l}
-	k, ok := s.object(1)
-	if !ok || k > l.MaxProperties {
-		return 0, false
-	}
-	return s.i, true
-}
-
 type scanner struct {
 	b      []byte
 	i      int
@@ -294,46 +278,4 @@ func (s *scanner) digits() int {
 		s.i++
 	}
 	return s.i - start
-}
-
-// Number returns the end of the JSON number that starts at b[i]
-// (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?), and false when none
-// does. It checks the grammar only: the fast decoders of stored events
-// (klaviyo) and browser batches (proxy) share it, each judging the value
-// itself.
-func Number(b []byte, i int) (end int, ok bool) {
-	digits := func() int {
-		s := i
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-		return i - s
-	}
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		digits()
-	default:
-		return 0, false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if digits() == 0 {
-			return 0, false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return 0, false
-		}
-	}
-	return i, true
 }

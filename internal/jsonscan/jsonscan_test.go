@@ -32,34 +32,3 @@ func TestScan(t *testing.T) {
 		t.Error("exponent refused with Exponents set")
 	}
 }
-
-// TestPrefix: Prefix accepts what Scan accepts, followed by anything, and
-// gives the object's length.
-func TestPrefix(t *testing.T) {
-	l := Limits{MaxProperties: 2, MaxDepth: 2, MaxArray: 2, MaxString: 9, MaxKey: 6}
-	tests := []struct {
-		in string
-		n  int // 0: not ok
-	}{
-		{`{"a":1,"b":[true,null]}`, 23},
-		{`{"a":"}"},"x":1}`, 9},
-		{`{"a":"\"}"}` + "garbage", 11},
-		{`{ "a" : [ 1 , 2 ] } `, 19},
-		{`{"a":1,"b":2,"c":3}`, 0}, // too many keys
-		{`{"a":{"b":{}}}`, 0},      // too deep
-		{`{"a":01}`, 0},            // not JSON
-		{`{"a":1`, 0},              // unterminated
-		{` {"a":1}`, 0},            // not at the start
-		{`[1]`, 0},
-		{``, 0},
-	}
-	for _, tt := range tests {
-		n, ok := Prefix([]byte(tt.in), l)
-		if ok != (tt.n > 0) || n != tt.n {
-			t.Errorf("Prefix(%s) = %d, %v; want %d", tt.in, n, ok, tt.n)
-		}
-		if ok && !Scan([]byte(tt.in[:n]), l).OK {
-			t.Errorf("Prefix(%s) = %d, but Scan refuses %s", tt.in, n, tt.in[:n])
-		}
-	}
-}

@@ -24,13 +24,6 @@ type Defaults struct {
 	Currency string
 }
 
-func (d Defaults) location() *time.Location {
-	if d.Location == nil {
-		return time.UTC
-	}
-	return d.Location
-}
-
 // countryOf is the ISO alpha-2 country of an address: country_code, else a
 // two-letter country.
 func countryOf(a *shop.Address) string {
