@@ -148,13 +148,6 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	return false, d
 }
 
-// len reports the number of tracked clients (for tests).
-func (l *Limiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.cur) + len(l.old)
-}
-
 // limiterKey groups IPv6 clients by /64 (one subscriber's whole network),
 // IPv4 clients by address.
 func limiterKey(a netip.Addr) string {

@@ -85,3 +85,10 @@ func TestLimiterKeyIPv6Prefix(t *testing.T) {
 		t.Errorf("keys %s %s %s", a, b, c)
 	}
 }
+
+// len reports the number of tracked clients.
+func (l *Limiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cur) + len(l.old)
+}
