@@ -257,19 +257,6 @@ func EncodeEvent(e Event) ([]byte, error) {
 	return enc.Body(), nil
 }
 
-// EncodeBulk returns BulkBody of events, without checking them (see
-// CheckBatch).
-func EncodeBulk(events []Event) ([]byte, error) {
-	encs := make([]Encoded, len(events))
-	for i, e := range events {
-		var err error
-		if encs[i], err = encode(e); err != nil {
-			return nil, err
-		}
-	}
-	return BulkBody(encs)
-}
-
 // Event decodes enc back into the event it was encoded from, as Klaviyo
 // will see it: the time to the second in UTC, invalid UTF-8 replaced. The
 // inspector shows stored events this way.
@@ -296,14 +283,4 @@ func (enc Encoded) Event() (Event, error) {
 		return Event{}, fmt.Errorf("klaviyo: decode profile: %w", err)
 	}
 	return e, nil
-}
-
-// DedupKey is what Klaviyo dedupes an event by: the profile, the metric and
-// the unique_id (or, without one, the time to the second).
-func (e Event) DedupKey() string {
-	id := e.UniqueID
-	if id == "" {
-		id = "time:" + FormatTime(e.Time)
-	}
-	return e.Profile.Key() + "\x00" + e.Metric + "\x00" + id
 }

@@ -87,7 +87,7 @@ func TestEncodeGolden(t *testing.T) {
 	other := sampleEvent("1003")
 	other.Profile = klaviyo.Profile{PhoneNumber: "+15005550006"}
 	other.Backfill = true
-	bulk, err := klaviyo.EncodeBulk([]klaviyo.Event{sampleEvent("1001"), other, second})
+	bulk, err := klaviyo.BulkBody([]klaviyo.Encoded{encoded(t, sampleEvent("1001")), encoded(t, other), encoded(t, second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,25 +195,6 @@ func TestValidate(t *testing.T) {
 				t.Errorf("field %q (err %v), want %q", got, err, tt.wantField)
 			}
 		})
-	}
-}
-
-func TestCheckBatch(t *testing.T) {
-	a, b := sampleEvent("1"), sampleEvent("1")
-	err := klaviyo.CheckBatch([]klaviyo.Event{a, b}, now)
-	if got := apperr.ErrorField(err); got != "events[1].unique_id" {
-		t.Errorf("duplicate: field %q (%v)", got, err)
-	}
-	b.Metric = "Ordered Product"
-	if err := klaviyo.CheckBatch([]klaviyo.Event{a, b}, now); err != nil {
-		t.Errorf("same id, other metric: %v", err)
-	}
-	evs := make([]klaviyo.Event, 1001)
-	for i := range evs {
-		evs[i] = sampleEvent(fmt.Sprint(i))
-	}
-	if got := apperr.ErrorField(klaviyo.CheckBatch(evs, now)); got != "events" {
-		t.Errorf("1001 events: field %q", got)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -239,42 +238,4 @@ func isCurrency(s string) bool {
 		}
 	}
 	return true
-}
-
-// CheckBatch checks a bulk batch: 1 to 1,000 events, each valid, and no
-// two with the same profile, metric and unique_id (Klaviyo rejects the
-// whole request then). Field names are prefixed with the event's index,
-// such as "events[3].metric".
-func CheckBatch(events []Event, now time.Time) error {
-	if len(events) == 0 {
-		return apperr.FieldErrorf("events", "must hold at least one event")
-	}
-	if len(events) > MaxBulkEvents {
-		return apperr.FieldErrorf("events", "holds %d events, more than %d", len(events), MaxBulkEvents)
-	}
-	seen := make(map[string]int, len(events))
-	for i, e := range events {
-		if err := e.ValidateAt(now); err != nil {
-			return prefixField(err, "events["+strconv.Itoa(i)+"]")
-		}
-		if e.UniqueID == "" {
-			continue
-		}
-		k := e.DedupKey()
-		if j, ok := seen[k]; ok {
-			return apperr.FieldErrorf(fmt.Sprintf("events[%d].unique_id", i), "repeats events[%d] for the same profile and metric", j)
-		}
-		seen[k] = i
-	}
-	return nil
-}
-
-// prefixField returns err with its field under prefix ("events[2]" and
-// "metric" give "events[2].metric").
-func prefixField(err error, prefix string) error {
-	var fe *apperr.Error
-	if errors.As(err, &fe) && fe.Field != "" {
-		return &apperr.Error{Code: fe.Code, Field: prefix + "." + fe.Field, Message: fe.Message}
-	}
-	return err
 }

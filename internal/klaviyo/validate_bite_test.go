@@ -141,13 +141,25 @@ func TestPayloadLimit(t *testing.T) {
 
 // TestBulkBatchLimit: a bulk request holds at most 1,000 events.
 func TestBulkBatchLimit(t *testing.T) {
-	evs := make([]klaviyo.Event, docBatch+1)
-	for i := range evs {
-		evs[i] = limitsEvent()
-		evs[i].UniqueID = fmt.Sprint("u-", i)
+	encs := make([]klaviyo.Encoded, docBatch+1)
+	for i := range encs {
+		e := limitsEvent()
+		e.UniqueID = fmt.Sprint("u-", i)
+		enc, err := klaviyo.Encode(e, validateNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		encs[i] = enc
 	}
-	checkValidateErr(t, klaviyo.CheckBatch(evs[:docBatch], validateNow), "")
-	checkValidateErr(t, klaviyo.CheckBatch(evs, validateNow), "events")
+	if _, err := klaviyo.BulkRequest(encs[:docBatch]); err != nil {
+		t.Errorf("%d events refused: %v", docBatch, err)
+	}
+	if _, err := klaviyo.BulkRequest(encs); err == nil {
+		t.Errorf("%d events accepted", docBatch+1)
+	}
+	if _, err := klaviyo.BulkRequest(nil); err == nil {
+		t.Error("an empty bulk request accepted")
+	}
 }
 
 func checkValidateErr(t *testing.T, err error, field string) {

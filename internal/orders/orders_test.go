@@ -203,13 +203,15 @@ func TestBackfillFlagAndLineIDs(t *testing.T) {
 		if !e.Backfill {
 			t.Errorf("%s without backfill", e.Metric)
 		}
-		if seen[e.DedupKey()] {
-			t.Errorf("two events share %q: Klaviyo would drop one", e.DedupKey())
+		// Klaviyo keeps one event per profile, metric and unique_id.
+		key := e.Profile.Key() + "\x00" + e.Metric + "\x00" + e.UniqueID
+		if seen[key] {
+			t.Errorf("two events share %q: Klaviyo would drop one", key)
 		}
-		seen[e.DedupKey()] = true
-	}
-	if err := klaviyo.CheckBatch(evs, now); err != nil {
-		t.Error(err)
+		seen[key] = true
+		if err := e.ValidateAt(now); err != nil {
+			t.Errorf("%s: %v", e.Metric, err)
+		}
 	}
 }
 
