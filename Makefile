@@ -33,7 +33,7 @@ generate:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-## fuzz: the snippet, render and proxy fuzz targets, FUZZTIME each (a duration, or Nx executions)
+## fuzz: every fuzz target, FUZZTIME each (a duration, or Nx executions)
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test ./snippets -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
@@ -41,10 +41,11 @@ fuzz:
 	$(GO) test ./internal/render -run '^$$' -fuzz '^FuzzRenderBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeBatch$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzDecodeIdentify$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzAppendJSON$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzCheckBatchRepeats$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzScanAgrees$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzEncodeIsTheReference$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/klaviyo -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/catalog -run '^$$' -fuzz '^FuzzEncodersRoundTrip$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/jsonw -run '^$$' -fuzz '^FuzzAppendString$$' -fuzztime $(FUZZTIME)
 
 ## mutate: the mutation check (docs/testing.md): each line of scripts/mutate/mutations.txt broken in turn, its package's tests run; MATCH narrows it
 MATCH ?=
