@@ -51,7 +51,7 @@ func TestGoldenSeedAndCurrencies(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc, _ := sqliteService(t)
-	svc.Publisher = orders.SyncPublisher{Sender: client(t, fake)}
+	svc.Publisher = syncPublisher{Sender: client(t, fake)}
 	ctx := context.Background()
 	place := func(body string) shop.Order {
 		t.Helper()

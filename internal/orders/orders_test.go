@@ -87,7 +87,7 @@ func TestGoldenEventsAsSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := orders.SyncPublisher{Sender: client(t, fake)}
+	pub := syncPublisher{Sender: client(t, fake)}
 	o := sampleOrder(t)
 	evs := orders.PlacedEvents(o, false)
 	at := time.Date(2026, 2, 7, 9, 30, 0, 0, time.UTC)
@@ -317,26 +317,5 @@ func TestService(t *testing.T) {
 				t.Errorf("no publisher must still validate first: %v", err)
 			}
 		})
-	}
-}
-
-func TestSyncPublisherOutcomes(t *testing.T) {
-	fake := klaviyotest.NewServer(t)
-	pub := orders.SyncPublisher{Sender: client(t, fake)}
-	evs := orders.PlacedEvents(sampleOrder(t), false)
-	fake.FailNext(1, klaviyotest.ServerError(503))
-	if err := pub.Publish(context.Background(), evs); apperr.ErrorCode(err) != apperr.EUNAVAILABLE {
-		t.Errorf("503: %v", err)
-	}
-	fake.SetKeys("pk_other", klaviyotest.CompanyID)
-	if err := pub.Publish(context.Background(), evs); apperr.ErrorCode(err) != apperr.EUNAVAILABLE || !strings.Contains(apperr.ErrorMessage(err), "private key") {
-		t.Errorf("401: %v", err)
-	}
-	fake.SetKeys(klaviyotest.PrivateKey, klaviyotest.CompanyID)
-	if err := pub.Publish(context.Background(), evs); err != nil {
-		t.Errorf("%v", err)
-	}
-	if n := len(fake.Events()); n != len(evs) {
-		t.Errorf("fake kept %d, want %d", n, len(evs))
 	}
 }

@@ -12,11 +12,9 @@ import (
 	"github.com/snippetd/snippetd/shop"
 )
 
-// Publisher takes a request's events towards Klaviyo. It is THE seam
-// between the orders API and delivery: today SyncPublisher sends them at
-// once (with retries) and the API answers after Klaviyo accepted them; the
-// durable outbox replaces it with an enqueue, and nothing else in this
-// package changes. Publish returns a *apperr.Error safe for clients.
+// Publisher takes a request's events towards Klaviyo: the seam between the
+// orders API and delivery, which the outbox's Producer fills (an enqueue;
+// 202 means committed). Publish returns a *apperr.Error safe for clients.
 type Publisher interface {
 	Publish(ctx context.Context, events []klaviyo.Event) error
 }
@@ -28,49 +26,6 @@ type Publisher interface {
 type EncodedPublisher interface {
 	Publisher
 	PublishEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded) error
-}
-
-// SyncPublisher sends each event with CreateEvent through Sender, without
-// retrying: a transient failure is EUNAVAILABLE, for the client to send
-// the request again.
-type SyncPublisher struct {
-	Sender klaviyo.Sender
-}
-
-// Publish sends the events in order and stops at the first that Klaviyo
-// did not accept. A resend of the same request is harmless: every event has
-// a unique_id, so Klaviyo keeps each once.
-func (p SyncPublisher) Publish(ctx context.Context, events []klaviyo.Event) error {
-	encs := make([]klaviyo.Encoded, len(events))
-	for i, e := range events {
-		enc, err := klaviyo.Encode(e, time.Now())
-		if err != nil {
-			return err
-		}
-		encs[i] = enc
-	}
-	return p.PublishEncoded(ctx, events, encs)
-}
-
-// PublishEncoded is Publish for events already encoded.
-func (p SyncPublisher) PublishEncoded(ctx context.Context, events []klaviyo.Event, encs []klaviyo.Encoded) error {
-	for i, e := range events {
-		out := p.Sender.CreateEvent(ctx, encs[i])
-		switch out.Kind {
-		case klaviyo.Delivered:
-			continue
-		case klaviyo.Retryable:
-			return &apperr.Error{Code: apperr.EUNAVAILABLE, Message: fmt.Sprintf(
-				"Klaviyo is unavailable (%s event %d of %d, status %d); send the same request again later", e.Metric, i+1, len(events), out.Status)}
-		}
-		if out.Status == 401 || out.Status == 403 {
-			return &apperr.Error{Code: apperr.EUNAVAILABLE, Message: fmt.Sprintf(
-				"Klaviyo refused snippetd's private key (status %d): check SNIPPETD_PRIVATE_KEY and its events:write scope", out.Status)}
-		}
-		return &apperr.Error{Code: apperr.EINVALID, Message: fmt.Sprintf(
-			"Klaviyo rejected the %s event (status %d): %s", e.Metric, out.Status, out.Detail)}
-	}
-	return nil
 }
 
 // Service is the orders use cases behind the HTTP API.
