@@ -84,7 +84,7 @@ func Backfill(ctx context.Context, cfg config.Config, o BackfillOptions, stdin i
 		defer f.Close()
 		in = f
 	}
-	inputs, err := orders.ReadOrdersIn(in, o.Format, OrderDefaults(cfg).Location)
+	inputs, err := orders.ReadOrders(in, o.Format, OrderDefaults(cfg).Location)
 	if err != nil {
 		return res, fmt.Errorf("backfill: read %s: %w", o.Orders, err)
 	}

@@ -216,7 +216,7 @@ func TestBackfillConsentIsHistorical(t *testing.T) {
 {"id":"H-2","placed_at":"2024-03-02T10:00:00Z","currency":"USD","customer":{"email":"none@example.com"},"items":[{"product":{"id":"p1","name":"Mug","price":9.5},"quantity":1}],"total":9.5}
 `
 	for range 2 {
-		inputs, err := orders.ReadOrders(strings.NewReader(file), orders.FormatAuto)
+		inputs, err := orders.ReadOrders(strings.NewReader(file), orders.FormatAuto, time.UTC)
 		if err != nil {
 			t.Fatal(err)
 		}

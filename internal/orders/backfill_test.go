@@ -5,12 +5,13 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"github.com/snippetd/snippetd/internal/orders/orderstest"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snippetd/snippetd/internal/orders/orderstest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/snippetd/snippetd/internal/apperr"
@@ -146,11 +147,11 @@ func TestBackfillDryRunAndInputs(t *testing.T) {
 	}
 	cw.Flush()
 
-	fromArr, err := orders.ReadOrders(&arr, orders.FormatAuto)
+	fromArr, err := orders.ReadOrders(&arr, orders.FormatAuto, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromCSV, err := orders.ReadOrders(&csvb, orders.FormatAuto)
+	fromCSV, err := orders.ReadOrders(&csvb, orders.FormatAuto, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +173,7 @@ func TestBackfillDryRunAndInputs(t *testing.T) {
 		t.Errorf("CSV (-want +got):\n%s", diff)
 	}
 
-	fromJSONL, err := orders.ReadOrders(&jsonl, orders.FormatAuto)
+	fromJSONL, err := orders.ReadOrders(&jsonl, orders.FormatAuto, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

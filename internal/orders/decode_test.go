@@ -3,6 +3,7 @@ package orders_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -40,7 +41,7 @@ func TestStrictKeys(t *testing.T) {
 	lines := order + "\n" + strings.Replace(strings.Replace(order, `"total":19`, `"total":19,"total":5000`, 1), `"id":"1"`, `"id":"2"`, 1) + "\n" +
 		strings.Replace(strings.Replace(order, `"total"`, `"TOTAL"`, 1), `"id":"1"`, `"id":"3"`, 1) + "\n"
 	for _, f := range []struct{ format, data string }{{"jsonl", lines}, {"json", "[" + strings.Join(strings.Split(strings.TrimSpace(lines), "\n"), ",") + "]"}} {
-		in, err := orders.ReadOrders(strings.NewReader(f.data), f.format)
+		in, err := orders.ReadOrders(strings.NewReader(f.data), f.format, time.UTC)
 		if err != nil || len(in) != 3 {
 			t.Fatalf("%s: %v %v", f.format, in, err)
 		}

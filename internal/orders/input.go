@@ -39,13 +39,8 @@ const (
 // JSON array of orders, or CSV with one row per line item (see CSVColumns).
 // FormatAuto picks by the first non-blank byte: '[' array, '{' JSON lines,
 // else CSV. A malformed order is returned with its Err set; reading goes on.
-func ReadOrders(r io.Reader, format string) ([]Input, error) {
-	return ReadOrdersIn(r, format, time.UTC)
-}
-
-// ReadOrdersIn is ReadOrders with times written without a zone read in
-// loc (SNIPPETD_DEFAULT_TIMEZONE).
-func ReadOrdersIn(r io.Reader, format string, loc *time.Location) ([]Input, error) {
+// Times written without a zone are read in loc (SNIPPETD_DEFAULT_TIMEZONE).
+func ReadOrders(r io.Reader, format string, loc *time.Location) ([]Input, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	if format == "" || format == FormatAuto {
 		format = FormatCSV

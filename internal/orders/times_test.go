@@ -59,7 +59,7 @@ func TestBackfillTimes(t *testing.T) {
 {"id":"2","placed_at":"2022-11-08","customer":{"email":"a@example.com"},"items":[{"product":{"id":"p","name":"P","price":1},"quantity":1}]}
 {"id":"3","placed_at":"8 Nov 2022","customer":{"email":"a@example.com"},"items":[{"product":{"id":"p","name":"P","price":1},"quantity":1}]}
 `
-	in, err := orders.ReadOrdersIn(strings.NewReader(jsonl), "auto", tokyo)
+	in, err := orders.ReadOrders(strings.NewReader(jsonl), "auto", tokyo)
 	if err != nil || len(in) != 3 {
 		t.Fatalf("%v %v", in, err)
 	}
@@ -80,7 +80,7 @@ func TestBackfillTimes(t *testing.T) {
 	}
 
 	csv := "order_id,placed_at,email,product_id,product_name,price,quantity\n1,2022-11-08T09:00:00,a@example.com,p,P,1,1\n2,11/08/2022,a@example.com,p,P,1,1\n"
-	in, err = orders.ReadOrdersIn(strings.NewReader(csv), "csv", tokyo)
+	in, err = orders.ReadOrders(strings.NewReader(csv), "csv", tokyo)
 	if err != nil || len(in) != 2 || !in[0].Order.PlacedAt.Equal(time.Date(2022, 11, 8, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("csv: %+v %v", in, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snippetd/snippetd/internal/apperr"
 	"github.com/snippetd/snippetd/internal/orders"
@@ -54,7 +55,7 @@ func TestTotalsAndTheirProperties(t *testing.T) {
 func TestBackfillCSVTotals(t *testing.T) {
 	csv := "order_id,placed_at,currency,email,product_id,product_name,price,quantity,discount_value,subtotal,shipping,tax\n" +
 		"1,2026-02-01,KWD,a@example.com,p,P,1.234,2,0.1,2.468,0.5,0.125\n"
-	in, err := orders.ReadOrders(strings.NewReader(csv), "csv")
+	in, err := orders.ReadOrders(strings.NewReader(csv), "csv", time.UTC)
 	if err != nil || len(in) != 1 || in[0].Err != nil {
 		t.Fatalf("%+v %v", in, err)
 	}
