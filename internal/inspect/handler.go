@@ -46,16 +46,17 @@ type HandlerOptions struct {
 // stake, a request from a loopback address that did not come through a
 // proxy. Mount it at /debug/events and /debug/events/.
 type Handler struct {
-	in     *Inspector
-	token  string
-	poll   time.Duration
-	logger *slog.Logger
-	mux    *http.ServeMux
+	in      *Inspector
+	token   string
+	session string // the cookie's value for token (sessionValue)
+	poll    time.Duration
+	logger  *slog.Logger
+	mux     *http.ServeMux
 }
 
 // NewHandler returns the inspector's handler reading from in.
 func NewHandler(in *Inspector, o HandlerOptions) *Handler {
-	h := &Handler{in: in, token: o.Token, poll: o.StreamPoll, logger: o.Logger}
+	h := &Handler{in: in, token: o.Token, session: sessionValue(o.Token), poll: o.StreamPoll, logger: o.Logger}
 	if h.poll <= 0 {
 		h.poll = time.Second
 	}
@@ -114,7 +115,7 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.token != "" {
 			if q := r.URL.Query().Get("token"); q != "" && httpx.TokenMatches(h.token, q) {
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: sessionValue(h.token), Path: "/debug/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: viaHTTPS(r)})
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: h.session, Path: "/debug/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: viaHTTPS(r)})
 				// Drop the token from the address bar and the history.
 				u := *r.URL
 				v := u.Query()
@@ -128,7 +129,7 @@ func (h *Handler) guard(next http.HandlerFunc) http.HandlerFunc {
 				next(w, r)
 				return
 			}
-			if c, err := r.Cookie(tokenCookie); tok == "" && err == nil && httpx.TokenMatches(sessionValue(h.token), c.Value) {
+			if c, err := r.Cookie(tokenCookie); tok == "" && err == nil && httpx.TokenMatches(h.session, c.Value) {
 				next(w, r)
 				return
 			}
