@@ -368,16 +368,10 @@ func (o *Outbox) singleRound(sends context.Context, s klaviyo.Sender, rows []row
 		if sent[i] { // undecodable rows never reached Klaviyo
 			o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
 		}
-		switch {
-		case out.Kind == klaviyo.Delivered:
-			results = append(results, result{id: r.id, state: StateDelivered})
-		case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
-			results = append(results, result{id: r.id, state: StateDead, status: out.Status, detail: out.Detail})
-		default:
-			results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
-			if retry == nil || out.RetryAfter > retry.RetryAfter {
-				retry = &out
-			}
+		res := singleResult(r.id, out)
+		results = append(results, res)
+		if res.state == StatePending && (retry == nil || out.RetryAfter > retry.RetryAfter) {
+			retry = &out
 		}
 	}
 	return results, retry
@@ -641,19 +635,26 @@ func (o *Outbox) sendEach(ctx context.Context, s klaviyo.Sender, rows []row) ([]
 		}
 		out := outs[i]
 		o.opts.Metrics.ObserveDelivery("single", out.Kind.String(), out.Status, 1)
-		switch {
-		case out.Kind == klaviyo.Delivered:
-			results = append(results, result{id: r.id, state: StateDelivered})
-		case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
-			results = append(results, result{id: r.id, state: StateDead, status: out.Status, detail: out.Detail})
-		default:
-			results = append(results, result{id: r.id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)})
-			if retry == nil || out.RetryAfter > retry.RetryAfter {
-				retry = &out
-			}
+		res := singleResult(r.id, out)
+		results = append(results, res)
+		if res.state == StatePending && (retry == nil || out.RetryAfter > retry.RetryAfter) {
+			retry = &out
 		}
 	}
 	return results, retry
+}
+
+// singleResult is what one event's answer from the single-event endpoint
+// records: delivered, dead (a permanent refusal of the event itself), or
+// pending for a retry (anything else, an account problem included).
+func singleResult(id int64, out klaviyo.Outcome) result {
+	switch {
+	case out.Kind == klaviyo.Delivered:
+		return result{id: id, state: StateDelivered}
+	case out.Kind == klaviyo.Permanent && !isAccountProblem(out):
+		return result{id: id, state: StateDead, status: out.Status, detail: out.Detail}
+	}
+	return result{id: id, state: StatePending, status: out.Status, detail: truncate(out.Detail, 2000)}
 }
 
 // fail records the loop's latest problem for Status and logs it.
