@@ -28,26 +28,36 @@ func (s *Server) handleCatalogXML(w http.ResponseWriter, r *http.Request) {
 	s.serveCatalogFeed(w, r, catalog.XML)
 }
 
+// feedSnapshot acquires the catalog's current snapshot for a feed route,
+// or says why there is none: no catalog (404), feeds off in API mode, or
+// not loaded yet (503). The caller releases it.
+func (s *Server) feedSnapshot() (*catalog.Snapshot, func(), error) {
+	if s.Catalog == nil {
+		return nil, nil, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured")
+	}
+	if s.Catalog.Mode() != catalog.ModeFeed {
+		return nil, nil, catalog.ErrFeedDisabled
+	}
+	snap, release := s.Catalog.Acquire()
+	if snap == nil {
+		release()
+		return nil, nil, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded")
+	}
+	return snap, release, nil
+}
+
 // serveCatalogFeed streams one feed document from the current snapshot
 // with an ETag and Last-Modified (answering conditional requests with
 // 304), gzip when the client accepts it, and an exact Content-Length
 // otherwise. Without ?part it serves the whole feed; ?part=N serves part N
 // of a feed split to stay under the part size (see /catalog/index.json).
 func (s *Server) serveCatalogFeed(w http.ResponseWriter, r *http.Request, f catalog.Format) {
-	if s.Catalog == nil {
-		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+	snap, release, err := s.feedSnapshot()
+	if err != nil {
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	if s.Catalog.Mode() != catalog.ModeFeed {
-		httpx.Error(w, r, s.Logger, catalog.ErrFeedDisabled)
-		return
-	}
-	snap, release := s.Catalog.Acquire()
 	defer release()
-	if snap == nil {
-		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
-		return
-	}
 	part := 0
 	if v := r.URL.Query().Get("part"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -86,7 +96,6 @@ func (s *Server) serveCatalogFeed(w http.ResponseWriter, r *http.Request, f cata
 		return
 	}
 	out := &deadlineWriter{w: w, rc: http.NewResponseController(w), extend: time.Minute}
-	var err error
 	if gz {
 		zw := gzipPool.Get().(*gzip.Writer)
 		zw.Reset(out)
@@ -196,20 +205,12 @@ type catalogPartV struct {
 // unsplit feed); a larger one lists each part, which Klaviyo reads as
 // separate feeds.
 func (s *Server) handleCatalogIndex(w http.ResponseWriter, r *http.Request) {
-	if s.Catalog == nil {
-		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.ENOTFOUND, "no catalog is configured"))
+	snap, release, err := s.feedSnapshot()
+	if err != nil {
+		httpx.Error(w, r, s.Logger, err)
 		return
 	}
-	if s.Catalog.Mode() != catalog.ModeFeed {
-		httpx.Error(w, r, s.Logger, catalog.ErrFeedDisabled)
-		return
-	}
-	snap, release := s.Catalog.Acquire()
 	defer release()
-	if snap == nil {
-		httpx.Error(w, r, s.Logger, apperr.Errorf(apperr.EUNAVAILABLE, "the catalog is not loaded"))
-		return
-	}
 	idx := catalogIndex{Products: snap.Count(), Modified: snap.Modified(), PartBytes: s.Catalog.PartBytes(),
 		Note: "Klaviyo reads at most 100 MB per feed: when a format has several parts, add each part's URL as its own custom catalog feed."}
 	for _, f := range catalog.Formats {
