@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"time"
 
 	"github.com/snippetd/snippetd/internal/db"
 )
@@ -57,16 +56,5 @@ func DeadLettersSince(ctx context.Context, d *db.DB, source string, after int64,
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []DeadLetter
-	for rs.Next() {
-		var l DeadLetter
-		var created, failed int64
-		if err := rs.Scan(&l.ID, &l.UniqueID, &l.Metric, &l.Profile, &l.Source, &l.Attempts, &created, &failed, &l.Status, &l.Response); err != nil {
-			return nil, err
-		}
-		l.Created, l.Failed = time.UnixMilli(created).UTC(), time.UnixMilli(failed).UTC()
-		out = append(out, l)
-	}
-	return out, rs.Err()
+	return scanDeadLetters(rs)
 }

@@ -485,18 +485,7 @@ func DeadLetters(ctx context.Context, d *db.DB, limit int) ([]DeadLetter, error)
 	if err != nil {
 		return nil, err
 	}
-	defer rs.Close()
-	var out []DeadLetter
-	for rs.Next() {
-		var l DeadLetter
-		var created, failed int64
-		if err := rs.Scan(&l.ID, &l.UniqueID, &l.Metric, &l.Profile, &l.Source, &l.Attempts, &created, &failed, &l.Status, &l.Response); err != nil {
-			return nil, err
-		}
-		l.Created, l.Failed = time.UnixMilli(created).UTC(), time.UnixMilli(failed).UTC()
-		out = append(out, l)
-	}
-	return out, rs.Err()
+	return scanDeadLetters(rs)
 }
 
 // Replay puts dead letters back in the queue: those with the given ids, or
@@ -528,4 +517,21 @@ func Replay(ctx context.Context, d *db.DB, ids []int64, all bool) (int64, error)
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// scanDeadLetters reads the rows of a dead-letter query (deadLettersQuery's
+// columns) and closes them.
+func scanDeadLetters(rs *sql.Rows) ([]DeadLetter, error) {
+	defer rs.Close()
+	var out []DeadLetter
+	for rs.Next() {
+		var l DeadLetter
+		var created, failed int64
+		if err := rs.Scan(&l.ID, &l.UniqueID, &l.Metric, &l.Profile, &l.Source, &l.Attempts, &created, &failed, &l.Status, &l.Response); err != nil {
+			return nil, err
+		}
+		l.Created, l.Failed = time.UnixMilli(created).UTC(), time.UnixMilli(failed).UTC()
+		out = append(out, l)
+	}
+	return out, rs.Err()
 }
