@@ -555,8 +555,10 @@ func settle(ctx context.Context, rec *recorder, quiet time.Duration) {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if rec.quietFor() >= quiet {
-			ready, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.readyState"))
-			if err == nil && ready == "complete" {
+			// Loaded, and no request of the stand-in klaviyo.js still
+			// unanswered (real klaviyo.js is judged by the quiet time alone).
+			ready, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && !(window.__snippetdCheckPending > 0)`))
+			if err == nil && ready {
 				return
 			}
 		}

@@ -124,12 +124,17 @@ const standInJS = `(function (w, d) {
     key = (u.pathname.match(/\/onsite\/js\/([^\/]+)\/klaviyo\.js$/) || [])[1] || u.searchParams.get("company_id") || "";
   } catch (e) {}
   var profile = {};
+  // __snippetdCheckPending counts the requests not yet answered, so that
+  // the checker waits for them (the checker answers them itself) instead of
+  // guessing from a quiet time on a slow machine.
+  w.__snippetdCheckPending = w.__snippetdCheckPending || 0;
   function post(path, body) {
     try {
+      w.__snippetdCheckPending++;
       fetch("https://a.klaviyo.com/client/" + path + "/?company_id=" + encodeURIComponent(key), {
         method: "POST", body: JSON.stringify(body), keepalive: true, headers: { "Content-Type": "text/plain" }
-      }).catch(function () {});
-    } catch (e) {}
+      }).catch(function () {}).then(function () { w.__snippetdCheckPending--; });
+    } catch (e) { w.__snippetdCheckPending--; }
   }
   function run(c) {
     if (typeof c === "function") { try { c(); } catch (e) {} return; }
